@@ -1,0 +1,182 @@
+"""Criterion checks: each kind of the workflow definitions, evaluated on stored facts.
+
+A check returns the list of what is missing (empty when met), one entry per missing item, so
+the API and the pages can show the porteur's full checklist rather than the first failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+
+from labelflow.models import Attestation, BoardMember, Decision, Document, Project, Stakeholder
+from labelflow.schemas import RNA_PATTERN
+from labelflow.workflow import COLLEGE_LABELS, KNOWN_FIELDS, Criterion, WorkflowDefinition
+
+OUTCOME_LABELS = {"attribution": "attribution du label", "refus": "refus", "ajournement": "ajournement"}
+
+
+@dataclass(frozen=True)
+class Unmet:
+    code: str
+    message: str
+
+
+@dataclass
+class Facts:
+    """Everything the criteria look at, loaded once per evaluation (a fixed number of queries)."""
+
+    project: Project
+    definition: WorkflowDefinition
+    today: date
+    stakeholders: list[Stakeholder] = field(default_factory=list)
+    board: list[BoardMember] = field(default_factory=list)
+    attestations: list[Attestation] = field(default_factory=list)
+    documents: list[Document] = field(default_factory=list)  # current ones: not superseded
+    decisions: list[Decision] = field(default_factory=list)
+
+
+Check = Callable[[Criterion, Facts], list[Unmet]]
+
+
+def _stakeholders(criterion: Criterion, facts: Facts) -> list[Unmet]:
+    engaged = {
+        s.college for s in facts.stakeholders if s.engaged_on and s.engaged_on <= facts.today
+    }
+    return [
+        Unmet(
+            f"partie_prenante_{college}",
+            f"Il manque une partie prenante engagée du collège « {COLLEGE_LABELS[college]} ».",
+        )
+        for college in criterion.colleges
+        if college not in engaged
+    ]
+
+
+def _latest_document(facts: Facts, doc_type: str) -> Document | None:
+    candidates = [d for d in facts.documents if d.type == doc_type]
+    return max(candidates, key=lambda d: (d.uploaded_at, d.id or 0), default=None)
+
+
+def _document_unmet(facts: Facts, doc_type: str, document: Document | None) -> list[Unmet]:
+    doc_def = facts.definition.document_type(doc_type)
+    label = doc_def.label if doc_def else doc_type
+    if document is None:
+        return [Unmet(f"document_{doc_type}", f"Il manque la pièce « {label} ».")]
+    if document.review_status == "rejected":
+        return [
+            Unmet(
+                f"document_{doc_type}",
+                f"La pièce « {label} » a été refusée : une nouvelle version est attendue.",
+            )
+        ]
+    return []
+
+
+def _document(criterion: Criterion, facts: Facts) -> list[Unmet]:
+    assert criterion.type is not None
+    return _document_unmet(facts, criterion.type, _latest_document(facts, criterion.type))
+
+
+def _attestation(criterion: Criterion, facts: Facts) -> list[Unmet]:
+    if any(a.code == criterion.code for a in facts.attestations):
+        return []
+    assert criterion.code is not None
+    att = facts.definition.attestation(criterion.code)
+    label = att.label if att else criterion.code
+    return [Unmet(f"attestation_{criterion.code}", f"Il manque l'attestation « {label} ».")]
+
+
+def _field(criterion: Criterion, facts: Facts) -> list[Unmet]:
+    name = criterion.field
+    assert name is not None
+    label = KNOWN_FIELDS[name]
+    value = getattr(facts.project, name)
+    code = f"champ_{name}"
+    if value is None or value == "":
+        return [Unmet(code, f"Le champ « {label} » n'est pas renseigné.")]
+    if name == "rna_number" and not RNA_PATTERN.match(str(value)):
+        return [Unmet(code, f"Le {label} « {value} » n'est pas valide (W suivi de 9 chiffres).")]
+    if isinstance(value, date) and value > facts.today:
+        return [Unmet(code, f"La {label} est dans le futur.")]
+    return []
+
+
+def _governance(criterion: Criterion, facts: Facts) -> list[Unmet]:
+    board = facts.board
+    if not board:
+        return [
+            Unmet("gouvernance_conseil", "La composition du conseil d'administration n'est pas renseignée.")
+        ]
+    unmet = []
+    habitants = sum(1 for m in board if m.college == "habitants")
+    if habitants * 2 <= len(board):
+        unmet.append(
+            Unmet(
+                "gouvernance_majorite_habitants",
+                f"Les habitants n'ont pas la majorité du conseil d'administration "
+                f"({habitants} sur {len(board)} membres).",
+            )
+        )
+    presidents = [m for m in board if m.is_president]
+    if len(presidents) != 1:
+        message = (
+            "Aucun·e président·e n'est désigné·e au conseil d'administration."
+            if not presidents
+            else "Plusieurs membres du conseil d'administration sont désignés président·e."
+        )
+        unmet.append(Unmet("gouvernance_presidence_habitants", message))
+    elif presidents[0].college != "habitants":
+        unmet.append(
+            Unmet(
+                "gouvernance_presidence_habitants",
+                "La présidence de l'association n'est pas assurée par un·e habitant·e.",
+            )
+        )
+    return unmet
+
+
+def _consultant_assigned(criterion: Criterion, facts: Facts) -> list[Unmet]:
+    if facts.project.consultant_name and facts.project.consultant_email:
+        return []
+    return [Unmet("consultant_designe", "Aucun·e consultant·e n'est désigné·e pour l'expertise.")]
+
+
+def _expertise_report(criterion: Criterion, facts: Facts) -> list[Unmet]:
+    # Only a report filed during the current pass through the expertise step counts.
+    entered = facts.project.entered_state_at
+    reports = [
+        d for d in facts.documents if d.type == "rapport_expertise" and d.uploaded_at >= entered
+    ]
+    latest = max(reports, key=lambda d: (d.uploaded_at, d.id or 0), default=None)
+    unmet = _document_unmet(facts, "rapport_expertise", latest)
+    return [Unmet("rapport_expertise", u.message) for u in unmet]
+
+
+def _bureau_decision(criterion: Criterion, facts: Facts) -> list[Unmet]:
+    current = [d for d in facts.decisions if d.pass_started_at == facts.project.entered_state_at]
+    decision = max(current, key=lambda d: (d.recorded_at, d.id or 0), default=None)
+    code = f"decision_bureau_{criterion.outcome}"
+    if decision is None:
+        return [Unmet(code, "Aucune décision du Bureau n'est enregistrée pour ce dossier.")]
+    if decision.outcome != criterion.outcome:
+        recorded = OUTCOME_LABELS[decision.outcome]
+        return [Unmet(code, f"La décision enregistrée par le Bureau est : {recorded}.")]
+    return []
+
+
+CHECKS: dict[str, Check] = {
+    "stakeholders": _stakeholders,
+    "document": _document,
+    "attestation": _attestation,
+    "field": _field,
+    "governance": _governance,
+    "consultant_assigned": _consultant_assigned,
+    "expertise_report": _expertise_report,
+    "bureau_decision": _bureau_decision,
+}
+
+
+def unmet_criteria(criteria: list[Criterion], facts: Facts) -> list[Unmet]:
+    return [u for criterion in criteria for u in CHECKS[criterion.kind](criterion, facts)]

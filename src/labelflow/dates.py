@@ -1,0 +1,46 @@
+"""Time helpers: storage is UTC, people live in Europe/Paris and read French dates."""
+
+from __future__ import annotations
+
+import calendar
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date, format_datetime
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def paris_date(moment: datetime) -> date:
+    return moment.astimezone(PARIS).date()
+
+
+def today() -> date:
+    return paris_date(now())
+
+
+def add_months(start: date, months: int) -> date:
+    """Same day `months` later, clamped to the month's last day (31 Jan + 1 → 28/29 Feb)."""
+    month_index = start.month - 1 + months
+    year, month = start.year + month_index // 12, month_index % 12 + 1
+    return date(year, month, min(start.day, calendar.monthrange(year, month)[1]))
+
+
+def french_date(value: date | datetime | None) -> str:
+    """'22 novembre 2026'."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        value = paris_date(value)
+    return format_date(value, format="d MMMM y", locale="fr_FR")
+
+
+def french_datetime(value: datetime | None) -> str:
+    """'22 novembre 2026 à 20:40' in Paris time."""
+    if value is None:
+        return ""
+    return format_datetime(value.astimezone(PARIS), "d MMMM y 'à' HH:mm", locale="fr_FR")

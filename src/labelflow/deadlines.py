@@ -1,0 +1,130 @@
+"""Deadlines (échéances): one per pass through a step, and the project's target label date."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from labelflow import dates
+from labelflow.actors import Actor
+from labelflow.errors import Conflict, Invalid, NotFound
+from labelflow.events import record_event
+from labelflow.models import Deadline, Project
+from labelflow.workflow import WorkflowDefinition
+
+DUE_SOON_DAYS = 30
+STATUS_LABELS = {
+    "a_venir": "À venir",
+    "bientot": "Bientôt",
+    "en_retard": "En retard",
+    "tenue": "Close",
+    "suspendue": "Suspendue",
+}
+
+
+def status(deadline: Deadline, *, suspended: bool, today: date) -> str:
+    if deadline.closed_on is not None:
+        return "tenue"
+    if suspended:
+        return "suspendue"
+    if deadline.due_on < today:
+        return "en_retard"
+    if deadline.due_on <= today + timedelta(days=DUE_SOON_DAYS):
+        return "bientot"
+    return "a_venir"
+
+
+def overdue_clause(today: date) -> Any:
+    """SQL condition: a project has an open deadline past due and is not suspended."""
+    late = (
+        select(Deadline.id)
+        .where(
+            Deadline.project_id == Project.id,
+            col(Deadline.closed_on).is_(None),
+            col(Deadline.due_on) < today,
+        )
+        .exists()
+    )
+    return sa.and_(late, sa.not_(col(Project.suspended)))
+
+
+def list_for_project(session: Session, *, project_id: int) -> Sequence[Deadline]:
+    return session.exec(
+        select(Deadline)
+        .where(Deadline.project_id == project_id)
+        .order_by(col(Deadline.created_at), col(Deadline.id))
+    ).all()
+
+
+def _open_step(session: Session, project: Project, definition: WorkflowDefinition, state: str,
+               start: date) -> None:
+    months = definition.state(state).target_months
+    if months is None:
+        return
+    due = dates.add_months(start, months)
+    session.add(
+        Deadline(project_id=project.id, kind="etape", state=state, due_on=due,
+                 initial_due_on=due, created_at=dates.now())
+    )
+
+
+def on_create(session: Session, *, project: Project, definition: WorkflowDefinition) -> None:
+    start = dates.paris_date(project.created_at)
+    label_due = dates.add_months(start, definition.total_target_months)
+    session.add(
+        Deadline(project_id=project.id, kind="label", state=None, due_on=label_due,
+                 initial_due_on=label_due, created_at=dates.now())
+    )
+    _open_step(session, project, definition, project.state, start)
+
+
+def on_transition(session: Session, *, project: Project, definition: WorkflowDefinition,
+                  target: str, on: date) -> None:
+    """Close the step just left; open the next step's, or close everything at a final state."""
+    final = definition.is_final(target)
+    stmt = sa.update(Deadline).where(
+        col(Deadline.project_id) == project.id, col(Deadline.closed_on).is_(None)
+    )
+    if not final:
+        stmt = stmt.where(col(Deadline.kind) == "etape")
+    session.exec(stmt.values(closed_on=on))
+    if not final:
+        _open_step(session, project, definition, target, on)
+
+
+def shift_open(session: Session, *, project_id: int, days: int) -> None:
+    """After a suspension: open deadlines move by the paused time."""
+    if days <= 0:
+        return
+    for deadline in session.exec(
+        select(Deadline).where(Deadline.project_id == project_id, col(Deadline.closed_on).is_(None))
+    ):
+        deadline.due_on = deadline.due_on + timedelta(days=days)
+        session.add(deadline)
+
+
+def move(session: Session, *, project: Project, deadline_id: int, due_on: date, reason: str,
+         actor: Actor) -> Deadline:
+    deadline = session.get(Deadline, deadline_id)
+    if deadline is None or deadline.project_id != project.id:
+        raise NotFound("Échéance introuvable.")
+    if deadline.closed_on is not None:
+        raise Conflict("Cette échéance est close : elle ne peut plus être déplacée.",
+                       code="echeance_close")
+    if due_on < dates.paris_date(project.created_at):
+        raise Invalid("La nouvelle échéance ne peut pas précéder la création du projet.",
+                      field="due_on")
+    previous = deadline.due_on
+    deadline.due_on = due_on
+    session.add(deadline)
+    assert project.id is not None
+    record_event(
+        session, project_id=project.id, actor=actor, kind="echeance", comment=reason,
+        data={"deadline_id": deadline.id, "state": deadline.state, "kind": deadline.kind,
+              "from": previous.isoformat(), "to": due_on.isoformat()},
+    )
+    return deadline

@@ -1,0 +1,205 @@
+"""All tables (the one import Alembic needs)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+# Set before any table is defined so that constraint names are stable across databases.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores UTC, returns timezone-aware UTC datetimes on SQLite and PostgreSQL alike."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _ts(nullable: bool = False, **kw: Any) -> Any:
+    return Field(sa_column=sa.Column(UTCDateTime(), nullable=nullable, **kw))
+
+
+def _fk(table: str, *, index: bool = True, nullable: bool = False) -> Any:
+    return Field(
+        sa_column=sa.Column(
+            sa.Integer, sa.ForeignKey(f"{table}.id", ondelete="CASCADE"), nullable=nullable,
+            index=index,
+        )
+    )
+
+
+class WorkflowVersion(SQLModel, table=True):
+    """Snapshot of every definition version ever loaded, so running projects keep theirs."""
+
+    __tablename__ = "workflow_versions"
+    __table_args__ = (sa.UniqueConstraint("key", "version", name="uq_workflow_versions_key_version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=100)
+    version: int
+    sha256: str = Field(max_length=64)
+    body: dict[str, Any] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
+    loaded_at: datetime = _ts()
+
+
+class Project(SQLModel, table=True):
+    __tablename__ = "projects"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    kind: str = Field(max_length=20, index=True)
+    communes: list[dict[str, str]] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
+    region: str = Field(max_length=100, index=True)
+    departement: str | None = Field(default=None, max_length=100)
+    qpv: list[str] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
+    initiator: str = Field(max_length=20)
+    # Lower-case, accent-free name and communes, for the `q` filter on every database.
+    search_text: str = Field(max_length=2000)
+    workflow_key: str = Field(max_length=100)
+    workflow_version: int
+    state: str = Field(max_length=50, index=True)
+    entered_state_at: datetime = _ts()
+    suspended: bool = False
+    suspended_at: datetime | None = _ts(nullable=True)
+    version: int = 1
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+    association_name: str | None = Field(default=None, max_length=200)
+    rna_number: str | None = Field(default=None, max_length=10)
+    association_created_on: date | None = None
+    charge_mission_recruited_on: date | None = None
+    consultant_name: str | None = Field(default=None, max_length=200)
+    consultant_email: str | None = Field(default=None, max_length=320)
+    label_number: str | None = Field(default=None, max_length=20, unique=True)
+    label_date: date | None = None
+
+
+class Stakeholder(SQLModel, table=True):
+    __tablename__ = "stakeholders"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = _fk("projects")
+    name: str = Field(max_length=200)
+    college: str = Field(max_length=20)
+    contact: str | None = Field(default=None, max_length=300)
+    engaged_on: date | None = None
+    created_at: datetime = _ts()
+
+
+class BoardMember(SQLModel, table=True):
+    __tablename__ = "board_members"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = _fk("projects")
+    name: str = Field(max_length=200)
+    college: str = Field(max_length=20)
+    is_president: bool = False
+    created_at: datetime = _ts()
+
+
+class Attestation(SQLModel, table=True):
+    __tablename__ = "attestations"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = _fk("projects")
+    code: str = Field(max_length=50)
+    attested_on: date
+    comment: str = Field(max_length=2000)
+    recorded_by: str = Field(max_length=200)
+    recorded_at: datetime = _ts()
+
+
+class Document(SQLModel, table=True):
+    __tablename__ = "documents"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = _fk("projects")
+    type: str = Field(max_length=50)
+    filename: str = Field(max_length=255)
+    size: int
+    media_type: str = Field(max_length=150)
+    sha256: str = Field(max_length=64)
+    uploaded_by: str = Field(max_length=200)
+    uploaded_at: datetime = _ts()
+    review_status: str = Field(default="en_attente", max_length=20)
+    review_comment: str | None = Field(default=None, max_length=2000)
+    reviewed_by: str | None = Field(default=None, max_length=200)
+    reviewed_at: datetime | None = _ts(nullable=True)
+    superseded_by_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(
+            sa.Integer, sa.ForeignKey("documents.id", ondelete="SET NULL"), nullable=True
+        ),
+    )
+
+
+class Deadline(SQLModel, table=True):
+    __tablename__ = "deadlines"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = _fk("projects")
+    kind: str = Field(max_length=20)  # "etape" (one pass through a step) or "label"
+    state: str | None = Field(default=None, max_length=50)
+    due_on: date
+    initial_due_on: date
+    closed_on: date | None = None
+    created_at: datetime = _ts()
+
+
+class Decision(SQLModel, table=True):
+    __tablename__ = "decisions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = _fk("projects")
+    meeting_on: date
+    outcome: str = Field(max_length=20)
+    motivation: str | None = Field(default=None, max_length=5000)
+    # When the project entered decision_bureau: ties the decision to one pass through the step.
+    pass_started_at: datetime = _ts()
+    recorded_by: str = Field(max_length=200)
+    recorded_at: datetime = _ts()
+
+
+class Event(SQLModel, table=True):
+    """Append-only history: one row per fact."""
+
+    __tablename__ = "events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = _fk("projects")
+    at: datetime = _ts()
+    actor: str = Field(max_length=200)
+    kind: str = Field(max_length=30)
+    action: str | None = Field(default=None, max_length=50)
+    from_state: str | None = Field(default=None, max_length=50)
+    to_state: str | None = Field(default=None, max_length=50)
+    comment: str | None = Field(default=None, max_length=5000)
+    data: dict[str, Any] = Field(sa_column=sa.Column(sa.JSON, nullable=False))

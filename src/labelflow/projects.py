@@ -1,0 +1,358 @@
+"""Projects: creation, listing, changes, evaluation of actions and transitions."""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, func, select
+
+from labelflow import dates, deadlines
+from labelflow.actors import Actor
+from labelflow.criteria import Facts, Unmet, unmet_criteria
+from labelflow.errors import (
+    ActionNotPossible,
+    CommentRequired,
+    CriteriaUnmet,
+    Invalid,
+    NotFound,
+    PreconditionFailed,
+    StaleVersion,
+    Suspended,
+)
+from labelflow.events import record_event
+from labelflow.models import (
+    Attestation,
+    BoardMember,
+    Decision,
+    Document,
+    Project,
+    Stakeholder,
+)
+from labelflow.schemas import ProjectCreate, ProjectUpdate
+from labelflow.workflow import ActionImpossible, Engine, WorkflowDefinition
+
+
+def fold(text: str) -> str:
+    """Lower-case without accents, so 'epinay' finds 'Épinay-sur-Seine'."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+def _search_text(name: str, communes: list[dict[str, str]]) -> str:
+    return fold(" ".join([name, *(c["name"] for c in communes), *(c["insee"] for c in communes)]))
+
+
+def get_project(session: Session, project_id: int) -> Project:
+    project = session.get(Project, project_id)
+    if project is None:
+        raise NotFound("Ce projet est introuvable.")
+    return project
+
+
+def definition_of(engine: Engine, project: Project) -> WorkflowDefinition:
+    return engine.definition(project.workflow_key, project.workflow_version)
+
+
+def bump(
+    session: Session, project: Project, *, expected_version: int | None, **values: Any
+) -> None:
+    """Apply `values` to the project row and increment its version, atomically.
+
+    With `expected_version` the update only happens if nobody changed the row since that
+    version was read (the optimistic lock); a lost race raises instead of overwriting.
+    """
+    assert project.id is not None
+    stmt = sa.update(Project).where(col(Project.id) == project.id)
+    if expected_version is not None:
+        stmt = stmt.where(col(Project.version) == expected_version)
+    stmt = stmt.values(version=Project.version + 1, updated_at=dates.now(), **values)
+    result = session.exec(stmt)
+    if result.rowcount != 1:
+        raise StaleVersion(
+            "Le projet vient d'être modifié par quelqu'un d'autre : rechargez-le et réessayez.",
+            current_version=None,
+        )
+    session.refresh(project)
+
+
+def check_if_match(project: Project, if_match: int | None) -> None:
+    if if_match is not None and if_match != project.version:
+        raise PreconditionFailed(
+            f"Le projet a changé depuis votre lecture (version {if_match}, "
+            f"version actuelle {project.version}) : rechargez-le et réessayez.",
+            current_version=project.version,
+        )
+
+
+def create_project(session: Session, *, engine: Engine, data: ProjectCreate, actor: Actor) -> Project:
+    definition = engine.for_kind(data.kind)
+    now = dates.now()
+    communes = [c.model_dump() for c in data.communes]
+    project = Project(
+        name=data.name,
+        kind=data.kind,
+        communes=communes,
+        region=data.region,
+        departement=data.departement,
+        qpv=list(data.qpv),
+        initiator=data.initiator,
+        search_text=_search_text(data.name, communes),
+        workflow_key=definition.key,
+        workflow_version=definition.version,
+        state=definition.initial_state,
+        entered_state_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(project)
+    session.flush()
+    assert project.id is not None
+    deadlines.on_create(session, project=project, definition=definition)
+    record_event(
+        session, project_id=project.id, actor=actor, kind="creation", to_state=project.state,
+        at=now, data={"name": project.name, "kind": project.kind,
+                      "workflow": f"{definition.key} v{definition.version}"},
+    )
+    return project
+
+
+@dataclass
+class ProjectFilters:
+    state: str | None = None
+    kind: str | None = None
+    region: str | None = None
+    overdue: bool | None = None
+    q: str | None = None
+
+
+def list_projects(
+    session: Session, *, filters: ProjectFilters, limit: int, offset: int
+) -> tuple[list[tuple[Project, bool]], int]:
+    """One page of projects (newest first) with their overdue flag, and the total count."""
+    today = dates.today()
+    overdue = deadlines.overdue_clause(today)
+    conditions: list[Any] = []
+    if filters.state:
+        conditions.append(col(Project.state) == filters.state)
+    if filters.kind:
+        conditions.append(col(Project.kind) == filters.kind)
+    if filters.region:
+        conditions.append(func.lower(col(Project.region)) == filters.region.strip().lower())
+    if filters.overdue is not None:
+        conditions.append(overdue if filters.overdue else sa.not_(overdue))
+    if filters.q and filters.q.strip():
+        escaped = fold(filters.q.strip()).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        conditions.append(col(Project.search_text).like(f"%{escaped}%", escape="\\"))
+    total = session.exec(select(func.count()).select_from(Project).where(*conditions)).one()
+    rows = session.exec(
+        select(Project, overdue.label("overdue"))
+        .where(*conditions)
+        .order_by(col(Project.created_at).desc(), col(Project.id).desc())
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return [(p, bool(o)) for p, o in rows], int(total)
+
+
+def load_facts(session: Session, *, engine: Engine, project: Project) -> Facts:
+    pid = project.id
+    return Facts(
+        project=project,
+        definition=definition_of(engine, project),
+        today=dates.today(),
+        stakeholders=list(session.exec(select(Stakeholder).where(Stakeholder.project_id == pid).order_by(col(Stakeholder.id)))),
+        board=list(session.exec(select(BoardMember).where(BoardMember.project_id == pid).order_by(col(BoardMember.id)))),
+        attestations=list(session.exec(select(Attestation).where(Attestation.project_id == pid).order_by(col(Attestation.id)))),
+        documents=list(
+            session.exec(
+                select(Document)
+                .where(Document.project_id == pid, col(Document.superseded_by_id).is_(None))
+                .order_by(col(Document.uploaded_at), col(Document.id))
+            )
+        ),
+        decisions=list(session.exec(select(Decision).where(Decision.project_id == pid).order_by(col(Decision.id)))),
+    )
+
+
+@dataclass
+class ActionEvaluation:
+    action: str
+    label: str
+    target: str
+    comment_required: bool
+    unmet: list[Unmet]
+
+    @property
+    def allowed(self) -> bool:
+        return not self.unmet
+
+
+SUSPENDED_UNMET = Unmet("projet_suspendu", "Le projet est suspendu : reprenez-le pour agir.")
+
+
+def evaluate(facts: Facts) -> list[ActionEvaluation]:
+    """Every action possible from the project's state, with what is missing for each."""
+    project, definition = facts.project, facts.definition
+    result = []
+    for action in definition.actions_from(project.state):
+        unmet = [SUSPENDED_UNMET] if project.suspended else []
+        unmet += unmet_criteria(action.criteria, facts)
+        result.append(
+            ActionEvaluation(action.key, action.label, action.target, action.comment_required, unmet)
+        )
+    return result
+
+
+def update_project(
+    session: Session, *, project: Project, data: ProjectUpdate, actor: Actor, if_match: int | None
+) -> Project:
+    check_if_match(project, if_match)
+    changes = data.model_dump(exclude_unset=True)
+    for required in ("name", "communes", "region"):
+        if required in changes and changes[required] is None:
+            raise Invalid("Ce champ ne peut pas être vidé.", field=required)
+    if "charge_mission_recruited_on" in changes and changes["charge_mission_recruited_on"]:
+        if changes["charge_mission_recruited_on"] > dates.today():
+            raise Invalid("La date de recrutement ne peut pas être dans le futur.",
+                          field="charge_mission_recruited_on")
+    if "association_created_on" in changes and changes["association_created_on"]:
+        if changes["association_created_on"] > dates.today():
+            raise Invalid("La date de création ne peut pas être dans le futur.",
+                          field="association_created_on")
+    before = {k: getattr(project, k) for k in changes}
+    changed = {k: v for k, v in changes.items() if v != before[k]}
+    if not changed:
+        return project
+    values = dict(changed)
+    if "name" in changed or "communes" in changed:
+        values["search_text"] = _search_text(
+            changed.get("name", project.name), changed.get("communes", project.communes)
+        )
+    bump(session, project, expected_version=if_match, **values)
+    assert project.id is not None
+    record_event(
+        session, project_id=project.id, actor=actor, kind="modification",
+        data={"fields": {k: _jsonable(v) for k, v in changed.items()}},
+    )
+    return project
+
+
+def _jsonable(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, date) else value
+
+
+def transition(
+    session: Session,
+    *,
+    engine: Engine,
+    project: Project,
+    action: str,
+    comment: str | None,
+    actor: Actor,
+    if_match: int | None,
+) -> Project:
+    """Fire one action: state, deadlines and event are written in the caller's transaction."""
+    check_if_match(project, if_match)
+    definition = definition_of(engine, project)
+    action_def = definition.action(action)
+    if action_def is None:
+        known = ", ".join(a.key for a in definition.actions)
+        raise Invalid(f"Action inconnue « {action} » (actions connues : {known}).", field="action")
+    if project.suspended:
+        raise Suspended("Le projet est suspendu : aucune action n'est possible avant sa reprise.")
+    comment = (comment or "").strip() or None
+    try:
+        target = engine.fire(definition.key, definition.version, project.state, action)
+    except ActionImpossible:
+        state_label = definition.state(project.state).label
+        raise ActionNotPossible(
+            f"L'action « {action_def.label} » n'est pas possible depuis l'état « {state_label} »."
+        ) from None
+    if action_def.comment_required and not comment:
+        raise CommentRequired(
+            f"Un commentaire est requis pour l'action « {action_def.label} ».", field="comment"
+        )
+    facts = load_facts(session, engine=engine, project=project)
+    unmet = unmet_criteria(action_def.criteria, facts)
+    if unmet:
+        raise CriteriaUnmet(
+            f"L'action « {action_def.label} » n'est pas encore possible : "
+            f"{len(unmet)} critère(s) non rempli(s).",
+            unmet=[{"code": u.code, "message": u.message} for u in unmet],
+        )
+    now = dates.now()
+    source = project.state
+    values: dict[str, Any] = {"state": target, "entered_state_at": now}
+    if target == "labellisee":
+        values["label_date"] = dates.paris_date(now)
+    # Conditional on the version read above: of two concurrent requests, only one moves it.
+    try:
+        bump(session, project, expected_version=project.version, **values)
+    except StaleVersion:
+        if if_match is not None:
+            raise PreconditionFailed(
+                "Le projet a changé depuis votre lecture : rechargez-le et réessayez."
+            ) from None
+        raise
+    deadlines.on_transition(
+        session, project=project, definition=definition, target=target, on=dates.paris_date(now)
+    )
+    assert project.id is not None
+    record_event(
+        session, project_id=project.id, actor=actor, kind="transition", action=action,
+        from_state=source, to_state=target, comment=comment, at=now,
+    )
+    return project
+
+
+def set_suspended(
+    session: Session, *, project: Project, suspend: bool, comment: str | None, actor: Actor,
+    engine: Engine, if_match: int | None,
+) -> Project:
+    check_if_match(project, if_match)
+    definition = definition_of(engine, project)
+    if definition.is_final(project.state):
+        raise ActionNotPossible("Ce projet est clos : il ne peut être ni suspendu ni repris.")
+    if project.suspended == suspend:
+        raise ActionNotPossible(
+            "Le projet est déjà suspendu." if suspend else "Le projet n'est pas suspendu."
+        )
+    comment = (comment or "").strip() or None
+    if suspend and not comment:
+        raise CommentRequired("Indiquez la raison de la suspension.", field="comment")
+    now = dates.now()
+    paused_days = 0
+    if not suspend and project.suspended_at is not None:
+        paused_days = (dates.paris_date(now) - dates.paris_date(project.suspended_at)).days
+    bump(session, project, expected_version=project.version, suspended=suspend,
+         suspended_at=now if suspend else None)
+    assert project.id is not None
+    if not suspend:
+        deadlines.shift_open(session, project_id=project.id, days=paused_days)
+    record_event(
+        session, project_id=project.id, actor=actor, kind="suspension" if suspend else "reprise",
+        comment=comment, at=now, data={"paused_days": paused_days} if not suspend else {},
+    )
+    return project
+
+
+def touch(session: Session, project: Project, *, if_match: int | None) -> None:
+    """A record of the project changed: bump its version (the ETag) too."""
+    check_if_match(project, if_match)
+    bump(session, project, expected_version=if_match)
+
+
+def require_open(engine: Engine, project: Project) -> None:
+    if definition_of(engine, project).is_final(project.state):
+        raise ActionNotPossible(
+            "Ce projet est clos : il ne peut plus être modifié.", code="projet_clos"
+        )
+
+
+def active_projects(session: Session) -> Sequence[Project]:
+    return session.exec(select(Project)).all()

@@ -1,0 +1,345 @@
+"""The JSON API under /api/v1: parse, load through dependencies, call one service, present."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Path, Query, Response, UploadFile, status
+from fastapi.responses import FileResponse
+
+from labelflow import documents, events, projects, records, views
+from labelflow.errors import NotFound
+from labelflow.models import Project
+from labelflow.projects import ProjectFilters, definition_of
+from labelflow.schemas import (
+    AttestationCreate,
+    AttestationPublic,
+    BoardMemberCreate,
+    BoardMemberPublic,
+    CommentIn,
+    ConsultantIn,
+    DeadlineMove,
+    DeadlinePublic,
+    DecisionCreate,
+    DecisionPublic,
+    DocumentPublic,
+    EventPublic,
+    ProjectCreate,
+    ProjectList,
+    ProjectPublic,
+    ProjectUpdate,
+    ReviewIn,
+    StakeholderCreate,
+    StakeholderPublic,
+    TransitionIn,
+)
+from labelflow.web.deps import (
+    MAX_ID,
+    ActorDep,
+    EngineDep,
+    IfMatchDep,
+    ProjectDep,
+    SessionDep,
+    SettingsDep,
+    StoreDep,
+)
+from labelflow.workflow import mermaid
+
+router = APIRouter(prefix="/api/v1")
+
+SubId = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
+def _etag(response: Response, project: Project) -> None:
+    response.headers["ETag"] = f'"{project.version}"'
+
+
+# --- workflows --------------------------------------------------------------------------------
+
+
+@router.get("/workflows", tags=["workflows"], summary="Définitions de parcours")
+def list_workflows(engine: EngineDep) -> list[dict[str, Any]]:
+    return [d.model_dump(mode="json") for d in engine.latest()]
+
+
+@router.get("/workflows/{key}", tags=["workflows"], summary="Une définition de parcours")
+def get_workflow(
+    key: str, engine: EngineDep, version: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None
+) -> dict[str, Any]:
+    try:
+        definition = engine.definition(key, version)
+    except KeyError:
+        raise NotFound("Ce parcours est introuvable.") from None
+    return {**definition.model_dump(mode="json"), "mermaid": mermaid(definition)}
+
+
+# --- projects ---------------------------------------------------------------------------------
+
+
+@router.post("/projects", status_code=status.HTTP_201_CREATED, tags=["projets"],
+             summary="Créer un projet")
+def create_project(data: ProjectCreate, session: SessionDep, engine: EngineDep, actor: ActorDep,
+                   response: Response) -> ProjectPublic:
+    project = projects.create_project(session, engine=engine, data=data, actor=actor)
+    session.flush()
+    response.headers["Location"] = f"/api/v1/projects/{project.id}"
+    _etag(response, project)
+    return views.project_public(session, engine, project)
+
+
+@router.get("/projects", tags=["projets"], summary="Lister les projets")
+def list_projects(
+    session: SessionDep,
+    engine: EngineDep,
+    state: Annotated[str | None, Query(max_length=50)] = None,
+    kind: Annotated[str | None, Query(max_length=20)] = None,
+    region: Annotated[str | None, Query(max_length=100)] = None,
+    overdue: bool | None = None,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+) -> ProjectList:
+    filters = ProjectFilters(state=state, kind=kind, region=region, overdue=overdue, q=q)
+    rows, total = projects.list_projects(session, filters=filters, limit=limit, offset=offset)
+    return ProjectList(
+        items=[views.project_summary(engine, p, overdue=o) for p, o in rows],
+        total=total, limit=limit, offset=offset,
+    )
+
+
+@router.get("/projects/{project_id}", tags=["projets"], summary="Un projet et ses actions")
+def get_project(project: ProjectDep, session: SessionDep, engine: EngineDep,
+                response: Response) -> ProjectPublic:
+    _etag(response, project)
+    return views.project_public(session, engine, project)
+
+
+@router.patch("/projects/{project_id}", tags=["projets"], summary="Modifier un projet")
+def patch_project(data: ProjectUpdate, project: ProjectDep, session: SessionDep, engine: EngineDep,
+                  actor: ActorDep, if_match: IfMatchDep, response: Response) -> ProjectPublic:
+    projects.update_project(session, project=project, data=data, actor=actor, if_match=if_match)
+    _etag(response, project)
+    return views.project_public(session, engine, project)
+
+
+@router.post("/projects/{project_id}/transitions", tags=["projets"],
+             summary="Déclencher une action du parcours")
+def post_transition(data: TransitionIn, project: ProjectDep, session: SessionDep,
+                    engine: EngineDep, actor: ActorDep, if_match: IfMatchDep,
+                    response: Response) -> ProjectPublic:
+    projects.transition(session, engine=engine, project=project, action=data.action,
+                        comment=data.comment, actor=actor, if_match=if_match)
+    _etag(response, project)
+    return views.project_public(session, engine, project)
+
+
+@router.post("/projects/{project_id}/suspend", tags=["projets"], summary="Suspendre un projet")
+def suspend(data: CommentIn, project: ProjectDep, session: SessionDep, engine: EngineDep,
+            actor: ActorDep, if_match: IfMatchDep, response: Response) -> ProjectPublic:
+    projects.set_suspended(session, project=project, suspend=True, comment=data.comment,
+                           actor=actor, engine=engine, if_match=if_match)
+    _etag(response, project)
+    return views.project_public(session, engine, project)
+
+
+@router.post("/projects/{project_id}/resume", tags=["projets"], summary="Reprendre un projet")
+def resume(data: CommentIn, project: ProjectDep, session: SessionDep, engine: EngineDep,
+           actor: ActorDep, if_match: IfMatchDep, response: Response) -> ProjectPublic:
+    projects.set_suspended(session, project=project, suspend=False, comment=data.comment,
+                           actor=actor, engine=engine, if_match=if_match)
+    _etag(response, project)
+    return views.project_public(session, engine, project)
+
+
+@router.get("/projects/{project_id}/events", tags=["projets"], summary="Historique")
+def list_events(project: ProjectDep, session: SessionDep) -> list[EventPublic]:
+    assert project.id is not None
+    return [
+        EventPublic.model_validate(e, from_attributes=True)
+        for e in events.list_events(session, project_id=project.id)
+    ]
+
+
+# --- stakeholders, board, attestations ---------------------------------------------------------
+
+
+@router.get("/projects/{project_id}/stakeholders", tags=["dossier"], summary="Parties prenantes")
+def list_stakeholders(project: ProjectDep, session: SessionDep) -> list[StakeholderPublic]:
+    return [views.stakeholder_public(s) for s in records.list_stakeholders(session, project=project)]
+
+
+@router.post("/projects/{project_id}/stakeholders", status_code=201, tags=["dossier"],
+             summary="Ajouter une partie prenante")
+def add_stakeholder(data: StakeholderCreate, project: ProjectDep, session: SessionDep,
+                    engine: EngineDep, actor: ActorDep, if_match: IfMatchDep,
+                    response: Response) -> StakeholderPublic:
+    s = records.add_stakeholder(session, engine=engine, project=project, data=data, actor=actor,
+                                if_match=if_match)
+    _etag(response, project)
+    return views.stakeholder_public(s)
+
+
+@router.delete("/projects/{project_id}/stakeholders/{stakeholder_id}", status_code=204,
+               tags=["dossier"], summary="Retirer une partie prenante")
+def delete_stakeholder(stakeholder_id: SubId, project: ProjectDep, session: SessionDep,
+                       engine: EngineDep, actor: ActorDep, if_match: IfMatchDep) -> Response:
+    records.delete_stakeholder(session, engine=engine, project=project,
+                               stakeholder_id=stakeholder_id, actor=actor, if_match=if_match)
+    return Response(status_code=204, headers={"ETag": f'"{project.version}"'})
+
+
+@router.get("/projects/{project_id}/board-members", tags=["dossier"],
+            summary="Conseil d'administration")
+def list_board(project: ProjectDep, session: SessionDep) -> list[BoardMemberPublic]:
+    return [BoardMemberPublic.model_validate(m, from_attributes=True)
+            for m in records.list_board(session, project=project)]
+
+
+@router.post("/projects/{project_id}/board-members", status_code=201, tags=["dossier"],
+             summary="Ajouter un membre du conseil d'administration")
+def add_board_member(data: BoardMemberCreate, project: ProjectDep, session: SessionDep,
+                     engine: EngineDep, actor: ActorDep, if_match: IfMatchDep,
+                     response: Response) -> BoardMemberPublic:
+    m = records.add_board_member(session, engine=engine, project=project, data=data, actor=actor,
+                                 if_match=if_match)
+    _etag(response, project)
+    return BoardMemberPublic.model_validate(m, from_attributes=True)
+
+
+@router.delete("/projects/{project_id}/board-members/{member_id}", status_code=204,
+               tags=["dossier"], summary="Retirer un membre du conseil d'administration")
+def delete_board_member(member_id: SubId, project: ProjectDep, session: SessionDep,
+                        engine: EngineDep, actor: ActorDep, if_match: IfMatchDep) -> Response:
+    records.delete_board_member(session, engine=engine, project=project, member_id=member_id,
+                                actor=actor, if_match=if_match)
+    return Response(status_code=204, headers={"ETag": f'"{project.version}"'})
+
+
+@router.get("/projects/{project_id}/attestations", tags=["dossier"], summary="Attestations")
+def list_attestations(project: ProjectDep, session: SessionDep,
+                      engine: EngineDep) -> list[AttestationPublic]:
+    definition = definition_of(engine, project)
+    return [views.attestation_public(definition, a)
+            for a in records.list_attestations(session, project=project)]
+
+
+@router.post("/projects/{project_id}/attestations", status_code=201, tags=["dossier"],
+             summary="Enregistrer une attestation")
+def add_attestation(data: AttestationCreate, project: ProjectDep, session: SessionDep,
+                    engine: EngineDep, actor: ActorDep, if_match: IfMatchDep,
+                    response: Response) -> AttestationPublic:
+    a = records.add_attestation(session, engine=engine, project=project, data=data, actor=actor,
+                                if_match=if_match)
+    _etag(response, project)
+    return views.attestation_public(definition_of(engine, project), a)
+
+
+@router.put("/projects/{project_id}/consultant", tags=["expertise"],
+            summary="Désigner le ou la consultant·e")
+def put_consultant(data: ConsultantIn, project: ProjectDep, session: SessionDep,
+                   engine: EngineDep, actor: ActorDep, if_match: IfMatchDep,
+                   response: Response) -> dict[str, str]:
+    records.set_consultant(session, engine=engine, project=project, data=data, actor=actor,
+                           if_match=if_match)
+    _etag(response, project)
+    return {"name": project.consultant_name or "", "email": project.consultant_email or ""}
+
+
+@router.get("/projects/{project_id}/decisions", tags=["expertise"],
+            summary="Décisions du Bureau")
+def list_decisions(project: ProjectDep, session: SessionDep) -> list[DecisionPublic]:
+    return [views.decision_public(d) for d in records.list_decisions(session, project=project)]
+
+
+@router.post("/projects/{project_id}/decisions", status_code=201, tags=["expertise"],
+             summary="Enregistrer la décision du Bureau")
+def post_decision(data: DecisionCreate, project: ProjectDep, session: SessionDep,
+                  engine: EngineDep, actor: ActorDep, if_match: IfMatchDep,
+                  response: Response) -> DecisionPublic:
+    d = records.record_decision(session, engine=engine, project=project, data=data, actor=actor,
+                                if_match=if_match)
+    _etag(response, project)
+    return views.decision_public(d)
+
+
+# --- deadlines --------------------------------------------------------------------------------
+
+
+@router.get("/projects/{project_id}/deadlines", tags=["dossier"], summary="Échéances")
+def list_deadlines(project: ProjectDep, session: SessionDep) -> list[DeadlinePublic]:
+    return views.deadline_views(session, project)
+
+
+@router.patch("/projects/{project_id}/deadlines/{deadline_id}", tags=["dossier"],
+              summary="Déplacer une échéance")
+def move_deadline(deadline_id: SubId, data: DeadlineMove, project: ProjectDep,
+                  session: SessionDep, engine: EngineDep, actor: ActorDep, if_match: IfMatchDep,
+                  response: Response) -> DeadlinePublic:
+    records.move_deadline(session, engine=engine, project=project, deadline_id=deadline_id,
+                          data=data, actor=actor, if_match=if_match)
+    _etag(response, project)
+    return next(d for d in views.deadline_views(session, project) if d.id == deadline_id)
+
+
+# --- documents --------------------------------------------------------------------------------
+
+
+@router.get("/projects/{project_id}/documents", tags=["pièces"], summary="Pièces du projet")
+def list_documents(project: ProjectDep, session: SessionDep,
+                   engine: EngineDep) -> list[DocumentPublic]:
+    return views.documents_public(definition_of(engine, project),
+                                  documents.list_documents(session, project=project))
+
+
+@router.post("/projects/{project_id}/documents", status_code=201, tags=["pièces"],
+             summary="Déposer une pièce")
+def upload_document(
+    project: ProjectDep,
+    session: SessionDep,
+    engine: EngineDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    actor: ActorDep,
+    if_match: IfMatchDep,
+    response: Response,
+    file: Annotated[UploadFile, File(description="Le fichier")],
+    type: Annotated[str, Form(min_length=1, max_length=50, description="Type de pièce")],
+) -> DocumentPublic:
+    document = documents.add_document(
+        session, engine=engine, store=store, project=project, doc_type=type.strip(),
+        filename=file.filename, declared_media_type=file.content_type, source=file.file,
+        max_bytes=settings.max_upload_bytes, allowed_media_types=settings.allowed_media_types,
+        actor=actor, if_match=if_match,
+    )
+    _etag(response, project)
+    return views.document_public(definition_of(engine, project), document)
+
+
+def _document_and_project(session: SessionDep, document_id: int, actor: ActorDep) -> tuple[Any, Project]:
+    from labelflow.web.deps import load_project
+
+    document = documents.get_document(session, document_id)
+    project = load_project(document.project_id, session, actor)
+    return document, project
+
+
+@router.get("/documents/{document_id}/content", tags=["pièces"], summary="Télécharger une pièce",
+            response_class=FileResponse)
+def download_document(document_id: SubId, session: SessionDep, store: StoreDep,
+                      actor: ActorDep) -> FileResponse:
+    document, _project = _document_and_project(session, document_id, actor)
+    path = store.path_for(document.sha256)
+    if not path.is_file():
+        raise NotFound("Le fichier de cette pièce est introuvable sur le serveur.")
+    return FileResponse(path, media_type=document.media_type, filename=document.filename)
+
+
+@router.post("/documents/{document_id}/review", tags=["pièces"], summary="Revoir une pièce")
+def review_document(document_id: SubId, data: ReviewIn, session: SessionDep, engine: EngineDep,
+                    actor: ActorDep, if_match: IfMatchDep, response: Response) -> DocumentPublic:
+    document, project = _document_and_project(session, document_id, actor)
+    documents.review_document(session, engine=engine, project=project, document=document,
+                              status=data.status, comment=data.comment, actor=actor,
+                              if_match=if_match)
+    _etag(response, project)
+    return views.document_public(definition_of(engine, project), document)

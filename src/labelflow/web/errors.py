@@ -1,0 +1,148 @@
+"""One rendering for every error: `{"error": {code, message, ...}}` in French."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from labelflow.errors import DomainError
+
+log = logging.getLogger("labelflow")
+
+HTTP_MESSAGES = {
+    400: ("requete_invalide", "La requête est invalide."),
+    401: ("non_authentifie", "Vous devez vous connecter."),
+    403: ("interdit", "Vous n'avez pas le droit de faire cela."),
+    404: ("introuvable", "Cette page ou cette ressource est introuvable."),
+    405: ("methode_non_permise", "Cette méthode n'est pas permise sur cette adresse."),
+    413: ("requete_trop_volumineuse", "La requête est trop volumineuse."),
+    415: ("type_de_fichier_refuse", "Ce type de contenu n'est pas accepté."),
+    422: ("requete_invalide", "La requête est invalide."),
+}
+
+
+def _field_name(loc: Sequence[Any]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "form")]
+    return ".".join(parts) or "requete"
+
+
+def french_message(error: dict[str, Any]) -> str:
+    kind = error.get("type", "")
+    ctx = error.get("ctx") or {}
+    match kind:
+        case "missing":
+            return "Ce champ est obligatoire."
+        case "string_too_short":
+            return "Ce champ ne peut pas être vide." if ctx.get("min_length") == 1 else (
+                f"Au moins {ctx.get('min_length')} caractères sont attendus.")
+        case "string_too_long":
+            return f"Ce champ ne doit pas dépasser {ctx.get('max_length')} caractères."
+        case "too_short":
+            return "Cette liste ne peut pas être vide." if ctx.get("min_length") == 1 else (
+                f"Au moins {ctx.get('min_length')} éléments sont attendus.")
+        case "too_long":
+            return f"Au plus {ctx.get('max_length')} éléments sont acceptés."
+        case "string_pattern_mismatch":
+            loc = error.get("loc", ())
+            if loc and loc[-1] == "insee":
+                return "Le code INSEE doit compter 5 caractères (par exemple 59512)."
+            return "Le format de cette valeur n'est pas valide."
+        case "literal_error" | "enum":
+            return f"Valeur non reconnue : choisissez parmi {ctx.get('expected', '')}."
+        case "string_type":
+            return "Une chaîne de caractères est attendue."
+        case "int_parsing" | "int_type" | "int_from_float":
+            return "Un nombre entier est attendu."
+        case "greater_than_equal" | "greater_than":
+            return f"La valeur doit être supérieure ou égale à {ctx.get('ge', ctx.get('gt'))}."
+        case "less_than_equal" | "less_than":
+            return f"La valeur doit être inférieure ou égale à {ctx.get('le', ctx.get('lt'))}."
+        case "bool_parsing" | "bool_type":
+            return "Une valeur vrai/faux est attendue."
+        case "date_from_datetime_parsing" | "date_parsing" | "date_type" | "date_from_datetime_inexact":
+            return "Une date au format AAAA-MM-JJ est attendue."
+        case "list_type":
+            return "Une liste est attendue."
+        case "dict_type" | "model_type" | "model_attributes_type":
+            return "Un objet JSON est attendu."
+        case "json_invalid":
+            return "Le corps de la requête n'est pas un JSON valide."
+        case "extra_forbidden":
+            return "Ce champ n'est pas reconnu."
+        case "value_error":
+            reason = ctx.get("reason") or str(ctx.get("error", ""))
+            if "email" in str(error.get("msg", "")).lower() or "email" in reason.lower():
+                return "Adresse e-mail invalide."
+            return str(ctx.get("error", "")) or "Valeur invalide."
+        case _:
+            return "Valeur invalide."
+
+
+def french_fields(errors: Sequence[Any]) -> list[dict[str, str]]:
+    return [{"field": _field_name(e.get("loc", ())), "message": french_message(e)} for e in errors]
+
+
+def wants_html(request: Request) -> bool:
+    path = request.url.path
+    if path.startswith("/api/") or path in ("/healthz", "/openapi.json"):
+        return False
+    return "text/html" in request.headers.get("accept", "") or not path.startswith("/api")
+
+
+def _html_error(request: Request, status: int, message: str, code: str) -> Response:
+    templates = getattr(request.app.state, "templates", None)
+    if templates is None:
+        return HTMLResponse(f"<h1>{message}</h1>", status_code=status)
+    return templates.TemplateResponse(  # type: ignore[no-any-return]
+        request, "error.html", {"status": status, "message": message, "code": code},
+        status_code=status,
+    )
+
+
+def error_response(request: Request, status: int, body: dict[str, Any],
+                   headers: dict[str, str] | None = None) -> Response:
+    if wants_html(request):
+        err = body["error"]
+        response = _html_error(request, status, err["message"], err["code"])
+        if headers:
+            response.headers.update(headers)
+        return response
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError) -> Response:
+        return error_response(request, exc.status, exc.body())
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        fields = french_fields(exc.errors())
+        body = {"error": {"code": "requete_invalide",
+                          "message": "Certaines valeurs sont manquantes ou invalides.",
+                          "fields": fields}}
+        return error_response(request, 422, body)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        code, message = HTTP_MESSAGES.get(exc.status_code, ("erreur", "La requête a échoué."))
+        headers = dict(exc.headers) if exc.headers else None
+        return error_response(request, exc.status_code, {"error": {"code": code, "message": message}},
+                              headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        request_id = uuid.uuid4().hex[:12]
+        log.exception("unexpected error %s on %s %s", request_id, request.method, request.url.path)
+        body = {"error": {"code": "erreur_interne",
+                          "message": "Une erreur inattendue est survenue. "
+                                     f"Communiquez la référence {request_id} à l'équipe.",
+                          "request_id": request_id}}
+        return error_response(request, 500, body)

@@ -1,0 +1,101 @@
+"""Test harness: a real database migrated by Alembic, the real app, emptied after each test.
+
+`LABELFLOW_TEST_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test` runs the suite
+on PostgreSQL (a throwaway database is created next to the one named); default: SQLite.
+Tables are emptied after each test rather than rolled back, so that tests with real threads and
+real commits (concurrency) see exactly what production would.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, create_engine, make_url, text
+from sqlmodel import SQLModel
+
+from labelflow import migrate
+from labelflow.db import make_engine
+from labelflow.settings import PROJECT_ROOT, Settings
+from labelflow.web.app import create_app
+
+KEEP_TABLES = {"workflow_versions", "alembic_version"}
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    base = os.environ.get("LABELFLOW_TEST_DATABASE_URL", "")
+    if not base.startswith("postgresql"):
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+        return
+    name = f"labelflow_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(base).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def db(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    migrate.upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Settings:
+    data = tmp_path_factory.mktemp("data")
+    return Settings(
+        environment="test",
+        data_dir=data,
+        database_url=database_url,
+        workflows_dir=PROJECT_ROOT / "workflows",
+        max_upload_bytes=1024 * 1024,
+    )
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings, db: Engine) -> Any:
+    return create_app(settings, db=db)
+
+
+def _empty_tables(db: Engine) -> None:
+    tables = [t for t in reversed(SQLModel.metadata.sorted_tables) if t.name not in KEEP_TABLES]
+    with db.begin() as conn:
+        if db.dialect.name == "postgresql":
+            names = ", ".join(f'"{t.name}"' for t in tables)
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                conn.execute(table.delete())
+
+
+@pytest.fixture
+def client(app: Any, db: Engine, settings: Settings) -> Iterator[Any]:
+    from fastapi.testclient import TestClient
+
+    with TestClient(app) as test_client:
+        yield test_client
+    _empty_tables(db)
+    shutil.rmtree(settings.resolved_documents_dir, ignore_errors=True)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Browser tests last: after a sync Playwright test, asyncio-based tests cannot run.
+    items.sort(key=lambda item: 1 if item.get_closest_marker("browser") else 0)
+
+
+@pytest.fixture
+def docs_dir(settings: Settings) -> Path:
+    return settings.resolved_documents_dir
