@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import calendar
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
@@ -11,8 +14,21 @@ from babel.dates import format_date, format_datetime
 PARIS = ZoneInfo("Europe/Paris")
 
 
+_frozen: ContextVar[datetime | None] = ContextVar("labelflow_frozen_now", default=None)
+
+
 def now() -> datetime:
-    return datetime.now(UTC)
+    return _frozen.get() or datetime.now(UTC)
+
+
+@contextmanager
+def frozen(moment: datetime) -> Iterator[None]:
+    """Make `now()` return `moment` (demo histories, tests of deadlines); never used in requests."""
+    token = _frozen.set(moment)
+    try:
+        yield
+    finally:
+        _frozen.reset(token)
 
 
 def paris_date(moment: datetime) -> date:
