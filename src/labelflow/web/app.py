@@ -16,6 +16,7 @@ from labelflow.db import make_engine
 from labelflow.documents import DocumentStore
 from labelflow.settings import Settings
 from labelflow.web import api, errors
+from labelflow.web.limits import BodySizeLimit
 from labelflow.workflow_store import sync_definitions
 
 log = logging.getLogger("labelflow")
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None, *, db: SAEngine | None = None) 
     app.state.store = DocumentStore(settings.resolved_documents_dir)
 
     errors.install(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
 
     @app.get("/healthz", tags=["service"], summary="État du service")
     def healthz() -> dict[str, str]:
