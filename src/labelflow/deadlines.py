@@ -63,7 +63,7 @@ def list_for_project(session: Session, *, project_id: int) -> Sequence[Deadline]
 def _open_step(session: Session, project: Project, definition: WorkflowDefinition, state: str,
                start: date) -> None:
     months = definition.state(state).target_months
-    if months is None:
+    if months is None or project.id is None:
         return
     due = dates.add_months(start, months)
     session.add(
@@ -73,6 +73,7 @@ def _open_step(session: Session, project: Project, definition: WorkflowDefinitio
 
 
 def on_create(session: Session, *, project: Project, definition: WorkflowDefinition) -> None:
+    assert project.id is not None
     start = dates.paris_date(project.created_at)
     label_due = dates.add_months(start, definition.total_target_months)
     session.add(

@@ -169,6 +169,7 @@ def add_document(
         raise refusal
     assert media_type is not None
     touch(session, project, if_match=if_match)
+    assert project.id is not None
     now = dates.now()
     document = Document(
         project_id=project.id, type=doc_type, filename=clean_filename(filename), size=size,

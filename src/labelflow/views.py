@@ -33,7 +33,7 @@ def project_summary(engine: Engine, project: Project, *, overdue: bool) -> Proje
     step = definition.state(project.state).step
     assert project.id is not None
     return ProjectSummary(
-        id=project.id, name=project.name, kind=project.kind,  # type: ignore[arg-type]
+        id=project.id, name=project.name, kind=project.kind,
         communes=project.communes, region=project.region, departement=project.departement,
         state=project.state, state_label=state_label(definition, project.state),
         step=None if definition.is_final(project.state) else step,
@@ -47,9 +47,9 @@ def deadline_views(session: Session, project: Project) -> list[DeadlinePublic]:
     today = dates.today()
     return [
         DeadlinePublic(
-            id=d.id or 0, kind=d.kind, state=d.state, due_on=d.due_on,  # type: ignore[arg-type]
+            id=d.id or 0, kind=d.kind, state=d.state, due_on=d.due_on,
             initial_due_on=d.initial_due_on, closed_on=d.closed_on,
-            status=deadlines.status(d, suspended=project.suspended, today=today),  # type: ignore[arg-type]
+            status=deadlines.status(d, suspended=project.suspended, today=today),
         )
         for d in deadlines.list_for_project(session, project_id=project.id)
     ]
@@ -67,7 +67,7 @@ def project_public(session: Session, engine: Engine, project: Project) -> Projec
     )
     return ProjectPublic(
         **summary.model_dump(),
-        qpv=project.qpv, initiator=project.initiator,  # type: ignore[arg-type]
+        qpv=project.qpv, initiator=project.initiator,
         workflow_key=project.workflow_key, workflow_version=project.workflow_version,
         updated_at=project.updated_at, association_name=project.association_name,
         rna_number=project.rna_number, association_created_on=project.association_created_on,
@@ -106,7 +106,7 @@ def document_public(definition: WorkflowDefinition, d: Document) -> DocumentPubl
         id=d.id or 0, project_id=d.project_id, type=d.type,
         type_label=doc_type.label if doc_type else d.type, filename=d.filename, size=d.size,
         media_type=d.media_type, sha256=d.sha256, uploaded_by=d.uploaded_by,
-        uploaded_at=d.uploaded_at, review_status=d.review_status,  # type: ignore[arg-type]
+        uploaded_at=d.uploaded_at, review_status=d.review_status,
         review_comment=d.review_comment, reviewed_by=d.reviewed_by, reviewed_at=d.reviewed_at,
         superseded_by_id=d.superseded_by_id, download_url=f"/api/v1/documents/{d.id}/content",
     )
@@ -114,7 +114,7 @@ def document_public(definition: WorkflowDefinition, d: Document) -> DocumentPubl
 
 def decision_public(d: Decision) -> DecisionPublic:
     return DecisionPublic(
-        id=d.id or 0, meeting_on=d.meeting_on, outcome=d.outcome,  # type: ignore[arg-type]
+        id=d.id or 0, meeting_on=d.meeting_on, outcome=d.outcome,
         motivation=d.motivation, recorded_by=d.recorded_by, recorded_at=d.recorded_at,
     )
 
