@@ -6,12 +6,12 @@ from typing import Any
 
 from alembic import context
 from sqlalchemy import Connection
+from sqlmodel import SQLModel
 
 from labelflow import models  # noqa: F401  (registers every table)
 from labelflow.db import make_engine
 from labelflow.models import UTCDateTime
 from labelflow.settings import Settings
-from sqlmodel import SQLModel
 
 config = context.config
 target_metadata = SQLModel.metadata

@@ -37,8 +37,14 @@ def create_project(client: Any, **overrides: Any) -> dict[str, Any]:
     return response.json()  # type: ignore[no-any-return]
 
 
-def upload(client: Any, project_id: int, doc_type: str, content: bytes = PDF,
-           filename: str = "piece.pdf", media_type: str = "application/pdf") -> dict[str, Any]:
+def upload(
+    client: Any,
+    project_id: int,
+    doc_type: str,
+    content: bytes = PDF,
+    filename: str = "piece.pdf",
+    media_type: str = "application/pdf",
+) -> dict[str, Any]:
     response = client.post(
         f"/api/v1/projects/{project_id}/documents",
         data={"type": doc_type},
@@ -48,8 +54,13 @@ def upload(client: Any, project_id: int, doc_type: str, content: bytes = PDF,
     return response.json()  # type: ignore[no-any-return]
 
 
-def add_stakeholder(client: Any, project_id: int, college: str, name: str | None = None,
-                    engaged_on: str | None = YESTERDAY) -> dict[str, Any]:
+def add_stakeholder(
+    client: Any,
+    project_id: int,
+    college: str,
+    name: str | None = None,
+    engaged_on: str | None = YESTERDAY,
+) -> dict[str, Any]:
     response = client.post(
         f"/api/v1/projects/{project_id}/stakeholders",
         json={"name": name or f"Partie {college}", "college": college, "engaged_on": engaged_on},
@@ -67,8 +78,9 @@ def attest(client: Any, project_id: int, code: str) -> dict[str, Any]:
     return response.json()  # type: ignore[no-any-return]
 
 
-def fire(client: Any, project_id: int, action: str, comment: str | None = None,
-         expect: int = 200) -> dict[str, Any]:
+def fire(
+    client: Any, project_id: int, action: str, comment: str | None = None, expect: int = 200
+) -> dict[str, Any]:
     response = client.post(
         f"/api/v1/projects/{project_id}/transitions", json={"action": action, "comment": comment}
     )
@@ -94,8 +106,11 @@ def complete_faisabilite(client: Any, project: dict[str, Any]) -> None:
 def complete_validation(client: Any, project: dict[str, Any]) -> None:
     pid = project["id"]
     upload(client, pid, "deliberation_collectivite")
-    upload(client, pid, "engagement_bailleur" if project["kind"] == "quartier"
-           else "engagement_partenaires")
+    upload(
+        client,
+        pid,
+        "engagement_bailleur" if project["kind"] == "quartier" else "engagement_partenaires",
+    )
     upload(client, pid, "validation_habitants")
 
 
@@ -103,16 +118,27 @@ def complete_prefiguration(client: Any, project: dict[str, Any]) -> None:
     pid = project["id"]
     upload(client, pid, "statuts")
     upload(client, pid, "recepisse_prefecture")
-    r = client.patch(f"/api/v1/projects/{pid}", json={
-        "rna_number": "W595012345", "charge_mission_recruited_on": YESTERDAY,
-        "association_name": "Association de préfiguration"})
+    r = client.patch(
+        f"/api/v1/projects/{pid}",
+        json={
+            "rna_number": "W595012345",
+            "charge_mission_recruited_on": YESTERDAY,
+            "association_name": "Association de préfiguration",
+        },
+    )
     assert r.status_code == 200, r.text
-    for i, college in enumerate(["habitants", "habitants", "habitants", "collectivite", "bailleur"]):
-        r = client.post(f"/api/v1/projects/{pid}/board-members",
-                        json={"name": f"Membre {i}", "college": college, "is_president": i == 0})
+    for i, college in enumerate(
+        ["habitants", "habitants", "habitants", "collectivite", "bailleur"]
+    ):
+        r = client.post(
+            f"/api/v1/projects/{pid}/board-members",
+            json={"name": f"Membre {i}", "college": college, "is_president": i == 0},
+        )
         assert r.status_code == 201, r.text
-    r = client.put(f"/api/v1/projects/{pid}/consultant",
-                   json={"name": "Claire Martin", "email": "claire.martin@example.org"})
+    r = client.put(
+        f"/api/v1/projects/{pid}/consultant",
+        json={"name": "Claire Martin", "email": "claire.martin@example.org"},
+    )
     assert r.status_code == 200, r.text
 
 
@@ -134,3 +160,43 @@ def walk_to(client: Any, project: dict[str, Any], state: str) -> dict[str, Any]:
         current = fire(client, current["id"], action)
     assert current["state"] == state
     return current
+
+
+def today() -> str:
+    """Today in Paris, the date the service itself uses."""
+    from labelflow import dates
+
+    return dates.today().isoformat()
+
+
+def decide(
+    client: Any, project_id: int, outcome: str, motivation: str | None = None, expect: int = 201
+) -> dict[str, Any]:
+    response = client.post(
+        f"/api/v1/projects/{project_id}/decisions",
+        json={"meeting_on": today(), "outcome": outcome, "motivation": motivation},
+    )
+    assert response.status_code == expect, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def events(client: Any, project_id: int) -> list[dict[str, Any]]:
+    response = client.get(f"/api/v1/projects/{project_id}/events")
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def snapshot(client: Any, project_id: int) -> tuple[dict[str, Any], int, list[Any]]:
+    """What a user can see of a project: its JSON, its history length, its records."""
+    project = client.get(f"/api/v1/projects/{project_id}")
+    assert project.status_code == 200, project.text
+    records = [
+        client.get(f"/api/v1/projects/{project_id}/{sub}").json()
+        for sub in ("stakeholders", "board-members", "attestations", "documents", "decisions")
+    ]
+    return project.json(), len(events(client, project_id)), records
+
+
+def unmet_codes(project: dict[str, Any], action: str) -> list[str]:
+    entry = next(a for a in project["actions"] if a["action"] == action)
+    return [u["code"] for u in entry["unmet"]]

@@ -14,7 +14,11 @@ from labelflow.models import Attestation, BoardMember, Decision, Document, Proje
 from labelflow.schemas import RNA_PATTERN
 from labelflow.workflow import COLLEGE_LABELS, KNOWN_FIELDS, Criterion, WorkflowDefinition
 
-OUTCOME_LABELS = {"attribution": "attribution du label", "refus": "refus", "ajournement": "ajournement"}
+OUTCOME_LABELS = {
+    "attribution": "attribution du label",
+    "refus": "refus",
+    "ajournement": "ajournement",
+}
 
 
 @dataclass(frozen=True)
@@ -107,7 +111,10 @@ def _governance(criterion: Criterion, facts: Facts) -> list[Unmet]:
     board = facts.board
     if not board:
         return [
-            Unmet("gouvernance_conseil", "La composition du conseil d'administration n'est pas renseignée.")
+            Unmet(
+                "gouvernance_conseil",
+                "La composition du conseil d'administration n'est pas renseignée.",
+            )
         ]
     unmet = []
     habitants = sum(1 for m in board if m.college == "habitants")

@@ -17,6 +17,7 @@ from labelflow.models import Deadline, Project
 from labelflow.workflow import WorkflowDefinition
 
 DUE_SOON_DAYS = 30
+MAX_MOVE_MONTHS = 120
 STATUS_LABELS = {
     "a_venir": "À venir",
     "bientot": "Bientôt",
@@ -60,15 +61,22 @@ def list_for_project(session: Session, *, project_id: int) -> Sequence[Deadline]
     ).all()
 
 
-def _open_step(session: Session, project: Project, definition: WorkflowDefinition, state: str,
-               start: date) -> None:
+def _open_step(
+    session: Session, project: Project, definition: WorkflowDefinition, state: str, start: date
+) -> None:
     months = definition.state(state).target_months
     if months is None or project.id is None:
         return
     due = dates.add_months(start, months)
     session.add(
-        Deadline(project_id=project.id, kind="etape", state=state, due_on=due,
-                 initial_due_on=due, created_at=dates.now())
+        Deadline(
+            project_id=project.id,
+            kind="etape",
+            state=state,
+            due_on=due,
+            initial_due_on=due,
+            created_at=dates.now(),
+        )
     )
 
 
@@ -77,14 +85,21 @@ def on_create(session: Session, *, project: Project, definition: WorkflowDefinit
     start = dates.paris_date(project.created_at)
     label_due = dates.add_months(start, definition.total_target_months)
     session.add(
-        Deadline(project_id=project.id, kind="label", state=None, due_on=label_due,
-                 initial_due_on=label_due, created_at=dates.now())
+        Deadline(
+            project_id=project.id,
+            kind="label",
+            state=None,
+            due_on=label_due,
+            initial_due_on=label_due,
+            created_at=dates.now(),
+        )
     )
     _open_step(session, project, definition, project.state, start)
 
 
-def on_transition(session: Session, *, project: Project, definition: WorkflowDefinition,
-                  target: str, on: date) -> None:
+def on_transition(
+    session: Session, *, project: Project, definition: WorkflowDefinition, target: str, on: date
+) -> None:
     """Close the step just left; open the next step's, or close everything at a final state."""
     final = definition.is_final(target)
     stmt = sa.update(Deadline).where(
@@ -108,24 +123,43 @@ def shift_open(session: Session, *, project_id: int, days: int) -> None:
         session.add(deadline)
 
 
-def move(session: Session, *, project: Project, deadline_id: int, due_on: date, reason: str,
-         actor: Actor) -> Deadline:
+def move(
+    session: Session, *, project: Project, deadline_id: int, due_on: date, reason: str, actor: Actor
+) -> Deadline:
     deadline = session.get(Deadline, deadline_id)
     if deadline is None or deadline.project_id != project.id:
         raise NotFound("Échéance introuvable.")
     if deadline.closed_on is not None:
-        raise Conflict("Cette échéance est close : elle ne peut plus être déplacée.",
-                       code="echeance_close")
+        raise Conflict(
+            "Cette échéance est close : elle ne peut plus être déplacée.", code="echeance_close"
+        )
     if due_on < dates.paris_date(project.created_at):
-        raise Invalid("La nouvelle échéance ne peut pas précéder la création du projet.",
-                      field="due_on")
+        raise Invalid(
+            "La nouvelle échéance ne peut pas précéder la création du projet.", field="due_on"
+        )
+    # Bounded so that later shifts (suspensions) stay within the calendar.
+    latest = dates.add_months(dates.today(), MAX_MOVE_MONTHS)
+    if due_on > latest:
+        raise Invalid(
+            f"La nouvelle échéance ne peut pas dépasser le {dates.french_date(latest)}.",
+            field="due_on",
+        )
     previous = deadline.due_on
     deadline.due_on = due_on
     session.add(deadline)
     assert project.id is not None
     record_event(
-        session, project_id=project.id, actor=actor, kind="echeance", comment=reason,
-        data={"deadline_id": deadline.id, "state": deadline.state, "kind": deadline.kind,
-              "from": previous.isoformat(), "to": due_on.isoformat()},
+        session,
+        project_id=project.id,
+        actor=actor,
+        kind="echeance",
+        comment=reason,
+        data={
+            "deadline_id": deadline.id,
+            "state": deadline.state,
+            "kind": deadline.kind,
+            "from": previous.isoformat(),
+            "to": due_on.isoformat(),
+        },
     )
     return deadline

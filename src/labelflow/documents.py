@@ -107,7 +107,9 @@ def sniff_media_type(head: bytes, declared: str | None) -> str | None:
 
 def clean_filename(name: str | None) -> str:
     name = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(c for c in unicodedata.normalize("NFC", name) if unicodedata.category(c)[0] != "C")
+    name = "".join(
+        c for c in unicodedata.normalize("NFC", name) if unicodedata.category(c)[0] != "C"
+    )
     name = name.strip().strip(".") or "document"
     return name[:255]
 
@@ -131,8 +133,9 @@ def check_type(engine: Engine, project: Project, doc_type: str) -> None:
     definition = definition_of(engine, project)
     if definition.document_type(doc_type) is None:
         known = ", ".join(d.key for d in definition.document_types)
-        raise Invalid(f"Type de pièce inconnu « {doc_type} » (types attendus : {known}).",
-                      field="type")
+        raise Invalid(
+            f"Type de pièce inconnu « {doc_type} » (types attendus : {known}).", field="type"
+        )
 
 
 def add_document(
@@ -172,8 +175,14 @@ def add_document(
     assert project.id is not None
     now = dates.now()
     document = Document(
-        project_id=project.id, type=doc_type, filename=clean_filename(filename), size=size,
-        media_type=media_type, sha256=sha, uploaded_by=actor.name, uploaded_at=now,
+        project_id=project.id,
+        type=doc_type,
+        filename=clean_filename(filename),
+        size=size,
+        media_type=media_type,
+        sha256=sha,
+        uploaded_by=actor.name,
+        uploaded_at=now,
     )
     session.add(document)
     session.flush()
@@ -189,23 +198,42 @@ def add_document(
             previous.superseded_by_id = document.id
             session.add(previous)
     assert project.id is not None
-    record_event(session, project_id=project.id, actor=actor, kind="document", at=now,
-                 data={"id": document.id, "type": doc_type, "filename": document.filename,
-                       "size": size, "sha256": sha})
+    record_event(
+        session,
+        project_id=project.id,
+        actor=actor,
+        kind="document",
+        at=now,
+        data={
+            "id": document.id,
+            "type": doc_type,
+            "filename": document.filename,
+            "size": size,
+            "sha256": sha,
+        },
+    )
     return document
 
 
 def review_document(
-    session: Session, *, engine: Engine, project: Project, document: Document, status: str,
-    comment: str | None, actor: Actor, if_match: int | None,
+    session: Session,
+    *,
+    engine: Engine,
+    project: Project,
+    document: Document,
+    status: str,
+    comment: str | None,
+    actor: Actor,
+    if_match: int | None,
 ) -> Document:
     require_open(engine, project)
     comment = (comment or "").strip() or None
     if status == "rejected" and not comment:
         raise CommentRequired("Indiquez pourquoi la pièce est refusée.", field="comment")
     if document.superseded_by_id is not None:
-        raise Conflict("Cette pièce a été remplacée par une version plus récente.",
-                       code="piece_remplacee")
+        raise Conflict(
+            "Cette pièce a été remplacée par une version plus récente.", code="piece_remplacee"
+        )
     touch(session, project, if_match=if_match)
     document.review_status = status
     document.review_comment = comment
@@ -213,7 +241,17 @@ def review_document(
     document.reviewed_at = dates.now()
     session.add(document)
     assert project.id is not None
-    record_event(session, project_id=project.id, actor=actor, kind="revue", comment=comment,
-                 data={"id": document.id, "type": document.type, "status": status,
-                       "filename": document.filename})
+    record_event(
+        session,
+        project_id=project.id,
+        actor=actor,
+        kind="revue",
+        comment=comment,
+        data={
+            "id": document.id,
+            "type": document.type,
+            "status": status,
+            "filename": document.filename,
+        },
+    )
     return document

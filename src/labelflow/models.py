@@ -19,7 +19,6 @@ SQLModel.metadata.naming_convention = {
 }
 
 
-
 class UTCDateTime(TypeDecorator[datetime]):
     """Stores UTC, returns timezone-aware UTC datetimes on SQLite and PostgreSQL alike."""
 
@@ -47,7 +46,9 @@ def _ts(nullable: bool = False, **kw: Any) -> Any:
 def _fk(table: str, *, index: bool = True, nullable: bool = False) -> Any:
     return Field(
         sa_column=sa.Column(
-            sa.Integer, sa.ForeignKey(f"{table}.id", ondelete="CASCADE"), nullable=nullable,
+            sa.Integer,
+            sa.ForeignKey(f"{table}.id", ondelete="CASCADE"),
+            nullable=nullable,
             index=index,
         )
     )
@@ -57,7 +58,9 @@ class WorkflowVersion(SQLModel, table=True):
     """Snapshot of every definition version ever loaded, so running projects keep theirs."""
 
     __tablename__ = "workflow_versions"
-    __table_args__ = (sa.UniqueConstraint("key", "version", name="uq_workflow_versions_key_version"),)
+    __table_args__ = (
+        sa.UniqueConstraint("key", "version", name="uq_workflow_versions_key_version"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(max_length=100)

@@ -80,6 +80,18 @@ def bump(
     session.refresh(project)
 
 
+def bump_if_match(
+    session: Session, project: Project, *, if_match: int | None, **values: Any
+) -> None:
+    """`bump` under the caller's If-Match: losing a race to another writer makes it stale."""
+    try:
+        bump(session, project, expected_version=if_match, **values)
+    except StaleVersion:
+        raise PreconditionFailed(
+            "Le projet a changé depuis votre lecture : rechargez-le et réessayez."
+        ) from None
+
+
 def check_if_match(project: Project, if_match: int | None) -> None:
     if if_match is not None and if_match != project.version:
         raise PreconditionFailed(
@@ -89,7 +101,9 @@ def check_if_match(project: Project, if_match: int | None) -> None:
         )
 
 
-def create_project(session: Session, *, engine: Engine, data: ProjectCreate, actor: Actor) -> Project:
+def create_project(
+    session: Session, *, engine: Engine, data: ProjectCreate, actor: Actor
+) -> Project:
     definition = engine.for_kind(data.kind)
     now = dates.now()
     communes = [c.model_dump() for c in data.communes]
@@ -114,9 +128,17 @@ def create_project(session: Session, *, engine: Engine, data: ProjectCreate, act
     assert project.id is not None
     deadlines.on_create(session, project=project, definition=definition)
     record_event(
-        session, project_id=project.id, actor=actor, kind="creation", to_state=project.state,
-        at=now, data={"name": project.name, "kind": project.kind,
-                      "workflow": f"{definition.key} v{definition.version}"},
+        session,
+        project_id=project.id,
+        actor=actor,
+        kind="creation",
+        to_state=project.state,
+        at=now,
+        data={
+            "name": project.name,
+            "kind": project.kind,
+            "workflow": f"{definition.key} v{definition.version}",
+        },
     )
     return project
 
@@ -137,16 +159,24 @@ def list_projects(
     today = dates.today()
     overdue = deadlines.overdue_clause(today)
     conditions: list[Any] = []
-    if filters.state:
-        conditions.append(col(Project.state) == filters.state)
-    if filters.kind:
-        conditions.append(col(Project.kind) == filters.kind)
-    if filters.region:
-        conditions.append(func.lower(col(Project.region)) == filters.region.strip().lower())
+    # PostgreSQL refuses NUL characters in text parameters (a 500): no stored value has one.
+    state, kind, region, q = (
+        (v or "").replace("\x00", "")
+        for v in (filters.state, filters.kind, filters.region, filters.q)
+    )
+    if state:
+        conditions.append(col(Project.state) == state)
+    if kind:
+        conditions.append(col(Project.kind) == kind)
+    if region.strip():
+        # Compared folded in Python: SQLite's lower() ignores accents ("Île-de-France").
+        wanted = fold(region.strip())
+        regions = [r for r in session.exec(select(Project.region).distinct()) if fold(r) == wanted]
+        conditions.append(col(Project.region).in_(regions))
     if filters.overdue is not None:
         conditions.append(overdue if filters.overdue else sa.not_(overdue))
-    if filters.q and filters.q.strip():
-        escaped = fold(filters.q.strip()).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    if q.strip():
+        escaped = fold(q.strip()).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         conditions.append(col(Project.search_text).like(f"%{escaped}%", escape="\\"))
     total = session.exec(select(func.count()).select_from(Project).where(*conditions)).one()
     rows = session.exec(
@@ -165,9 +195,27 @@ def load_facts(session: Session, *, engine: Engine, project: Project) -> Facts:
         project=project,
         definition=definition_of(engine, project),
         today=dates.today(),
-        stakeholders=list(session.exec(select(Stakeholder).where(Stakeholder.project_id == pid).order_by(col(Stakeholder.id)))),
-        board=list(session.exec(select(BoardMember).where(BoardMember.project_id == pid).order_by(col(BoardMember.id)))),
-        attestations=list(session.exec(select(Attestation).where(Attestation.project_id == pid).order_by(col(Attestation.id)))),
+        stakeholders=list(
+            session.exec(
+                select(Stakeholder)
+                .where(Stakeholder.project_id == pid)
+                .order_by(col(Stakeholder.id))
+            )
+        ),
+        board=list(
+            session.exec(
+                select(BoardMember)
+                .where(BoardMember.project_id == pid)
+                .order_by(col(BoardMember.id))
+            )
+        ),
+        attestations=list(
+            session.exec(
+                select(Attestation)
+                .where(Attestation.project_id == pid)
+                .order_by(col(Attestation.id))
+            )
+        ),
         documents=list(
             session.exec(
                 select(Document)
@@ -175,7 +223,11 @@ def load_facts(session: Session, *, engine: Engine, project: Project) -> Facts:
                 .order_by(col(Document.uploaded_at), col(Document.id))
             )
         ),
-        decisions=list(session.exec(select(Decision).where(Decision.project_id == pid).order_by(col(Decision.id)))),
+        decisions=list(
+            session.exec(
+                select(Decision).where(Decision.project_id == pid).order_by(col(Decision.id))
+            )
+        ),
     )
 
 
@@ -203,27 +255,43 @@ def evaluate(facts: Facts) -> list[ActionEvaluation]:
         unmet = [SUSPENDED_UNMET] if project.suspended else []
         unmet += unmet_criteria(action.criteria, facts)
         result.append(
-            ActionEvaluation(action.key, action.label, action.target, action.comment_required, unmet)
+            ActionEvaluation(
+                action.key, action.label, action.target, action.comment_required, unmet
+            )
         )
     return result
 
 
 def update_project(
-    session: Session, *, project: Project, data: ProjectUpdate, actor: Actor, if_match: int | None
+    session: Session,
+    *,
+    project: Project,
+    data: ProjectUpdate,
+    actor: Actor,
+    if_match: int | None,
+    engine: Engine | None = None,
 ) -> Project:
+    """Change project fields; with `engine`, a closed project (final state) is refused."""
+    if engine is not None:
+        require_open(engine, project)
     check_if_match(project, if_match)
     changes = data.model_dump(exclude_unset=True)
+    if "qpv" in changes and changes["qpv"] is None:
+        changes["qpv"] = []
     for required in ("name", "communes", "region"):
         if required in changes and changes[required] is None:
             raise Invalid("Ce champ ne peut pas être vidé.", field=required)
-    if "charge_mission_recruited_on" in changes and changes["charge_mission_recruited_on"]:
-        if changes["charge_mission_recruited_on"] > dates.today():
-            raise Invalid("La date de recrutement ne peut pas être dans le futur.",
-                          field="charge_mission_recruited_on")
-    if "association_created_on" in changes and changes["association_created_on"]:
-        if changes["association_created_on"] > dates.today():
-            raise Invalid("La date de création ne peut pas être dans le futur.",
-                          field="association_created_on")
+    recruited_on = changes.get("charge_mission_recruited_on")
+    if recruited_on and recruited_on > dates.today():
+        raise Invalid(
+            "La date de recrutement ne peut pas être dans le futur.",
+            field="charge_mission_recruited_on",
+        )
+    created_on = changes.get("association_created_on")
+    if created_on and created_on > dates.today():
+        raise Invalid(
+            "La date de création ne peut pas être dans le futur.", field="association_created_on"
+        )
     before = {k: getattr(project, k) for k in changes}
     changed = {k: v for k, v in changes.items() if v != before[k]}
     if not changed:
@@ -233,10 +301,13 @@ def update_project(
         values["search_text"] = _search_text(
             changed.get("name", project.name), changed.get("communes", project.communes)
         )
-    bump(session, project, expected_version=if_match, **values)
+    bump_if_match(session, project, if_match=if_match, **values)
     assert project.id is not None
     record_event(
-        session, project_id=project.id, actor=actor, kind="modification",
+        session,
+        project_id=project.id,
+        actor=actor,
+        kind="modification",
         data={"fields": {k: _jsonable(v) for k, v in changed.items()}},
     )
     return project
@@ -244,6 +315,11 @@ def update_project(
 
 def _jsonable(value: Any) -> Any:
     return value.isoformat() if isinstance(value, date) else value
+
+
+def label_number(definition: WorkflowDefinition, project: Project, on: date) -> str:
+    """'RQ-2026-0042': the definition's prefix, the year, the project id (hence unique)."""
+    return f"{definition.label_prefix}-{on.year}-{project.id:04d}"
 
 
 def transition(
@@ -290,6 +366,7 @@ def transition(
     values: dict[str, Any] = {"state": target, "entered_state_at": now}
     if target == "labellisee":
         values["label_date"] = dates.paris_date(now)
+        values["label_number"] = label_number(definition, project, values["label_date"])
     # Conditional on the version read above: of two concurrent requests, only one moves it.
     try:
         bump(session, project, expected_version=project.version, **values)
@@ -304,15 +381,28 @@ def transition(
     )
     assert project.id is not None
     record_event(
-        session, project_id=project.id, actor=actor, kind="transition", action=action,
-        from_state=source, to_state=target, comment=comment, at=now,
+        session,
+        project_id=project.id,
+        actor=actor,
+        kind="transition",
+        action=action,
+        from_state=source,
+        to_state=target,
+        comment=comment,
+        at=now,
     )
     return project
 
 
 def set_suspended(
-    session: Session, *, project: Project, suspend: bool, comment: str | None, actor: Actor,
-    engine: Engine, if_match: int | None,
+    session: Session,
+    *,
+    project: Project,
+    suspend: bool,
+    comment: str | None,
+    actor: Actor,
+    engine: Engine,
+    if_match: int | None,
 ) -> Project:
     check_if_match(project, if_match)
     definition = definition_of(engine, project)
@@ -329,14 +419,33 @@ def set_suspended(
     paused_days = 0
     if not suspend and project.suspended_at is not None:
         paused_days = (dates.paris_date(now) - dates.paris_date(project.suspended_at)).days
-    bump(session, project, expected_version=project.version, suspended=suspend,
-         suspended_at=now if suspend else None)
+    if if_match is not None:
+        bump_if_match(
+            session,
+            project,
+            if_match=if_match,
+            suspended=suspend,
+            suspended_at=now if suspend else None,
+        )
+    else:
+        bump(
+            session,
+            project,
+            expected_version=project.version,
+            suspended=suspend,
+            suspended_at=now if suspend else None,
+        )
     assert project.id is not None
     if not suspend:
         deadlines.shift_open(session, project_id=project.id, days=paused_days)
     record_event(
-        session, project_id=project.id, actor=actor, kind="suspension" if suspend else "reprise",
-        comment=comment, at=now, data={"paused_days": paused_days} if not suspend else {},
+        session,
+        project_id=project.id,
+        actor=actor,
+        kind="suspension" if suspend else "reprise",
+        comment=comment,
+        at=now,
+        data={"paused_days": paused_days} if not suspend else {},
     )
     return project
 
@@ -344,7 +453,7 @@ def set_suspended(
 def touch(session: Session, project: Project, *, if_match: int | None) -> None:
     """A record of the project changed: bump its version (the ETag) too."""
     check_if_match(project, if_match)
-    bump(session, project, expected_version=if_match)
+    bump_if_match(session, project, if_match=if_match)
 
 
 def require_open(engine: Engine, project: Project) -> None:

@@ -30,45 +30,88 @@ def _pid(project: Project) -> int:
 
 def list_stakeholders(session: Session, *, project: Project) -> Sequence[Stakeholder]:
     return session.exec(
-        select(Stakeholder).where(Stakeholder.project_id == project.id).order_by(col(Stakeholder.id))
+        select(Stakeholder)
+        .where(Stakeholder.project_id == project.id)
+        .order_by(col(Stakeholder.id))
     ).all()
 
 
-def add_stakeholder(session: Session, *, engine: Engine, project: Project, data: StakeholderCreate,
-                    actor: Actor, if_match: int | None) -> Stakeholder:
+def add_stakeholder(
+    session: Session,
+    *,
+    engine: Engine,
+    project: Project,
+    data: StakeholderCreate,
+    actor: Actor,
+    if_match: int | None,
+) -> Stakeholder:
     require_open(engine, project)
     touch(session, project, if_match=if_match)
     stakeholder = Stakeholder(project_id=_pid(project), created_at=dates.now(), **data.model_dump())
     session.add(stakeholder)
     session.flush()
-    record_event(session, project_id=_pid(project), actor=actor, kind="partie_prenante",
-                 data={"op": "ajout", "id": stakeholder.id, "name": data.name,
-                       "college": data.college,
-                       "engaged_on": data.engaged_on.isoformat() if data.engaged_on else None})
+    record_event(
+        session,
+        project_id=_pid(project),
+        actor=actor,
+        kind="partie_prenante",
+        data={
+            "op": "ajout",
+            "id": stakeholder.id,
+            "name": data.name,
+            "college": data.college,
+            "engaged_on": data.engaged_on.isoformat() if data.engaged_on else None,
+        },
+    )
     return stakeholder
 
 
-def delete_stakeholder(session: Session, *, engine: Engine, project: Project, stakeholder_id: int,
-                       actor: Actor, if_match: int | None) -> None:
+def delete_stakeholder(
+    session: Session,
+    *,
+    engine: Engine,
+    project: Project,
+    stakeholder_id: int,
+    actor: Actor,
+    if_match: int | None,
+) -> None:
     require_open(engine, project)
     stakeholder = session.get(Stakeholder, stakeholder_id)
     if stakeholder is None or stakeholder.project_id != project.id:
         raise NotFound("Cette partie prenante est introuvable.")
     touch(session, project, if_match=if_match)
     session.delete(stakeholder)
-    record_event(session, project_id=_pid(project), actor=actor, kind="partie_prenante",
-                 data={"op": "retrait", "id": stakeholder_id, "name": stakeholder.name,
-                       "college": stakeholder.college})
+    record_event(
+        session,
+        project_id=_pid(project),
+        actor=actor,
+        kind="partie_prenante",
+        data={
+            "op": "retrait",
+            "id": stakeholder_id,
+            "name": stakeholder.name,
+            "college": stakeholder.college,
+        },
+    )
 
 
 def list_board(session: Session, *, project: Project) -> Sequence[BoardMember]:
     return session.exec(
-        select(BoardMember).where(BoardMember.project_id == project.id).order_by(col(BoardMember.id))
+        select(BoardMember)
+        .where(BoardMember.project_id == project.id)
+        .order_by(col(BoardMember.id))
     ).all()
 
 
-def add_board_member(session: Session, *, engine: Engine, project: Project,
-                     data: BoardMemberCreate, actor: Actor, if_match: int | None) -> BoardMember:
+def add_board_member(
+    session: Session,
+    *,
+    engine: Engine,
+    project: Project,
+    data: BoardMemberCreate,
+    actor: Actor,
+    if_match: int | None,
+) -> BoardMember:
     require_open(engine, project)
     if data.is_president and any(m.is_president for m in list_board(session, project=project)):
         raise Invalid(
@@ -79,23 +122,44 @@ def add_board_member(session: Session, *, engine: Engine, project: Project,
     member = BoardMember(project_id=_pid(project), created_at=dates.now(), **data.model_dump())
     session.add(member)
     session.flush()
-    record_event(session, project_id=_pid(project), actor=actor, kind="membre_ca",
-                 data={"op": "ajout", "id": member.id, "name": data.name,
-                       "college": data.college, "is_president": data.is_president})
+    record_event(
+        session,
+        project_id=_pid(project),
+        actor=actor,
+        kind="membre_ca",
+        data={
+            "op": "ajout",
+            "id": member.id,
+            "name": data.name,
+            "college": data.college,
+            "is_president": data.is_president,
+        },
+    )
     return member
 
 
-def delete_board_member(session: Session, *, engine: Engine, project: Project, member_id: int,
-                        actor: Actor, if_match: int | None) -> None:
+def delete_board_member(
+    session: Session,
+    *,
+    engine: Engine,
+    project: Project,
+    member_id: int,
+    actor: Actor,
+    if_match: int | None,
+) -> None:
     require_open(engine, project)
     member = session.get(BoardMember, member_id)
     if member is None or member.project_id != project.id:
         raise NotFound("Ce membre du conseil d'administration est introuvable.")
     touch(session, project, if_match=if_match)
     session.delete(member)
-    record_event(session, project_id=_pid(project), actor=actor, kind="membre_ca",
-                 data={"op": "retrait", "id": member_id, "name": member.name,
-                       "college": member.college})
+    record_event(
+        session,
+        project_id=_pid(project),
+        actor=actor,
+        kind="membre_ca",
+        data={"op": "retrait", "id": member_id, "name": member.name, "college": member.college},
+    )
 
 
 def board_summary(board: Sequence[BoardMember]) -> str:
@@ -106,19 +170,29 @@ def board_summary(board: Sequence[BoardMember]) -> str:
     presidents = [m for m in board if m.is_president]
     presidency = (
         f"présidence : {presidents[0].name} ({COLLEGE_LABELS[presidents[0].college]})"
-        if len(presidents) == 1 else "présidence non désignée"
+        if len(presidents) == 1
+        else "présidence non désignée"
     )
     return f"{len(board)} membre(s) dont {habitants} habitant(s) ; {presidency}."
 
 
 def list_attestations(session: Session, *, project: Project) -> Sequence[Attestation]:
     return session.exec(
-        select(Attestation).where(Attestation.project_id == project.id).order_by(col(Attestation.id))
+        select(Attestation)
+        .where(Attestation.project_id == project.id)
+        .order_by(col(Attestation.id))
     ).all()
 
 
-def add_attestation(session: Session, *, engine: Engine, project: Project, data: AttestationCreate,
-                    actor: Actor, if_match: int | None) -> Attestation:
+def add_attestation(
+    session: Session,
+    *,
+    engine: Engine,
+    project: Project,
+    data: AttestationCreate,
+    actor: Actor,
+    if_match: int | None,
+) -> Attestation:
     require_open(engine, project)
     definition = definition_of(engine, project)
     if definition.attestation(data.code) is None:
@@ -128,27 +202,48 @@ def add_attestation(session: Session, *, engine: Engine, project: Project, data:
         raise Invalid("La date d'une attestation ne peut pas être dans le futur.", field="date")
     touch(session, project, if_match=if_match)
     attestation = Attestation(
-        project_id=_pid(project), code=data.code, attested_on=data.date, comment=data.comment,
-        recorded_by=actor.name, recorded_at=dates.now(),
+        project_id=_pid(project),
+        code=data.code,
+        attested_on=data.date,
+        comment=data.comment,
+        recorded_by=actor.name,
+        recorded_at=dates.now(),
     )
     session.add(attestation)
     session.flush()
-    record_event(session, project_id=_pid(project), actor=actor, kind="attestation",
-                 comment=data.comment,
-                 data={"id": attestation.id, "code": data.code, "date": data.date.isoformat()})
+    record_event(
+        session,
+        project_id=_pid(project),
+        actor=actor,
+        kind="attestation",
+        comment=data.comment,
+        data={"id": attestation.id, "code": data.code, "date": data.date.isoformat()},
+    )
     return attestation
 
 
-def set_consultant(session: Session, *, engine: Engine, project: Project, data: ConsultantIn,
-                   actor: Actor, if_match: int | None) -> Project:
+def set_consultant(
+    session: Session,
+    *,
+    engine: Engine,
+    project: Project,
+    data: ConsultantIn,
+    actor: Actor,
+    if_match: int | None,
+) -> Project:
     require_open(engine, project)
     touch(session, project, if_match=if_match)
     project.consultant_name = data.name
     project.consultant_email = str(data.email).lower()
     session.add(project)
     session.flush()
-    record_event(session, project_id=_pid(project), actor=actor, kind="consultant",
-                 data={"name": data.name, "email": project.consultant_email})
+    record_event(
+        session,
+        project_id=_pid(project),
+        actor=actor,
+        kind="consultant",
+        data={"name": data.name, "email": project.consultant_email},
+    )
     return project
 
 
@@ -158,41 +253,78 @@ def list_decisions(session: Session, *, project: Project) -> Sequence[Decision]:
     ).all()
 
 
-def record_decision(session: Session, *, engine: Engine, project: Project, data: DecisionCreate,
-                    actor: Actor, if_match: int | None) -> Decision:
+def record_decision(
+    session: Session,
+    *,
+    engine: Engine,
+    project: Project,
+    data: DecisionCreate,
+    actor: Actor,
+    if_match: int | None,
+) -> Decision:
     if project.state != "decision_bureau":
         raise ActionNotPossible(
             "Une décision du Bureau ne peut être enregistrée qu'à l'étape « Décision du Bureau ».",
             code="etape_incorrecte",
         )
     if data.meeting_on > dates.today():
-        raise Invalid("La date de réunion du Bureau ne peut pas être dans le futur.",
-                      field="meeting_on")
+        raise Invalid(
+            "La date de réunion du Bureau ne peut pas être dans le futur.", field="meeting_on"
+        )
     if data.meeting_on < dates.paris_date(project.entered_state_at):
-        raise Invalid("La réunion du Bureau ne peut pas précéder l'entrée du projet à cette étape.",
-                      field="meeting_on")
+        raise Invalid(
+            "La réunion du Bureau ne peut pas précéder l'entrée du projet à cette étape.",
+            field="meeting_on",
+        )
     motivation = (data.motivation or "").strip() or None
     if data.outcome in ("refus", "ajournement") and not motivation:
-        raise Invalid("La motivation est requise pour un refus ou un ajournement.",
-                      field="motivation")
+        raise Invalid(
+            "La motivation est requise pour un refus ou un ajournement.", field="motivation"
+        )
     touch(session, project, if_match=if_match)
     decision = Decision(
-        project_id=_pid(project), meeting_on=data.meeting_on, outcome=data.outcome,
-        motivation=motivation, pass_started_at=project.entered_state_at,
-        recorded_by=actor.name, recorded_at=dates.now(),
+        project_id=_pid(project),
+        meeting_on=data.meeting_on,
+        outcome=data.outcome,
+        motivation=motivation,
+        pass_started_at=project.entered_state_at,
+        recorded_by=actor.name,
+        recorded_at=dates.now(),
     )
     session.add(decision)
     session.flush()
-    record_event(session, project_id=_pid(project), actor=actor, kind="decision",
-                 comment=motivation,
-                 data={"id": decision.id, "outcome": data.outcome,
-                       "meeting_on": data.meeting_on.isoformat()})
+    record_event(
+        session,
+        project_id=_pid(project),
+        actor=actor,
+        kind="decision",
+        comment=motivation,
+        data={
+            "id": decision.id,
+            "outcome": data.outcome,
+            "meeting_on": data.meeting_on.isoformat(),
+        },
+    )
     return decision
 
 
-def move_deadline(session: Session, *, engine: Engine, project: Project, deadline_id: int,
-                  data: DeadlineMove, actor: Actor, if_match: int | None) -> None:
+def move_deadline(
+    session: Session,
+    *,
+    engine: Engine,
+    project: Project,
+    deadline_id: int,
+    data: DeadlineMove,
+    actor: Actor,
+    if_match: int | None,
+) -> None:
     require_open(engine, project)
     touch(session, project, if_match=if_match)
-    deadlines.move(session, project=project, deadline_id=deadline_id, due_on=data.due_on,
-                   reason=data.reason, actor=actor)
+    deadlines.move(
+        session,
+        project=project,
+        deadline_id=deadline_id,
+        due_on=data.due_on,
+        reason=data.reason,
+        actor=actor,
+    )

@@ -6,7 +6,15 @@ import re
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 Kind = Literal["quartier", "territoire"]
 Initiator = Literal["habitants", "collectivite", "bailleur"]
@@ -14,9 +22,20 @@ College = Literal["habitants", "collectivite", "bailleur", "partenaire"]
 Outcome = Literal["attribution", "refus", "ajournement"]
 ReviewStatus = Literal["accepted", "rejected"]
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
-OptionalText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)]
+
+def _no_nul(value: str) -> str:
+    # PostgreSQL cannot store NUL in text: refuse it here rather than fail at the database.
+    if "\x00" in value:
+        raise ValueError("Ce texte contient un caractère non admis (caractère nul).")
+    return value
+
+
+NoNul = AfterValidator(_no_nul)
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NoNul]
+LongText = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000), NoNul
+]
+OptionalText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000), NoNul]
 
 RNA_PATTERN = re.compile(r"^W\d{9}$")
 
@@ -162,7 +181,9 @@ class StakeholderCreate(Input):
     name: Text
     college: College
     engaged_on: date | None = None
-    contact: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)] | None = None
+    contact: (
+        Annotated[str, StringConstraints(strip_whitespace=True, max_length=300), NoNul] | None
+    ) = None
 
 
 class StakeholderPublic(BaseModel):

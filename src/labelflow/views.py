@@ -33,12 +33,20 @@ def project_summary(engine: Engine, project: Project, *, overdue: bool) -> Proje
     step = definition.state(project.state).step
     assert project.id is not None
     return ProjectSummary(
-        id=project.id, name=project.name, kind=project.kind,
-        communes=project.communes, region=project.region, departement=project.departement,
-        state=project.state, state_label=state_label(definition, project.state),
+        id=project.id,
+        name=project.name,
+        kind=project.kind,
+        communes=project.communes,
+        region=project.region,
+        departement=project.departement,
+        state=project.state,
+        state_label=state_label(definition, project.state),
         step=None if definition.is_final(project.state) else step,
-        suspended=project.suspended, overdue=overdue, version=project.version,
-        created_at=project.created_at, entered_state_at=project.entered_state_at,
+        suspended=project.suspended,
+        overdue=overdue,
+        version=project.version,
+        created_at=project.created_at,
+        entered_state_at=project.entered_state_at,
     )
 
 
@@ -47,8 +55,12 @@ def deadline_views(session: Session, project: Project) -> list[DeadlinePublic]:
     today = dates.today()
     return [
         DeadlinePublic(
-            id=d.id or 0, kind=d.kind, state=d.state, due_on=d.due_on,
-            initial_due_on=d.initial_due_on, closed_on=d.closed_on,
+            id=d.id or 0,
+            kind=d.kind,
+            state=d.state,
+            due_on=d.due_on,
+            initial_due_on=d.initial_due_on,
+            closed_on=d.closed_on,
             status=deadlines.status(d, suspended=project.suspended, today=today),
         )
         for d in deadlines.list_for_project(session, project_id=project.id)
@@ -67,17 +79,26 @@ def project_public(session: Session, engine: Engine, project: Project) -> Projec
     )
     return ProjectPublic(
         **summary.model_dump(),
-        qpv=project.qpv, initiator=project.initiator,
-        workflow_key=project.workflow_key, workflow_version=project.workflow_version,
-        updated_at=project.updated_at, association_name=project.association_name,
-        rna_number=project.rna_number, association_created_on=project.association_created_on,
-        charge_mission_recruited_on=project.charge_mission_recruited_on, consultant=consultant,
-        label_number=project.label_number, label_date=project.label_date,
+        qpv=project.qpv,
+        initiator=project.initiator,
+        workflow_key=project.workflow_key,
+        workflow_version=project.workflow_version,
+        updated_at=project.updated_at,
+        association_name=project.association_name,
+        rna_number=project.rna_number,
+        association_created_on=project.association_created_on,
+        charge_mission_recruited_on=project.charge_mission_recruited_on,
+        consultant=consultant,
+        label_number=project.label_number,
+        label_date=project.label_date,
         deadlines=deadline_list,
         actions=[
             ActionEvaluation(
-                action=a.action, label=a.label, target=a.target,
-                comment_required=a.comment_required, allowed=a.allowed,
+                action=a.action,
+                label=a.label,
+                target=a.target,
+                comment_required=a.comment_required,
+                allowed=a.allowed,
                 unmet=[Unmet(code=u.code, message=u.message) for u in a.unmet],
             )
             for a in evaluate(facts)
@@ -87,7 +108,11 @@ def project_public(session: Session, engine: Engine, project: Project) -> Projec
 
 def stakeholder_public(s: Stakeholder) -> StakeholderPublic:
     return StakeholderPublic(
-        id=s.id or 0, name=s.name, college=s.college, engaged_on=s.engaged_on, contact=s.contact,
+        id=s.id or 0,
+        name=s.name,
+        college=s.college,
+        engaged_on=s.engaged_on,
+        contact=s.contact,
         engaged=bool(s.engaged_on and s.engaged_on <= dates.today()),
     )
 
@@ -95,29 +120,50 @@ def stakeholder_public(s: Stakeholder) -> StakeholderPublic:
 def attestation_public(definition: WorkflowDefinition, a: Attestation) -> AttestationPublic:
     att = definition.attestation(a.code)
     return AttestationPublic(
-        id=a.id or 0, code=a.code, label=att.label if att else a.code, date=a.attested_on,
-        comment=a.comment, recorded_by=a.recorded_by, recorded_at=a.recorded_at,
+        id=a.id or 0,
+        code=a.code,
+        label=att.label if att else a.code,
+        date=a.attested_on,
+        comment=a.comment,
+        recorded_by=a.recorded_by,
+        recorded_at=a.recorded_at,
     )
 
 
 def document_public(definition: WorkflowDefinition, d: Document) -> DocumentPublic:
     doc_type = definition.document_type(d.type)
     return DocumentPublic(
-        id=d.id or 0, project_id=d.project_id, type=d.type,
-        type_label=doc_type.label if doc_type else d.type, filename=d.filename, size=d.size,
-        media_type=d.media_type, sha256=d.sha256, uploaded_by=d.uploaded_by,
-        uploaded_at=d.uploaded_at, review_status=d.review_status,
-        review_comment=d.review_comment, reviewed_by=d.reviewed_by, reviewed_at=d.reviewed_at,
-        superseded_by_id=d.superseded_by_id, download_url=f"/api/v1/documents/{d.id}/content",
+        id=d.id or 0,
+        project_id=d.project_id,
+        type=d.type,
+        type_label=doc_type.label if doc_type else d.type,
+        filename=d.filename,
+        size=d.size,
+        media_type=d.media_type,
+        sha256=d.sha256,
+        uploaded_by=d.uploaded_by,
+        uploaded_at=d.uploaded_at,
+        review_status=d.review_status,
+        review_comment=d.review_comment,
+        reviewed_by=d.reviewed_by,
+        reviewed_at=d.reviewed_at,
+        superseded_by_id=d.superseded_by_id,
+        download_url=f"/api/v1/documents/{d.id}/content",
     )
 
 
 def decision_public(d: Decision) -> DecisionPublic:
     return DecisionPublic(
-        id=d.id or 0, meeting_on=d.meeting_on, outcome=d.outcome,
-        motivation=d.motivation, recorded_by=d.recorded_by, recorded_at=d.recorded_at,
+        id=d.id or 0,
+        meeting_on=d.meeting_on,
+        outcome=d.outcome,
+        motivation=d.motivation,
+        recorded_by=d.recorded_by,
+        recorded_at=d.recorded_at,
     )
 
 
-def documents_public(definition: WorkflowDefinition, docs: Sequence[Document]) -> list[DocumentPublic]:
+def documents_public(
+    definition: WorkflowDefinition, docs: Sequence[Document]
+) -> list[DocumentPublic]:
     return [document_public(definition, d) for d in docs]

@@ -16,7 +16,13 @@ from sqlmodel import col, select
 from labelflow import dates
 from labelflow.db import transaction
 from labelflow.models import WorkflowVersion
-from labelflow.workflow import Engine, WorkflowDefinition, WorkflowError, load_directory, parse_definition
+from labelflow.workflow import (
+    Engine,
+    WorkflowDefinition,
+    WorkflowError,
+    load_directory,
+    parse_definition,
+)
 
 
 def _digest(definition: WorkflowDefinition) -> tuple[dict[str, object], str]:
@@ -34,15 +40,22 @@ def sync_definitions(db: SAEngine, directory: Path) -> Engine:
             body, sha = _digest(definition)
             known = stored.get((definition.key, definition.version))
             if known is None:
-                row = WorkflowVersion(key=definition.key, version=definition.version, sha256=sha,
-                                      body=body, loaded_at=dates.now())
+                row = WorkflowVersion(
+                    key=definition.key,
+                    version=definition.version,
+                    sha256=sha,
+                    body=body,
+                    loaded_at=dates.now(),
+                )
                 session.add(row)
                 stored[(row.key, row.version)] = row
             elif known.sha256 != sha:
                 raise WorkflowError(
-                    f"{definition.key}.yaml", "version",
+                    f"{definition.key}.yaml",
+                    "version",
                     f"la version {definition.version} de « {definition.key} » a déjà été "
-                    "chargée avec un autre contenu : incrémentez `version` pour toute modification.",
+                    "chargée avec un autre contenu : incrémentez `version` "
+                    "pour toute modification.",
                 )
         rows = sorted(stored.values(), key=lambda w: (w.key, w.version))
     current = {(d.key, d.version) for d in from_files}
@@ -55,6 +68,11 @@ def sync_definitions(db: SAEngine, directory: Path) -> Engine:
 
 def stored_versions(db: SAEngine) -> list[tuple[str, int]]:
     with transaction(db, write=False) as session:
-        return [(w.key, w.version) for w in session.exec(
-            select(WorkflowVersion).order_by(col(WorkflowVersion.key), col(WorkflowVersion.version))
-        )]
+        return [
+            (w.key, w.version)
+            for w in session.exec(
+                select(WorkflowVersion).order_by(
+                    col(WorkflowVersion.key), col(WorkflowVersion.version)
+                )
+            )
+        ]

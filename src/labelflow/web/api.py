@@ -76,10 +76,12 @@ def get_workflow(
 # --- projects ---------------------------------------------------------------------------------
 
 
-@router.post("/projects", status_code=status.HTTP_201_CREATED, tags=["projets"],
-             summary="Créer un projet")
-def create_project(data: ProjectCreate, session: SessionDep, engine: EngineDep, actor: ActorDep,
-                   response: Response) -> ProjectPublic:
+@router.post(
+    "/projects", status_code=status.HTTP_201_CREATED, tags=["projets"], summary="Créer un projet"
+)
+def create_project(
+    data: ProjectCreate, session: SessionDep, engine: EngineDep, actor: ActorDep, response: Response
+) -> ProjectPublic:
     project = projects.create_project(session, engine=engine, data=data, actor=actor)
     session.flush()
     response.headers["Location"] = f"/api/v1/projects/{project.id}"
@@ -103,50 +105,106 @@ def list_projects(
     rows, total = projects.list_projects(session, filters=filters, limit=limit, offset=offset)
     return ProjectList(
         items=[views.project_summary(engine, p, overdue=o) for p, o in rows],
-        total=total, limit=limit, offset=offset,
+        total=total,
+        limit=limit,
+        offset=offset,
     )
 
 
 @router.get("/projects/{project_id}", tags=["projets"], summary="Un projet et ses actions")
-def get_project(project: ProjectDep, session: SessionDep, engine: EngineDep,
-                response: Response) -> ProjectPublic:
+def get_project(
+    project: ProjectDep, session: SessionDep, engine: EngineDep, response: Response
+) -> ProjectPublic:
     _etag(response, project)
     return views.project_public(session, engine, project)
 
 
 @router.patch("/projects/{project_id}", tags=["projets"], summary="Modifier un projet")
-def patch_project(data: ProjectUpdate, project: ProjectDep, session: SessionDep, engine: EngineDep,
-                  actor: ActorDep, if_match: IfMatchDep, response: Response) -> ProjectPublic:
-    projects.update_project(session, project=project, data=data, actor=actor, if_match=if_match)
+def patch_project(
+    data: ProjectUpdate,
+    project: ProjectDep,
+    session: SessionDep,
+    engine: EngineDep,
+    actor: ActorDep,
+    if_match: IfMatchDep,
+    response: Response,
+) -> ProjectPublic:
+    projects.update_project(
+        session, project=project, data=data, actor=actor, if_match=if_match, engine=engine
+    )
     _etag(response, project)
     return views.project_public(session, engine, project)
 
 
-@router.post("/projects/{project_id}/transitions", tags=["projets"],
-             summary="Déclencher une action du parcours")
-def post_transition(data: TransitionIn, project: ProjectDep, session: SessionDep,
-                    engine: EngineDep, actor: ActorDep, if_match: IfMatchDep,
-                    response: Response) -> ProjectPublic:
-    projects.transition(session, engine=engine, project=project, action=data.action,
-                        comment=data.comment, actor=actor, if_match=if_match)
+@router.post(
+    "/projects/{project_id}/transitions",
+    tags=["projets"],
+    summary="Déclencher une action du parcours",
+)
+def post_transition(
+    data: TransitionIn,
+    project: ProjectDep,
+    session: SessionDep,
+    engine: EngineDep,
+    actor: ActorDep,
+    if_match: IfMatchDep,
+    response: Response,
+) -> ProjectPublic:
+    projects.transition(
+        session,
+        engine=engine,
+        project=project,
+        action=data.action,
+        comment=data.comment,
+        actor=actor,
+        if_match=if_match,
+    )
     _etag(response, project)
     return views.project_public(session, engine, project)
 
 
 @router.post("/projects/{project_id}/suspend", tags=["projets"], summary="Suspendre un projet")
-def suspend(data: CommentIn, project: ProjectDep, session: SessionDep, engine: EngineDep,
-            actor: ActorDep, if_match: IfMatchDep, response: Response) -> ProjectPublic:
-    projects.set_suspended(session, project=project, suspend=True, comment=data.comment,
-                           actor=actor, engine=engine, if_match=if_match)
+def suspend(
+    data: CommentIn,
+    project: ProjectDep,
+    session: SessionDep,
+    engine: EngineDep,
+    actor: ActorDep,
+    if_match: IfMatchDep,
+    response: Response,
+) -> ProjectPublic:
+    projects.set_suspended(
+        session,
+        project=project,
+        suspend=True,
+        comment=data.comment,
+        actor=actor,
+        engine=engine,
+        if_match=if_match,
+    )
     _etag(response, project)
     return views.project_public(session, engine, project)
 
 
 @router.post("/projects/{project_id}/resume", tags=["projets"], summary="Reprendre un projet")
-def resume(data: CommentIn, project: ProjectDep, session: SessionDep, engine: EngineDep,
-           actor: ActorDep, if_match: IfMatchDep, response: Response) -> ProjectPublic:
-    projects.set_suspended(session, project=project, suspend=False, comment=data.comment,
-                           actor=actor, engine=engine, if_match=if_match)
+def resume(
+    data: CommentIn,
+    project: ProjectDep,
+    session: SessionDep,
+    engine: EngineDep,
+    actor: ActorDep,
+    if_match: IfMatchDep,
+    response: Response,
+) -> ProjectPublic:
+    projects.set_suspended(
+        session,
+        project=project,
+        suspend=False,
+        comment=data.comment,
+        actor=actor,
+        engine=engine,
+        if_match=if_match,
+    )
     _etag(response, project)
     return views.project_public(session, engine, project)
 
@@ -165,99 +223,187 @@ def list_events(project: ProjectDep, session: SessionDep) -> list[EventPublic]:
 
 @router.get("/projects/{project_id}/stakeholders", tags=["dossier"], summary="Parties prenantes")
 def list_stakeholders(project: ProjectDep, session: SessionDep) -> list[StakeholderPublic]:
-    return [views.stakeholder_public(s) for s in records.list_stakeholders(session, project=project)]
+    return [
+        views.stakeholder_public(s) for s in records.list_stakeholders(session, project=project)
+    ]
 
 
-@router.post("/projects/{project_id}/stakeholders", status_code=201, tags=["dossier"],
-             summary="Ajouter une partie prenante")
-def add_stakeholder(data: StakeholderCreate, project: ProjectDep, session: SessionDep,
-                    engine: EngineDep, actor: ActorDep, if_match: IfMatchDep,
-                    response: Response) -> StakeholderPublic:
-    s = records.add_stakeholder(session, engine=engine, project=project, data=data, actor=actor,
-                                if_match=if_match)
+@router.post(
+    "/projects/{project_id}/stakeholders",
+    status_code=201,
+    tags=["dossier"],
+    summary="Ajouter une partie prenante",
+)
+def add_stakeholder(
+    data: StakeholderCreate,
+    project: ProjectDep,
+    session: SessionDep,
+    engine: EngineDep,
+    actor: ActorDep,
+    if_match: IfMatchDep,
+    response: Response,
+) -> StakeholderPublic:
+    s = records.add_stakeholder(
+        session, engine=engine, project=project, data=data, actor=actor, if_match=if_match
+    )
     _etag(response, project)
     return views.stakeholder_public(s)
 
 
-@router.delete("/projects/{project_id}/stakeholders/{stakeholder_id}", status_code=204,
-               tags=["dossier"], summary="Retirer une partie prenante")
-def delete_stakeholder(stakeholder_id: SubId, project: ProjectDep, session: SessionDep,
-                       engine: EngineDep, actor: ActorDep, if_match: IfMatchDep) -> Response:
-    records.delete_stakeholder(session, engine=engine, project=project,
-                               stakeholder_id=stakeholder_id, actor=actor, if_match=if_match)
+@router.delete(
+    "/projects/{project_id}/stakeholders/{stakeholder_id}",
+    status_code=204,
+    tags=["dossier"],
+    summary="Retirer une partie prenante",
+)
+def delete_stakeholder(
+    stakeholder_id: SubId,
+    project: ProjectDep,
+    session: SessionDep,
+    engine: EngineDep,
+    actor: ActorDep,
+    if_match: IfMatchDep,
+) -> Response:
+    records.delete_stakeholder(
+        session,
+        engine=engine,
+        project=project,
+        stakeholder_id=stakeholder_id,
+        actor=actor,
+        if_match=if_match,
+    )
     return Response(status_code=204, headers={"ETag": f'"{project.version}"'})
 
 
-@router.get("/projects/{project_id}/board-members", tags=["dossier"],
-            summary="Conseil d'administration")
+@router.get(
+    "/projects/{project_id}/board-members", tags=["dossier"], summary="Conseil d'administration"
+)
 def list_board(project: ProjectDep, session: SessionDep) -> list[BoardMemberPublic]:
-    return [BoardMemberPublic.model_validate(m, from_attributes=True)
-            for m in records.list_board(session, project=project)]
+    return [
+        BoardMemberPublic.model_validate(m, from_attributes=True)
+        for m in records.list_board(session, project=project)
+    ]
 
 
-@router.post("/projects/{project_id}/board-members", status_code=201, tags=["dossier"],
-             summary="Ajouter un membre du conseil d'administration")
-def add_board_member(data: BoardMemberCreate, project: ProjectDep, session: SessionDep,
-                     engine: EngineDep, actor: ActorDep, if_match: IfMatchDep,
-                     response: Response) -> BoardMemberPublic:
-    m = records.add_board_member(session, engine=engine, project=project, data=data, actor=actor,
-                                 if_match=if_match)
+@router.post(
+    "/projects/{project_id}/board-members",
+    status_code=201,
+    tags=["dossier"],
+    summary="Ajouter un membre du conseil d'administration",
+)
+def add_board_member(
+    data: BoardMemberCreate,
+    project: ProjectDep,
+    session: SessionDep,
+    engine: EngineDep,
+    actor: ActorDep,
+    if_match: IfMatchDep,
+    response: Response,
+) -> BoardMemberPublic:
+    m = records.add_board_member(
+        session, engine=engine, project=project, data=data, actor=actor, if_match=if_match
+    )
     _etag(response, project)
     return BoardMemberPublic.model_validate(m, from_attributes=True)
 
 
-@router.delete("/projects/{project_id}/board-members/{member_id}", status_code=204,
-               tags=["dossier"], summary="Retirer un membre du conseil d'administration")
-def delete_board_member(member_id: SubId, project: ProjectDep, session: SessionDep,
-                        engine: EngineDep, actor: ActorDep, if_match: IfMatchDep) -> Response:
-    records.delete_board_member(session, engine=engine, project=project, member_id=member_id,
-                                actor=actor, if_match=if_match)
+@router.delete(
+    "/projects/{project_id}/board-members/{member_id}",
+    status_code=204,
+    tags=["dossier"],
+    summary="Retirer un membre du conseil d'administration",
+)
+def delete_board_member(
+    member_id: SubId,
+    project: ProjectDep,
+    session: SessionDep,
+    engine: EngineDep,
+    actor: ActorDep,
+    if_match: IfMatchDep,
+) -> Response:
+    records.delete_board_member(
+        session, engine=engine, project=project, member_id=member_id, actor=actor, if_match=if_match
+    )
     return Response(status_code=204, headers={"ETag": f'"{project.version}"'})
 
 
 @router.get("/projects/{project_id}/attestations", tags=["dossier"], summary="Attestations")
-def list_attestations(project: ProjectDep, session: SessionDep,
-                      engine: EngineDep) -> list[AttestationPublic]:
+def list_attestations(
+    project: ProjectDep, session: SessionDep, engine: EngineDep
+) -> list[AttestationPublic]:
     definition = definition_of(engine, project)
-    return [views.attestation_public(definition, a)
-            for a in records.list_attestations(session, project=project)]
+    return [
+        views.attestation_public(definition, a)
+        for a in records.list_attestations(session, project=project)
+    ]
 
 
-@router.post("/projects/{project_id}/attestations", status_code=201, tags=["dossier"],
-             summary="Enregistrer une attestation")
-def add_attestation(data: AttestationCreate, project: ProjectDep, session: SessionDep,
-                    engine: EngineDep, actor: ActorDep, if_match: IfMatchDep,
-                    response: Response) -> AttestationPublic:
-    a = records.add_attestation(session, engine=engine, project=project, data=data, actor=actor,
-                                if_match=if_match)
+@router.post(
+    "/projects/{project_id}/attestations",
+    status_code=201,
+    tags=["dossier"],
+    summary="Enregistrer une attestation",
+)
+def add_attestation(
+    data: AttestationCreate,
+    project: ProjectDep,
+    session: SessionDep,
+    engine: EngineDep,
+    actor: ActorDep,
+    if_match: IfMatchDep,
+    response: Response,
+) -> AttestationPublic:
+    a = records.add_attestation(
+        session, engine=engine, project=project, data=data, actor=actor, if_match=if_match
+    )
     _etag(response, project)
     return views.attestation_public(definition_of(engine, project), a)
 
 
-@router.put("/projects/{project_id}/consultant", tags=["expertise"],
-            summary="Désigner le ou la consultant·e")
-def put_consultant(data: ConsultantIn, project: ProjectDep, session: SessionDep,
-                   engine: EngineDep, actor: ActorDep, if_match: IfMatchDep,
-                   response: Response) -> dict[str, str]:
-    records.set_consultant(session, engine=engine, project=project, data=data, actor=actor,
-                           if_match=if_match)
+@router.put(
+    "/projects/{project_id}/consultant",
+    tags=["expertise"],
+    summary="Désigner le ou la consultant·e",
+)
+def put_consultant(
+    data: ConsultantIn,
+    project: ProjectDep,
+    session: SessionDep,
+    engine: EngineDep,
+    actor: ActorDep,
+    if_match: IfMatchDep,
+    response: Response,
+) -> dict[str, str]:
+    records.set_consultant(
+        session, engine=engine, project=project, data=data, actor=actor, if_match=if_match
+    )
     _etag(response, project)
     return {"name": project.consultant_name or "", "email": project.consultant_email or ""}
 
 
-@router.get("/projects/{project_id}/decisions", tags=["expertise"],
-            summary="Décisions du Bureau")
+@router.get("/projects/{project_id}/decisions", tags=["expertise"], summary="Décisions du Bureau")
 def list_decisions(project: ProjectDep, session: SessionDep) -> list[DecisionPublic]:
     return [views.decision_public(d) for d in records.list_decisions(session, project=project)]
 
 
-@router.post("/projects/{project_id}/decisions", status_code=201, tags=["expertise"],
-             summary="Enregistrer la décision du Bureau")
-def post_decision(data: DecisionCreate, project: ProjectDep, session: SessionDep,
-                  engine: EngineDep, actor: ActorDep, if_match: IfMatchDep,
-                  response: Response) -> DecisionPublic:
-    d = records.record_decision(session, engine=engine, project=project, data=data, actor=actor,
-                                if_match=if_match)
+@router.post(
+    "/projects/{project_id}/decisions",
+    status_code=201,
+    tags=["expertise"],
+    summary="Enregistrer la décision du Bureau",
+)
+def post_decision(
+    data: DecisionCreate,
+    project: ProjectDep,
+    session: SessionDep,
+    engine: EngineDep,
+    actor: ActorDep,
+    if_match: IfMatchDep,
+    response: Response,
+) -> DecisionPublic:
+    d = records.record_decision(
+        session, engine=engine, project=project, data=data, actor=actor, if_match=if_match
+    )
     _etag(response, project)
     return views.decision_public(d)
 
@@ -270,13 +416,30 @@ def list_deadlines(project: ProjectDep, session: SessionDep) -> list[DeadlinePub
     return views.deadline_views(session, project)
 
 
-@router.patch("/projects/{project_id}/deadlines/{deadline_id}", tags=["dossier"],
-              summary="Déplacer une échéance")
-def move_deadline(deadline_id: SubId, data: DeadlineMove, project: ProjectDep,
-                  session: SessionDep, engine: EngineDep, actor: ActorDep, if_match: IfMatchDep,
-                  response: Response) -> DeadlinePublic:
-    records.move_deadline(session, engine=engine, project=project, deadline_id=deadline_id,
-                          data=data, actor=actor, if_match=if_match)
+@router.patch(
+    "/projects/{project_id}/deadlines/{deadline_id}",
+    tags=["dossier"],
+    summary="Déplacer une échéance",
+)
+def move_deadline(
+    deadline_id: SubId,
+    data: DeadlineMove,
+    project: ProjectDep,
+    session: SessionDep,
+    engine: EngineDep,
+    actor: ActorDep,
+    if_match: IfMatchDep,
+    response: Response,
+) -> DeadlinePublic:
+    records.move_deadline(
+        session,
+        engine=engine,
+        project=project,
+        deadline_id=deadline_id,
+        data=data,
+        actor=actor,
+        if_match=if_match,
+    )
     _etag(response, project)
     return next(d for d in views.deadline_views(session, project) if d.id == deadline_id)
 
@@ -285,14 +448,20 @@ def move_deadline(deadline_id: SubId, data: DeadlineMove, project: ProjectDep,
 
 
 @router.get("/projects/{project_id}/documents", tags=["pièces"], summary="Pièces du projet")
-def list_documents(project: ProjectDep, session: SessionDep,
-                   engine: EngineDep) -> list[DocumentPublic]:
-    return views.documents_public(definition_of(engine, project),
-                                  documents.list_documents(session, project=project))
+def list_documents(
+    project: ProjectDep, session: SessionDep, engine: EngineDep
+) -> list[DocumentPublic]:
+    return views.documents_public(
+        definition_of(engine, project), documents.list_documents(session, project=project)
+    )
 
 
-@router.post("/projects/{project_id}/documents", status_code=201, tags=["pièces"],
-             summary="Déposer une pièce")
+@router.post(
+    "/projects/{project_id}/documents",
+    status_code=201,
+    tags=["pièces"],
+    summary="Déposer une pièce",
+)
 def upload_document(
     project: ProjectDep,
     session: SessionDep,
@@ -306,16 +475,26 @@ def upload_document(
     type: Annotated[str, Form(min_length=1, max_length=50, description="Type de pièce")],
 ) -> DocumentPublic:
     document = documents.add_document(
-        session, engine=engine, store=store, project=project, doc_type=type.strip(),
-        filename=file.filename, declared_media_type=file.content_type, source=file.file,
-        max_bytes=settings.max_upload_bytes, allowed_media_types=settings.allowed_media_types,
-        actor=actor, if_match=if_match,
+        session,
+        engine=engine,
+        store=store,
+        project=project,
+        doc_type=type.strip(),
+        filename=file.filename,
+        declared_media_type=file.content_type,
+        source=file.file,
+        max_bytes=settings.max_upload_bytes,
+        allowed_media_types=settings.allowed_media_types,
+        actor=actor,
+        if_match=if_match,
     )
     _etag(response, project)
     return views.document_public(definition_of(engine, project), document)
 
 
-def _document_and_project(session: SessionDep, document_id: int, actor: ActorDep) -> tuple[Any, Project]:
+def _document_and_project(
+    session: SessionDep, document_id: int, actor: ActorDep
+) -> tuple[Any, Project]:
     from labelflow.web.deps import load_project
 
     document = documents.get_document(session, document_id)
@@ -323,10 +502,15 @@ def _document_and_project(session: SessionDep, document_id: int, actor: ActorDep
     return document, project
 
 
-@router.get("/documents/{document_id}/content", tags=["pièces"], summary="Télécharger une pièce",
-            response_class=FileResponse)
-def download_document(document_id: SubId, session: SessionDep, store: StoreDep,
-                      actor: ActorDep) -> FileResponse:
+@router.get(
+    "/documents/{document_id}/content",
+    tags=["pièces"],
+    summary="Télécharger une pièce",
+    response_class=FileResponse,
+)
+def download_document(
+    document_id: SubId, session: SessionDep, store: StoreDep, actor: ActorDep
+) -> FileResponse:
     document, _project = _document_and_project(session, document_id, actor)
     path = store.path_for(document.sha256)
     if not path.is_file():
@@ -335,11 +519,25 @@ def download_document(document_id: SubId, session: SessionDep, store: StoreDep,
 
 
 @router.post("/documents/{document_id}/review", tags=["pièces"], summary="Revoir une pièce")
-def review_document(document_id: SubId, data: ReviewIn, session: SessionDep, engine: EngineDep,
-                    actor: ActorDep, if_match: IfMatchDep, response: Response) -> DocumentPublic:
+def review_document(
+    document_id: SubId,
+    data: ReviewIn,
+    session: SessionDep,
+    engine: EngineDep,
+    actor: ActorDep,
+    if_match: IfMatchDep,
+    response: Response,
+) -> DocumentPublic:
     document, project = _document_and_project(session, document_id, actor)
-    documents.review_document(session, engine=engine, project=project, document=document,
-                              status=data.status, comment=data.comment, actor=actor,
-                              if_match=if_match)
+    documents.review_document(
+        session,
+        engine=engine,
+        project=project,
+        document=document,
+        status=data.status,
+        comment=data.comment,
+        actor=actor,
+        if_match=if_match,
+    )
     _etag(response, project)
     return views.document_public(definition_of(engine, project), document)

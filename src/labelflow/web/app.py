@@ -26,8 +26,9 @@ def create_app(settings: Settings | None = None, *, db: SAEngine | None = None) 
     """Build the app. Definitions are validated and their machines built here, once."""
     settings = settings or Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db = db or make_engine(settings.resolved_database_url,
-                           busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    db = db or make_engine(
+        settings.resolved_database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms
+    )
     workflows = sync_definitions(db, settings.workflows_dir)
 
     @asynccontextmanager

@@ -80,13 +80,14 @@ def load_project(project_id: ProjectId, session: SessionDep, actor: ActorDep) ->
 
 ProjectDep = Annotated[Project, Depends(load_project)]
 
-_VERSION = re.compile(r'^\s*(?:W/)?"?(\d{1,9})"?\s*$')
+# 3, "3" or W/"3"; quotes come in pairs.
+_VERSION = re.compile(r'^\s*(?:(\d{1,9})|(?:W/)?"(\d{1,9})")\s*$')
 
 
 def if_match(
     value: Annotated[
         str | None,
-        Header(alias="If-Match", description="Version du projet lue par l'appelant : 3 ou \"3\""),
+        Header(alias="If-Match", description='Version du projet lue par l\'appelant : 3 ou "3"'),
     ] = None,
 ) -> int | None:
     if value is None or value.strip() == "*":
@@ -94,9 +95,9 @@ def if_match(
     match = _VERSION.match(value)
     if match is None:
         raise PreconditionFailed(
-            "L'en-tête If-Match est mal formé : indiquez la version du projet, par exemple \"3\"."
+            'L\'en-tête If-Match est mal formé : indiquez la version du projet, par exemple "3".'
         )
-    return int(match.group(1))
+    return int(match.group(1) or match.group(2))
 
 
 IfMatchDep = Annotated[int | None, Depends(if_match)]

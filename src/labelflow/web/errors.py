@@ -40,13 +40,19 @@ def french_message(error: dict[str, Any]) -> str:
         case "missing":
             return "Ce champ est obligatoire."
         case "string_too_short":
-            return "Ce champ ne peut pas être vide." if ctx.get("min_length") == 1 else (
-                f"Au moins {ctx.get('min_length')} caractères sont attendus.")
+            return (
+                "Ce champ ne peut pas être vide."
+                if ctx.get("min_length") == 1
+                else (f"Au moins {ctx.get('min_length')} caractères sont attendus.")
+            )
         case "string_too_long":
             return f"Ce champ ne doit pas dépasser {ctx.get('max_length')} caractères."
         case "too_short":
-            return "Cette liste ne peut pas être vide." if ctx.get("min_length") == 1 else (
-                f"Au moins {ctx.get('min_length')} éléments sont attendus.")
+            return (
+                "Cette liste ne peut pas être vide."
+                if ctx.get("min_length") == 1
+                else (f"Au moins {ctx.get('min_length')} éléments sont attendus.")
+            )
         case "too_long":
             return f"Au plus {ctx.get('max_length')} éléments sont acceptés."
         case "string_pattern_mismatch":
@@ -56,6 +62,8 @@ def french_message(error: dict[str, Any]) -> str:
             return "Le format de cette valeur n'est pas valide."
         case "literal_error" | "enum":
             return f"Valeur non reconnue : choisissez parmi {ctx.get('expected', '')}."
+        case "string_unicode":
+            return "Ce texte contient des caractères invalides."
         case "string_type":
             return "Une chaîne de caractères est attendue."
         case "int_parsing" | "int_type" | "int_from_float":
@@ -66,7 +74,12 @@ def french_message(error: dict[str, Any]) -> str:
             return f"La valeur doit être inférieure ou égale à {ctx.get('le', ctx.get('lt'))}."
         case "bool_parsing" | "bool_type":
             return "Une valeur vrai/faux est attendue."
-        case "date_from_datetime_parsing" | "date_parsing" | "date_type" | "date_from_datetime_inexact":
+        case (
+            "date_from_datetime_parsing"
+            | "date_parsing"
+            | "date_type"
+            | "date_from_datetime_inexact"
+        ):
             return "Une date au format AAAA-MM-JJ est attendue."
         case "list_type":
             return "Une liste est attendue."
@@ -80,13 +93,24 @@ def french_message(error: dict[str, Any]) -> str:
             reason = ctx.get("reason") or str(ctx.get("error", ""))
             if "email" in str(error.get("msg", "")).lower() or "email" in reason.lower():
                 return "Adresse e-mail invalide."
+            if "UploadFile" in reason:  # a multipart part without a file name
+                return "Un fichier (avec son nom) est attendu."
             return str(ctx.get("error", "")) or "Valeur invalide."
         case _:
             return "Valeur invalide."
 
 
 def french_fields(errors: Sequence[Any]) -> list[dict[str, str]]:
-    return [{"field": _field_name(e.get("loc", ())), "message": french_message(e)} for e in errors]
+    return [
+        # A JSON syntax error's location is a character position, not a field.
+        {
+            "field": "requete"
+            if e.get("type") == "json_invalid"
+            else _field_name(e.get("loc", ())),
+            "message": french_message(e),
+        }
+        for e in errors
+    ]
 
 
 def wants_html(request: Request) -> bool:
@@ -101,13 +125,16 @@ def _html_error(request: Request, status: int, message: str, code: str) -> Respo
     if templates is None:
         return HTMLResponse(f"<h1>{message}</h1>", status_code=status)
     return templates.TemplateResponse(  # type: ignore[no-any-return]
-        request, "error.html", {"status": status, "message": message, "code": code},
+        request,
+        "error.html",
+        {"status": status, "message": message, "code": code},
         status_code=status,
     )
 
 
-def error_response(request: Request, status: int, body: dict[str, Any],
-                   headers: dict[str, str] | None = None) -> Response:
+def error_response(
+    request: Request, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> Response:
     if wants_html(request):
         err = body["error"]
         response = _html_error(request, status, err["message"], err["code"])
@@ -125,24 +152,44 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
         fields = french_fields(exc.errors())
-        body = {"error": {"code": "requete_invalide",
-                          "message": "Certaines valeurs sont manquantes ou invalides.",
-                          "fields": fields}}
+        body = {
+            "error": {
+                "code": "requete_invalide",
+                "message": "Certaines valeurs sont manquantes ou invalides.",
+                "fields": fields,
+            }
+        }
         return error_response(request, 422, body)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 400:
+            # FastAPI and Starlette answer 400 to a body they cannot decode (bad UTF-8, broken
+            # multipart): it is invalid input like malformed JSON, so it gets the same 422.
+            fields = [{"field": "requete", "message": "Le corps de la requête est illisible."}]
+            body = {
+                "error": {
+                    "code": "requete_invalide",
+                    "message": "Certaines valeurs sont manquantes ou invalides.",
+                    "fields": fields,
+                }
+            }
+            return error_response(request, 422, body)
         code, message = HTTP_MESSAGES.get(exc.status_code, ("erreur", "La requête a échoué."))
         headers = dict(exc.headers) if exc.headers else None
-        return error_response(request, exc.status_code, {"error": {"code": code, "message": message}},
-                              headers)
+        body = {"error": {"code": code, "message": message}}
+        return error_response(request, exc.status_code, body, headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         request_id = uuid.uuid4().hex[:12]
         log.exception("unexpected error %s on %s %s", request_id, request.method, request.url.path)
-        body = {"error": {"code": "erreur_interne",
-                          "message": "Une erreur inattendue est survenue. "
-                                     f"Communiquez la référence {request_id} à l'équipe.",
-                          "request_id": request_id}}
+        body = {
+            "error": {
+                "code": "erreur_interne",
+                "message": "Une erreur inattendue est survenue. "
+                f"Communiquez la référence {request_id} à l'équipe.",
+                "request_id": request_id,
+            }
+        }
         return error_response(request, 500, body)

@@ -17,8 +17,10 @@ def _too_large(scope: Scope, limit: int) -> Response:
         return JSONResponse(
             {"error": {"code": "fichier_trop_volumineux", "message": message}}, status_code=413
         )
-    return HTMLResponse(f"<!doctype html><html lang=fr><title>Trop volumineux</title>"
-                        f"<p>{message}</p></html>", status_code=413)
+    return HTMLResponse(
+        f"<!doctype html><html lang=fr><title>Trop volumineux</title><p>{message}</p></html>",
+        status_code=413,
+    )
 
 
 class BodySizeLimit:

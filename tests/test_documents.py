@@ -1,0 +1,249 @@
+"""Documents (pièces): upload, storage by hash, download, limits, review."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import pytest
+
+from tests.factories import PDF, create_project, decide, events, fire, snapshot, upload, walk_to
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(range(64))
+DOCX = b"PK\x03\x04" + b"\x14\x00" * 10 + b"[Content_Types].xml" + b"word/document.xml"
+EXE = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" + b"\x00" * 64
+ZIP = b"PK\x03\x04\x14\x00\x00\x00\x08\x00" + b"archive/secret.bin" + b"\x00" * 32
+MIB = 1024 * 1024
+
+
+def _post(
+    client: Any,
+    pid: int,
+    content: bytes,
+    filename: str = "piece.pdf",
+    media_type: str = "application/pdf",
+    doc_type: str = "autre",
+) -> Any:
+    return client.post(
+        f"/api/v1/projects/{pid}/documents",
+        data={"type": doc_type},
+        files={"file": (filename, content, media_type)},
+    )
+
+
+def _files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+def test_upload_and_download(client: Any, docs_dir: Path) -> None:
+    project = create_project(client)
+    pid = project["id"]
+    name = "Délibération n°3.pdf"
+    document = upload(client, pid, "note_cadrage", content=PDF, filename=name)
+    sha = hashlib.sha256(PDF).hexdigest()
+    assert document["sha256"] == sha
+    assert (document["size"], document["media_type"]) == (len(PDF), "application/pdf")
+    assert (document["filename"], document["type"], document["type_label"]) == (
+        name,
+        "note_cadrage",
+        "Note de cadrage",
+    )
+    assert document["review_status"] == "en_attente"
+    # Stored under its hash, never under the user's name.
+    stored = docs_dir / sha[:2] / sha
+    assert stored.read_bytes() == PDF
+    assert _files(docs_dir) == [stored]
+    assert not any("lib" in p.name for p in docs_dir.rglob("*"))
+
+    response = client.get(document["download_url"])
+    assert response.status_code == 200
+    assert response.content == PDF
+    assert response.headers["content-type"].startswith("application/pdf")
+    disposition = response.headers["content-disposition"]
+    assert "attachment" in disposition
+    assert unquote(disposition.split("filename*=utf-8''")[1]) == name
+
+    last = events(client, pid)[-1]
+    assert last["kind"] == "document"
+    assert (last["data"]["sha256"], last["data"]["filename"]) == (sha, name)
+    listed = client.get(f"/api/v1/projects/{pid}/documents").json()
+    assert [d["id"] for d in listed] == [document["id"]]
+
+
+def test_ascii_name_and_path_stripped(client: Any) -> None:
+    project = create_project(client)
+    document = upload(
+        client,
+        project["id"],
+        "autre",
+        content=PNG,
+        filename="../../etc/photo.png",
+        media_type="image/png",
+    )
+    assert (document["filename"], document["media_type"]) == ("photo.png", "image/png")
+    response = client.get(document["download_url"])
+    assert response.content == PNG
+    assert 'filename="photo.png"' in response.headers["content-disposition"]
+
+
+def test_same_content_twice_shares_one_file(client: Any, docs_dir: Path) -> None:
+    project = create_project(client)
+    first = upload(client, project["id"], "autre", filename="a.pdf")
+    second = upload(client, project["id"], "autre", filename="b.pdf")
+    assert first["sha256"] == second["sha256"] and first["id"] != second["id"]
+    # "autre" keeps every upload side by side.
+    assert second["superseded_by_id"] is None
+    listed = client.get(f"/api/v1/projects/{project['id']}/documents").json()
+    assert [d["superseded_by_id"] for d in listed] == [None, None]
+    assert len(_files(docs_dir)) == 1
+    assert client.get(second["download_url"]).headers["content-disposition"].endswith('"b.pdf"')
+
+
+def test_docx_and_text_are_accepted(client: Any) -> None:
+    project = create_project(client)
+    docx = upload(
+        client,
+        project["id"],
+        "autre",
+        content=DOCX,
+        filename="statuts.docx",
+        media_type="application/octet-stream",
+    )
+    assert docx["media_type"].startswith("application/vnd.openxmlformats")
+    text = upload(
+        client,
+        project["id"],
+        "autre",
+        content="Compte rendu : réunion".encode(),
+        filename="cr.txt",
+        media_type="text/plain",
+    )
+    assert text["media_type"] == "text/plain"
+
+
+def test_too_large_is_413(client: Any, docs_dir: Path) -> None:
+    project = create_project(client)
+    pid = project["id"]
+    before = snapshot(client, pid)
+    response = _post(client, pid, PDF + b"0" * MIB)
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "fichier_trop_volumineux"
+    assert "1 Mo" in response.json()["error"]["message"]
+    assert snapshot(client, pid) == before
+    assert _files(docs_dir) == []
+    # Exactly at the limit is fine.
+    content = PDF + b"0" * (MIB - len(PDF))
+    assert _post(client, pid, content).status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("content", "declared"),
+    [
+        (EXE, "application/pdf"),
+        (EXE, "application/x-msdownload"),
+        (ZIP, "application/zip"),
+        (b"\x00\x01\x02\x03binary", "application/pdf"),
+    ],
+)
+def test_disallowed_type_is_415(client: Any, docs_dir: Path, content: bytes, declared: str) -> None:
+    project = create_project(client)
+    pid = project["id"]
+    before = snapshot(client, pid)
+    response = _post(client, pid, content, filename="note.pdf", media_type=declared)
+    assert response.status_code == 415, response.text
+    assert response.json()["error"]["code"] == "type_de_fichier_refuse"
+    assert "PDF" in response.json()["error"]["message"]
+    assert snapshot(client, pid) == before
+    assert _files(docs_dir) == []
+
+
+def test_refused_upload_keeps_an_identical_accepted_file(client: Any, docs_dir: Path) -> None:
+    project = create_project(client)
+    pid = project["id"]
+    upload(client, pid, "autre", content=b"texte")
+    response = client.post(
+        f"/api/v1/projects/{pid}/documents",
+        data={"type": "inconnu"},
+        files={"file": ("a.txt", b"texte", "text/plain")},
+    )
+    assert response.status_code == 422
+    assert len(_files(docs_dir)) == 1
+
+
+def test_empty_file_is_422(client: Any, docs_dir: Path) -> None:
+    project = create_project(client)
+    pid = project["id"]
+    before = snapshot(client, pid)
+    response = _post(client, pid, b"")
+    assert response.status_code == 422
+    assert response.json()["error"]["fields"] == [
+        {"field": "file", "message": "Le fichier est vide."}
+    ]
+    assert snapshot(client, pid) == before
+    assert _files(docs_dir) == []
+
+
+def test_closed_project_refuses_uploads(client: Any, docs_dir: Path) -> None:
+    project = create_project(client)
+    pid = project["id"]
+    fire(client, pid, "abandonner", "Projet arrêté")
+    before = snapshot(client, pid)
+    response = _post(client, pid, PDF)
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "projet_clos"
+    assert snapshot(client, pid) == before
+    assert _files(docs_dir) == []
+
+
+def test_review(client: Any) -> None:
+    project = create_project(client)
+    pid = project["id"]
+    document = upload(client, pid, "note_cadrage")
+    url = f"/api/v1/documents/{document['id']}/review"
+    before = snapshot(client, pid)
+    for body in ({"status": "rejected"}, {"status": "rejected", "comment": "   "}):
+        response = client.post(url, json=body)
+        assert response.status_code == 422
+        assert response.json()["error"]["code"] == "commentaire_requis"
+    response = client.post(url, json={"status": "peut-etre"})
+    assert response.status_code == 422
+    assert response.json()["error"]["fields"][0]["field"] == "status"
+    assert snapshot(client, pid) == before
+
+    response = client.post(url, json={"status": "rejected", "comment": "Non signée"})
+    assert response.status_code == 200
+    reviewed = response.json()
+    assert (reviewed["review_status"], reviewed["review_comment"]) == ("rejected", "Non signée")
+    assert reviewed["reviewed_by"] and reviewed["reviewed_at"]
+    assert response.headers["ETag"] == '"3"'
+    response = client.post(url, json={"status": "accepted"})
+    assert response.json()["review_status"] == "accepted"
+    assert response.json()["review_comment"] is None
+    kinds = [(e["kind"], e["data"].get("status")) for e in events(client, pid)]
+    assert kinds[-2:] == [("revue", "rejected"), ("revue", "accepted")]
+
+
+def test_report_lifecycle_through_labellisation(client: Any) -> None:
+    project = walk_to(client, create_project(client, kind="territoire"), "decision_bureau")
+    pid = project["id"]
+    reports = [
+        d
+        for d in client.get(f"/api/v1/projects/{pid}/documents").json()
+        if d["type"] == "rapport_expertise"
+    ]
+    assert len(reports) == 1
+    decide(client, pid, "attribution")
+    fire(client, pid, "attribuer_label")
+    # Documents stay downloadable once the project is closed.
+    assert client.get(reports[0]["download_url"]).content == PDF
+
+
+def test_file_without_name_is_422_in_french(client: Any) -> None:
+    project = create_project(client)
+    response = _post(client, project["id"], PDF, filename="")
+    assert response.status_code == 422
+    assert response.json()["error"]["fields"] == [
+        {"field": "file", "message": "Un fichier (avec son nom) est attendu."}
+    ]
