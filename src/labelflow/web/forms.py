@@ -1,0 +1,340 @@
+"""HTML forms: what the browser posts, turned into the API's input models, and refusals
+turned into messages shown beside the fields.
+
+Every form field is a plain string with a default, so that a missing or empty value never
+becomes a bare validation page: the schema models of `labelflow.schemas` judge the values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from labelflow.errors import DomainError, PreconditionFailed
+from labelflow.schemas import (
+    AttestationCreate,
+    BoardMemberCreate,
+    ConsultantIn,
+    DeadlineMove,
+    DecisionCreate,
+    ProjectCreate,
+    ProjectUpdate,
+    ReviewIn,
+    StakeholderCreate,
+    TransitionIn,
+)
+from labelflow.web.errors import french_fields
+
+# Fields whose value is one entry per line in a <textarea>.
+LINE_FIELDS = {"communes", "qpv"}
+
+
+class FormRefused(Exception):
+    """A value that cannot even be turned into the input model (for example a commune line)."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field_name
+        self.message = message
+
+
+def lines(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def parse_communes(text: str) -> list[dict[str, str]]:
+    """'59512 Roubaix' per line → [{"insee": "59512", "name": "Roubaix"}]."""
+    communes = []
+    for number, line in enumerate(lines(text), start=1):
+        insee, _, name = line.partition(" ")
+        if not name.strip():
+            raise FormRefused(
+                "communes",
+                f"Ligne {number} : indiquez le code INSEE puis le nom de la commune, "
+                "par exemple « 59512 Roubaix ».",
+            )
+        communes.append({"insee": insee, "name": name.strip()})
+    return communes
+
+
+def communes_text(communes: list[dict[str, str]]) -> str:
+    return "\n".join(f"{c['insee']} {c['name']}" for c in communes)
+
+
+def version_of(value: str) -> int | None:
+    """The hidden `version` field, used as the API's If-Match header."""
+    value = value.strip().strip('"')
+    if not value:
+        return None
+    if not value.isdigit() or len(value) > 9:
+        raise PreconditionFailed(
+            "La version du projet envoyée par le formulaire est illisible : "
+            "rechargez la page et réessayez."
+        )
+    return int(value)
+
+
+def _blank_to_none(value: str) -> str | None:
+    return value.strip() or None
+
+
+def _filled(values: dict[str, Any]) -> dict[str, Any]:
+    """Leave out what the user left empty, so that the model says « obligatoire »."""
+    return {
+        k: v
+        for k, v in values.items()
+        if v is not None and v != [] and not (isinstance(v, str) and not v.strip())
+    }
+
+
+class PageForm(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    version: str = ""
+
+    def if_match(self) -> int | None:
+        return version_of(self.version)
+
+    def values(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"version"})
+
+
+class ProjectForm(PageForm):
+    name: str = ""
+    kind: str = ""
+    communes: str = ""
+    region: str = ""
+    departement: str = ""
+    qpv: str = ""
+    initiator: str = ""
+
+    def to_model(self) -> ProjectCreate:
+        return ProjectCreate.model_validate(
+            _filled(
+                {
+                    "name": self.name,
+                    "kind": self.kind,
+                    "communes": parse_communes(self.communes),
+                    "region": self.region,
+                    "initiator": self.initiator,
+                    "departement": _blank_to_none(self.departement),
+                    "qpv": lines(self.qpv),
+                }
+            )
+        )
+
+
+class ProjectEditForm(PageForm):
+    name: str = ""
+    communes: str = ""
+    region: str = ""
+    departement: str = ""
+    qpv: str = ""
+    association_name: str = ""
+    rna_number: str = ""
+    association_created_on: str = ""
+    charge_mission_recruited_on: str = ""
+
+    def to_model(self) -> ProjectUpdate:
+        communes = parse_communes(self.communes)
+        return ProjectUpdate.model_validate(
+            {
+                "name": _blank_to_none(self.name),
+                "communes": communes or None,
+                "region": _blank_to_none(self.region),
+                "departement": _blank_to_none(self.departement),
+                "qpv": lines(self.qpv),
+                "association_name": _blank_to_none(self.association_name),
+                "rna_number": _blank_to_none(self.rna_number),
+                "association_created_on": _blank_to_none(self.association_created_on),
+                "charge_mission_recruited_on": _blank_to_none(self.charge_mission_recruited_on),
+            }
+        )
+
+
+class TransitionForm(PageForm):
+    action: str = ""
+    comment: str = ""
+
+    def to_model(self) -> TransitionIn:
+        return TransitionIn.model_validate(
+            _filled({"action": self.action, "comment": _blank_to_none(self.comment)})
+        )
+
+
+class CommentForm(PageForm):
+    comment: str = ""
+
+
+class StakeholderForm(PageForm):
+    name: str = ""
+    college: str = ""
+    engaged_on: str = ""
+    contact: str = ""
+
+    def to_model(self) -> StakeholderCreate:
+        return StakeholderCreate.model_validate(
+            _filled(
+                {
+                    "name": self.name,
+                    "college": self.college,
+                    "engaged_on": _blank_to_none(self.engaged_on),
+                    "contact": _blank_to_none(self.contact),
+                }
+            )
+        )
+
+
+class BoardMemberForm(PageForm):
+    name: str = ""
+    college: str = ""
+    is_president: str = ""
+
+    def to_model(self) -> BoardMemberCreate:
+        return BoardMemberCreate.model_validate(
+            _filled(
+                {
+                    "name": self.name,
+                    "college": self.college,
+                    "is_president": bool(self.is_president),
+                }
+            )
+        )
+
+
+class AttestationForm(PageForm):
+    code: str = ""
+    date: str = ""
+    comment: str = ""
+
+    def to_model(self) -> AttestationCreate:
+        return AttestationCreate.model_validate(
+            _filled({"code": self.code, "date": _blank_to_none(self.date), "comment": self.comment})
+        )
+
+
+class ConsultantForm(PageForm):
+    name: str = ""
+    email: str = ""
+
+    def to_model(self) -> ConsultantIn:
+        return ConsultantIn.model_validate(
+            _filled({"name": self.name, "email": self.email.strip()})
+        )
+
+
+class DecisionForm(PageForm):
+    meeting_on: str = ""
+    outcome: str = ""
+    motivation: str = ""
+
+    def to_model(self) -> DecisionCreate:
+        return DecisionCreate.model_validate(
+            _filled(
+                {
+                    "meeting_on": _blank_to_none(self.meeting_on),
+                    "outcome": self.outcome,
+                    "motivation": _blank_to_none(self.motivation),
+                }
+            )
+        )
+
+
+class DeadlineForm(PageForm):
+    due_on: str = ""
+    reason: str = ""
+
+    def to_model(self) -> DeadlineMove:
+        return DeadlineMove.model_validate(
+            _filled({"due_on": _blank_to_none(self.due_on), "reason": self.reason})
+        )
+
+
+class ReviewForm(PageForm):
+    status: str = ""
+    comment: str = ""
+
+    def to_model(self) -> ReviewIn:
+        return ReviewIn.model_validate(
+            _filled({"status": self.status, "comment": _blank_to_none(self.comment)})
+        )
+
+
+class DocumentForm(PageForm):
+    type: str = ""
+
+
+# --- refusals ----------------------------------------------------------------------------------
+
+
+@dataclass
+class FormState:
+    """What a refused form shows again: the typed values and the messages beside the fields."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    message: str = ""
+    fields: dict[str, list[str]] = field(default_factory=dict)
+    unmet: list[dict[str, str]] = field(default_factory=list)
+    status: int = 200
+
+    @property
+    def refused(self) -> bool:
+        return bool(self.message)
+
+    def value(self, name: str, default: Any = "") -> Any:
+        return self.values.get(name, default) if self.refused else default
+
+    def errors(self, name: str) -> list[str]:
+        return self.fields.get(name, [])
+
+
+class Forms(dict[str, FormState]):
+    """`forms["stakeholder"]` is the refused form of that name, or an empty state."""
+
+    def __missing__(self, key: str) -> FormState:
+        return FormState()
+
+
+def _field_messages(items: list[dict[str, str]]) -> dict[str, list[str]]:
+    """'communes.1.insee' → the `communes` field, message prefixed by its line number."""
+    result: dict[str, list[str]] = {}
+    for item in items:
+        name, _, rest = item["field"].partition(".")
+        message = item["message"]
+        index = rest.split(".")[0]
+        if name in LINE_FIELDS and index.isdigit():
+            message = f"Ligne {int(index) + 1} : {message}"
+        result.setdefault(name, []).append(message)
+    return result
+
+
+def refusal(exc: Exception, values: dict[str, Any]) -> FormState:
+    """A refused form: its values kept, the French reasons sorted by field."""
+    if isinstance(exc, ValidationError):
+        fields = _field_messages(french_fields(exc.errors()))
+        return FormState(
+            values,
+            "Certaines valeurs sont manquantes ou invalides : corrigez les champs signalés.",
+            fields,
+            status=422,
+        )
+    if isinstance(exc, FormRefused):
+        return FormState(
+            values,
+            "Certaines valeurs sont manquantes ou invalides : corrigez les champs signalés.",
+            {exc.field: [exc.message]},
+            status=422,
+        )
+    assert isinstance(exc, DomainError)
+    return FormState(
+        values,
+        exc.message,
+        _field_messages(exc.extra.get("fields", [])),
+        list(exc.extra.get("unmet", [])),
+        status=exc.status,
+    )
+
+
+REFUSALS = (ValidationError, FormRefused, DomainError)

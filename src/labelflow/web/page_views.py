@@ -1,0 +1,294 @@
+"""What the pages show, built from the services' results: timeline, history lines, labels.
+
+Loading goes through the same service functions as the JSON API; this module only arranges
+their results for the templates (a fixed number of queries per page, whatever the rows).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from labelflow import dates, deadlines, documents, events, records, views
+from labelflow.criteria import OUTCOME_LABELS
+from labelflow.models import Event, Project
+from labelflow.projects import definition_of
+from labelflow.schemas import DeadlinePublic, ProjectPublic
+from labelflow.workflow import COLLEGE_LABELS, KNOWN_FIELDS, Criterion, Engine, WorkflowDefinition
+
+KIND_LABELS = {"quartier": "Régie de Quartier", "territoire": "Régie de Territoire"}
+INITIATOR_LABELS = {
+    "habitants": "Les habitants",
+    "collectivite": "La collectivité",
+    "bailleur": "Le bailleur social",
+}
+FIELD_LABELS = {
+    "name": "nom du projet",
+    "communes": "communes",
+    "region": "région",
+    "departement": "département",
+    "qpv": "quartiers prioritaires",
+    **KNOWN_FIELDS,
+}
+DECISION_LABELS = {
+    "attribution": "Attribution du label",
+    "refus": "Refus du label",
+    "ajournement": "Ajournement",
+}
+STEP_STATUS_LABELS = {
+    "done": "Terminée",
+    "current": "En cours",
+    "future": "À venir",
+    "skipped": "Non atteinte",
+}
+
+
+def filesize(size: int) -> str:
+    """'12,3 ko' — French decimal comma, 1 ko = 1 024 octets."""
+    if size < 1024:
+        return f"{size} octet{'s' if size > 1 else ''}"
+    for unit in ("ko", "Mo", "Go"):
+        size_f = size / 1024
+        if size_f < 1024 or unit == "Go":
+            return f"{size_f:.1f} {unit}".replace(".", ",")
+        size = int(size_f)
+    return f"{size} Go"  # pragma: no cover
+
+
+def state_label(definition: WorkflowDefinition, key: str | None) -> str:
+    if key is None:
+        return ""
+    try:
+        return definition.state(key).label
+    except KeyError:
+        return key
+
+
+def criterion_label(definition: WorkflowDefinition, criterion: Criterion) -> str:
+    """One French sentence per criterion of a definition, for the workflow page."""
+    match criterion.kind:
+        case "stakeholders":
+            names = ", ".join(COLLEGE_LABELS[c] for c in criterion.colleges)
+            return f"Parties prenantes engagées des collèges : {names}"
+        case "document":
+            doc = definition.document_type(criterion.type or "")
+            return f"Pièce « {doc.label if doc else criterion.type} » déposée et non refusée"
+        case "attestation":
+            att = definition.attestation(criterion.code or "")
+            return f"Attestation « {att.label if att else criterion.code} »"
+        case "field":
+            return (
+                f"Champ « {KNOWN_FIELDS.get(criterion.field or '', criterion.field)} » "
+                "renseigné et valide"
+            )
+        case "governance":
+            return "Conseil d'administration à majorité d'habitants, présidé par un·e habitant·e"
+        case "consultant_assigned":
+            return "Consultant·e désigné·e pour l'expertise"
+        case "expertise_report":
+            return "Rapport d'expertise déposé pendant l'étape d'expertise"
+        case "bureau_decision":
+            outcome = OUTCOME_LABELS.get(criterion.outcome or "", criterion.outcome)
+            return f"Décision du Bureau enregistrée : {outcome}"
+    return criterion.kind  # pragma: no cover
+
+
+# --- timeline ----------------------------------------------------------------------------------
+
+
+@dataclass
+class TimelineStep:
+    number: int
+    key: str
+    label: str
+    status: str  # done, current, future, skipped
+    target_months: int | None = None
+    entered: list[datetime] = field(default_factory=list)
+    deadline: DeadlinePublic | None = None
+
+    @property
+    def status_label(self) -> str:
+        return STEP_STATUS_LABELS[self.status]
+
+
+def timeline(
+    definition: WorkflowDefinition, project: ProjectPublic, history: list[Event]
+) -> list[TimelineStep]:
+    """The six steps with their entry dates (each pass) and latest due date."""
+    entries: dict[str, list[datetime]] = {}
+    for event in history:
+        if event.to_state:
+            entries.setdefault(event.to_state, []).append(event.at)
+    latest: dict[str, DeadlinePublic] = {}
+    for deadline in project.deadlines:  # oldest first: the last one is the current pass
+        if deadline.kind == "etape" and deadline.state:
+            latest[deadline.state] = deadline
+    final = project.step is None
+    steps = []
+    for state in definition.steps():
+        number = state.step or 0
+        if final:
+            status = "done" if state.key in entries else "skipped"
+        elif number < (project.step or 0):
+            status = "done"
+        elif number == project.step:
+            status = "current"
+        else:
+            status = "future"
+        steps.append(
+            TimelineStep(
+                number,
+                state.key,
+                state.label,
+                status,
+                state.target_months,
+                entries.get(state.key, []),
+                latest.get(state.key),
+            )
+        )
+    return steps
+
+
+# --- history -----------------------------------------------------------------------------------
+
+
+def _doc_label(definition: WorkflowDefinition, key: str | None) -> str:
+    doc = definition.document_type(key or "")
+    return doc.label if doc else (key or "")
+
+
+def _iso_date(value: Any) -> str:
+    try:
+        return dates.french_date(date.fromisoformat(str(value)))
+    except ValueError:
+        return str(value)
+
+
+def event_summary(definition: WorkflowDefinition, event: Event) -> str:
+    """A French sentence describing one fact of the history."""
+    data = event.data or {}
+    college = COLLEGE_LABELS.get(str(data.get("college")), "")
+    match event.kind:
+        case "creation":
+            return f"Projet « {data.get('name', '')} » créé (parcours {data.get('workflow', '')})."
+        case "transition":
+            action = definition.action(event.action or "")
+            label = action.label if action else (event.action or "")
+            return (
+                f"{label} : de « {state_label(definition, event.from_state)} » "
+                f"à « {state_label(definition, event.to_state)} »."
+            )
+        case "modification":
+            names = [FIELD_LABELS.get(k, k) for k in data.get("fields", {})]
+            return f"Champs modifiés : {', '.join(names)}."
+        case "partie_prenante" | "membre_ca":
+            verb = "Ajout" if data.get("op") == "ajout" else "Retrait"
+            extra = " (présidence)" if data.get("is_president") else ""
+            return f"{verb} de « {data.get('name', '')} », collège {college}{extra}."
+        case "attestation":
+            att = definition.attestation(str(data.get("code", "")))
+            label = att.label if att else data.get("code", "")
+            return f"Attestation « {label} » du {_iso_date(data.get('date'))}."
+        case "document":
+            return (
+                f"« {_doc_label(definition, data.get('type'))} » : "
+                f"{data.get('filename', '')} ({filesize(int(data.get('size') or 0))})."
+            )
+        case "revue":
+            verdict = documents.REVIEW_LABELS.get(str(data.get("status")), "")
+            return (
+                f"« {_doc_label(definition, data.get('type'))} » "
+                f"({data.get('filename', '')}) : {verdict.lower()}."
+            )
+        case "echeance":
+            which = (
+                "Date cible du label"
+                if data.get("kind") == "label"
+                else f"Étape « {state_label(definition, data.get('state'))} »"
+            )
+            return (
+                f"{which} : échéance déplacée du {_iso_date(data.get('from'))} "
+                f"au {_iso_date(data.get('to'))}."
+            )
+        case "suspension":
+            return "Projet suspendu."
+        case "reprise":
+            days = int(data.get("paused_days") or 0)
+            return f"Projet repris après {days} jour{'s' if days > 1 else ''} de suspension."
+        case "consultant":
+            return f"{data.get('name', '')} ({data.get('email', '')}) désigné·e."
+        case "decision":
+            outcome = DECISION_LABELS.get(str(data.get("outcome")), "")
+            return f"{outcome}, réunion du Bureau du {_iso_date(data.get('meeting_on'))}."
+    return ""
+
+
+@dataclass
+class HistoryLine:
+    at: datetime
+    kind_label: str
+    actor: str
+    summary: str
+    comment: str | None
+
+
+def history_lines(definition: WorkflowDefinition, history: list[Event]) -> list[HistoryLine]:
+    return [
+        HistoryLine(
+            e.at,
+            events.KIND_LABELS.get(e.kind, e.kind),
+            e.actor,
+            event_summary(definition, e),
+            e.comment,
+        )
+        for e in history
+    ]
+
+
+# --- the project page --------------------------------------------------------------------------
+
+
+def project_page(session: Session, engine: Engine, project: Project) -> dict[str, Any]:
+    """Everything the project page shows, loaded through the services."""
+    assert project.id is not None
+    definition = definition_of(engine, project)
+    public = views.project_public(session, engine, project)
+    history = list(events.list_events(session, project_id=project.id))
+    board = records.list_board(session, project=project)
+    steps = definition.steps()
+    everywhere = {s.key for s in steps}
+    return {
+        "project": public,
+        "definition": definition,
+        "is_final": definition.is_final(project.state),
+        "final_state": definition.state(project.state) if public.step is None else None,
+        "current_state": definition.state(project.state),
+        "step_count": len(steps),
+        "timeline": timeline(definition, public, history),
+        "history": history_lines(definition, history),
+        "stakeholders": [
+            views.stakeholder_public(s) for s in records.list_stakeholders(session, project=project)
+        ],
+        "board": board,
+        "board_summary": records.board_summary(board),
+        "attestations": [
+            views.attestation_public(definition, a)
+            for a in records.list_attestations(session, project=project)
+        ],
+        "documents": views.documents_public(
+            definition, documents.list_documents(session, project=project)
+        ),
+        "decisions": [
+            views.decision_public(d) for d in records.list_decisions(session, project=project)
+        ],
+        "label_deadline": next((d for d in public.deadlines if d.kind == "label"), None),
+        "deadline_status_labels": deadlines.STATUS_LABELS,
+        "review_labels": documents.REVIEW_LABELS,
+        "decision_labels": DECISION_LABELS,
+        "state_label": lambda key: state_label(definition, key),
+        # Actions possible from every step (abandon) are shown apart from the step's own.
+        "global_actions": {a.key for a in definition.actions if set(a.sources) >= everywhere},
+    }

@@ -1,0 +1,223 @@
+"""The pages in Debian's Chromium: a staff member records the first step and moves on.
+
+Runs the app in uvicorn (a subprocess, its own SQLite database migrated first) and drives it
+with Playwright's sync API. Screenshots go to test-artifacts/screenshots/.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from labelflow import migrate
+from labelflow.db import make_engine
+from labelflow.settings import PROJECT_ROOT
+from tests.factories import PDF
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = PROJECT_ROOT / "test-artifacts" / "screenshots"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+]
+YESTERDAY = (date.today() - timedelta(days=1)).isoformat()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    data = tmp_path_factory.mktemp("browser-data")
+    url = f"sqlite:///{data / 'labelflow.db'}"
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    port = _free_port()
+    env = {
+        **os.environ,
+        "LABELFLOW_DATA_DIR": str(data),
+        "LABELFLOW_DATABASE_URL": url,
+        "LABELFLOW_ENVIRONMENT": "test",
+    }
+    log = (data / "uvicorn.log").open("wb")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "labelflow.web.app:create_app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        env=env,
+        cwd=PROJECT_ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError((data / "uvicorn.log").read_text())
+            time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.skip("Chromium n'est pas installé (/usr/bin/chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="fr-FR")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    context.close()
+    assert errors == []
+
+
+def shot(page: Any, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def open_form(page: Any, section: str, summary: str) -> Any:
+    scope = page.locator(f"#{section}")
+    scope.locator("summary", has_text=summary).click()
+    return scope
+
+
+def test_record_the_first_step_and_launch_the_feasibility_study(server: str, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(server + "/projects")
+    expect(page.get_by_text("Aucun projet n'est encore suivi.")).to_be_visible()
+    page.get_by_role("link", name="Nouveau projet").first.click()
+
+    # A refused form first: the message stands beside the field, the typed values stay.
+    page.get_by_label("Nom du projet").fill("Régie de quartier du Pile")
+    page.get_by_label("Type de Régie").select_option("quartier")
+    page.get_by_label("Communes").fill("59512 Roubaix")
+    page.get_by_role("button", name="Créer le projet").click()
+    expect(page.locator("#project-region-error")).to_have_text("Ce champ est obligatoire.")
+    expect(page.get_by_label("Nom du projet")).to_have_value("Régie de quartier du Pile")
+    shot(page, "creation-refusee")
+
+    page.get_by_label("Région").fill("Hauts-de-France")
+    page.get_by_label("Département").fill("Nord")
+    page.get_by_label("Quartiers prioritaires").fill("Le Pile")
+    page.get_by_label("À l'initiative du projet").select_option("habitants")
+    page.get_by_role("button", name="Créer le projet").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Régie de quartier du Pile")
+    launch = page.get_by_role("button", name="Lancer l'étude de faisabilité")
+    expect(launch).to_be_disabled()
+    expect(page.get_by_text("Il manque la pièce « Note de cadrage ».")).to_be_visible()
+
+    for name, college in [
+        ("Collectif des habitants du Pile", "habitants"),
+        ("Ville de Roubaix", "collectivite"),
+        ("Vilogia", "bailleur"),
+    ]:
+        scope = open_form(page, "parties-prenantes", "Ajouter une partie prenante")
+        scope.get_by_label("Nom (organisation ou collectif)").fill(name)
+        scope.get_by_label("Collège").select_option(college)
+        scope.get_by_label("Date d'engagement").fill(YESTERDAY)
+        scope.get_by_role("button", name="Ajouter la partie prenante").click()
+        row = page.locator("#parties-prenantes").get_by_role("rowheader", name=name)
+        expect(row).to_be_visible()
+
+    scope = open_form(page, "pieces", "Déposer une pièce")
+    scope.get_by_label("Type de pièce").select_option("note_cadrage")
+    scope.get_by_label("Fichier").set_input_files(
+        {"name": "note-de-cadrage.pdf", "mimeType": "application/pdf", "buffer": PDF}
+    )
+    scope.get_by_role("button", name="Déposer la pièce").click()
+    expect(page.locator("#pieces").get_by_role("link", name="note-de-cadrage.pdf")).to_be_visible()
+
+    for code in ("portage_collectivite", "convention_amo"):
+        scope = open_form(page, "attestations", "Enregistrer une attestation")
+        scope.get_by_label("Attestation").select_option(code)
+        scope.get_by_label("Commentaire").fill("Constaté lors du comité de pilotage.")
+        scope.get_by_role("button", name="Enregistrer l'attestation").click()
+
+    expect(page.locator("#action-lancer_faisabilite")).to_contain_text("Tout est prêt.")
+    shot(page, "projet-etape-1-pret")
+    launch = page.get_by_role("button", name="Lancer l'étude de faisabilité")
+    expect(launch).to_be_enabled()
+    launch.click()
+
+    expect(page.get_by_text("Étape 2/6 · Étude de faisabilité")).to_be_visible()
+    expect(page.locator(".timeline__step--current")).to_contain_text("Étude de faisabilité")
+    expect(page.get_by_text("Il manque la pièce « Étude de faisabilité ».")).to_be_visible()
+    shot(page, "projet-etape-2")
+    page.screenshot(path=str(SCREENSHOTS / "projet-etape-2-haut.png"))
+    page.locator("#parcours").screenshot(path=str(SCREENSHOTS / "projet-parcours.png"))
+    page.locator("#historique").screenshot(path=str(SCREENSHOTS / "projet-historique.png"))
+
+    page.goto(server + "/projects")
+    expect(page.get_by_role("link", name="Régie de quartier du Pile")).to_be_visible()
+    shot(page, "liste-projets")
+
+
+def test_workflow_page_draws_the_diagram(server: str, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(server + "/workflows/regie-de-quartier")
+    expect(page.locator(".diagram svg")).to_be_visible(timeout=15_000)
+    shot(page, "parcours-quartier")
+
+
+def test_keyboard_reaches_the_content(server: str, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(server + "/projects")
+    page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="Aller au contenu")
+    expect(skip).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("#contenu")).to_be_focused()
