@@ -24,7 +24,7 @@ def test_streamed_body_without_length_is_cut_at_the_limit(client: Any) -> None:
 
     def body() -> Iterator[bytes]:
         nonlocal sent
-        yield b"--zzz\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.pdf\"\r\n"
+        yield b'--zzz\r\nContent-Disposition: form-data; name="file"; filename="a.pdf"\r\n'
         yield b"Content-Type: application/pdf\r\n\r\n%PDF-1.4\n"
         for _ in range(64):
             sent += 64 * 1024
