@@ -21,8 +21,8 @@ TERRITOIRE = {
     "name": "Régie de territoire du Pays de Bray",
     "kind": "territoire",
     "communes": [
-        {"insee": "76312", "name": "Forges-les-Eaux"},
-        {"insee": "76235", "name": "Gournay-en-Bray"},
+        {"insee": "76276", "name": "Forges-les-Eaux"},
+        {"insee": "76312", "name": "Gournay-en-Bray"},
     ],
     "region": "Normandie",
     "departement": "Seine-Maritime",

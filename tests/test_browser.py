@@ -7,17 +7,20 @@ with Playwright's sync API. Screenshots go to test-artifacts/screenshots/.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import Engine
 
 from labelflow import migrate
 from labelflow.db import make_engine
@@ -47,12 +50,14 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    data = tmp_path_factory.mktemp("browser-data")
+@contextmanager
+def serve(data: Path, populate: Callable[[Engine], object] | None = None) -> Iterator[str]:
+    """Run the app in uvicorn on a fresh SQLite database in `data`, filled by `populate`."""
     url = f"sqlite:///{data / 'labelflow.db'}"
     engine = make_engine(url)
     migrate.upgrade(engine)
+    if populate is not None:
+        populate(engine)
     engine.dispose()
     port = _free_port()
     env = {
@@ -96,6 +101,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         process.terminate()
         process.wait(timeout=10)
         log.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with serve(tmp_path_factory.mktemp("browser-data")) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
@@ -221,3 +232,52 @@ def test_keyboard_reaches_the_content(server: str, page: Any) -> None:
     expect(skip).to_be_focused()
     page.keyboard.press("Enter")
     expect(page.locator("#contenu")).to_be_focused()
+
+
+@pytest.fixture(scope="module")
+def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A server holding the demo projects: dated histories, overdue and due-soon deadlines."""
+    from labelflow import demo
+    from labelflow.documents import DocumentStore
+    from labelflow.settings import Settings
+    from labelflow.workflow_store import sync_definitions
+
+    data = tmp_path_factory.mktemp("dashboard-data")
+
+    def populate(engine: Engine) -> None:
+        store = DocumentStore(Settings(data_dir=data).resolved_documents_dir)
+        workflows = sync_definitions(engine, PROJECT_ROOT / "workflows")
+        demo.load_demo(engine, workflows, store=store, count=30)
+
+    with serve(data, populate) as base:
+        yield base
+
+
+def test_dashboard_numbers_lead_to_their_lists(demo_server: str, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(demo_server + "/")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Tableau de bord")
+    expect(page.get_by_role("link", name="Tableau de bord")).to_have_attribute(
+        "aria-current", "page"
+    )
+    shot(page, "tableau-de-bord")
+    page.screenshot(path=str(SCREENSHOTS / "tableau-de-bord-haut.png"))
+    overdue = page.locator(".kpi--danger .count")
+    number = int((overdue.text_content() or "").split()[0])
+    assert number > 0  # the demo has late projects: the list below is not empty
+    late_rows = page.locator("section[aria-labelledby=liste-retard] tbody tr")
+    expect(late_rows).to_have_count(min(number, 10))
+    overdue.click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Projets")
+    expect(page.locator(".page-head p")).to_contain_text(f"{number} projet")
+    expect(page.get_by_label("Échéances")).to_have_value("oui")
+
+    # A filter with no field of its own is shown, and kept when the form is sent again.
+    page.goto(demo_server + "/")
+    page.locator(".kpi--warning .count").click()
+    expect(page.locator(".filters__more")).to_contain_text("Échéance dans les 30 jours")
+    page.get_by_label("Type").select_option("quartier")
+    page.get_by_role("button", name="Filtrer").click()
+    expect(page).to_have_url(re.compile(r"due_soon=oui"))
+    shot(page, "liste-echeance-proche")

@@ -56,10 +56,12 @@ NEW_PROJECT = {
 # --- home, list, filters -----------------------------------------------------------------------
 
 
-def test_home_redirects_to_the_project_list(client: Any) -> None:
+def test_home_is_the_dashboard(client: Any) -> None:
+    # Counts and links are tested in test_dashboard.py.
     response = client.get("/", follow_redirects=False)
-    assert response.status_code == 303
-    assert response.headers["location"] == "/projects"
+    assert response.status_code == 200
+    assert "<h1>Tableau de bord</h1>" in response.text
+    assert 'href="/projects"' in response.text
 
 
 def test_list_shows_projects_and_links_to_json(client: Any) -> None:
@@ -621,3 +623,22 @@ def test_project_page_statements_do_not_grow_with_rows(client: Any, db: Engine) 
     with count_statements(db) as many:
         assert client.get(f"/projects/{big['id']}").status_code == 200
     assert len(many) == len(few)
+
+
+def test_project_page_shows_the_latest_history_and_links_to_the_whole(client: Any) -> None:
+    project = create_project(client)
+    for i in range(35):
+        add_stakeholder(client, project["id"], "habitants", name=f"Collectif n°{i}")
+    page = unescape(client.get(f"/projects/{project['id']}").text)
+    assert "Collectif n°34 »" in page  # the newest facts are shown
+    assert "Collectif n°0 »" not in page  # the oldest are on the history page
+    assert "Les 30 faits les plus récents" in page
+    assert f'href="/projects/{project["id"]}/history"' in page
+
+    whole = client.get(f"/projects/{project['id']}/history")
+    assert whole.status_code == 200
+    text = unescape(whole.text)
+    assert "36 faits" in text
+    assert "Collectif n°0 »" in text and "Collectif n°34 »" in text
+    assert text.index("Création du projet") < text.index("Collectif n°34 »")
+    assert f'href="/api/v1/projects/{project["id"]}/events"' in whole.text

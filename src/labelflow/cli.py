@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlalchemy import Engine as SAEngine
 from sqlalchemy import make_url
 
+from labelflow.actors import BUILTIN_STAFF
 from labelflow.settings import Settings
 from labelflow.workflow import WorkflowDefinition, WorkflowError, load_directory, mermaid
 
@@ -89,7 +90,13 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
         ids = demo.load_demo(db, app.state.workflows, store=app.state.store)
         print(f"Données de démonstration chargées : {len(ids)} projets.")
-    print(f"labelflow est disponible sur http://{settings.host}:{settings.port}", flush=True)
+    print(f"labelflow est disponible sur http://{settings.host}:{settings.port}")
+    # Accounts come with the next issue; until then say plainly how one is identified.
+    print(
+        "Connexion : pas encore de comptes — chaque visite agit comme le membre du personnel "
+        f"« {BUILTIN_STAFF.name} ».",
+        flush=True,
+    )
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
     return 0
 

@@ -9,9 +9,12 @@ from contextvars import ContextVar
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_datetime
-
 PARIS = ZoneInfo("Europe/Paris")
+# French month names (CLDR fr): a table lookup, since pages format hundreds of dates.
+MONTHS = (
+    "janvier", "février", "mars", "avril", "mai", "juin",
+    "juillet", "août", "septembre", "octobre", "novembre", "décembre",
+)  # fmt: skip
 
 
 _frozen: ContextVar[datetime | None] = ContextVar("labelflow_frozen_now", default=None)
@@ -52,11 +55,12 @@ def french_date(value: date | datetime | None) -> str:
         return ""
     if isinstance(value, datetime):
         value = paris_date(value)
-    return format_date(value, format="d MMMM y", locale="fr_FR")
+    return f"{value.day} {MONTHS[value.month - 1]} {value.year}"
 
 
 def french_datetime(value: datetime | None) -> str:
     """'22 novembre 2026 à 20:40' in Paris time."""
     if value is None:
         return ""
-    return format_datetime(value.astimezone(PARIS), "d MMMM y 'à' HH:mm", locale="fr_FR")
+    local = value.astimezone(PARIS)
+    return f"{local.day} {MONTHS[local.month - 1]} {local.year} à {local:%H:%M}"

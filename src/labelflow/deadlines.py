@@ -163,3 +163,26 @@ def move(
         },
     )
     return deadline
+
+
+def _open_deadline(*conditions: Any) -> Any:
+    """SQL: the project row being filtered has an open deadline meeting `conditions`."""
+    return (
+        select(Deadline.id)
+        .where(Deadline.project_id == Project.id, col(Deadline.closed_on).is_(None), *conditions)
+        .correlate(Project)
+        .exists()
+    )
+
+
+def due_soon_clause(today: date) -> Any:
+    """SQL condition: an open deadline within DUE_SOON_DAYS, none overdue, not suspended.
+
+    The project-level twin of `status(...) == "bientot"`: overdue wins over due soon.
+    """
+    horizon = today + timedelta(days=DUE_SOON_DAYS)
+    return sa.and_(
+        _open_deadline(col(Deadline.due_on) >= today, col(Deadline.due_on) <= horizon),
+        sa.not_(_open_deadline(col(Deadline.due_on) < today)),
+        sa.not_(col(Project.suspended)),
+    )

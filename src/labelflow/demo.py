@@ -586,7 +586,12 @@ class _Builder:
                 association_created_on=dates.today() - timedelta(days=12),
             )
             projects.update_project(
-                self.session, project=self.p, data=data, actor=self.staff, if_match=None
+                self.session,
+                project=self.p,
+                data=data,
+                actor=self.staff,
+                if_match=None,
+                engine=self.engine,
             )
 
         self.at(self._day, call)
@@ -595,7 +600,12 @@ class _Builder:
         def call() -> None:
             data = ProjectUpdate(charge_mission_recruited_on=dates.today() - timedelta(days=3))
             projects.update_project(
-                self.session, project=self.p, data=data, actor=self.staff, if_match=None
+                self.session,
+                project=self.p,
+                data=data,
+                actor=self.staff,
+                if_match=None,
+                engine=self.engine,
             )
 
         self.at(self._day, call)

@@ -9,6 +9,7 @@ from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, func, select
 
 from labelflow import dates, deadlines
@@ -28,6 +29,7 @@ from labelflow.events import record_event
 from labelflow.models import (
     Attestation,
     BoardMember,
+    Deadline,
     Decision,
     Document,
     Project,
@@ -150,6 +152,8 @@ class ProjectFilters:
     region: str | None = None
     overdue: bool | None = None
     q: str | None = None
+    due_soon: bool | None = None
+    suspended: bool | None = None
 
 
 def list_projects(
@@ -175,6 +179,11 @@ def list_projects(
         conditions.append(col(Project.region).in_(regions))
     if filters.overdue is not None:
         conditions.append(overdue if filters.overdue else sa.not_(overdue))
+    if filters.due_soon is not None:
+        soon = deadlines.due_soon_clause(today)
+        conditions.append(soon if filters.due_soon else sa.not_(soon))
+    if filters.suspended is not None:
+        conditions.append(col(Project.suspended).is_(filters.suspended))
     if q.strip():
         escaped = fold(q.strip()).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         conditions.append(col(Project.search_text).like(f"%{escaped}%", escape="\\"))
@@ -269,11 +278,10 @@ def update_project(
     data: ProjectUpdate,
     actor: Actor,
     if_match: int | None,
-    engine: Engine | None = None,
+    engine: Engine,
 ) -> Project:
-    """Change project fields; with `engine`, a closed project (final state) is refused."""
-    if engine is not None:
-        require_open(engine, project)
+    """Change project fields; a closed project (final state) is refused."""
+    require_open(engine, project)
     check_if_match(project, if_match)
     changes = data.model_dump(exclude_unset=True)
     if "qpv" in changes and changes["qpv"] is None:
@@ -465,3 +473,153 @@ def require_open(engine: Engine, project: Project) -> None:
 
 def active_projects(session: Session) -> Sequence[Project]:
     return session.exec(select(Project)).all()
+
+
+# --- the pipeline dashboard ------------------------------------------------------------------
+
+PIPELINE_LIST_SIZE = 10
+
+
+@dataclass
+class StateCount:
+    """Projects at one step (or in one final state), both kinds and per kind."""
+
+    state: str
+    label: str
+    step: int | None
+    quartier: int = 0
+    territoire: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.quartier + self.territoire
+
+
+@dataclass
+class DueProject:
+    id: int
+    name: str
+    kind: str
+    state: str
+    state_label: str
+    step: int | None
+    due_on: date
+
+
+@dataclass
+class Pipeline:
+    today: date
+    steps: list[StateCount]
+    finals: list[StateCount]
+    suspended: int
+    overdue: int
+    due_soon: int
+    overdue_projects: list[DueProject]
+    due_soon_projects: list[DueProject]
+    due_soon_days: int = deadlines.DUE_SOON_DAYS
+
+    @property
+    def running(self) -> int:
+        return sum(s.total for s in self.steps)
+
+    @property
+    def total(self) -> int:
+        return self.running + sum(s.total for s in self.finals)
+
+
+def _pipeline_buckets(engine: Engine) -> tuple[dict[int, StateCount], dict[str, StateCount]]:
+    """Empty counters: the steps and final states of the latest definitions, in their order."""
+    steps: dict[int, StateCount] = {}
+    finals: dict[str, StateCount] = {}
+    for definition in engine.latest():
+        for state in definition.states:
+            if state.final:
+                finals.setdefault(state.key, StateCount(state.key, state.label, None))
+            elif state.step is not None:
+                steps.setdefault(state.step, StateCount(state.key, state.label, state.step))
+    return dict(sorted(steps.items())), finals
+
+
+def _due_projects(session: Session, engine: Engine, clause: Any, *, limit: int) -> list[DueProject]:
+    """The first `limit` projects matching `clause`, by their earliest open due date."""
+    # Aliased: `clause` has its own subqueries on deadlines, correlated to projects only.
+    deadline = aliased(Deadline)
+    due = func.min(deadline.due_on).label("due_on")
+    rows = session.exec(
+        select(Project, due)
+        .join(deadline, col(deadline.project_id) == col(Project.id))
+        .where(col(deadline.closed_on).is_(None), clause)
+        # The other columns depend on the primary key (accepted by SQLite and PostgreSQL).
+        .group_by(col(Project.id))
+        .order_by(due, col(Project.id))
+        .limit(limit)
+    ).all()
+    result = []
+    for project, due_on in rows:
+        assert project.id is not None
+        state = definition_of(engine, project).state(project.state)
+        result.append(
+            DueProject(
+                project.id,
+                project.name,
+                project.kind,
+                project.state,
+                state.label,
+                state.step,
+                due_on,
+            )
+        )
+    return result
+
+
+def pipeline(session: Session, *, engine: Engine, today: date) -> Pipeline:
+    """Projects per step, per final state, suspended, overdue and due soon: three queries.
+
+    Overdue and due soon use the same SQL conditions as the list filters, so each number
+    equals the length of the list it links to.
+    """
+    overdue = deadlines.overdue_clause(today)
+    soon = deadlines.due_soon_clause(today)
+
+    def flagged(condition: Any) -> Any:
+        return func.sum(sa.case((condition, 1), else_=0))
+
+    # Grouped by definition version too: a state is placed by the definition its projects follow.
+    group = (
+        col(Project.kind),
+        col(Project.workflow_key),
+        col(Project.workflow_version),
+        col(Project.state),
+    )
+    # sqlmodel's exec() is typed for at most four columns; this query has eight.
+    rows = session.exec(  # type: ignore[call-overload]
+        select(*group)
+        .add_columns(func.count(), flagged(col(Project.suspended)), flagged(overdue), flagged(soon))
+        .group_by(*group)
+    ).all()
+    steps, finals = _pipeline_buckets(engine)
+    suspended = late = due_soon = 0
+    for kind, key, version, state, count, n_suspended, n_late, n_soon in rows:
+        state_def = engine.definition(key, version).state(state)
+        if state_def.final:
+            bucket = finals.setdefault(state, StateCount(state, state_def.label, None))
+        else:
+            number = state_def.step or 0
+            bucket = steps.setdefault(number, StateCount(state, state_def.label, number))
+        if kind == "territoire":
+            bucket.territoire += int(count)
+        else:
+            bucket.quartier += int(count)
+        suspended += int(n_suspended or 0)
+        late += int(n_late or 0)
+        due_soon += int(n_soon or 0)
+    return Pipeline(
+        today=today,
+        steps=list(steps.values()),
+        finals=list(finals.values()),
+        suspended=suspended,
+        overdue=late,
+        due_soon=due_soon,
+        overdue_projects=_due_projects(session, engine, overdue, limit=PIPELINE_LIST_SIZE),
+        due_soon_projects=_due_projects(session, engine, soon, limit=PIPELINE_LIST_SIZE),
+    )

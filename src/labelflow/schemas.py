@@ -266,3 +266,40 @@ class DecisionPublic(BaseModel):
     motivation: str | None
     recorded_by: str
     recorded_at: datetime
+
+
+class PipelineStateCount(BaseModel):
+    state: str
+    label: str
+    step: int | None = Field(description="Numéro d'étape (1 à 6) ; absent pour un état final")
+    total: int
+    quartier: int
+    territoire: int
+
+
+class PipelineProject(BaseModel):
+    id: int
+    name: str
+    kind: Kind
+    state: str
+    state_label: str
+    step: int | None
+    due_on: date = Field(description="Échéance ouverte la plus proche")
+
+
+class PipelinePublic(BaseModel):
+    """Tableau de bord : projets par étape, par état final, suspendus, en retard, bientôt dus."""
+
+    today: date
+    total: int
+    running: int = Field(description="Projets en cours (étapes 1 à 6)")
+    steps: list[PipelineStateCount]
+    finals: list[PipelineStateCount]
+    suspended: int
+    overdue: int = Field(description="Échéance ouverte dépassée, projet non suspendu")
+    due_soon: int = Field(
+        description="Échéance ouverte dans les `due_soon_days` jours, aucune en retard"
+    )
+    due_soon_days: int
+    overdue_projects: list[PipelineProject] = Field(description="Les 10 plus en retard")
+    due_soon_projects: list[PipelineProject] = Field(description="Les 10 prochaines échéances")

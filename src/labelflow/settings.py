@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     workflows_dir: Path = PROJECT_ROOT / "workflows"
     templates_dir: Path = PROJECT_ROOT / "templates"
     static_dir: Path = PROJECT_ROOT / "static"
+    # Re-read templates when their files change (for whoever edits them while serving).
+    templates_auto_reload: bool = False
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
     allowed_media_types: list[str] = [
         "application/pdf",

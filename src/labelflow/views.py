@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from sqlmodel import Session
 
 from labelflow import dates, deadlines
+from labelflow.criteria import Facts
 from labelflow.models import Attestation, Decision, Document, Project, Stakeholder
 from labelflow.projects import evaluate, load_facts
 from labelflow.schemas import (
@@ -67,8 +68,10 @@ def deadline_views(session: Session, project: Project) -> list[DeadlinePublic]:
     ]
 
 
-def project_public(session: Session, engine: Engine, project: Project) -> ProjectPublic:
-    facts = load_facts(session, engine=engine, project=project)
+def project_public(
+    session: Session, engine: Engine, project: Project, facts: Facts | None = None
+) -> ProjectPublic:
+    facts = facts or load_facts(session, engine=engine, project=project)
     deadline_list = deadline_views(session, project)
     overdue = any(d.status == "en_retard" for d in deadline_list)
     summary = project_summary(engine, project, overdue=overdue)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Path, Query, Response, UploadFile, status
 from fastapi.responses import FileResponse
 
-from labelflow import documents, events, projects, records, views
+from labelflow import dates, documents, events, projects, records, views
 from labelflow.errors import NotFound
 from labelflow.models import Project
 from labelflow.projects import ProjectFilters, definition_of
@@ -24,6 +24,7 @@ from labelflow.schemas import (
     DecisionPublic,
     DocumentPublic,
     EventPublic,
+    PipelinePublic,
     ProjectCreate,
     ProjectList,
     ProjectPublic,
@@ -100,8 +101,20 @@ def list_projects(
     q: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+    due_soon: Annotated[
+        bool | None, Query(description="Échéance dans les 30 jours (et aucune en retard)")
+    ] = None,
+    suspended: bool | None = None,
 ) -> ProjectList:
-    filters = ProjectFilters(state=state, kind=kind, region=region, overdue=overdue, q=q)
+    filters = ProjectFilters(
+        state=state,
+        kind=kind,
+        region=region,
+        overdue=overdue,
+        q=q,
+        due_soon=due_soon,
+        suspended=suspended,
+    )
     rows, total = projects.list_projects(session, filters=filters, limit=limit, offset=offset)
     return ProjectList(
         items=[views.project_summary(engine, p, overdue=o) for p, o in rows],
@@ -109,6 +122,12 @@ def list_projects(
         limit=limit,
         offset=offset,
     )
+
+
+@router.get("/pipeline", tags=["projets"], summary="Tableau de bord : projets par étape")
+def get_pipeline(session: SessionDep, engine: EngineDep) -> PipelinePublic:
+    result = projects.pipeline(session, engine=engine, today=dates.today())
+    return PipelinePublic.model_validate(result, from_attributes=True)
 
 
 @router.get("/projects/{project_id}", tags=["projets"], summary="Un projet et ses actions")

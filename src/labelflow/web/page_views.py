@@ -15,7 +15,7 @@ from sqlmodel import Session
 from labelflow import dates, deadlines, documents, events, records, views
 from labelflow.criteria import OUTCOME_LABELS
 from labelflow.models import Event, Project
-from labelflow.projects import definition_of
+from labelflow.projects import definition_of, load_facts
 from labelflow.schemas import DeadlinePublic, ProjectPublic
 from labelflow.workflow import COLLEGE_LABELS, KNOWN_FIELDS, Criterion, Engine, WorkflowDefinition
 
@@ -38,6 +38,8 @@ DECISION_LABELS = {
     "refus": "Refus du label",
     "ajournement": "Ajournement",
 }
+# The page shows the latest facts; the full history has its own page and JSON twin.
+HISTORY_ON_PAGE = 30
 STEP_STATUS_LABELS = {
     "done": "Terminée",
     "current": "En cours",
@@ -117,6 +119,7 @@ class TimelineStep:
 def timeline(
     definition: WorkflowDefinition, project: ProjectPublic, history: list[Event]
 ) -> list[TimelineStep]:
+    """`history` needs only the facts that entered a state (see `events.state_entries`)."""
     """The six steps with their entry dates (each pass) and latest due date."""
     entries: dict[str, list[datetime]] = {}
     for event in history:
@@ -255,9 +258,14 @@ def project_page(session: Session, engine: Engine, project: Project) -> dict[str
     """Everything the project page shows, loaded through the services."""
     assert project.id is not None
     definition = definition_of(engine, project)
-    public = views.project_public(session, engine, project)
-    history = list(events.list_events(session, project_id=project.id))
-    board = records.list_board(session, project=project)
+    # One load of the project's records serves both the checklist and the sections.
+    facts = load_facts(session, engine=engine, project=project)
+    public = views.project_public(session, engine, project, facts=facts)
+    # One more than shown tells whether older facts exist, without counting them.
+    recent = list(events.list_events(session, project_id=project.id, newest=HISTORY_ON_PAGE + 1))
+    older_exist = len(recent) > HISTORY_ON_PAGE
+    recent = recent[-HISTORY_ON_PAGE:]
+    entries = list(events.state_entries(session, project_id=project.id))
     steps = definition.steps()
     everywhere = {s.key for s in steps}
     return {
@@ -267,28 +275,32 @@ def project_page(session: Session, engine: Engine, project: Project) -> dict[str
         "final_state": definition.state(project.state) if public.step is None else None,
         "current_state": definition.state(project.state),
         "step_count": len(steps),
-        "timeline": timeline(definition, public, history),
-        "history": history_lines(definition, history),
-        "stakeholders": [
-            views.stakeholder_public(s) for s in records.list_stakeholders(session, project=project)
-        ],
-        "board": board,
-        "board_summary": records.board_summary(board),
-        "attestations": [
-            views.attestation_public(definition, a)
-            for a in records.list_attestations(session, project=project)
-        ],
+        "timeline": timeline(definition, public, entries),
+        "history": history_lines(definition, recent),
+        "history_hidden": older_exist,
+        "stakeholders": [views.stakeholder_public(s) for s in facts.stakeholders],
+        "board": facts.board,
+        "board_summary": records.board_summary(facts.board),
+        "attestations": [views.attestation_public(definition, a) for a in facts.attestations],
         "documents": views.documents_public(
             definition, documents.list_documents(session, project=project)
         ),
-        "decisions": [
-            views.decision_public(d) for d in records.list_decisions(session, project=project)
-        ],
+        "decisions": [views.decision_public(d) for d in facts.decisions],
         "label_deadline": next((d for d in public.deadlines if d.kind == "label"), None),
         "deadline_status_labels": deadlines.STATUS_LABELS,
         "review_labels": documents.REVIEW_LABELS,
+        "review_badges": {"accepted": "success", "rejected": "danger", "en_attente": "warning"},
         "decision_labels": DECISION_LABELS,
         "state_label": lambda key: state_label(definition, key),
         # Actions possible from every step (abandon) are shown apart from the step's own.
         "global_actions": {a.key for a in definition.actions if set(a.sources) >= everywhere},
     }
+
+
+def history_page(session: Session, engine: Engine, project: Project) -> dict[str, Any]:
+    """The whole history of a project, oldest first."""
+    assert project.id is not None
+    definition = definition_of(engine, project)
+    summary = views.project_summary(engine, project, overdue=False)
+    history = list(events.list_events(session, project_id=project.id))
+    return {"project": summary, "history": history_lines(definition, history)}

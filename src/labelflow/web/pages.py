@@ -9,14 +9,15 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from labelflow import dates
+from labelflow import dates, projects
 from labelflow.errors import NotFound
 from labelflow.settings import Settings
 from labelflow.web import page_views
-from labelflow.web.deps import EngineDep
+from labelflow.web.deps import EngineDep, SessionDep
 from labelflow.workflow import COLLEGE_LABELS, mermaid
 
 router = APIRouter(include_in_schema=False)
@@ -30,8 +31,13 @@ def render(
 
 
 def make_templates(settings: Settings) -> Jinja2Templates:
-    templates = Jinja2Templates(directory=settings.templates_dir)
-    env = templates.env
+    # No per-render stat() of every template file unless asked (LABELFLOW_TEMPLATES_AUTO_RELOAD).
+    env = Environment(
+        loader=FileSystemLoader(settings.templates_dir),
+        autoescape=select_autoescape(),
+        auto_reload=settings.templates_auto_reload,
+    )
+    templates = Jinja2Templates(env=env)
     env.filters["french_date"] = dates.french_date
     env.filters["french_datetime"] = dates.french_datetime
     env.filters["filesize"] = page_views.filesize
@@ -45,8 +51,16 @@ def make_templates(settings: Settings) -> Jinja2Templates:
 
 
 @router.get("/")
-def home() -> RedirectResponse:
-    return RedirectResponse("/projects", status_code=303)
+def dashboard(request: Request, session: SessionDep, engine: EngineDep) -> Response:
+    """The staff home page: the pipeline, each number linking to its filtered list."""
+    return render(
+        request,
+        "dashboard.html",
+        {
+            "pipeline": projects.pipeline(session, engine=engine, today=dates.today()),
+            "json_url": "/api/v1/pipeline",
+        },
+    )
 
 
 @router.get("/workflows")

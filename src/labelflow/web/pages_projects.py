@@ -106,6 +106,8 @@ def project_list(
     overdue: Annotated[str, Query(max_length=3)] = "",
     q: Annotated[str, Query(max_length=200)] = "",
     page: Annotated[int, Query(ge=1, le=MAX_ID // PAGE_SIZE)] = 1,
+    due_soon: Annotated[str, Query(max_length=3)] = "",
+    suspended: Annotated[str, Query(max_length=3)] = "",
 ) -> Response:
     filters = ProjectFilters(
         state=state or None,
@@ -113,6 +115,8 @@ def project_list(
         region=region or None,
         overdue=OVERDUE_CHOICES.get(overdue),
         q=q or None,
+        due_soon=OVERDUE_CHOICES.get(due_soon),
+        suspended=OVERDUE_CHOICES.get(suspended),
     )
     offset = (page - 1) * PAGE_SIZE
     rows, total = projects.list_projects(session, filters=filters, limit=PAGE_SIZE, offset=offset)
@@ -124,12 +128,15 @@ def project_list(
             "region": region,
             "overdue": overdue if overdue in OVERDUE_CHOICES else "",
             "q": q,
+            "due_soon": due_soon if due_soon in OVERDUE_CHOICES else "",
+            "suspended": suspended if suspended in OVERDUE_CHOICES else "",
         }.items()
         if v
     }
     api_params = {**params, "limit": PAGE_SIZE, "offset": offset}
-    if "overdue" in params:
-        api_params["overdue"] = "true" if OVERDUE_CHOICES[overdue] else "false"
+    for flag in ("overdue", "due_soon", "suspended"):
+        if flag in params:
+            api_params[flag] = "true" if OVERDUE_CHOICES[params[flag]] else "false"
     pages = max(1, -(-total // PAGE_SIZE))
 
     def page_url(number: int) -> str:
@@ -144,7 +151,15 @@ def project_list(
             "page": page,
             "pages": pages,
             "page_url": page_url,
-            "filters": {"state": state, "kind": kind, "region": region, "overdue": overdue, "q": q},
+            "filters": {
+                "state": state,
+                "kind": kind,
+                "region": region,
+                "overdue": overdue,
+                "q": q,
+                "due_soon": params.get("due_soon", ""),
+                "suspended": params.get("suspended", ""),
+            },
             "filtered": bool(params),
             "state_choices": _state_choices(engine),
             "json_url": "/api/v1/projects?" + urlencode(api_params),
@@ -183,6 +198,15 @@ def project_page(
     request: Request, project: ProjectDep, session: SessionDep, engine: EngineDep
 ) -> Response:
     return show_project(request, session, engine, project)
+
+
+@router.get("/projects/{project_id}/history")
+def history_page(
+    request: Request, project: ProjectDep, session: SessionDep, engine: EngineDep
+) -> Response:
+    context = page_views.history_page(session, engine, project)
+    context["json_url"] = f"/api/v1/projects/{project.id}/events"
+    return render(request, "history.html", context)
 
 
 @router.post("/projects/{project_id}/transitions")
