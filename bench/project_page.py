@@ -10,6 +10,10 @@ in-process through TestClient and reports, per endpoint:
 - the median wall time and process CPU time of a request over --requests calls, and their
   ratio to GET /healthz measured in the same run (the floor: routing, middleware, the client).
 
+Project requests are authenticated like an integration's: a staff account of the bench database
+and its API token, sent as `Authorization: Bearer` (the token lookup is one statement of each
+request); /healthz stays anonymous.
+
 Usage: .venv/bin/python bench/project_page.py [--projects 5000] [--requests 300]
        [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/test] [--profile json-many]
 """
@@ -35,10 +39,11 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, func, make_url, select, text
 from sqlmodel import col
 
-from labelflow import migrate
+from labelflow import accounts, migrate
 from labelflow.db import make_engine, transaction
 from labelflow.demo import generate_bulk, load_demo
 from labelflow.models import Document, Event, Project
+from labelflow.schemas import UserCreate
 from labelflow.settings import PROJECT_ROOT, Settings
 from labelflow.web.app import create_app
 
@@ -121,6 +126,7 @@ class Endpoint:
     label: str
     path: str
     html: bool = False
+    token: str | None = None  # sent as `Authorization: Bearer`
     status: int = 0
     wall: list[float] = field(default_factory=list)
     cpu: list[float] = field(default_factory=list)
@@ -129,7 +135,10 @@ class Endpoint:
 
     @property
     def headers(self) -> dict[str, str]:
-        return {"Accept": "text/html" if self.html else "application/json"}
+        headers = {"Accept": "text/html" if self.html else "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        return headers
 
     def median(self, name: str) -> float:
         values: list[float] = getattr(self, name)
@@ -350,6 +359,15 @@ def history_size(db: Engine, project_id: int) -> tuple[int, int, int]:
     return project_id, int(events), int(docs)
 
 
+def staff_token(db: Engine) -> str:
+    """A staff account of the bench database and a new API token for it."""
+    data = UserCreate(email="bench@example.org", name="Banc d'essai", role="staff")
+    with transaction(db) as session:
+        user = accounts.create_user(session, data=data)
+        raw, _token = accounts.create_token(session, user=user, name="bench")
+    return raw
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--projects", type=int, default=5000)
@@ -392,12 +410,14 @@ def main(argv: list[str] | None = None) -> int:
         sizes_by_id = [history_size(db, pid) for pid in demo_ids]
         few = min(sizes_by_id, key=lambda s: s[1])
         many = history_size(db, many_id)
+        token = staff_token(db)
+        json_few, json_many = f"/api/v1/projects/{few[0]}", f"/api/v1/projects/{many[0]}"
         endpoints = [
             Endpoint("healthz", "GET /healthz", "/healthz"),
-            Endpoint("json-few", "GET /api/v1/projects/{id} court", f"/api/v1/projects/{few[0]}"),
-            Endpoint("json-many", "GET /api/v1/projects/{id} long", f"/api/v1/projects/{many[0]}"),
-            Endpoint("page-few", "GET /projects/{id} court", f"/projects/{few[0]}", html=True),
-            Endpoint("page-many", "GET /projects/{id} long", f"/projects/{many[0]}", html=True),
+            Endpoint("json-few", "GET /api/v1/projects/{id} court", json_few, token=token),
+            Endpoint("json-many", "GET /api/v1/projects/{id} long", json_many, token=token),
+            Endpoint("page-few", "GET /projects/{id} court", f"/projects/{few[0]}", True, token),
+            Endpoint("page-many", "GET /projects/{id} long", f"/projects/{many[0]}", True, token),
         ]
         timed = TimedApp(app)
         sizes: dict[str, int] = {}

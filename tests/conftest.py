@@ -19,8 +19,10 @@ import pytest
 from sqlalchemy import Engine, create_engine, make_url, text
 from sqlmodel import SQLModel
 
-from labelflow import migrate
-from labelflow.db import make_engine
+from labelflow import accounts, migrate
+from labelflow.db import make_engine, transaction
+from labelflow.models import User
+from labelflow.schemas import UserCreate
 from labelflow.settings import PROJECT_ROOT, Settings
 from labelflow.web.app import create_app
 
@@ -81,14 +83,73 @@ def _empty_tables(db: Engine) -> None:
                 conn.execute(table.delete())
 
 
+def make_user(
+    db: Engine,
+    *,
+    role: str = "staff",
+    is_admin: bool = False,
+    name: str | None = None,
+    email: str | None = None,
+    password: str | None = None,
+) -> User:
+    """A real account, committed (plain function: tests call it through `users`)."""
+    data = UserCreate(
+        email=email or f"{role}-{uuid.uuid4().hex[:8]}@example.org",
+        name=name or f"Compte {role}",
+        role=role,  # type: ignore[arg-type]
+        is_admin=is_admin,
+        password=password,
+    )
+    with transaction(db) as session:
+        return accounts.create_user(session, data=data)
+
+
+def token_for(db: Engine, user: User) -> str:
+    with transaction(db) as session:
+        raw, _token = accounts.create_token(session, user=user, name="tests")
+    return raw
+
+
 @pytest.fixture
-def client(app: Any, db: Engine, settings: Settings) -> Iterator[Any]:
+def anonymous(app: Any, db: Engine, settings: Settings) -> Iterator[Any]:
+    """A client with no credentials; tables are emptied afterwards."""
     from fastapi.testclient import TestClient
 
     with TestClient(app) as test_client:
         yield test_client
     _empty_tables(db)
     shutil.rmtree(settings.resolved_documents_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def staff_user(db: Engine, anonymous: Any) -> User:
+    return make_user(db, role="staff", is_admin=True, name="Camille Roussel")
+
+
+@pytest.fixture
+def client(anonymous: Any, db: Engine, staff_user: User) -> Any:
+    """The default client: a staff administrator authenticated by an API token."""
+    anonymous.headers["Authorization"] = f"Bearer {token_for(db, staff_user)}"
+    return anonymous
+
+
+@pytest.fixture
+def client_as(app: Any, db: Engine, anonymous: Any) -> Iterator[Any]:
+    """`client_as(user)`: another client acting as `user` (API token)."""
+    from fastapi.testclient import TestClient
+
+    opened: list[Any] = []
+
+    def make(user: User) -> Any:
+        other = TestClient(app)
+        other.__enter__()
+        other.headers["Authorization"] = f"Bearer {token_for(db, user)}"
+        opened.append(other)
+        return other
+
+    yield make
+    for other in opened:
+        other.__exit__(None, None, None)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -135,10 +135,8 @@ def complete_prefiguration(client: Any, project: dict[str, Any]) -> None:
             json={"name": f"Membre {i}", "college": college, "is_president": i == 0},
         )
         assert r.status_code == 201, r.text
-    r = client.put(
-        f"/api/v1/projects/{pid}/consultant",
-        json={"name": "Claire Martin", "email": "claire.martin@example.org"},
-    )
+    consultant = create_user(client, role="consultant", name="Claire Martin")
+    r = client.put(f"/api/v1/projects/{pid}/consultant", json={"user_id": consultant["id"]})
     assert r.status_code == 200, r.text
 
 
@@ -200,3 +198,15 @@ def snapshot(client: Any, project_id: int) -> tuple[dict[str, Any], int, list[An
 def unmet_codes(project: dict[str, Any], action: str) -> list[str]:
     entry = next(a for a in project["actions"] if a["action"] == action)
     return [u["code"] for u in entry["unmet"]]
+
+
+_user_seq = iter(range(1, 10**6))
+
+
+def create_user(client: Any, role: str, name: str | None = None, **extra: Any) -> dict[str, Any]:
+    """An account created through the accounts API (the client must be a staff admin)."""
+    n = next(_user_seq)
+    body = {"email": f"{role}{n}@example.org", "name": name or f"{role.title()} {n}", "role": role}
+    response = client.post("/api/v1/users", json={**body, **extra})
+    assert response.status_code == 201, response.text
+    return response.json()  # type: ignore[no-any-return]

@@ -13,6 +13,7 @@ from tests.factories import (
     QUARTIER,
     add_stakeholder,
     create_project,
+    create_user,
     decide,
     fire,
     snapshot,
@@ -333,11 +334,17 @@ def test_record_validation(client: Any) -> None:
         error = _error(client.post(f"/api/v1/projects/{pid}/{sub}", json=body), 422)
         assert field in {f["field"] for f in error["fields"]}, (sub, body, error)
         assert all(f["message"] for f in error["fields"])
-    response = client.put(
-        f"/api/v1/projects/{pid}/consultant", json={"name": "Claire", "email": "pas-une-adresse"}
-    )
-    error = _error(response, 422)
-    assert error["fields"] == [{"field": "email", "message": "Adresse e-mail invalide."}]
+    # The consultant is an account: a malformed id, a missing one, or an account of another role.
+    url = f"/api/v1/projects/{pid}/consultant"
+    error = _error(client.put(url, json={"user_id": "claire"}), 422)
+    assert error["fields"] == [{"field": "user_id", "message": "Un nombre entier est attendu."}]
+    error = _error(client.put(url, json={"name": "Claire", "email": "claire@example.org"}), 422)
+    assert "user_id" in {f["field"] for f in error["fields"]}
+    porteur = create_user(client, "porteur")
+    error = _error(client.put(url, json={"user_id": porteur["id"]}), 422)
+    assert error["fields"] == [
+        {"field": "user_id", "message": "Choisissez un compte de consultant·e actif."}
+    ]
     # A decision outside the Bureau step is refused.
     response = client.post(
         f"/api/v1/projects/{pid}/decisions", json={"meeting_on": today(), "outcome": "attribution"}
@@ -384,6 +391,7 @@ def test_closed_project_refuses_records(client: Any) -> None:
     stakeholders = client.get(f"/api/v1/projects/{pid}/stakeholders").json()
     documents = client.get(f"/api/v1/projects/{pid}/documents").json()
     deadline = client.get(f"/api/v1/projects/{pid}").json()["deadlines"][0]
+    consultant = create_user(client, "consultant")
     before = snapshot(client, pid)
     writes: list[tuple[str, str, dict[str, Any] | None]] = [
         ("POST", "stakeholders", {"name": "X", "college": "habitants"}),
@@ -391,7 +399,7 @@ def test_closed_project_refuses_records(client: Any) -> None:
         ("POST", "board-members", {"name": "X", "college": "habitants"}),
         ("DELETE", f"board-members/{board[0]['id']}", None),
         ("POST", "attestations", {"code": "visite_regie", "date": today(), "comment": "x"}),
-        ("PUT", "consultant", {"name": "X", "email": "x@example.org"}),
+        ("PUT", "consultant", {"user_id": consultant["id"]}),
         ("POST", "decisions", {"meeting_on": today(), "outcome": "attribution"}),
         ("PATCH", f"deadlines/{deadline['id']}", {"due_on": today(), "reason": "x"}),
         ("POST", "suspend", {"comment": "x"}),
@@ -547,6 +555,8 @@ def test_no_server_error_on_garbage(client: Any) -> None:
         "stakeholder_id": 1,
         "member_id": 1,
         "deadline_id": 1,
+        "user_id": client.get("/api/v1/me").json()["id"],
+        "token_id": 1,
     }
     paths = client.get("/openapi.json").json()["paths"]
     seen = 0

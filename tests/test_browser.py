@@ -1,7 +1,9 @@
-"""The pages in Debian's Chromium: a staff member records the first step and moves on.
+"""The pages in Debian's Chromium: a staff member signs in, records the first step and moves
+on; a porteur signs in and sees « Mon projet »; a consultant is refused another's project.
 
-Runs the app in uvicorn (a subprocess, its own SQLite database migrated first) and drives it
-with Playwright's sync API. Screenshots go to test-artifacts/screenshots/.
+Runs the app in uvicorn (a subprocess, its own SQLite database migrated first, accounts created
+with the accounts service) and drives it with Playwright's sync API. Screenshots go to
+test-artifacts/screenshots/.
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
-from labelflow import migrate
-from labelflow.db import make_engine
+from labelflow import accounts, migrate
+from labelflow.db import make_engine, transaction
+from labelflow.models import User
+from labelflow.schemas import UserCreate
 from labelflow.settings import PROJECT_ROOT
 from tests.factories import PDF
 
@@ -39,9 +43,38 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
+    "--lang=fr-FR",
     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
 ]
 YESTERDAY = (date.today() - timedelta(days=1)).isoformat()
+PASSWORD = "mot de passe du navigateur"
+STAFF = "camille.roussel@example.org"
+PORTEUR = "awa.diallo@example.org"
+CONSULTANT = "claire.martin@example.org"
+
+
+def add_account(
+    engine: Engine, email: str, name: str, role: str, *, is_admin: bool = False
+) -> User:
+    data = UserCreate(email=email, name=name, role=role, is_admin=is_admin, password=PASSWORD)  # type: ignore[arg-type]
+    with transaction(engine) as session:
+        return accounts.create_user(session, data=data)
+
+
+def seed_staff(engine: Engine) -> None:
+    add_account(engine, STAFF, "Camille Roussel", "staff", is_admin=True)
+
+
+def sign_in(page: Any, base: str, email: str, path: str = "/") -> None:
+    """Through the login page, as a person would."""
+    from playwright.sync_api import expect
+
+    page.goto(base + path)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Connexion")
+    page.get_by_label("Adresse e-mail").fill(email)
+    page.get_by_label("Mot de passe").fill(PASSWORD)
+    page.get_by_role("button", name="Se connecter").click()
+    expect(page.get_by_role("button", name="Se déconnecter")).to_be_visible()
 
 
 def _free_port() -> int:
@@ -105,7 +138,7 @@ def serve(data: Path, populate: Callable[[Engine], object] | None = None) -> Ite
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with serve(tmp_path_factory.mktemp("browser-data")) as base:
+    with serve(tmp_path_factory.mktemp("browser-data"), seed_staff) as base:
         yield base
 
 
@@ -146,7 +179,9 @@ def open_form(page: Any, section: str, summary: str) -> Any:
 def test_record_the_first_step_and_launch_the_feasibility_study(server: str, page: Any) -> None:
     from playwright.sync_api import expect
 
-    page.goto(server + "/projects")
+    page.goto(server + "/login")
+    shot(page, "connexion")
+    sign_in(page, server, STAFF, "/projects")
     expect(page.get_by_text("Aucun projet n'est encore suivi.")).to_be_visible()
     page.get_by_role("link", name="Nouveau projet").first.click()
 
@@ -218,7 +253,7 @@ def test_record_the_first_step_and_launch_the_feasibility_study(server: str, pag
 def test_workflow_page_draws_the_diagram(server: str, page: Any) -> None:
     from playwright.sync_api import expect
 
-    page.goto(server + "/workflows/regie-de-quartier")
+    sign_in(page, server, STAFF, "/workflows/regie-de-quartier")
     expect(page.locator(".diagram svg")).to_be_visible(timeout=15_000)
     shot(page, "parcours-quartier")
 
@@ -226,7 +261,7 @@ def test_workflow_page_draws_the_diagram(server: str, page: Any) -> None:
 def test_keyboard_reaches_the_content(server: str, page: Any) -> None:
     from playwright.sync_api import expect
 
-    page.goto(server + "/projects")
+    sign_in(page, server, STAFF, "/projects")
     page.keyboard.press("Tab")
     skip = page.get_by_role("link", name="Aller au contenu")
     expect(skip).to_be_focused()
@@ -248,15 +283,97 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         store = DocumentStore(Settings(data_dir=data).resolved_documents_dir)
         workflows = sync_definitions(engine, PROJECT_ROOT / "workflows")
         demo.load_demo(engine, workflows, store=store, count=30)
+        seed_staff(engine)
+        seed_roles(engine, workflows)
 
     with serve(data, populate) as base:
         yield base
 
 
+def seed_roles(engine: Engine, workflows: Any) -> None:
+    """A porteur linked to a demo project well under way, a consultant assigned to another."""
+    from sqlmodel import col, select
+
+    from labelflow import records
+    from labelflow.actors import SYSTEM
+    from labelflow.models import Project
+    from labelflow.schemas import ConsultantIn
+
+    porteur = add_account(engine, PORTEUR, "Awa Diallo", "porteur")
+    consultant = add_account(engine, CONSULTANT, "Claire Martin", "consultant")
+    with transaction(engine) as session:
+        running = session.exec(
+            select(Project)
+            .where(col(Project.state).in_(["prefiguration", "validation", "faisabilite"]))
+            .where(col(Project.suspended).is_(False))
+            .order_by(col(Project.id))
+        ).all()
+        mine, assigned = running[0], running[1]
+        accounts.add_member(session, project=mine, user_id=porteur.id or 0, actor=SYSTEM)
+        records.set_consultant(
+            session,
+            engine=workflows,
+            project=assigned,
+            data=ConsultantIn(user_id=consultant.id or 0),
+            actor=SYSTEM,
+            if_match=None,
+        )
+
+
+def test_porteur_signs_in_and_sees_mon_projet(demo_server: str, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    sign_in(page, demo_server, PORTEUR)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Mon projet")
+    expect(page.get_by_role("link", name="Mon projet")).to_have_attribute("aria-current", "page")
+    expect(page.locator(".nav")).not_to_contain_text("Tableau de bord")
+    expect(page.locator(".timeline__step--current")).to_have_count(1)
+    expect(
+        page.get_by_role("heading", name="Ce qu'il manque pour passer à l'étape suivante")
+    ).to_be_visible()
+    expect(page.get_by_role("heading", name="Échéances")).to_be_visible()
+    expect(page.locator("form[action$='/transitions']")).to_have_count(0)
+    page.screenshot(path=str(SCREENSHOTS / "mon-projet-porteur-haut.png"))
+    page.locator("#pieces summary", has_text="Déposer une pièce").click()
+    types = page.get_by_label("Type de pièce").locator("option").all_text_contents()
+    assert "Rapport d'expertise" not in types
+    shot(page, "mon-projet-porteur")
+
+
+def test_consultant_is_refused_someone_elses_project(demo_server: str, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    sign_in(page, demo_server, CONSULTANT)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Mes projets")
+    rows = page.locator("tbody tr")
+    expect(rows).to_have_count(1)
+    shot(page, "mes-projets-consultant")
+    assigned = rows.get_by_role("link").get_attribute("href") or ""
+    other = 1 if assigned != "/projects/1" else 2
+    page.goto(f"{demo_server}/projects/{other}")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Page introuvable")
+    expect(page.get_by_text("Ce projet est introuvable.")).to_be_visible()
+    expect(page.get_by_role("link", name="Mes projets")).to_be_visible()
+    shot(page, "projet-refuse-consultant")
+
+
+def test_staff_manages_accounts(demo_server: str, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    sign_in(page, demo_server, STAFF, "/users?role=porteur")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Comptes")
+    shot(page, "comptes")
+    page.goto(demo_server + "/account")
+    page.get_by_label("Nom du jeton").fill("Export tableur")
+    page.get_by_role("button", name="Créer un jeton").click()
+    expect(page.get_by_text("il ne sera plus jamais affiché")).to_be_visible()
+    shot(page, "mon-compte-jeton")
+
+
 def test_dashboard_numbers_lead_to_their_lists(demo_server: str, page: Any) -> None:
     from playwright.sync_api import expect
 
-    page.goto(demo_server + "/")
+    sign_in(page, demo_server, STAFF)
     expect(page.get_by_role("heading", level=1)).to_have_text("Tableau de bord")
     expect(page.get_by_role("link", name="Tableau de bord")).to_have_attribute(
         "aria-current", "page"

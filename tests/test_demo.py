@@ -8,8 +8,20 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine
+from sqlmodel import col, select
 
-from labelflow.demo import generate_bulk, load_demo, make_pdf
+from labelflow import accounts
+from labelflow.db import transaction
+from labelflow.demo import (
+    DEMO_DOMAIN,
+    DEMO_PASSWORD,
+    demo_logins,
+    generate_bulk,
+    load_demo,
+    make_pdf,
+)
+from labelflow.models import Event, User
+from labelflow.settings import Settings
 from labelflow.workflow import Engine as WorkflowEngine
 
 STEPS = {
@@ -21,6 +33,8 @@ STEPS = {
     "decision_bureau",
 }
 FINALS = {"labellisee", "refusee", "abandonnee"}
+# Steps from the expertise on, and the outcomes of a Bureau decision: a consultant was assigned.
+WITH_CONSULTANT = {"expertise", "decision_bureau", "labellisee", "refusee"}
 
 
 @pytest.fixture
@@ -148,3 +162,121 @@ def test_make_pdf_escapes_text() -> None:
     pdf = make_pdf("Délibération (version 2)", ["a\\b"])
     assert b"D\xe9lib\xe9ration \\(version 2\\)" in pdf
     assert b"startxref" in pdf
+
+
+# --- accounts -----------------------------------------------------------------------------------
+
+
+def _demo_users(db: Engine) -> list[User]:
+    with transaction(db, write=False) as session:
+        return list(
+            session.exec(select(User).where(col(User.email).endswith(f"@{DEMO_DOMAIN}"))).all()
+        )
+
+
+def _sign_in(db: Engine, settings: Settings, email: str) -> User | None:
+    with transaction(db) as session:
+        return accounts.authenticate(
+            session, email=email, password=DEMO_PASSWORD, address="127.0.0.1", settings=settings
+        )
+
+
+def test_demo_has_accounts_of_every_role(
+    client: Any, db: Engine, settings: Settings, demo_ids: list[int]
+) -> None:
+    users = _demo_users(db)
+    roles = Counter((u.role, u.is_admin) for u in users)
+    assert roles[("staff", True)] == 1
+    assert roles[("staff", False)] == 1
+    assert roles[("consultant", False)] == 2
+    assert roles[("bureau", False)] == 1
+    assert roles[("porteur", False)] == len(demo_ids)
+    assert all(u.active for u in users)
+    assert len({u.email for u in users}) == len(users)
+    # Every demo account signs in with the one demo password (one per role checked: Argon2).
+    for role in ("staff", "consultant", "porteur", "bureau"):
+        user = next(u for u in users if u.role == role)
+        signed_in = _sign_in(db, settings, user.email)
+        assert signed_in is not None and signed_in.id == user.id
+
+
+def test_each_porteur_sees_exactly_their_project(
+    client: Any, client_as: Any, db: Engine, demo_ids: list[int]
+) -> None:
+    porteurs = {u.id: u for u in _demo_users(db) if u.role == "porteur"}
+    seen: set[int] = set()
+    for pid in demo_ids:
+        members = client.get(f"/api/v1/projects/{pid}/members").json()
+        assert [m["role"] for m in members] == ["porteur"], pid
+        porteur = porteurs[members[0]["id"]]
+        seen.add(porteur.id or 0)
+        as_porteur = client_as(porteur)
+        listing = as_porteur.get("/api/v1/projects").json()
+        assert [p["id"] for p in listing["items"]] == [pid]
+        assert as_porteur.get(f"/api/v1/projects/{pid}").status_code == 200
+        other = demo_ids[(demo_ids.index(pid) + 1) % len(demo_ids)]
+        assert as_porteur.get(f"/api/v1/projects/{other}").status_code == 404
+    assert seen == set(porteurs)
+
+
+def test_consultants_see_only_their_assigned_projects(
+    client: Any, client_as: Any, db: Engine, demo_ids: list[int]
+) -> None:
+    projects = _projects(client, demo_ids)
+    assigned: dict[int, set[int]] = {}
+    for p in projects:
+        if p["state"] in WITH_CONSULTANT or p["label_number"]:
+            assert p["consultant"] is not None, p["name"]
+        if p["consultant"] is not None:
+            assigned.setdefault(p["consultant"]["user_id"], set()).add(p["id"])
+        elif p["state"] in {"groupe_projet", "faisabilite", "validation"}:
+            assert p["consultant"] is None
+    consultants = [u for u in _demo_users(db) if u.role == "consultant"]
+    assert set(assigned) <= {u.id for u in consultants}
+    assert assigned, "au moins un projet a un·e consultant·e"
+    for consultant in consultants:
+        as_consultant = client_as(consultant)
+        listing = as_consultant.get("/api/v1/projects", params={"limit": 200}).json()
+        mine = assigned.get(consultant.id or 0, set())
+        assert {p["id"] for p in listing["items"]} == mine
+        for pid in set(demo_ids) - mine:
+            assert as_consultant.get(f"/api/v1/projects/{pid}").status_code == 404
+
+
+def test_the_expertise_report_is_filed_by_the_assigned_consultant(
+    client: Any, demo_ids: list[int]
+) -> None:
+    reports = 0
+    for project in _projects(client, demo_ids):
+        documents = client.get(f"/api/v1/projects/{project['id']}/documents").json()
+        for document in documents:
+            if document["type"] == "rapport_expertise":
+                reports += 1
+                assert document["uploaded_by"] == project["consultant"]["name"]
+    assert reports >= 4
+
+
+def test_demo_events_record_real_accounts(client: Any, db: Engine, demo_ids: list[int]) -> None:
+    names = {u.id: u.name for u in _demo_users(db)}
+    with transaction(db, write=False) as session:
+        events = session.exec(select(Event).where(col(Event.project_id).in_(demo_ids))).all()
+    assert events
+    assert all(e.actor_id in names and names[e.actor_id] == e.actor for e in events)
+    roles = {u.id: u.role for u in _demo_users(db)}
+    by_role = Counter(roles[e.actor_id] for e in events if e.actor_id is not None)
+    assert by_role["staff"] and by_role["porteur"] and by_role["consultant"]
+
+
+def test_demo_logins_name_one_account_per_role(
+    client: Any, db: Engine, settings: Settings, demo_ids: list[int]
+) -> None:
+    logins = demo_logins(db)
+    assert [login.role for login in logins] == ["staff", "consultant", "porteur", "bureau"]
+    assert logins[0].email == "camille.roussel@demo.labelflow.fr"
+    assert "(admin)" in logins[0].label
+    assert logins[2].project  # the porteur's project, still in progress
+    assert _sign_in(db, settings, logins[2].email) is not None
+
+
+def test_no_demo_logins_without_demo_data(client: Any, db: Engine) -> None:
+    assert demo_logins(db) == []

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Engine, create_engine, inspect, make_url, text
 from sqlmodel import SQLModel
 
 from labelflow import migrate
+from labelflow.db import make_engine, write_engine
 
 
 def test_models_and_migrations_agree(db: Engine) -> None:
@@ -35,3 +46,98 @@ def test_database_is_at_head(db: Engine) -> None:
 def test_every_table_is_migrated(db: Engine) -> None:
     tables = set(inspect(db).get_table_names())
     assert set(SQLModel.metadata.tables) <= tables
+
+
+# --- data migrations --------------------------------------------------------------------------
+
+PROJECT_COLUMNS = (
+    "name, kind, communes, region, qpv, initiator, search_text, workflow_key, workflow_version, "
+    "state, entered_state_at, suspended, version, created_at, updated_at, "
+    "consultant_name, consultant_email"
+)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A database with no table at all, of each kind the suite can run on."""
+    if request.param == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
+        yield engine
+        engine.dispose()
+        return
+    base = os.environ.get("LABELFLOW_TEST_DATABASE_URL", "")
+    if not base.startswith("postgresql"):
+        pytest.skip("LABELFLOW_TEST_DATABASE_URL names no PostgreSQL server")
+    name = f"labelflow_migration_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine = make_engine(make_url(base).set(database=name).render_as_string(hide_password=False))
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _upgrade(engine: Engine, revision: str) -> None:
+    cfg = migrate.alembic_config()
+    with write_engine(engine).begin() as connection:
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, revision)
+
+
+def _insert_project(conn: Any, name: str, consultant: tuple[str, str] | None) -> int:
+    consultant_name, consultant_email = consultant or (None, None)
+    conn.execute(
+        text(
+            f"INSERT INTO projects ({PROJECT_COLUMNS}) VALUES (:name, 'quartier', :communes, "
+            "'Hauts-de-France', '[]', 'habitants', :name, 'regie-de-quartier', 1, "
+            "'prefiguration', :at, :false, 3, :at, :at, :consultant_name, :consultant_email)"
+        ),
+        {
+            "name": name,
+            "communes": json.dumps([{"insee": "59512", "name": "Roubaix"}]),
+            "at": datetime(2026, 5, 4, 8, 30, tzinfo=UTC),
+            "false": False,
+            "consultant_name": consultant_name,
+            "consultant_email": consultant_email,
+        },
+    )
+    return int(
+        conn.execute(text("SELECT id FROM projects WHERE name = :name"), {"name": name}).scalar()
+    )
+
+
+def test_recorded_consultants_become_accounts(empty_database: Engine) -> None:
+    """Before accounts, a project named its consultant; after, it points to their account."""
+    engine = empty_database
+    first = ScriptDirectory.from_config(migrate.alembic_config()).get_bases()[0]
+    _upgrade(engine, first)
+    with engine.begin() as conn:
+        alma = _insert_project(conn, "Alma", ("Claire Martin", "Claire.Martin@example.org "))
+        # The same consultant, written differently, on a second project: one account.
+        bray = _insert_project(conn, "Bray", ("Claire M.", "claire.martin@example.org"))
+        other = _insert_project(conn, "Epinay", ("Yves Diallo", "yves.diallo@example.org"))
+        none = _insert_project(conn, "Sans consultant", None)
+
+    _upgrade(engine, "head")
+
+    with engine.connect() as conn:
+        users = conn.execute(
+            text("SELECT id, email, name, role, is_admin, active, password_hash FROM users")
+        ).all()
+        consultant_of = dict(conn.execute(text("SELECT id, consultant_id FROM projects")).all())
+        columns = {c["name"] for c in inspect(conn).get_columns("projects")}
+    by_email = {u.email: u for u in users}
+    assert set(by_email) == {"claire.martin@example.org", "yves.diallo@example.org"}
+    claire, yves = by_email["claire.martin@example.org"], by_email["yves.diallo@example.org"]
+    assert (claire.name, claire.role, yves.name, yves.role) == (
+        "Claire Martin", "consultant", "Yves Diallo", "consultant",
+    )  # fmt: skip
+    # Accounts without a password: nobody can sign in with them until one is set.
+    assert all(u.active and not u.is_admin and u.password_hash is None for u in users)
+    assert consultant_of == {alma: claire.id, bray: claire.id, other: yves.id, none: None}
+    assert not {"consultant_name", "consultant_email"} & columns

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, event
 
+from tests.conftest import make_user
 from tests.factories import (
     PDF,
     YESTERDAY,
@@ -348,9 +349,12 @@ def test_review_a_document_from_the_page(client: Any) -> None:
     assert "La pièce « Note de cadrage » a été refusée" in html
 
 
-def test_record_forms_and_their_refusals(client: Any) -> None:
+def test_record_forms_and_their_refusals(client: Any, db: Engine) -> None:
     project = create_project(client)
     pid = project["id"]
+    claire = make_user(
+        db, role="consultant", name="Claire Martin", email="Claire.Martin@example.org"
+    )
     refused = client.post(
         f"/projects/{pid}/stakeholders",
         data={"name": "Ville de Roubaix", "college": "", "contact": "Mme Durand"},
@@ -370,7 +374,7 @@ def test_record_forms_and_their_refusals(client: Any) -> None:
             {"code": "portage_collectivite", "date": YESTERDAY, "comment": "Vu en conseil."},
             "attestations",
         ),
-        ({"name": "Claire Martin", "email": "Claire.Martin@example.org"}, "consultant"),
+        ({"user_id": str(claire.id)}, "consultant"),
     ]:
         response = client.post(f"/projects/{pid}/{url}", data=data, follow_redirects=False)
         assert response.status_code == 303, (url, response.text)

@@ -59,7 +59,7 @@ def test_running_project_keeps_its_version(
     directory = _copy_workflows(tmp_path)
     _drop_convention_amo(directory, version=2)
     new_app = create_app(settings.model_copy(update={"workflows_dir": directory}), db=db)
-    with TestClient(new_app) as new_client:
+    with TestClient(new_app, headers=dict(client.headers)) as new_client:
         new = create_project(new_client)
         assert new["workflow_version"] == 2
         assert "attestation_convention_amo" not in _unmet_codes(new)

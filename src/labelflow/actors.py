@@ -1,8 +1,16 @@
-"""Who is acting. Until accounts exist every request acts as one built-in staff member."""
+"""Who is acting: the signed-in user as the services see it (no HTTP, no ORM row)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+ROLES = ("staff", "consultant", "porteur", "bureau")
+ROLE_LABELS = {
+    "staff": "Équipe nationale",
+    "consultant": "Consultant·e",
+    "porteur": "Porteur de projet",
+    "bureau": "Membre du Bureau",
+}
 
 
 @dataclass(frozen=True)
@@ -10,7 +18,13 @@ class Actor:
     name: str
     role: str = "staff"
     user_id: int | None = None
+    is_admin: bool = False
+    email: str = ""
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role == "staff"
 
 
-BUILTIN_STAFF = Actor(name="Équipe nationale", role="staff")
-SYSTEM = Actor(name="labelflow", role="system")
+# For the command line and demo data: facts recorded without a signed-in user.
+SYSTEM = Actor(name="labelflow", role="staff", is_admin=True)

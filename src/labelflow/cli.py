@@ -1,21 +1,27 @@
-"""The `labelflow` command: serve, db upgrade, demo, workflow check / diagram."""
+"""The `labelflow` command: serve, db upgrade, users, tokens, demo, workflow check / diagram."""
 
 from __future__ import annotations
 
 import argparse
+import getpass
+import select
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from pydantic import ValidationError
 from sqlalchemy import Engine as SAEngine
 from sqlalchemy import make_url
 
-from labelflow.actors import BUILTIN_STAFF
+from labelflow.actors import ROLE_LABELS, ROLES
 from labelflow.settings import Settings
 from labelflow.workflow import WorkflowDefinition, WorkflowError, load_directory, mermaid
 
 EXIT_REFUSED = 1
 EXIT_WORKFLOW = 2
+EXIT_USAGE = 2  # a request the command refuses: bad value, existing account, unsafe setting
+# How long `users create` waits for a password piped on standard input before generating one.
+STDIN_WAIT_SECONDS = 0.5
 
 
 class CommandError(Exception):
@@ -69,34 +75,65 @@ def _load_demo(db: SAEngine, settings: Settings, *, count: int, seed: int) -> li
 # --- commands ---------------------------------------------------------------------------------
 
 
+def _refuse_unsafe(settings: Settings) -> None:
+    """Production needs a real secret, and never gets the demo's well-known passwords."""
+    try:
+        settings.check_production()
+    except ValueError as exc:
+        raise CommandError(str(exc), EXIT_USAGE) from None
+    if settings.demo and settings.environment == "production":
+        raise CommandError(
+            "Le mode démonstration crée des comptes au mot de passe connu : il est refusé en "
+            "production (retirez --demo et LABELFLOW_DEMO).",
+            EXIT_USAGE,
+        )
+
+
+def _print_demo_logins(db: SAEngine) -> None:
+    from labelflow import demo  # noqa: PLC0415
+
+    logins = demo.demo_logins(db)
+    if not logins:
+        return
+    print("Comptes de démonstration (e-mail / mot de passe) :")
+    width = max(len(login.label) for login in logins)
+    for login in logins:
+        where = f"  ({login.project})" if login.project else ""
+        print(f"  {login.label:<{width}}  {login.email} / {demo.DEMO_PASSWORD}{where}")
+    print("  Chaque projet de démonstration a son porteur, avec le même mot de passe.")
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    import uvicorn  # noqa: PLC0415
-
-    from labelflow.demo import project_count  # noqa: PLC0415
-    from labelflow.web.app import create_app  # noqa: PLC0415
-
     updates = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     if args.demo:
         updates["demo"] = True
     settings = settings.model_copy(update=updates)
+    # Checked before touching the database: a refused start changes nothing.
+    _refuse_unsafe(settings)
+
+    import uvicorn  # noqa: PLC0415
+
+    from labelflow.web.app import create_app  # noqa: PLC0415
+
     db = _database(settings)
     _upgrade(db)
     try:
         app = create_app(settings, db=db)
     except WorkflowError as exc:
         raise _workflow_error(exc) from None
-    if settings.demo and project_count(db) == 0:
+    if settings.demo:
         from labelflow import demo  # noqa: PLC0415
 
-        ids = demo.load_demo(db, app.state.workflows, store=app.state.store)
-        print(f"Données de démonstration chargées : {len(ids)} projets.")
+        if demo.project_count(db) == 0:
+            ids = demo.load_demo(db, app.state.workflows, store=app.state.store)
+            print(f"Données de démonstration chargées : {len(ids)} projets.")
+        elif not demo.demo_logins(db):
+            # A base filled before accounts existed: give it the demo team so one can sign in.
+            demo.ensure_demo_accounts(db)
     print(f"labelflow est disponible sur http://{settings.host}:{settings.port}")
-    # Accounts come with the next issue; until then say plainly how one is identified.
-    print(
-        "Connexion : pas encore de comptes — chaque visite agit comme le membre du personnel "
-        f"« {BUILTIN_STAFF.name} ».",
-        flush=True,
-    )
+    if settings.demo:
+        _print_demo_logins(db)
+    sys.stdout.flush()
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
     return 0
 
@@ -113,6 +150,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.projects < 1:
         raise CommandError("Indiquez au moins un projet (--projects 1 ou plus).", EXIT_REFUSED)
+    _refuse_unsafe(settings.model_copy(update={"demo": True}))
     db = _database(settings)
     _upgrade(db)
     existing = project_count(db)
@@ -124,6 +162,154 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         )
     ids = _load_demo(db, settings, count=args.projects, seed=args.seed)
     print(f"Données de démonstration chargées : {len(ids)} projets (graine {args.seed}).")
+    return 0
+
+
+# --- accounts ---------------------------------------------------------------------------------
+
+
+def _invalid(exc: ValidationError) -> CommandError:
+    from labelflow.web.errors import french_fields  # noqa: PLC0415
+
+    labels = {"email": "e-mail", "name": "nom", "password": "mot de passe"}
+    details = "; ".join(
+        f"{labels.get(f['field'], f['field'])} : {f['message']}"
+        for f in french_fields(exc.errors())
+    )
+    return CommandError(f"Valeur refusée — {details}", EXIT_USAGE)
+
+
+def _stdin_password(required: bool) -> str | None:
+    """A password given on standard input (one line), or None to generate one.
+
+    With --password-stdin the line is required (typed without echo on a terminal); otherwise
+    it is read only when stdin is not a terminal and something arrives there quickly.
+    """
+    stdin = sys.stdin
+    try:
+        interactive = stdin is not None and stdin.isatty()
+    except ValueError:  # closed
+        stdin, interactive = None, False
+    if stdin is None:
+        line = ""
+    elif required and interactive:
+        line = getpass.getpass("Mot de passe : ")
+    elif required:
+        line = stdin.readline()
+    elif interactive:
+        return None
+    else:
+        try:
+            ready, _, _ = select.select([stdin], [], [], STDIN_WAIT_SECONDS)
+        except (OSError, ValueError):  # not a selectable file
+            ready = [stdin]
+        line = stdin.readline() if ready else ""
+    password = line.rstrip("\r\n")
+    if required and not password:
+        raise CommandError(
+            "Aucun mot de passe reçu sur l'entrée standard (--password-stdin).", EXIT_USAGE
+        )
+    return password or None
+
+
+def cmd_users_create(args: argparse.Namespace, settings: Settings) -> int:
+    from labelflow import accounts  # noqa: PLC0415
+    from labelflow.db import transaction  # noqa: PLC0415
+    from labelflow.errors import DomainError  # noqa: PLC0415
+    from labelflow.schemas import UserCreate  # noqa: PLC0415
+
+    if args.admin and args.role != "staff":
+        raise CommandError(
+            "Seul un membre de l'équipe nationale (--role staff) peut être administrateur.",
+            EXIT_USAGE,
+        )
+    given = _stdin_password(args.password_stdin)
+    password = given or accounts.generate_password()
+    try:
+        accounts.check_password(password)
+        data = UserCreate(
+            email=args.email, name=args.name, role=args.role, is_admin=args.admin, password=password
+        )
+    except DomainError as exc:
+        raise CommandError(exc.message, EXIT_USAGE) from None
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+    db = _database(settings)
+    _upgrade(db)
+    try:
+        with transaction(db) as session:
+            user = accounts.create_user(session, data=data)
+    except DomainError as exc:
+        raise CommandError(exc.message, EXIT_USAGE) from None
+    role = ROLE_LABELS[user.role] + (", administrateur" if user.is_admin else "")
+    print(f"Compte créé : {user.name} <{user.email}> — {role} (n° {user.id}).")
+    if given is None:
+        # The only time this password is ever shown: it is stored hashed.
+        print(f"Mot de passe (affiché une seule fois, notez-le) : {password}")
+    return 0
+
+
+def cmd_users_list(args: argparse.Namespace, settings: Settings) -> int:
+    from labelflow import accounts, dates  # noqa: PLC0415
+    from labelflow.db import transaction  # noqa: PLC0415
+
+    db = _database(settings)
+    _upgrade(db)
+    with transaction(db, write=False) as session:
+        users = accounts.list_users(session, role=args.role)
+    if not users:
+        print("Aucun compte." if not args.role else "Aucun compte avec ce rôle.")
+        return 0
+    rows = [("n°", "e-mail", "nom", "rôle", "admin", "actif", "dernière connexion")]
+    for u in users:
+        last = dates.paris_date(u.last_login_at).isoformat() if u.last_login_at else "jamais"
+        rows.append(
+            (
+                str(u.id),
+                u.email,
+                u.name,
+                ROLE_LABELS.get(u.role, u.role),
+                "oui" if u.is_admin else "",
+                "oui" if u.active else "non",
+                last,
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+    return 0
+
+
+def cmd_tokens_create(args: argparse.Namespace, settings: Settings) -> int:
+    from labelflow import accounts  # noqa: PLC0415
+    from labelflow.db import transaction  # noqa: PLC0415
+    from labelflow.schemas import TokenCreate  # noqa: PLC0415
+
+    try:
+        data = TokenCreate(name=args.name)
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+    db = _database(settings)
+    _upgrade(db)
+    with transaction(db) as session:
+        user = accounts.user_by_email(session, args.email)
+        if user is None or not user.active:
+            raise CommandError(
+                f"Aucun compte actif avec l'adresse {args.email} : créez-le avec "
+                "« labelflow users create » (ou réactivez-le).",
+                EXIT_USAGE,
+            )
+        raw, _token = accounts.create_token(session, user=user, name=data.name)
+        owner = f"{user.name} <{user.email}>"
+    # The token alone on stdout (for scripts); the explanation on stderr.
+    print(
+        f"Jeton « {data.name} » créé pour {owner} ; affiché une seule fois, à envoyer en "
+        "en-tête « Authorization: Bearer <jeton> » :",
+        file=sys.stderr,
+    )
+    print(raw)
     return 0
 
 
@@ -198,6 +384,42 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(handler=cmd_demo)
 
+    users = commands.add_parser("users", help="comptes")
+    users_commands = users.add_subparsers(dest="users_command", required=True, metavar="COMMANDE")
+    create = users_commands.add_parser(
+        "create",
+        help="créer un compte",
+        description="Crée un compte. Le mot de passe est lu sur l'entrée standard (une ligne) "
+        "avec --password-stdin ou quand elle est redirigée ; sinon il est généré et affiché "
+        "une seule fois.",
+    )
+    create.add_argument("email", metavar="EMAIL", help="adresse e-mail (identifiant)")
+    create.add_argument("--name", required=True, metavar="NOM", help="nom affiché")
+    create.add_argument("--role", required=True, choices=ROLES, help="rôle du compte")
+    create.add_argument(
+        "--admin", action="store_true", help="administrateur (gère les comptes ; staff seulement)"
+    )
+    create.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="lire le mot de passe sur l'entrée standard (au moins 12 caractères)",
+    )
+    create.set_defaults(handler=cmd_users_create)
+    listing = users_commands.add_parser("list", help="lister les comptes")
+    listing.add_argument("--role", choices=ROLES, help="seulement ce rôle")
+    listing.set_defaults(handler=cmd_users_list)
+
+    tokens = commands.add_parser("tokens", help="jetons d'API")
+    tokens_commands = tokens.add_subparsers(
+        dest="tokens_command", required=True, metavar="COMMANDE"
+    )
+    token = tokens_commands.add_parser(
+        "create", help="créer un jeton d'API pour un compte actif (affiché une seule fois)"
+    )
+    token.add_argument("email", metavar="EMAIL", help="adresse e-mail du compte")
+    token.add_argument("--name", required=True, metavar="NOM", help="à quoi sert le jeton")
+    token.set_defaults(handler=cmd_tokens_create)
+
     workflow = commands.add_parser("workflow", help="définitions de parcours")
     wf_commands = workflow.add_subparsers(
         dest="workflow_command", required=True, metavar="COMMANDE"
@@ -218,10 +440,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        from labelflow.web.errors import french_message  # noqa: PLC0415
+
+        details = "; ".join(
+            f"LABELFLOW_{'_'.join(str(p) for p in e['loc']).upper()} : {french_message(dict(e))}"
+            for e in exc.errors()
+        )
+        raise CommandError(f"Configuration invalide — {details}", EXIT_USAGE) from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return int(args.handler(args, Settings()))
+        return int(args.handler(args, _settings()))
     except CommandError as exc:
         print(exc.message, file=sys.stderr)
         return exc.code

@@ -10,7 +10,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
-from labelflow.models import Attestation, BoardMember, Decision, Document, Project, Stakeholder
+from labelflow.models import (
+    Attestation,
+    BoardMember,
+    Decision,
+    Document,
+    Project,
+    Stakeholder,
+    User,
+)
 from labelflow.schemas import RNA_PATTERN
 from labelflow.workflow import COLLEGE_LABELS, KNOWN_FIELDS, Criterion, WorkflowDefinition
 
@@ -39,6 +47,7 @@ class Facts:
     attestations: list[Attestation] = field(default_factory=list)
     documents: list[Document] = field(default_factory=list)  # current ones: not superseded
     decisions: list[Decision] = field(default_factory=list)
+    consultant: User | None = None
 
 
 Check = Callable[[Criterion, Facts], list[Unmet]]
@@ -145,7 +154,7 @@ def _governance(criterion: Criterion, facts: Facts) -> list[Unmet]:
 
 
 def _consultant_assigned(criterion: Criterion, facts: Facts) -> list[Unmet]:
-    if facts.project.consultant_name and facts.project.consultant_email:
+    if facts.consultant is not None and facts.consultant.active:
         return []
     return [Unmet("consultant_designe", "Aucun·e consultant·e n'est désigné·e pour l'expertise.")]
 

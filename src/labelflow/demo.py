@@ -9,6 +9,7 @@ with bulk inserts, for the benchmark only.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import random
@@ -20,10 +21,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Engine as SAEngine
-from sqlmodel import Session, SQLModel, func, select
+from sqlmodel import Session, SQLModel, col, func, select
 
-from labelflow import dates, deadlines, documents, projects, records
-from labelflow.actors import Actor
+from labelflow import accounts, dates, deadlines, documents, projects, records
+from labelflow.actors import ROLE_LABELS, Actor
 from labelflow.db import transaction
 from labelflow.documents import DocumentStore
 from labelflow.models import (
@@ -33,7 +34,9 @@ from labelflow.models import (
     Document,
     Event,
     Project,
+    ProjectMember,
     Stakeholder,
+    User,
 )
 from labelflow.schemas import (
     AttestationCreate,
@@ -45,20 +48,19 @@ from labelflow.schemas import (
     ProjectCreate,
     ProjectUpdate,
     StakeholderCreate,
+    UserCreate,
 )
 from labelflow.workflow import Engine
 
-STAFF = [
-    Actor(name="Camille Roussel"),
-    Actor(name="Julien Marchand"),
-    Actor(name="Nadia Benali"),
-    Actor(name="Sophie Lefèvre"),
-]
-CONSULTANTS = [
-    ("Hélène Garnier", "helene.garnier@example.org"),
-    ("Bernard Lemoine", "bernard.lemoine@example.org"),
-    ("Karim Aït-Ahmed", "karim.ait-ahmed@example.org"),
-]
+# Demo mode only: every demo account signs in with this password (printed by `serve --demo`,
+# written in the README). Outside demo mode no account exists until `labelflow users create`.
+DEMO_PASSWORD = "demo-labelflow-2026"
+DEMO_DOMAIN = "demo.labelflow.fr"
+
+# The fixed demo accounts (name, role, admin); porteurs are created one per project.
+STAFF = [("Camille Roussel", True), ("Julien Marchand", False)]
+CONSULTANTS = ["Hélène Garnier", "Bernard Lemoine"]
+BUREAU = ["Françoise Vasseur"]
 # fmt: off
 FIRST_NAMES = [
     "Fatou", "Marie", "Karima", "Jean-Pierre", "Mohamed", "Sylvie", "Rachid", "Nathalie",
@@ -339,6 +341,8 @@ class _Builder:
         rng: random.Random,
         scenario: Scenario,
         origin: datetime,
+        people: DemoPeople,
+        used_names: set[str],
     ) -> None:
         self.session = session
         self.engine = engine
@@ -346,10 +350,13 @@ class _Builder:
         self.rng = rng
         self.s = scenario
         self.origin = origin
-        self.staff = rng.choice(STAFF)
-        self.porteur = Actor(name=self._person(), role="porteur")
-        consultant = rng.choice(CONSULTANTS)
-        self.consultant = ConsultantIn(name=consultant[0], email=consultant[1])
+        self.staff = rng.choice(people.staff)
+        self.porteur_name = self._person()
+        while self.porteur_name in used_names:  # one porteur per project: no namesakes
+            self.porteur_name = self._person()
+        used_names.add(self.porteur_name)
+        self.porteur = Actor(name=self.porteur_name, role="porteur")  # its account: in create()
+        self.consultant = rng.choice(people.consultants)
         self.project: Project | None = None
         self.done: set[str] = set()
         self._day = scenario.created  # days ago of the step being written
@@ -410,6 +417,16 @@ class _Builder:
                 self.session, engine=self.engine, data=data, actor=self.staff
             ),
         )
+
+        def link_porteur() -> None:
+            # The porteur who brought the project gets an account linked to it at once.
+            user = _demo_user(self.session, name=self.porteur_name, role="porteur", unique=True)
+            accounts.add_member(
+                self.session, project=self.p, user_id=user.id or 0, actor=self.staff
+            )
+            self.porteur = accounts.actor_of(user)
+
+        self.at(self.s.created, link_porteur)
 
     def stakeholder(self, college: str, name: str) -> None:
         def call() -> None:
@@ -565,10 +582,10 @@ class _Builder:
                 self.assign_consultant,
             ]
         if action == "transmettre_bureau":
-            consultant = Actor(name=self.consultant.name, role="consultant")
+            # Only staff and consultants may file the expertise report: the assigned one does.
             return [
                 lambda: self.document(
-                    "rapport_expertise", "Rapport d'expertise sur site", by=consultant
+                    "rapport_expertise", "Rapport d'expertise sur site", by=self.consultant
                 )
             ]
         return []
@@ -637,7 +654,7 @@ class _Builder:
                 self.session,
                 engine=self.engine,
                 project=self.p,
-                data=self.consultant,
+                data=ConsultantIn(user_id=self.consultant.user_id or 0),
                 actor=self.staff,
                 if_match=None,
             ),
@@ -789,6 +806,120 @@ class _Builder:
 MAIN_PATH_ACTION = dict(MAIN_PATH)
 
 
+# --- demo accounts ---------------------------------------------------------------------------
+
+DEMO_ACCOUNTS_AGE = 1100  # days: the fixed accounts predate every demo project
+
+
+@dataclass(frozen=True)
+class DemoPeople:
+    """The fixed demo accounts, as the actors the builder records facts with."""
+
+    staff: list[Actor]
+    consultants: list[Actor]
+    bureau: list[Actor]
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    role: str
+    label: str
+    email: str
+    name: str
+    project: str | None = None
+
+
+def demo_email(name: str, number: int = 1) -> str:
+    """`Hélène Garnier` → `helene.garnier@demo.labelflow.fr` (`…garnier2@…` for a second one)."""
+    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
+    local = ".".join("".join(c if c.isalnum() or c == "-" else " " for c in folded).split())
+    return f"{local}{number if number > 1 else ''}@{DEMO_DOMAIN}"
+
+
+@functools.cache
+def _demo_password_hash() -> str:
+    # One Argon2id hash shared by every demo account: hashing is deliberately slow, and the
+    # demo password is public anyway.
+    return accounts.hash_password(DEMO_PASSWORD)
+
+
+def _demo_user(
+    session: Session, *, name: str, role: str, is_admin: bool = False, unique: bool = False
+) -> User:
+    """The demo account for `name`, created if missing; with `unique`, always a new one."""
+    number = 1
+    while (existing := accounts.user_by_email(session, demo_email(name, number))) is not None:
+        if not unique:
+            return existing
+        number += 1
+    data = UserCreate(
+        email=demo_email(name, number),
+        name=name,
+        role=role,
+        is_admin=is_admin,
+    )
+    user = accounts.create_user(session, data=data)
+    user.password_hash = _demo_password_hash()
+    session.add(user)
+    session.flush()
+    return user
+
+
+def ensure_demo_accounts(db: SAEngine, *, since: datetime | None = None) -> DemoPeople:
+    """The staff, consultant and Bureau demo accounts, created when missing (demo mode only)."""
+    with dates.frozen(since or dates.now()), transaction(db) as session:
+        staff = [
+            _demo_user(session, name=name, role="staff", is_admin=admin) for name, admin in STAFF
+        ]
+        consultants = [_demo_user(session, name=name, role="consultant") for name in CONSULTANTS]
+        bureau = [_demo_user(session, name=name, role="bureau") for name in BUREAU]
+        return DemoPeople(
+            staff=[accounts.actor_of(u) for u in staff],
+            consultants=[accounts.actor_of(u) for u in consultants],
+            bureau=[accounts.actor_of(u) for u in bureau],
+        )
+
+
+def demo_logins(db: SAEngine) -> list[DemoLogin]:
+    """One active demo account per role, for `serve --demo` to print (empty outside the demo).
+
+    The porteur shown is the one of the most recently created project still in progress, so
+    that « Mon projet » has something missing to show.
+    """
+    domain = f"%@{DEMO_DOMAIN}"
+    in_progress = [state for state, _ in MAIN_PATH]
+    logins: list[DemoLogin] = []
+    with transaction(db, write=False) as session:
+        users = session.exec(
+            select(User)
+            .where(col(User.email).like(domain), col(User.active).is_(True))
+            .order_by(col(User.is_admin).desc(), col(User.id))
+        ).all()
+        for role in ("staff", "consultant", "bureau"):
+            user = next((u for u in users if u.role == role), None)
+            if user is not None:
+                label = ROLE_LABELS[role] + (" (admin)" if user.is_admin else "")
+                logins.append(DemoLogin(role, label, user.email, user.name))
+        porteur = session.exec(
+            select(User, Project)
+            .join(ProjectMember, col(ProjectMember.user_id) == User.id)
+            .join(Project, col(Project.id) == ProjectMember.project_id)
+            .where(
+                col(User.email).like(domain),
+                col(User.active).is_(True),
+                col(Project.state).in_(in_progress),
+                col(Project.suspended).is_(False),
+            )
+            .order_by(col(Project.created_at).desc(), col(Project.id).desc())
+        ).first()
+    if porteur is not None:
+        user, project = porteur
+        logins.insert(
+            2, DemoLogin("porteur", ROLE_LABELS["porteur"], user.email, user.name, project.name)
+        )
+    return logins
+
+
 def project_count(db: SAEngine) -> int:
     with transaction(db, write=False) as session:
         return int(session.exec(select(func.count()).select_from(Project)).one())
@@ -797,16 +928,26 @@ def project_count(db: SAEngine) -> int:
 def load_demo(
     db: SAEngine, workflows: Engine, *, store: DocumentStore, count: int = 12, seed: int = 0
 ) -> list[int]:
-    """Create `count` demo projects (the dozen scenarios first); returns their ids."""
+    """Create `count` demo projects (the dozen scenarios first) and the demo accounts (one per
+    role, one porteur per project, all with `DEMO_PASSWORD`); returns the projects' ids."""
     rng = random.Random(seed)
     origin = dates.now()
+    people = ensure_demo_accounts(db, since=origin - timedelta(days=DEMO_ACCOUNTS_AGE))
     chosen = scenarios()[:count]
     chosen += [_extra_scenario(i, rng) for i in range(count - len(chosen))]
     ids = []
+    used_names: set[str] = set()
     for scenario in chosen:
         with transaction(db) as session:
             builder = _Builder(
-                session, engine=workflows, store=store, rng=rng, scenario=scenario, origin=origin
+                session,
+                engine=workflows,
+                store=store,
+                rng=rng,
+                scenario=scenario,
+                origin=origin,
+                people=people,
+                used_names=used_names,
             )
             project = builder.build()
             assert project.id is not None
@@ -863,7 +1004,7 @@ def _bulk_children(
     def when(fraction: float) -> datetime:
         return created + timedelta(seconds=span * fraction)
 
-    staff = rng.choice(STAFF).name
+    staff = rng.choice(STAFF)[0]
     colleges = [
         "habitants",
         "collectivite",
@@ -1064,8 +1205,7 @@ def generate_bulk(
                     "rna_number": None,
                     "association_created_on": None,
                     "charge_mission_recruited_on": None,
-                    "consultant_name": None,
-                    "consultant_email": None,
+                    "consultant_id": None,
                     "label_number": None,
                     "label_date": None,
                 }

@@ -24,6 +24,7 @@ from labelflow.errors import (
 )
 from labelflow.events import record_event
 from labelflow.models import Document, Project
+from labelflow.permissions import require_upload
 from labelflow.projects import check_if_match, definition_of, require_open, touch
 from labelflow.workflow import Engine
 
@@ -155,6 +156,7 @@ def add_document(
 ) -> Document:
     require_open(engine, project)
     check_type(engine, project, doc_type)
+    require_upload(actor, doc_type)
     check_if_match(project, if_match)
     sha, size, head = store.save(source, max_bytes=max_bytes)
     media_type = sniff_media_type(head, declared_media_type)

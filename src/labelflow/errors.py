@@ -88,3 +88,17 @@ class PayloadTooLarge(DomainError):
 class UnsupportedMediaType(DomainError):
     status = 415
     code = "type_de_fichier_refuse"
+
+
+class Unauthenticated(DomainError):
+    status = 401
+    code = "non_authentifie"
+
+
+class TooManyAttempts(DomainError):
+    status = 429
+    code = "trop_de_tentatives"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.retry_after = retry_after

@@ -26,6 +26,7 @@ KIND_LABELS = {
     "reprise": "Reprise",
     "consultant": "Consultant·e",
     "decision": "Décision du Bureau",
+    "membre": "Porteur lié au projet",
 }
 
 
@@ -46,6 +47,7 @@ def record_event(
         project_id=project_id,
         at=at or dates.now(),
         actor=actor.name,
+        actor_id=actor.user_id,
         kind=kind,
         action=action,
         from_state=from_state,

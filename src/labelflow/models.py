@@ -70,6 +70,65 @@ class WorkflowVersion(SQLModel, table=True):
     loaded_at: datetime = _ts()
 
 
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=320, unique=True)  # stored lower-case
+    name: str = Field(max_length=200)
+    role: str = Field(max_length=20)  # staff, consultant, porteur, bureau
+    is_admin: bool = False
+    active: bool = True
+    # Argon2id; None: the account cannot sign in with a password (yet).
+    password_hash: str | None = Field(default=None, max_length=255)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+    last_login_at: datetime | None = _ts(nullable=True)
+
+
+class WebSession(SQLModel, table=True):
+    """Server-side sessions: the cookie carries a random id, only its hash is stored."""
+
+    __tablename__ = "web_sessions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    user_id: int = _fk("users")
+    csrf_token: str = Field(max_length=64)
+    created_at: datetime = _ts()
+    last_seen_at: datetime = _ts()
+    expires_at: datetime = _ts()
+
+
+class ApiToken(SQLModel, table=True):
+    __tablename__ = "api_tokens"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = _fk("users")
+    name: str = Field(max_length=100)
+    token_hash: str = Field(max_length=64, unique=True)
+    prefix: str = Field(max_length=12)  # shown in lists to tell tokens apart
+    created_at: datetime = _ts()
+    last_used_at: datetime | None = _ts(nullable=True)
+    revoked_at: datetime | None = _ts(nullable=True)
+
+
+class LoginAttempt(SQLModel, table=True):
+    """Every sign-in attempt, so throttling holds across app processes."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (
+        sa.Index("ix_login_attempts_email_at", "email", "at"),
+        sa.Index("ix_login_attempts_address_at", "address", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=320)
+    address: str = Field(max_length=64)
+    at: datetime = _ts()
+    success: bool = False
+
+
 class Project(SQLModel, table=True):
     __tablename__ = "projects"
 
@@ -96,8 +155,13 @@ class Project(SQLModel, table=True):
     rna_number: str | None = Field(default=None, max_length=10)
     association_created_on: date | None = None
     charge_mission_recruited_on: date | None = None
-    consultant_name: str | None = Field(default=None, max_length=200)
-    consultant_email: str | None = Field(default=None, max_length=320)
+    # The consultant account in charge of the expertise (access ends when it changes).
+    consultant_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(
+            sa.Integer, sa.ForeignKey("users.id", ondelete="SET NULL"), nullable=True, index=True
+        ),
+    )
     label_number: str | None = Field(default=None, max_length=20, unique=True)
     label_date: date | None = None
 
@@ -196,10 +260,32 @@ class Event(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     project_id: int = _fk("projects")
     at: datetime = _ts()
+    # The name as it was when the fact happened; the account, when there is one.
     actor: str = Field(max_length=200)
+    actor_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(
+            sa.Integer, sa.ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+        ),
+    )
     kind: str = Field(max_length=30)
     action: str | None = Field(default=None, max_length=50)
     from_state: str | None = Field(default=None, max_length=50)
     to_state: str | None = Field(default=None, max_length=50)
     comment: str | None = Field(default=None, max_length=5000)
     data: dict[str, Any] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
+
+
+class ProjectMember(SQLModel, table=True):
+    """A porteur linked to a project."""
+
+    __tablename__ = "project_members"
+    __table_args__ = (
+        sa.UniqueConstraint("project_id", "user_id", name="uq_project_members_project_user"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = _fk("projects")
+    user_id: int = _fk("users")
+    added_at: datetime = _ts()
+    added_by: str = Field(max_length=200)

@@ -33,7 +33,9 @@ from labelflow.models import (
     Decision,
     Document,
     Project,
+    ProjectMember,
     Stakeholder,
+    User,
 )
 from labelflow.schemas import ProjectCreate, ProjectUpdate
 from labelflow.workflow import ActionImpossible, Engine, WorkflowDefinition
@@ -47,6 +49,61 @@ def fold(text: str) -> str:
 
 def _search_text(name: str, communes: list[dict[str, str]]) -> str:
     return fold(" ".join([name, *(c["name"] for c in communes), *(c["insee"] for c in communes)]))
+
+
+# --- visibility: the one rule deciding which projects a user may see --------------------------
+
+BUREAU_STATE = "decision_bureau"
+
+
+def visibility_clause(actor: Actor) -> Any:
+    """SQL condition on Project for the projects `actor` may see (None: all of them)."""
+    match actor.role:
+        case "staff":
+            return None
+        case "consultant":
+            return col(Project.consultant_id) == actor.user_id
+        case "porteur":
+            return (
+                select(ProjectMember.id)
+                .where(
+                    ProjectMember.project_id == Project.id, ProjectMember.user_id == actor.user_id
+                )
+                .exists()
+            )
+        case "bureau":
+            return col(Project.state) == BUREAU_STATE
+    return sa.false()
+
+
+def can_see(session: Session, actor: Actor, project: Project) -> bool:
+    match actor.role:
+        case "staff":
+            return True
+        case "consultant":
+            return actor.user_id is not None and project.consultant_id == actor.user_id
+        case "porteur":
+            return (
+                actor.user_id is not None
+                and session.exec(
+                    select(ProjectMember.id).where(
+                        ProjectMember.project_id == project.id,
+                        ProjectMember.user_id == actor.user_id,
+                    )
+                ).first()
+                is not None
+            )
+        case "bureau":
+            return project.state == BUREAU_STATE
+    return False
+
+
+def visible_project(session: Session, *, actor: Actor, project_id: int) -> Project:
+    """Load a project for `actor`; one they may not see is reported as not existing."""
+    project = session.get(Project, project_id)
+    if project is None or not can_see(session, actor, project):
+        raise NotFound("Ce projet est introuvable.")
+    return project
 
 
 def get_project(session: Session, project_id: int) -> Project:
@@ -157,12 +214,15 @@ class ProjectFilters:
 
 
 def list_projects(
-    session: Session, *, filters: ProjectFilters, limit: int, offset: int
+    session: Session, *, actor: Actor, filters: ProjectFilters, limit: int, offset: int
 ) -> tuple[list[tuple[Project, bool]], int]:
-    """One page of projects (newest first) with their overdue flag, and the total count."""
+    """One page of the projects `actor` may see (newest first), overdue flag, total count."""
     today = dates.today()
     overdue = deadlines.overdue_clause(today)
     conditions: list[Any] = []
+    visible = visibility_clause(actor)
+    if visible is not None:
+        conditions.append(visible)
     # PostgreSQL refuses NUL characters in text parameters (a 500): no stored value has one.
     state, kind, region, q = (
         (v or "").replace("\x00", "")
@@ -237,6 +297,7 @@ def load_facts(session: Session, *, engine: Engine, project: Project) -> Facts:
                 select(Decision).where(Decision.project_id == pid).order_by(col(Decision.id))
             )
         ),
+        consultant=session.get(User, project.consultant_id) if project.consultant_id else None,
     )
 
 

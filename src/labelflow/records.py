@@ -10,7 +10,7 @@ from labelflow import dates, deadlines
 from labelflow.actors import Actor
 from labelflow.errors import ActionNotPossible, Invalid, NotFound
 from labelflow.events import record_event
-from labelflow.models import Attestation, BoardMember, Decision, Project, Stakeholder
+from labelflow.models import Attestation, BoardMember, Decision, Project, Stakeholder, User
 from labelflow.projects import definition_of, require_open, touch
 from labelflow.schemas import (
     AttestationCreate,
@@ -231,10 +231,14 @@ def set_consultant(
     actor: Actor,
     if_match: int | None,
 ) -> Project:
+    """Assign the consultant account; the previous one loses access at once."""
     require_open(engine, project)
+    consultant = session.get(User, data.user_id)
+    if consultant is None or consultant.role != "consultant" or not consultant.active:
+        raise Invalid("Choisissez un compte de consultant·e actif.", field="user_id")
     touch(session, project, if_match=if_match)
-    project.consultant_name = data.name
-    project.consultant_email = str(data.email).lower()
+    previous = project.consultant_id
+    project.consultant_id = consultant.id
     session.add(project)
     session.flush()
     record_event(
@@ -242,7 +246,12 @@ def set_consultant(
         project_id=_pid(project),
         actor=actor,
         kind="consultant",
-        data={"name": data.name, "email": project.consultant_email},
+        data={
+            "user_id": consultant.id,
+            "name": consultant.name,
+            "email": consultant.email,
+            "previous_user_id": previous,
+        },
     )
     return project
 

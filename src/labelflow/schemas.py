@@ -106,11 +106,11 @@ class DeadlinePublic(BaseModel):
 
 
 class ConsultantIn(Input):
-    name: Text
-    email: EmailStr
+    user_id: Annotated[int, Field(ge=1, le=2**31 - 1)]
 
 
 class ConsultantPublic(BaseModel):
+    user_id: int
     name: str
     email: str
 
@@ -303,3 +303,56 @@ class PipelinePublic(BaseModel):
     due_soon_days: int
     overdue_projects: list[PipelineProject] = Field(description="Les 10 plus en retard")
     due_soon_projects: list[PipelineProject] = Field(description="Les 10 prochaines échéances")
+
+
+Role = Literal["staff", "consultant", "porteur", "bureau"]
+Password = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+
+
+class UserCreate(Input):
+    email: EmailStr
+    name: Text
+    role: Role
+    is_admin: bool = False
+    # Omitted: the account cannot sign in until a password is set (see `labelflow users`).
+    password: Password | None = None
+
+
+class UserUpdate(Input):
+    name: Text | None = None
+    role: Role | None = None
+    is_admin: bool | None = None
+    active: bool | None = None
+    password: Password | None = None
+
+
+class UserPublic(BaseModel):
+    id: int
+    email: str
+    name: str
+    role: Role
+    is_admin: bool
+    active: bool
+    created_at: datetime
+    last_login_at: datetime | None
+
+
+class TokenCreate(Input):
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+class TokenPublic(BaseModel):
+    id: int
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class TokenCreated(TokenPublic):
+    token: str  # shown once
+
+
+class MemberAdd(Input):
+    user_id: Annotated[int, Field(ge=1, le=2**31 - 1)]

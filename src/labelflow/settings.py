@@ -9,6 +9,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_SECRET = "dev-only-not-secret"
 
 
 class Settings(BaseSettings):
@@ -35,6 +36,13 @@ class Settings(BaseSettings):
         "application/msword",
     ]
     sqlite_busy_timeout_ms: int = 15_000
+    # Signs the login form's anti-forgery token. Must be set in production (checked at start).
+    secret_key: str = DEFAULT_SECRET
+    session_idle_minutes: int = Field(default=120, ge=1)
+    session_absolute_hours: int = Field(default=12, ge=1)
+    login_window_minutes: int = Field(default=15, ge=1)
+    login_max_failures_per_account: int = Field(default=5, ge=1)
+    login_max_failures_per_address: int = Field(default=20, ge=1)
     host: str = "127.0.0.1"
     port: int = 8000
     demo: bool = False
@@ -46,3 +54,10 @@ class Settings(BaseSettings):
     @property
     def resolved_documents_dir(self) -> Path:
         return self.documents_dir or self.data_dir / "documents"
+
+    def check_production(self) -> None:
+        """Refuse to run in production with the development secret."""
+        if self.environment == "production" and self.secret_key in ("", DEFAULT_SECRET):
+            raise ValueError(
+                "LABELFLOW_SECRET_KEY doit être défini (une longue valeur aléatoire) en production."
+            )

@@ -76,8 +76,12 @@ def project_public(
     overdue = any(d.status == "en_retard" for d in deadline_list)
     summary = project_summary(engine, project, overdue=overdue)
     consultant = (
-        ConsultantPublic(name=project.consultant_name, email=project.consultant_email)
-        if project.consultant_name and project.consultant_email
+        ConsultantPublic(
+            user_id=facts.consultant.id or 0,
+            name=facts.consultant.name,
+            email=facts.consultant.email,
+        )
+        if facts.consultant is not None
         else None
     )
     return ProjectPublic(

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Path, Query, Response, UploadFile, status
+from fastapi import APIRouter, Depends, File, Form, Path, Query, Response, UploadFile, status
 from fastapi.responses import FileResponse
 
 from labelflow import dates, documents, events, projects, records, views
 from labelflow.errors import NotFound
 from labelflow.models import Project
+from labelflow.permissions import (
+    DOCUMENT_REVIEW,
+    DOCUMENT_UPLOAD,
+    PIPELINE_READ,
+    PROJECT_WRITE,
+    RECORD_WRITE,
+)
 from labelflow.projects import ProjectFilters, definition_of
 from labelflow.schemas import (
     AttestationCreate,
@@ -18,6 +25,7 @@ from labelflow.schemas import (
     BoardMemberPublic,
     CommentIn,
     ConsultantIn,
+    ConsultantPublic,
     DeadlineMove,
     DeadlinePublic,
     DecisionCreate,
@@ -37,16 +45,22 @@ from labelflow.schemas import (
 from labelflow.web.deps import (
     MAX_ID,
     ActorDep,
+    DocumentDep,
     EngineDep,
     IfMatchDep,
     ProjectDep,
     SessionDep,
     SettingsDep,
     StoreDep,
+    current_identity,
+    permit,
+    permit_on_document,
+    permit_on_project,
 )
 from labelflow.workflow import mermaid
 
-router = APIRouter(prefix="/api/v1")
+# Every route needs a signed-in user (401); each write route also names its permission (403).
+router = APIRouter(prefix="/api/v1", dependencies=[Depends(current_identity)])
 
 SubId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
@@ -78,7 +92,11 @@ def get_workflow(
 
 
 @router.post(
-    "/projects", status_code=status.HTTP_201_CREATED, tags=["projets"], summary="Créer un projet"
+    "/projects",
+    status_code=status.HTTP_201_CREATED,
+    tags=["projets"],
+    summary="Créer un projet",
+    dependencies=[permit(PROJECT_WRITE)],
 )
 def create_project(
     data: ProjectCreate, session: SessionDep, engine: EngineDep, actor: ActorDep, response: Response
@@ -94,6 +112,7 @@ def create_project(
 def list_projects(
     session: SessionDep,
     engine: EngineDep,
+    actor: ActorDep,
     state: Annotated[str | None, Query(max_length=50)] = None,
     kind: Annotated[str | None, Query(max_length=20)] = None,
     region: Annotated[str | None, Query(max_length=100)] = None,
@@ -115,7 +134,9 @@ def list_projects(
         due_soon=due_soon,
         suspended=suspended,
     )
-    rows, total = projects.list_projects(session, filters=filters, limit=limit, offset=offset)
+    rows, total = projects.list_projects(
+        session, actor=actor, filters=filters, limit=limit, offset=offset
+    )
     return ProjectList(
         items=[views.project_summary(engine, p, overdue=o) for p, o in rows],
         total=total,
@@ -124,7 +145,12 @@ def list_projects(
     )
 
 
-@router.get("/pipeline", tags=["projets"], summary="Tableau de bord : projets par étape")
+@router.get(
+    "/pipeline",
+    tags=["projets"],
+    summary="Tableau de bord : projets par étape",
+    dependencies=[permit(PIPELINE_READ)],
+)
 def get_pipeline(session: SessionDep, engine: EngineDep) -> PipelinePublic:
     result = projects.pipeline(session, engine=engine, today=dates.today())
     return PipelinePublic.model_validate(result, from_attributes=True)
@@ -138,7 +164,12 @@ def get_project(
     return views.project_public(session, engine, project)
 
 
-@router.patch("/projects/{project_id}", tags=["projets"], summary="Modifier un projet")
+@router.patch(
+    "/projects/{project_id}",
+    tags=["projets"],
+    summary="Modifier un projet",
+    dependencies=[permit_on_project(PROJECT_WRITE)],
+)
 def patch_project(
     data: ProjectUpdate,
     project: ProjectDep,
@@ -159,6 +190,7 @@ def patch_project(
     "/projects/{project_id}/transitions",
     tags=["projets"],
     summary="Déclencher une action du parcours",
+    dependencies=[permit_on_project(PROJECT_WRITE)],
 )
 def post_transition(
     data: TransitionIn,
@@ -182,7 +214,12 @@ def post_transition(
     return views.project_public(session, engine, project)
 
 
-@router.post("/projects/{project_id}/suspend", tags=["projets"], summary="Suspendre un projet")
+@router.post(
+    "/projects/{project_id}/suspend",
+    tags=["projets"],
+    summary="Suspendre un projet",
+    dependencies=[permit_on_project(PROJECT_WRITE)],
+)
 def suspend(
     data: CommentIn,
     project: ProjectDep,
@@ -205,7 +242,12 @@ def suspend(
     return views.project_public(session, engine, project)
 
 
-@router.post("/projects/{project_id}/resume", tags=["projets"], summary="Reprendre un projet")
+@router.post(
+    "/projects/{project_id}/resume",
+    tags=["projets"],
+    summary="Reprendre un projet",
+    dependencies=[permit_on_project(PROJECT_WRITE)],
+)
 def resume(
     data: CommentIn,
     project: ProjectDep,
@@ -252,6 +294,7 @@ def list_stakeholders(project: ProjectDep, session: SessionDep) -> list[Stakehol
     status_code=201,
     tags=["dossier"],
     summary="Ajouter une partie prenante",
+    dependencies=[permit_on_project(RECORD_WRITE)],
 )
 def add_stakeholder(
     data: StakeholderCreate,
@@ -274,6 +317,7 @@ def add_stakeholder(
     status_code=204,
     tags=["dossier"],
     summary="Retirer une partie prenante",
+    dependencies=[permit_on_project(RECORD_WRITE)],
 )
 def delete_stakeholder(
     stakeholder_id: SubId,
@@ -309,6 +353,7 @@ def list_board(project: ProjectDep, session: SessionDep) -> list[BoardMemberPubl
     status_code=201,
     tags=["dossier"],
     summary="Ajouter un membre du conseil d'administration",
+    dependencies=[permit_on_project(RECORD_WRITE)],
 )
 def add_board_member(
     data: BoardMemberCreate,
@@ -331,6 +376,7 @@ def add_board_member(
     status_code=204,
     tags=["dossier"],
     summary="Retirer un membre du conseil d'administration",
+    dependencies=[permit_on_project(RECORD_WRITE)],
 )
 def delete_board_member(
     member_id: SubId,
@@ -362,6 +408,7 @@ def list_attestations(
     status_code=201,
     tags=["dossier"],
     summary="Enregistrer une attestation",
+    dependencies=[permit_on_project(RECORD_WRITE)],
 )
 def add_attestation(
     data: AttestationCreate,
@@ -383,6 +430,7 @@ def add_attestation(
     "/projects/{project_id}/consultant",
     tags=["expertise"],
     summary="Désigner le ou la consultant·e",
+    dependencies=[permit_on_project(RECORD_WRITE)],
 )
 def put_consultant(
     data: ConsultantIn,
@@ -392,12 +440,14 @@ def put_consultant(
     actor: ActorDep,
     if_match: IfMatchDep,
     response: Response,
-) -> dict[str, str]:
+) -> ConsultantPublic:
     records.set_consultant(
         session, engine=engine, project=project, data=data, actor=actor, if_match=if_match
     )
     _etag(response, project)
-    return {"name": project.consultant_name or "", "email": project.consultant_email or ""}
+    public = views.project_public(session, engine, project)
+    assert public.consultant is not None
+    return public.consultant
 
 
 @router.get("/projects/{project_id}/decisions", tags=["expertise"], summary="Décisions du Bureau")
@@ -410,6 +460,7 @@ def list_decisions(project: ProjectDep, session: SessionDep) -> list[DecisionPub
     status_code=201,
     tags=["expertise"],
     summary="Enregistrer la décision du Bureau",
+    dependencies=[permit_on_project(RECORD_WRITE)],
 )
 def post_decision(
     data: DecisionCreate,
@@ -439,6 +490,7 @@ def list_deadlines(project: ProjectDep, session: SessionDep) -> list[DeadlinePub
     "/projects/{project_id}/deadlines/{deadline_id}",
     tags=["dossier"],
     summary="Déplacer une échéance",
+    dependencies=[permit_on_project(PROJECT_WRITE)],
 )
 def move_deadline(
     deadline_id: SubId,
@@ -480,6 +532,7 @@ def list_documents(
     status_code=201,
     tags=["pièces"],
     summary="Déposer une pièce",
+    dependencies=[permit_on_project(DOCUMENT_UPLOAD)],
 )
 def upload_document(
     project: ProjectDep,
@@ -511,35 +564,28 @@ def upload_document(
     return views.document_public(definition_of(engine, project), document)
 
 
-def _document_and_project(
-    session: SessionDep, document_id: int, actor: ActorDep
-) -> tuple[Any, Project]:
-    from labelflow.web.deps import load_project
-
-    document = documents.get_document(session, document_id)
-    project = load_project(document.project_id, session, actor)
-    return document, project
-
-
 @router.get(
     "/documents/{document_id}/content",
     tags=["pièces"],
     summary="Télécharger une pièce",
     response_class=FileResponse,
 )
-def download_document(
-    document_id: SubId, session: SessionDep, store: StoreDep, actor: ActorDep
-) -> FileResponse:
-    document, _project = _document_and_project(session, document_id, actor)
+def download_document(loaded: DocumentDep, store: StoreDep) -> FileResponse:
+    document = loaded.document
     path = store.path_for(document.sha256)
     if not path.is_file():
         raise NotFound("Le fichier de cette pièce est introuvable sur le serveur.")
     return FileResponse(path, media_type=document.media_type, filename=document.filename)
 
 
-@router.post("/documents/{document_id}/review", tags=["pièces"], summary="Revoir une pièce")
+@router.post(
+    "/documents/{document_id}/review",
+    tags=["pièces"],
+    summary="Revoir une pièce",
+    dependencies=[permit_on_document(DOCUMENT_REVIEW)],
+)
 def review_document(
-    document_id: SubId,
+    loaded: DocumentDep,
     data: ReviewIn,
     session: SessionDep,
     engine: EngineDep,
@@ -547,7 +593,7 @@ def review_document(
     if_match: IfMatchDep,
     response: Response,
 ) -> DocumentPublic:
-    document, project = _document_and_project(session, document_id, actor)
+    document, project = loaded.document, loaded.project
     documents.review_document(
         session,
         engine=engine,

@@ -15,8 +15,9 @@ from labelflow import __version__
 from labelflow.db import make_engine
 from labelflow.documents import DocumentStore
 from labelflow.settings import Settings
-from labelflow.web import api, errors
+from labelflow.web import api, api_accounts, errors
 from labelflow.web.limits import BodySizeLimit
+from labelflow.web.security import HardenedFastAPI, install_docs
 from labelflow.workflow_store import sync_definitions
 
 log = logging.getLogger("labelflow")
@@ -25,6 +26,7 @@ log = logging.getLogger("labelflow")
 def create_app(settings: Settings | None = None, *, db: SAEngine | None = None) -> FastAPI:
     """Build the app. Definitions are validated and their machines built here, once."""
     settings = settings or Settings()
+    settings.check_production()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = db or make_engine(
         settings.resolved_database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms
@@ -35,12 +37,15 @@ def create_app(settings: Settings | None = None, *, db: SAEngine | None = None) 
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
 
-    app = FastAPI(
+    # HardenedFastAPI: security headers outside every middleware, 500s included.
+    app = HardenedFastAPI(
         title="labelflow",
         version=__version__,
         description="Suivi des projets de Régies de Quartier et de Territoire, de la constitution "
         "du groupe projet à la décision du Bureau du Mouvement des Régies.",
         lifespan=lifespan,
+        docs_url=None,  # install_docs: Swagger UI from /static, no CDN, no inline script
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.db = db
@@ -57,6 +62,8 @@ def create_app(settings: Settings | None = None, *, db: SAEngine | None = None) 
         return {"status": "ok"}
 
     app.include_router(api.router)
+    app.include_router(api_accounts.router)
+    install_docs(app)
     from labelflow.web import pages  # noqa: PLC0415  (pages import templates lazily)
 
     pages.install(app, settings)

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from typing import Annotated
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Path, Request
 from sqlmodel import Session
 
-from labelflow.actors import BUILTIN_STAFF, Actor
-from labelflow.db import write_engine
-from labelflow.documents import DocumentStore
-from labelflow.errors import PreconditionFailed
-from labelflow.models import Project
-from labelflow.projects import get_project
+from labelflow import accounts, documents
+from labelflow.actors import Actor
+from labelflow.db import transaction, write_engine
+from labelflow.errors import Forbidden, NotFound, PreconditionFailed, Unauthenticated
+from labelflow.models import Document, Project, User, WebSession
+from labelflow.permissions import require
+from labelflow.projects import visible_project
 from labelflow.settings import Settings
 from labelflow.workflow import Engine
 
@@ -39,14 +41,6 @@ def get_session(request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def current_actor() -> Actor:
-    """Until accounts exist, every request acts as the built-in staff member."""
-    return BUILTIN_STAFF
-
-
-ActorDep = Annotated[Actor, Depends(current_actor)]
-
-
 def get_engine(request: Request) -> Engine:
     engine: Engine = request.app.state.workflows
     return engine
@@ -62,23 +56,165 @@ def get_settings(request: Request) -> Settings:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
+SESSION_COOKIE = "labelflow_session"
+CSRF_HEADER = "x-csrf-token"
+CSRF_FIELD = "csrf_token"
 
-def get_store(request: Request) -> DocumentStore:
-    store: DocumentStore = request.app.state.store
+
+@dataclass
+class Identity:
+    user: User
+    via: str  # "session" (web pages) or "token" (API)
+    web_session: WebSession | None = None
+
+
+def _touch_later(request: Request, session: Session, touch: Callable[[Session], None]) -> None:
+    """Record activity: inside a write request's transaction, else in a short one of its own
+    (a read request must not take SQLite's write lock for its whole duration)."""
+    if request.method in READ_METHODS:
+        with transaction(request.app.state.db) as own:
+            touch(own)
+    else:
+        touch(session)
+
+
+def resolve_identity(request: Request, session: Session, settings: Settings) -> Identity | None:
+    auth = request.headers.get("authorization")
+    if auth:
+        scheme, _, raw = auth.partition(" ")
+        if scheme.lower() != "bearer" or not raw.strip():
+            raise Unauthenticated("En-tête Authorization invalide : utilisez « Bearer <jeton> ».")
+        found = accounts.find_token(session, raw_token=raw.strip())
+        if found is None:
+            raise Unauthenticated("Ce jeton d'API est invalide ou a été révoqué.")
+        user, token = found
+        if accounts.token_needs_touch(token):
+            token_id = token.id or 0
+            _touch_later(request, session, lambda s: accounts.touch_token(s, token_id=token_id))
+        return Identity(user, "token")
+    raw_cookie = request.cookies.get(SESSION_COOKIE)
+    if raw_cookie:
+        found_session = accounts.find_session(session, raw_token=raw_cookie, settings=settings)
+        if found_session is not None:
+            user, record = found_session
+            if accounts.session_needs_touch(record):
+                sid = record.id or 0
+                _touch_later(request, session, lambda s: accounts.touch_session(s, session_id=sid))
+            return Identity(user, "session", record)
+    return None
+
+
+def current_identity(request: Request, session: SessionDep, settings: SettingsDep) -> Identity:
+    identity = resolve_identity(request, session, settings)
+    if identity is None:
+        raise Unauthenticated("Vous devez vous connecter.")
+    if (
+        identity.web_session is not None
+        and request.method not in READ_METHODS
+        and request.url.path.startswith("/api/")
+        and not accounts.csrf_matches(
+            identity.web_session.csrf_token, request.headers.get(CSRF_HEADER)
+        )
+    ):
+        # A browser session calling the API must prove it is our page (forms send a field).
+        raise Forbidden(
+            "Jeton anti-falsification absent ou invalide (en-tête X-CSRF-Token).", code="csrf"
+        )
+    request.state.identity = identity
+    return identity
+
+
+IdentityDep = Annotated[Identity, Depends(current_identity)]
+
+
+def current_actor(identity: IdentityDep) -> Actor:
+    return accounts.actor_of(identity.user)
+
+
+ActorDep = Annotated[Actor, Depends(current_actor)]
+
+
+async def csrf_form(request: Request, identity: IdentityDep) -> None:
+    """Every state-changing page form carries the session's anti-forgery token."""
+    # A bearer token is never sent by a browser on its own: only cookies need the check.
+    if request.method in READ_METHODS or identity.via == "token":
+        return
+    expected = identity.web_session.csrf_token if identity.web_session else None
+    form = await request.form()
+    given = form.get(CSRF_FIELD)
+    if expected is None or not accounts.csrf_matches(
+        expected, given if isinstance(given, str) else None
+    ):
+        raise Forbidden(
+            "Le formulaire a expiré ou ne vient pas de labelflow : rechargez la page et réessayez.",
+            code="csrf",
+        )
+
+
+def permit(permission: str) -> Any:
+    """Route dependency: the role must allow `permission` (403)."""
+
+    def check(actor: ActorDep) -> None:
+        require(actor, permission)
+
+    return Depends(check)
+
+
+def permit_on_project(permission: str) -> Any:
+    """Like `permit`, after the project is loaded: an invisible project is 404, not 403."""
+
+    def check(project: ProjectDep, actor: ActorDep) -> None:
+        require(actor, permission)
+
+    return Depends(check)
+
+
+def get_store(request: Request) -> documents.DocumentStore:
+    store: documents.DocumentStore = request.app.state.store
     return store
 
 
-StoreDep = Annotated[DocumentStore, Depends(get_store)]
+StoreDep = Annotated[documents.DocumentStore, Depends(get_store)]
 
 ProjectId = Annotated[int, Path(ge=1, le=MAX_ID, description="Identifiant du projet")]
 
 
 def load_project(project_id: ProjectId, session: SessionDep, actor: ActorDep) -> Project:
-    """The one place where a project is loaded for a request (visibility rules go here)."""
-    return get_project(session, project_id)
+    """The one place where a project is loaded for a request: the visibility rule applies."""
+    return visible_project(session, actor=actor, project_id=project_id)
 
 
 ProjectDep = Annotated[Project, Depends(load_project)]
+
+
+@dataclass
+class LoadedDocument:
+    document: Document
+    project: Project
+
+
+DocumentId = Annotated[int, Path(ge=1, le=MAX_ID, description="Identifiant de la pièce")]
+
+
+def load_document(document_id: DocumentId, session: SessionDep, actor: ActorDep) -> LoadedDocument:
+    """A document is visible exactly when its project is."""
+    document = documents.get_document(session, document_id)
+    try:
+        project = visible_project(session, actor=actor, project_id=document.project_id)
+    except NotFound:
+        raise NotFound("Cette pièce est introuvable.") from None
+    return LoadedDocument(document, project)
+
+
+DocumentDep = Annotated[LoadedDocument, Depends(load_document)]
+
+
+def permit_on_document(permission: str) -> Any:
+    def check(loaded: DocumentDep, actor: ActorDep) -> None:
+        require(actor, permission)
+
+    return Depends(check)
+
 
 # 3, "3" or W/"3"; quotes come in pairs.
 _VERSION = re.compile(r'^\s*(?:(\d{1,9})|(?:W/)?"(\d{1,9})")\s*$')

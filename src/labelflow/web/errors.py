@@ -6,13 +6,14 @@ import logging
 import uuid
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from labelflow.errors import DomainError
+from labelflow.errors import DomainError, TooManyAttempts, Unauthenticated
 
 log = logging.getLogger("labelflow")
 
@@ -147,7 +148,16 @@ def error_response(
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> Response:
-        return error_response(request, exc.status, exc.body())
+        headers: dict[str, str] = {}
+        if isinstance(exc, Unauthenticated):
+            if wants_html(request):
+                # A page asked without a session: sign in, then come back here.
+                target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+            headers["WWW-Authenticate"] = "Bearer"
+        if isinstance(exc, TooManyAttempts):
+            headers["Retry-After"] = str(exc.retry_after)
+        return error_response(request, exc.status, exc.body(), headers or None)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:

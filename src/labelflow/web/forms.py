@@ -19,11 +19,15 @@ from labelflow.schemas import (
     ConsultantIn,
     DeadlineMove,
     DecisionCreate,
+    MemberAdd,
     ProjectCreate,
     ProjectUpdate,
     ReviewIn,
     StakeholderCreate,
+    TokenCreate,
     TransitionIn,
+    UserCreate,
+    UserUpdate,
 )
 from labelflow.web.errors import french_fields
 
@@ -216,13 +220,71 @@ class AttestationForm(PageForm):
 
 
 class ConsultantForm(PageForm):
-    name: str = ""
-    email: str = ""
+    user_id: str = ""
 
     def to_model(self) -> ConsultantIn:
-        return ConsultantIn.model_validate(
-            _filled({"name": self.name, "email": self.email.strip()})
+        return ConsultantIn.model_validate(_filled({"user_id": self.user_id.strip()}))
+
+
+class MemberForm(PageForm):
+    user_id: str = ""
+
+    def to_model(self) -> MemberAdd:
+        return MemberAdd.model_validate(_filled({"user_id": self.user_id.strip()}))
+
+
+class TokenForm(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    name: str = ""
+
+    def to_model(self) -> TokenCreate:
+        return TokenCreate.model_validate(_filled({"name": self.name}))
+
+    def values(self) -> dict[str, Any]:
+        return self.model_dump()
+
+
+def _checked(value: str) -> bool:
+    return value.strip().lower() in {"on", "true", "1", "oui"}
+
+
+class UserForm(BaseModel):
+    """Creation (every field) and change (no e-mail) of an account by an administrator."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    email: str = ""
+    name: str = ""
+    role: str = ""
+    is_admin: str = ""
+    password: str = ""
+
+    def values(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"password"})  # a password is never shown again
+
+    def to_create(self) -> UserCreate:
+        return UserCreate.model_validate(
+            _filled(
+                {
+                    "email": self.email.strip(),
+                    "name": self.name,
+                    "role": self.role,
+                    "is_admin": _checked(self.is_admin),
+                    "password": self.password or None,
+                }
+            )
         )
+
+    def to_update(self) -> UserUpdate:
+        changes: dict[str, Any] = {
+            "name": self.name,
+            "role": self.role,
+            "is_admin": _checked(self.is_admin),
+        }
+        if self.password:
+            changes["password"] = self.password
+        return UserUpdate.model_validate(changes)
 
 
 class DecisionForm(PageForm):

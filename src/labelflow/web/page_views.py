@@ -6,16 +6,30 @@ their results for the templates (a fixed number of queries per page, whatever th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
 from sqlmodel import Session
 
-from labelflow import dates, deadlines, documents, events, records, views
+from labelflow import accounts, dates, deadlines, documents, events, projects, records, views
+from labelflow.actors import Actor
 from labelflow.criteria import OUTCOME_LABELS
-from labelflow.models import Event, Project
-from labelflow.projects import definition_of, load_facts
+from labelflow.errors import Forbidden
+from labelflow.models import Event, Project, User
+from labelflow.permissions import (
+    DOCUMENT_REVIEW,
+    DOCUMENT_UPLOAD,
+    MEMBERS_MANAGE,
+    PIPELINE_READ,
+    PROJECT_WRITE,
+    RECORD_WRITE,
+    USERS_MANAGE,
+    allows,
+    require_upload,
+)
+from labelflow.projects import BUREAU_STATE, ProjectFilters, definition_of, load_facts
 from labelflow.schemas import DeadlinePublic, ProjectPublic
 from labelflow.workflow import COLLEGE_LABELS, KNOWN_FIELDS, Criterion, Engine, WorkflowDefinition
 
@@ -223,6 +237,10 @@ def event_summary(definition: WorkflowDefinition, event: Event) -> str:
             return f"Projet repris après {days} jour{'s' if days > 1 else ''} de suspension."
         case "consultant":
             return f"{data.get('name', '')} ({data.get('email', '')}) désigné·e."
+        case "membre":
+            if data.get("op") == "ajout":
+                return f"Compte de « {data.get('name', '')} » lié au projet."
+            return f"Compte de « {data.get('name', '')} » retiré du projet."
         case "decision":
             outcome = DECISION_LABELS.get(str(data.get("outcome")), "")
             return f"{outcome}, réunion du Bureau du {_iso_date(data.get('meeting_on'))}."
@@ -254,8 +272,11 @@ def history_lines(definition: WorkflowDefinition, history: list[Event]) -> list[
 # --- the project page --------------------------------------------------------------------------
 
 
-def project_page(session: Session, engine: Engine, project: Project) -> dict[str, Any]:
-    """Everything the project page shows, loaded through the services."""
+def project_page(
+    session: Session, engine: Engine, project: Project, actor: Actor
+) -> dict[str, Any]:
+    """Everything the project page shows to `actor`, loaded through the services; the forms
+    shown are those the actor's role may submit (`can`)."""
     assert project.id is not None
     definition = definition_of(engine, project)
     # One load of the project's records serves both the checklist and the sections.
@@ -294,7 +315,147 @@ def project_page(session: Session, engine: Engine, project: Project) -> dict[str
         "state_label": lambda key: state_label(definition, key),
         # Actions possible from every step (abandon) are shown apart from the step's own.
         "global_actions": {a.key for a in definition.actions if set(a.sources) >= everywhere},
+        **_role_context(session, definition, project, actor),
     }
+
+
+# --- what each role sees and may use -----------------------------------------------------------
+
+HOME_LABELS = {"porteur": "Mon projet", "consultant": "Mes projets", "bureau": "Dossiers du Bureau"}
+HOME_LIMIT = 50
+
+
+@dataclass(frozen=True)
+class NavItem:
+    key: str
+    href: str
+    label: str
+
+
+def abilities(actor: Actor) -> dict[str, bool]:
+    """What the signed-in user may use, by name, for the templates (from `permissions`)."""
+    return {
+        "pipeline": allows(actor, PIPELINE_READ),
+        "write": allows(actor, PROJECT_WRITE),
+        "records": allows(actor, RECORD_WRITE),
+        "upload": allows(actor, DOCUMENT_UPLOAD),
+        "review": allows(actor, DOCUMENT_REVIEW),
+        "members": allows(actor, MEMBERS_MANAGE),
+        "users": allows(actor, USERS_MANAGE),
+    }
+
+
+def nav_items(actor: Actor) -> list[NavItem]:
+    """The main navigation: only what the role may use."""
+    can = abilities(actor)
+    items = []
+    if can["pipeline"]:
+        items += [
+            NavItem("dashboard", "/", "Tableau de bord"),
+            NavItem("projects", "/projects", "Projets"),
+        ]
+    else:
+        items.append(NavItem("home", "/", HOME_LABELS.get(actor.role, "Accueil")))
+    if can["write"]:
+        items.append(NavItem("new", "/projects/new", "Nouveau projet"))
+    items.append(NavItem("workflows", "/workflows", "Parcours"))
+    if can["users"]:
+        items.append(NavItem("users", "/users", "Comptes"))
+    if can["pipeline"]:
+        items.append(NavItem("api", "/docs", "API"))
+    items.append(NavItem("account", "/account", "Mon compte"))
+    return items
+
+
+def home_link(actor: Actor) -> tuple[str, str, str]:
+    """(nav key, href, label) of the list a project page belongs to, for its breadcrumb."""
+    if allows(actor, PIPELINE_READ):
+        return "projects", "/projects", "Projets"
+    return "home", "/", HOME_LABELS.get(actor.role, "Accueil")
+
+
+def upload_types(definition: WorkflowDefinition, actor: Actor) -> list[tuple[str, str]]:
+    """The document types `actor` may add (the rule itself lives in `permissions`)."""
+    allowed = []
+    for doc_type in definition.document_types:
+        try:
+            require_upload(actor, doc_type.key)
+        except Forbidden:
+            continue
+        allowed.append((doc_type.key, doc_type.label))
+    return allowed
+
+
+def _choices(users: Sequence[User], *, exclude: set[int] | None = None) -> list[tuple[str, str]]:
+    exclude = exclude or set()
+    return [(str(u.id), f"{u.name} ({u.email})") for u in users if u.active and u.id not in exclude]
+
+
+def _role_context(
+    session: Session, definition: WorkflowDefinition, project: Project, actor: Actor
+) -> dict[str, Any]:
+    can = abilities(actor)
+    nav, crumb_href, crumb_label = home_link(actor)
+    context: dict[str, Any] = {
+        "can": can,
+        "nav": nav,
+        "crumb_href": crumb_href,
+        "crumb_label": crumb_label,
+        "upload_types": upload_types(definition, actor) if can["upload"] else [],
+        "members": [],
+        "member_choices": [],
+        "consultant_choices": [],
+    }
+    if can["members"]:
+        members = accounts.list_members(session, project=project)
+        context["members"] = members
+        context["member_choices"] = _choices(
+            accounts.list_users(session, role="porteur"), exclude={m.id or 0 for m in members}
+        )
+    if can["records"]:
+        context["consultant_choices"] = _choices(accounts.list_users(session, role="consultant"))
+    return context
+
+
+def project_template(actor: Actor) -> str:
+    """A porteur's project page is « Mon projet »: where it stands, what is missing, when."""
+    return "my_project.html" if actor.role == "porteur" else "project.html"
+
+
+def home_projects(session: Session, actor: Actor) -> tuple[list[tuple[Project, bool]], int]:
+    """The projects on the home page of a role without the pipeline (the Bureau: those at its
+    step; the visibility rule does the rest)."""
+    filters = ProjectFilters(state=BUREAU_STATE if actor.role == "bureau" else None)
+    return projects.list_projects(session, actor=actor, filters=filters, limit=HOME_LIMIT, offset=0)
+
+
+def single_project_home(actor: Actor, total: int) -> bool:
+    """A porteur with one project sees it at once as their home page."""
+    return actor.role == "porteur" and total == 1
+
+
+def role_home(
+    engine: Engine, actor: Actor, rows: list[tuple[Project, bool]], total: int
+) -> dict[str, Any]:
+    """The list home page of a role without the pipeline."""
+    title = HOME_LABELS.get(actor.role, "Accueil")
+    if actor.role == "porteur" and total > 1:
+        title = "Mes projets"
+    query = f"?state={BUREAU_STATE}" if actor.role == "bureau" else ""
+    return {
+        "role": actor.role,
+        "title": title,
+        "items": [views.project_summary(engine, p, overdue=o) for p, o in rows],
+        "total": total,
+        "nav": "home",
+        "json_url": "/api/v1/projects" + query,
+    }
+
+
+def users_page(session: Session, *, role: str | None, active: bool | None) -> list[User]:
+    """The accounts shown by the users page, filtered by role and state."""
+    users = accounts.list_users(session, role=role)
+    return [u for u in users if active is None or u.active is active]
 
 
 def history_page(session: Session, engine: Engine, project: Project) -> dict[str, Any]:

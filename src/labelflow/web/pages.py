@@ -8,19 +8,32 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from labelflow import dates, projects
+from labelflow import accounts, dates, projects
+from labelflow.actors import ROLE_LABELS
 from labelflow.errors import NotFound
+from labelflow.permissions import PIPELINE_READ, allows
 from labelflow.settings import Settings
 from labelflow.web import page_views
-from labelflow.web.deps import EngineDep, SessionDep
+from labelflow.web.deps import ActorDep, EngineDep, IdentityDep, SessionDep, csrf_form
 from labelflow.workflow import COLLEGE_LABELS, mermaid
 
-router = APIRouter(include_in_schema=False)
+
+def remember_viewer(request: Request, identity: IdentityDep) -> None:
+    """Keep a plain snapshot of who is signed in for the templates: an error page is rendered
+    after the request's database session is rolled back and closed, when the row is unusable."""
+    request.state.viewer = accounts.actor_of(identity.user)
+    web_session = identity.web_session
+    request.state.csrf_token = web_session.csrf_token if web_session is not None else ""
+
+
+# Pages need a signed-in user (else: the login page) and forms their anti-forgery token.
+PAGE_DEPENDENCIES = [Depends(remember_viewer), Depends(csrf_form)]
+router = APIRouter(include_in_schema=False, dependencies=PAGE_DEPENDENCIES)
 
 
 def render(
@@ -30,6 +43,17 @@ def render(
     return templates.TemplateResponse(request, template, context, status_code=status_code)
 
 
+def _identity_context(request: Request) -> dict[str, Any]:
+    """Who is signed in, what they may use, and the session's anti-forgery token for forms."""
+    viewer = getattr(request.state, "viewer", None)
+    return {
+        "current_user": viewer,
+        "csrf_token": getattr(request.state, "csrf_token", ""),
+        "nav_items": page_views.nav_items(viewer) if viewer is not None else [],
+        "viewer_can": page_views.abilities(viewer) if viewer is not None else {},
+    }
+
+
 def make_templates(settings: Settings) -> Jinja2Templates:
     # No per-render stat() of every template file unless asked (LABELFLOW_TEMPLATES_AUTO_RELOAD).
     env = Environment(
@@ -37,7 +61,7 @@ def make_templates(settings: Settings) -> Jinja2Templates:
         autoescape=select_autoescape(),
         auto_reload=settings.templates_auto_reload,
     )
-    templates = Jinja2Templates(env=env)
+    templates = Jinja2Templates(env=env, context_processors=[_identity_context])
     env.filters["french_date"] = dates.french_date
     env.filters["french_datetime"] = dates.french_datetime
     env.filters["filesize"] = page_views.filesize
@@ -45,12 +69,25 @@ def make_templates(settings: Settings) -> Jinja2Templates:
         college_labels=COLLEGE_LABELS,
         kind_labels=page_views.KIND_LABELS,
         initiator_labels=page_views.INITIATOR_LABELS,
+        role_labels=ROLE_LABELS,
         today=dates.today,
     )
     return templates
 
 
 @router.get("/")
+def home(request: Request, session: SessionDep, engine: EngineDep, actor: ActorDep) -> Response:
+    """The home page of the signed-in role: the pipeline for staff, else their own projects."""
+    if allows(actor, PIPELINE_READ):
+        return dashboard(request, session, engine)
+    rows, total = page_views.home_projects(session, actor)
+    if page_views.single_project_home(actor, total):
+        from labelflow.web.pages_projects import show_project  # noqa: PLC0415 (imports us)
+
+        return show_project(request, session, engine, rows[0][0], at_home=True)
+    return render(request, "home.html", page_views.role_home(engine, actor, rows, total))
+
+
 def dashboard(request: Request, session: SessionDep, engine: EngineDep) -> Response:
     """The staff home page: the pipeline, each number linking to its filtered list."""
     return render(
@@ -95,9 +132,18 @@ def workflow_page(request: Request, key: str, engine: EngineDep) -> Response:
 
 
 def install(app: FastAPI, settings: Settings) -> None:
-    from labelflow.web import pages_projects, pages_records  # noqa: PLC0415
+    from labelflow.web import (  # noqa: PLC0415
+        pages_account,
+        pages_auth,
+        pages_projects,
+        pages_records,
+        pages_users,
+    )
 
     app.state.templates = make_templates(settings)
+    app.include_router(pages_auth.router)
     app.include_router(router)
     app.include_router(pages_projects.router)
     app.include_router(pages_records.router)
+    app.include_router(pages_users.router)
+    app.include_router(pages_account.router)

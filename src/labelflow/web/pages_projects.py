@@ -11,10 +11,20 @@ from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
 from labelflow import projects, views
+from labelflow.actors import Actor
 from labelflow.models import Project
+from labelflow.permissions import PROJECT_WRITE
 from labelflow.projects import ProjectFilters
 from labelflow.web import page_views
-from labelflow.web.deps import MAX_ID, ActorDep, EngineDep, ProjectDep, SessionDep
+from labelflow.web.deps import (
+    MAX_ID,
+    ActorDep,
+    EngineDep,
+    ProjectDep,
+    SessionDep,
+    permit,
+    permit_on_project,
+)
 from labelflow.web.forms import (
     REFUSALS,
     CommentForm,
@@ -27,10 +37,10 @@ from labelflow.web.forms import (
     communes_text,
     refusal,
 )
-from labelflow.web.pages import render
+from labelflow.web.pages import PAGE_DEPENDENCIES, render
 from labelflow.workflow import Engine
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=PAGE_DEPENDENCIES)
 
 PAGE_SIZE = 25
 OVERDUE_CHOICES = {"oui": True, "non": False}
@@ -47,8 +57,12 @@ def show_project(
     forms: Forms | None = None,
     status_code: int = 200,
     refused_anchor: str = "",
+    *,
+    at_home: bool = False,
 ) -> Response:
-    context = page_views.project_page(session, engine, project)
+    # The signed-in user, as remembered by the pages' router dependency.
+    actor: Actor = request.state.viewer
+    context = page_views.project_page(session, engine, project, actor)
     forms = forms or Forms()
     context.update(
         forms=forms,
@@ -57,7 +71,9 @@ def show_project(
         edit_values=edit_values(context["project"]),
         json_url=f"/api/v1/projects/{project.id}",
     )
-    return render(request, "project.html", context, status_code)
+    if at_home:
+        context["nav"] = "home"
+    return render(request, page_views.project_template(actor), context, status_code)
 
 
 def submit(
@@ -100,6 +116,7 @@ def project_list(
     request: Request,
     session: SessionDep,
     engine: EngineDep,
+    actor: ActorDep,
     state: Annotated[str, Query(max_length=50)] = "",
     kind: Annotated[str, Query(max_length=20)] = "",
     region: Annotated[str, Query(max_length=100)] = "",
@@ -119,7 +136,9 @@ def project_list(
         suspended=OVERDUE_CHOICES.get(suspended),
     )
     offset = (page - 1) * PAGE_SIZE
-    rows, total = projects.list_projects(session, filters=filters, limit=PAGE_SIZE, offset=offset)
+    rows, total = projects.list_projects(
+        session, actor=actor, filters=filters, limit=PAGE_SIZE, offset=offset
+    )
     params = {
         k: v
         for k, v in {
@@ -167,12 +186,12 @@ def project_list(
     )
 
 
-@router.get("/projects/new")
+@router.get("/projects/new", dependencies=[permit(PROJECT_WRITE)])
 def new_project(request: Request) -> Response:
     return render(request, "project_new.html", {"form": FormState()})
 
 
-@router.post("/projects")
+@router.post("/projects", dependencies=[permit(PROJECT_WRITE)])
 def create_project(
     request: Request,
     form: Annotated[ProjectForm, Form()],
@@ -202,14 +221,20 @@ def project_page(
 
 @router.get("/projects/{project_id}/history")
 def history_page(
-    request: Request, project: ProjectDep, session: SessionDep, engine: EngineDep
+    request: Request, project: ProjectDep, session: SessionDep, engine: EngineDep, actor: ActorDep
 ) -> Response:
     context = page_views.history_page(session, engine, project)
-    context["json_url"] = f"/api/v1/projects/{project.id}/events"
+    nav, crumb_href, crumb_label = page_views.home_link(actor)
+    context.update(
+        nav=nav,
+        crumb_href=crumb_href,
+        crumb_label=crumb_label,
+        json_url=f"/api/v1/projects/{project.id}/events",
+    )
     return render(request, "history.html", context)
 
 
-@router.post("/projects/{project_id}/transitions")
+@router.post("/projects/{project_id}/transitions", dependencies=[permit_on_project(PROJECT_WRITE)])
 def post_transition(
     request: Request,
     form: Annotated[TransitionForm, Form()],
@@ -275,7 +300,7 @@ def _suspension(
     )
 
 
-@router.post("/projects/{project_id}/suspend")
+@router.post("/projects/{project_id}/suspend", dependencies=[permit_on_project(PROJECT_WRITE)])
 def suspend(
     request: Request,
     form: Annotated[CommentForm, Form()],
@@ -287,7 +312,7 @@ def suspend(
     return _suspension(request, form, project, session, engine, actor, suspend=True)
 
 
-@router.post("/projects/{project_id}/resume")
+@router.post("/projects/{project_id}/resume", dependencies=[permit_on_project(PROJECT_WRITE)])
 def resume(
     request: Request,
     form: Annotated[CommentForm, Form()],
@@ -299,7 +324,7 @@ def resume(
     return _suspension(request, form, project, session, engine, actor, suspend=False)
 
 
-@router.post("/projects/{project_id}/edit")
+@router.post("/projects/{project_id}/edit", dependencies=[permit_on_project(PROJECT_WRITE)])
 def edit_project(
     request: Request,
     form: Annotated[ProjectEditForm, Form()],

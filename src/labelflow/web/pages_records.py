@@ -8,17 +8,26 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Path, Request, UploadFile
 from fastapi.responses import Response
 
-from labelflow import documents, records
+from labelflow import accounts, documents, records
 from labelflow.errors import Invalid
+from labelflow.permissions import (
+    DOCUMENT_REVIEW,
+    DOCUMENT_UPLOAD,
+    MEMBERS_MANAGE,
+    PROJECT_WRITE,
+    RECORD_WRITE,
+)
 from labelflow.web.deps import (
     MAX_ID,
     ActorDep,
+    DocumentDep,
     EngineDep,
     ProjectDep,
     SessionDep,
     SettingsDep,
     StoreDep,
-    load_project,
+    permit_on_document,
+    permit_on_project,
 )
 from labelflow.web.forms import (
     AttestationForm,
@@ -27,18 +36,20 @@ from labelflow.web.forms import (
     DeadlineForm,
     DecisionForm,
     DocumentForm,
+    MemberForm,
     PageForm,
     ReviewForm,
     StakeholderForm,
 )
+from labelflow.web.pages import PAGE_DEPENDENCIES
 from labelflow.web.pages_projects import submit
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=PAGE_DEPENDENCIES)
 
 SubId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
-@router.post("/projects/{project_id}/stakeholders")
+@router.post("/projects/{project_id}/stakeholders", dependencies=[permit_on_project(RECORD_WRITE)])
 def add_stakeholder(
     request: Request,
     form: Annotated[StakeholderForm, Form()],
@@ -69,7 +80,10 @@ def add_stakeholder(
     )
 
 
-@router.post("/projects/{project_id}/stakeholders/{stakeholder_id}/delete")
+@router.post(
+    "/projects/{project_id}/stakeholders/{stakeholder_id}/delete",
+    dependencies=[permit_on_project(RECORD_WRITE)],
+)
 def delete_stakeholder(
     request: Request,
     stakeholder_id: SubId,
@@ -101,7 +115,7 @@ def delete_stakeholder(
     )
 
 
-@router.post("/projects/{project_id}/board-members")
+@router.post("/projects/{project_id}/board-members", dependencies=[permit_on_project(RECORD_WRITE)])
 def add_board_member(
     request: Request,
     form: Annotated[BoardMemberForm, Form()],
@@ -125,7 +139,10 @@ def add_board_member(
     )
 
 
-@router.post("/projects/{project_id}/board-members/{member_id}/delete")
+@router.post(
+    "/projects/{project_id}/board-members/{member_id}/delete",
+    dependencies=[permit_on_project(RECORD_WRITE)],
+)
 def delete_board_member(
     request: Request,
     member_id: SubId,
@@ -150,7 +167,7 @@ def delete_board_member(
     )
 
 
-@router.post("/projects/{project_id}/attestations")
+@router.post("/projects/{project_id}/attestations", dependencies=[permit_on_project(RECORD_WRITE)])
 def add_attestation(
     request: Request,
     form: Annotated[AttestationForm, Form()],
@@ -181,7 +198,7 @@ def add_attestation(
     )
 
 
-@router.post("/projects/{project_id}/documents")
+@router.post("/projects/{project_id}/documents", dependencies=[permit_on_project(DOCUMENT_UPLOAD)])
 def upload_document(
     request: Request,
     project: ProjectDep,
@@ -227,17 +244,17 @@ def upload_document(
     )
 
 
-@router.post("/documents/{document_id}/review")
+@router.post("/documents/{document_id}/review", dependencies=[permit_on_document(DOCUMENT_REVIEW)])
 def review_document(
     request: Request,
-    document_id: SubId,
+    loaded: DocumentDep,
     form: Annotated[ReviewForm, Form()],
     session: SessionDep,
     engine: EngineDep,
     actor: ActorDep,
 ) -> Response:
-    document = documents.get_document(session, document_id)
-    project = load_project(document.project_id, session, actor)
+    document, project = loaded.document, loaded.project
+    document_id = document.id
 
     def call() -> Any:
         data = form.to_model()
@@ -264,7 +281,7 @@ def review_document(
     )
 
 
-@router.post("/projects/{project_id}/consultant")
+@router.post("/projects/{project_id}/consultant", dependencies=[permit_on_project(RECORD_WRITE)])
 def set_consultant(
     request: Request,
     form: Annotated[ConsultantForm, Form()],
@@ -295,7 +312,7 @@ def set_consultant(
     )
 
 
-@router.post("/projects/{project_id}/decisions")
+@router.post("/projects/{project_id}/decisions", dependencies=[permit_on_project(RECORD_WRITE)])
 def record_decision(
     request: Request,
     form: Annotated[DecisionForm, Form()],
@@ -326,7 +343,10 @@ def record_decision(
     )
 
 
-@router.post("/projects/{project_id}/deadlines/{deadline_id}")
+@router.post(
+    "/projects/{project_id}/deadlines/{deadline_id}",
+    dependencies=[permit_on_project(PROJECT_WRITE)],
+)
 def move_deadline(
     request: Request,
     deadline_id: SubId,
@@ -355,5 +375,62 @@ def move_deadline(
         form_name=f"deadline-{deadline_id}",
         form=form,
         anchor="echeances",
+        call=call,
+    )
+
+
+# --- porteurs linked to the project ------------------------------------------------------------
+
+
+@router.post("/projects/{project_id}/members", dependencies=[permit_on_project(MEMBERS_MANAGE)])
+def add_member(
+    request: Request,
+    form: Annotated[MemberForm, Form()],
+    project: ProjectDep,
+    session: SessionDep,
+    engine: EngineDep,
+    actor: ActorDep,
+) -> Response:
+    def call() -> Any:
+        return accounts.add_member(
+            session, project=project, user_id=form.to_model().user_id, actor=actor
+        )
+
+    return submit(
+        request,
+        session,
+        engine,
+        project,
+        form_name="members",
+        form=form,
+        anchor="porteurs",
+        call=call,
+    )
+
+
+@router.post(
+    "/projects/{project_id}/members/{user_id}/delete",
+    dependencies=[permit_on_project(MEMBERS_MANAGE)],
+)
+def remove_member(
+    request: Request,
+    user_id: SubId,
+    form: Annotated[PageForm, Form()],
+    project: ProjectDep,
+    session: SessionDep,
+    engine: EngineDep,
+    actor: ActorDep,
+) -> Response:
+    def call() -> Any:
+        accounts.remove_member(session, project=project, user_id=user_id, actor=actor)
+
+    return submit(
+        request,
+        session,
+        engine,
+        project,
+        form_name="members",
+        form=form,
+        anchor="porteurs",
         call=call,
     )

@@ -1,0 +1,417 @@
+"""Accounts: users, password sign-in with throttling, web sessions, API tokens, project members.
+
+Secrets never reach the database in clear: passwords are Argon2id hashes, session ids and API
+tokens are stored as SHA-256 digests of random values (they are already high-entropy).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlmodel import Session, col, func, select
+
+from labelflow import dates
+from labelflow.actors import ROLES, Actor
+from labelflow.errors import Conflict, Invalid, NotFound, TooManyAttempts
+from labelflow.events import record_event
+from labelflow.models import ApiToken, LoginAttempt, Project, ProjectMember, User, WebSession
+from labelflow.schemas import UserCreate, UserUpdate
+from labelflow.settings import Settings
+
+PASSWORD_MIN = 12
+PASSWORD_MAX = 1024  # long passphrases are welcome; the cap only bounds hashing work
+TOKEN_PREFIX = "lf_"
+TOUCH_EVERY = timedelta(seconds=60)
+
+_hasher = PasswordHasher()  # Argon2id with the library's maintained parameters
+# Verified against when the e-mail is unknown, so both failures cost the same time.
+_DUMMY_HASH = _hasher.hash("labelflow: compte inexistant")
+
+
+def digest(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def check_password(password: str) -> None:
+    if len(password) < PASSWORD_MIN:
+        raise Invalid(
+            f"Le mot de passe doit compter au moins {PASSWORD_MIN} caractères.", field="password"
+        )
+    if len(password) > PASSWORD_MAX:
+        raise Invalid(
+            f"Le mot de passe ne peut pas dépasser {PASSWORD_MAX} caractères.", field="password"
+        )
+
+
+def hash_password(password: str) -> str:
+    check_password(password)
+    return _hasher.hash(password)
+
+
+def generate_password() -> str:
+    return secrets.token_urlsafe(15)  # 20 characters
+
+
+def actor_of(user: User) -> Actor:
+    return Actor(
+        name=user.name, role=user.role, user_id=user.id, is_admin=user.is_admin, email=user.email
+    )
+
+
+# --- users -------------------------------------------------------------------------------------
+
+
+def get_user(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound("Ce compte est introuvable.")
+    return user
+
+
+def user_by_email(session: Session, email: str) -> User | None:
+    return session.exec(select(User).where(User.email == normalize_email(email))).first()
+
+
+def list_users(session: Session, *, role: str | None = None) -> Sequence[User]:
+    query = select(User).order_by(col(User.name), col(User.id))
+    if role:
+        query = query.where(User.role == role)
+    return session.exec(query).all()
+
+
+def create_user(session: Session, *, data: UserCreate) -> User:
+    email = normalize_email(str(data.email))
+    if user_by_email(session, email) is not None:
+        raise Conflict("Un compte existe déjà avec cette adresse e-mail.", code="compte_existant")
+    if data.is_admin and data.role != "staff":
+        raise Invalid(
+            "Seul un membre de l'équipe nationale peut être administrateur.", field="is_admin"
+        )
+    now = dates.now()
+    user = User(
+        email=email,
+        name=data.name,
+        role=data.role,
+        is_admin=data.is_admin,
+        active=True,
+        password_hash=hash_password(data.password) if data.password else None,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def update_user(session: Session, *, user: User, data: UserUpdate, actor: Actor) -> User:
+    changes = data.model_dump(exclude_unset=True)
+    role = changes.get("role") or user.role
+    is_admin = changes.get("is_admin", user.is_admin)
+    if is_admin and role != "staff":
+        raise Invalid(
+            "Seul un membre de l'équipe nationale peut être administrateur.", field="is_admin"
+        )
+    if user.id == actor.user_id and (
+        changes.get("active") is False or changes.get("is_admin") is False
+    ):
+        raise Conflict(
+            "Vous ne pouvez pas vous retirer vos propres droits d'administration.",
+            code="action_sur_soi",
+        )
+    for name in ("name", "role", "is_admin", "active"):
+        if name in changes and changes[name] is not None:
+            setattr(user, name, changes[name])
+    if changes.get("password"):
+        user.password_hash = hash_password(changes["password"])
+    user.updated_at = dates.now()
+    session.add(user)
+    if changes.get("active") is False or changes.get("password"):
+        # Deactivation and a new password end every open session at once.
+        close_user_sessions(session, user_id=user.id or 0)
+    session.flush()
+    return user
+
+
+# --- sign-in -----------------------------------------------------------------------------------
+
+
+def _retry_after(oldest: datetime | None, window: timedelta, now: datetime) -> int:
+    if oldest is None:
+        return int(window.total_seconds())
+    return max(1, int((oldest + window - now).total_seconds()) + 1)
+
+
+def _check_throttle(
+    session: Session, *, email: str, address: str, settings: Settings, now: datetime
+) -> None:
+    window = timedelta(minutes=settings.login_window_minutes)
+    since = now - window
+    for column, value, limit in (
+        (LoginAttempt.email, email, settings.login_max_failures_per_account),
+        (LoginAttempt.address, address, settings.login_max_failures_per_address),
+    ):
+        count, oldest = session.exec(
+            select(func.count(), func.min(LoginAttempt.at)).where(
+                column == value,
+                col(LoginAttempt.success).is_(False),
+                col(LoginAttempt.at) >= since,
+            )
+        ).one()
+        if count >= limit:
+            retry = _retry_after(oldest, window, now)
+            raise TooManyAttempts(
+                "Trop de tentatives de connexion : réessayez dans "
+                f"{max(1, retry // 60)} minute(s).",
+                retry_after=retry,
+            )
+
+
+def authenticate(
+    session: Session, *, email: str, password: str, address: str, settings: Settings
+) -> User | None:
+    """The user, or None for a wrong e-mail or password (the attempt is recorded either way:
+    the caller must commit even on failure). Raises TooManyAttempts when throttled."""
+    email = normalize_email(email)[:320]
+    now = dates.now()
+    _check_throttle(session, email=email, address=address, settings=settings, now=now)
+    user = user_by_email(session, email)
+    ok = False
+    hashed = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
+    try:
+        ok = _hasher.verify(hashed, password[:PASSWORD_MAX]) and hashed is not _DUMMY_HASH
+    except (VerificationError, InvalidHashError):
+        ok = False
+    ok = ok and user is not None and user.active
+    session.add(LoginAttempt(email=email, address=address[:64], at=now, success=ok))
+    if not ok or user is None:
+        return None
+    if _hasher.check_needs_rehash(hashed):
+        user.password_hash = _hasher.hash(password)
+    user.last_login_at = now
+    session.add(user)
+    return user
+
+
+# --- web sessions ------------------------------------------------------------------------------
+
+
+@dataclass
+class OpenedSession:
+    raw_token: str
+    record: WebSession
+
+
+def open_session(session: Session, *, user: User, settings: Settings) -> OpenedSession:
+    """A new session id at every sign-in (never reuse one from before authentication)."""
+    now = dates.now()
+    raw = secrets.token_urlsafe(32)
+    record = WebSession(
+        token_hash=digest(raw),
+        user_id=user.id or 0,
+        csrf_token=secrets.token_urlsafe(32),
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + timedelta(hours=settings.session_absolute_hours),
+    )
+    session.add(record)
+    session.flush()
+    return OpenedSession(raw, record)
+
+
+def find_session(
+    session: Session, *, raw_token: str, settings: Settings
+) -> tuple[User, WebSession] | None:
+    """The live session and its active user, or None (unknown, expired, idle, deactivated)."""
+    now = dates.now()
+    row = session.exec(
+        select(WebSession, User)
+        .join(User, col(User.id) == WebSession.user_id)
+        .where(WebSession.token_hash == digest(raw_token))
+    ).first()
+    if row is None:
+        return None
+    record, user = row
+    idle_limit = record.last_seen_at + timedelta(minutes=settings.session_idle_minutes)
+    if not user.active or now >= record.expires_at or now >= idle_limit:
+        return None
+    return user, record
+
+
+def session_needs_touch(record: WebSession) -> bool:
+    return dates.now() - record.last_seen_at >= TOUCH_EVERY
+
+
+def touch_session(session: Session, *, session_id: int) -> None:
+    record = session.get(WebSession, session_id)
+    if record is not None:
+        record.last_seen_at = dates.now()
+        session.add(record)
+
+
+def close_session(session: Session, *, raw_token: str) -> None:
+    record = session.exec(
+        select(WebSession).where(WebSession.token_hash == digest(raw_token))
+    ).first()
+    if record is not None:
+        session.delete(record)
+
+
+def close_user_sessions(session: Session, *, user_id: int) -> None:
+    for record in session.exec(select(WebSession).where(WebSession.user_id == user_id)):
+        session.delete(record)
+
+
+def csrf_matches(expected: str, given: str | None) -> bool:
+    return bool(given) and hmac.compare_digest(expected.encode(), (given or "").encode())
+
+
+# --- API tokens --------------------------------------------------------------------------------
+
+
+def create_token(session: Session, *, user: User, name: str) -> tuple[str, ApiToken]:
+    """The raw token is returned once and never stored."""
+    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(
+        user_id=user.id or 0,
+        name=name,
+        token_hash=digest(raw),
+        prefix=raw[:10],
+        created_at=dates.now(),
+    )
+    session.add(token)
+    session.flush()
+    return raw, token
+
+
+def list_tokens(session: Session, *, user_id: int) -> Sequence[ApiToken]:
+    return session.exec(
+        select(ApiToken).where(ApiToken.user_id == user_id).order_by(col(ApiToken.id))
+    ).all()
+
+
+def revoke_token(session: Session, *, user_id: int, token_id: int) -> ApiToken:
+    token = session.get(ApiToken, token_id)
+    if token is None or token.user_id != user_id:
+        raise NotFound("Ce jeton est introuvable.")
+    if token.revoked_at is None:
+        token.revoked_at = dates.now()
+        session.add(token)
+    return token
+
+
+def find_token(session: Session, *, raw_token: str) -> tuple[User, ApiToken] | None:
+    row = session.exec(
+        select(ApiToken, User)
+        .join(User, col(User.id) == ApiToken.user_id)
+        .where(ApiToken.token_hash == digest(raw_token))
+    ).first()
+    if row is None:
+        return None
+    token, user = row
+    if token.revoked_at is not None or not user.active:
+        return None
+    return user, token
+
+
+def token_needs_touch(token: ApiToken) -> bool:
+    return token.last_used_at is None or dates.now() - token.last_used_at >= TOUCH_EVERY
+
+
+def touch_token(session: Session, *, token_id: int) -> None:
+    token = session.get(ApiToken, token_id)
+    if token is not None:
+        token.last_used_at = dates.now()
+        session.add(token)
+
+
+# --- project members (porteurs) ----------------------------------------------------------------
+
+
+def list_members(session: Session, *, project: Project) -> Sequence[User]:
+    return session.exec(
+        select(User)
+        .join(ProjectMember, col(ProjectMember.user_id) == User.id)
+        .where(ProjectMember.project_id == project.id)
+        .order_by(col(User.name), col(User.id))
+    ).all()
+
+
+def add_member(session: Session, *, project: Project, user_id: int, actor: Actor) -> User:
+    user = session.get(User, user_id)
+    if user is None or user.role != "porteur":
+        raise Invalid("Choisissez un compte de porteur de projet.", field="user_id")
+    exists = session.exec(
+        select(ProjectMember.id).where(
+            ProjectMember.project_id == project.id, ProjectMember.user_id == user_id
+        )
+    ).first()
+    if exists is not None:
+        raise Conflict("Ce compte est déjà lié au projet.", code="deja_membre")
+    session.add(
+        ProjectMember(
+            project_id=project.id or 0, user_id=user_id, added_at=dates.now(), added_by=actor.name
+        )
+    )
+    record_event(
+        session,
+        project_id=project.id or 0,
+        actor=actor,
+        kind="membre",
+        data={"op": "ajout", "user_id": user_id, "name": user.name},
+    )
+    session.flush()
+    return user
+
+
+def remove_member(session: Session, *, project: Project, user_id: int, actor: Actor) -> None:
+    link = session.exec(
+        select(ProjectMember).where(
+            ProjectMember.project_id == project.id, ProjectMember.user_id == user_id
+        )
+    ).first()
+    if link is None:
+        raise NotFound("Ce compte n'est pas lié au projet.")
+    user = session.get(User, user_id)
+    session.delete(link)
+    record_event(
+        session,
+        project_id=project.id or 0,
+        actor=actor,
+        kind="membre",
+        data={"op": "retrait", "user_id": user_id, "name": user.name if user else ""},
+    )
+
+
+def is_member(session: Session, *, project_id: int, user_id: int) -> bool:
+    return (
+        session.exec(
+            select(ProjectMember.id).where(
+                ProjectMember.project_id == project_id, ProjectMember.user_id == user_id
+            )
+        ).first()
+        is not None
+    )
+
+
+def projects_of_member(session: Session, *, user_id: int) -> Sequence[Project]:
+    return session.exec(
+        select(Project)
+        .join(ProjectMember, col(ProjectMember.project_id) == Project.id)
+        .where(ProjectMember.user_id == user_id)
+        .order_by(col(Project.name))
+    ).all()
+
+
+def valid_role(role: str) -> bool:
+    return role in ROLES

@@ -1,0 +1,150 @@
+"""Sign-in and sign-out pages.
+
+The session id is renewed at every sign-in; the cookie is HttpOnly, SameSite=Lax and Secure
+when served over HTTPS. The login form, used before any session exists, is protected against
+cross-site forgery by a signed double-submit token (cookie + hidden field).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from labelflow import accounts
+from labelflow.errors import TooManyAttempts
+from labelflow.settings import Settings
+from labelflow.web.deps import (
+    SESSION_COOKIE,
+    IdentityDep,
+    SessionDep,
+    SettingsDep,
+    csrf_form,
+)
+from labelflow.web.pages import render
+
+router = APIRouter(include_in_schema=False)
+LOGIN_COOKIE = "labelflow_login"
+BAD_CREDENTIALS = "Adresse e-mail ou mot de passe incorrect."
+
+
+def _sign(settings: Settings, value: str) -> str:
+    mac = hmac.new(settings.secret_key.encode(), value.encode(), hashlib.sha256).hexdigest()
+    return f"{value}.{mac[:32]}"
+
+
+def _login_token_ok(settings: Settings, cookie: str | None, field: str | None) -> bool:
+    if not cookie or not field or not hmac.compare_digest(cookie, field):
+        return False
+    value, _, _mac = cookie.partition(".")
+    return hmac.compare_digest(_sign(settings, value), cookie)
+
+
+def safe_next(target: str | None) -> str:
+    """Only a path of this site (never `//host` or an absolute URL)."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/"
+
+
+def _secure(request: Request) -> bool:
+    return request.url.scheme == "https"
+
+
+def _login_page(
+    request: Request,
+    settings: Settings,
+    *,
+    email: str = "",
+    next_url: str = "/",
+    message: str = "",
+    status_code: int = 200,
+) -> Response:
+    token = _sign(settings, secrets.token_urlsafe(16))
+    response = render(
+        request,
+        "login.html",
+        {"email": email, "next": safe_next(next_url), "message": message, "login_token": token},
+        status_code,
+    )
+    response.set_cookie(
+        LOGIN_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=_secure(request),
+        path="/login",
+    )
+    return response
+
+
+@router.get("/login")
+def login_form(request: Request, settings: SettingsDep, next: str = "/") -> Response:
+    return _login_page(request, settings, next_url=next)
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    email: Annotated[str, Form(max_length=320)] = "",
+    password: Annotated[str, Form(max_length=4096)] = "",
+    login_token: Annotated[str, Form(max_length=200)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "/",
+) -> Response:
+    if not _login_token_ok(settings, request.cookies.get(LOGIN_COOKIE), login_token):
+        return _login_page(
+            request,
+            settings,
+            email=email,
+            next_url=next,
+            status_code=403,
+            message="Le formulaire a expiré : saisissez de nouveau vos identifiants.",
+        )
+    address = request.client.host if request.client else "inconnue"
+    try:
+        user = accounts.authenticate(
+            session, email=email, password=password, address=address, settings=settings
+        )
+    except TooManyAttempts as exc:
+        response = _login_page(
+            request, settings, email=email, next_url=next, message=exc.message, status_code=429
+        )
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    if user is None:
+        # Same answer for an unknown e-mail and a wrong password; the attempt is committed.
+        return _login_page(
+            request, settings, email=email, next_url=next, message=BAD_CREDENTIALS, status_code=401
+        )
+    old = request.cookies.get(SESSION_COOKIE)
+    if old:
+        accounts.close_session(session, raw_token=old)
+    opened = accounts.open_session(session, user=user, settings=settings)
+    response = RedirectResponse(safe_next(next), status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        opened.raw_token,
+        httponly=True,
+        samesite="lax",
+        secure=_secure(request),
+        path="/",
+        max_age=settings.session_absolute_hours * 3600,
+    )
+    response.delete_cookie(LOGIN_COOKIE, path="/login")
+    return response
+
+
+@router.post("/logout", dependencies=[Depends(csrf_form)])
+def logout(request: Request, session: SessionDep, identity: IdentityDep) -> Response:
+    raw = request.cookies.get(SESSION_COOKIE)
+    if raw:
+        accounts.close_session(session, raw_token=raw)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
