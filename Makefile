@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: run test test-postgres lint bench chromium clean
+.PHONY: run test test-postgres lint bench system-deps clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 est requis ($(PYTHON) introuvable)."; exit 1; }
@@ -18,25 +18,31 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 ## run: install, migrate the embedded SQLite database, load demo data on first start, serve.
 run: $(STAMP)
+	@$(MAKE) --no-print-directory system-deps SYSTEM_PACKAGES="$(PDF_PACKAGES)"
 	$(BIN)/labelflow serve --demo
 
 ## test: install, then run the whole suite (SQLite; browser tests in Debian's Chromium).
-test: $(STAMP) chromium
+test: $(STAMP) system-deps
 	$(BIN)/python -m pytest
 
 ## test-postgres: the same suite on PostgreSQL (LABELFLOW_TEST_DATABASE_URL or PG_URL).
-test-postgres: $(STAMP) chromium
+test-postgres: $(STAMP) system-deps
 	LABELFLOW_TEST_DATABASE_URL=$${LABELFLOW_TEST_DATABASE_URL:-$(PG_URL)} $(BIN)/python -m pytest
 
-## chromium: the browser tests need Debian's Chromium; install it when missing and possible.
-chromium:
-	@if [ ! -x /usr/bin/chromium ]; then \
+PDF_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
+SYSTEM_PACKAGES ?= chromium $(PDF_PACKAGES)
+
+## system-deps: Debian's Chromium (browser tests) and Pango/HarfBuzz/DejaVu (PDF letters);
+## installed when missing and possible (root with apt-get).
+system-deps:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "Installation de Chromium (tests dans le navigateur)…"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	    echo "Installation des paquets système :$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  else \
-	    echo "Chromium (/usr/bin/chromium) est requis pour les tests dans le navigateur :"; \
-	    echo "  sudo apt-get install -y chromium"; exit 1; \
+	    echo "Paquets système requis :$$missing"; \
+	    echo "  sudo apt-get install -y$$missing"; exit 1; \
 	  fi; \
 	fi
 

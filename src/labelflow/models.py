@@ -164,6 +164,8 @@ class Project(SQLModel, table=True):
     )
     label_number: str | None = Field(default=None, max_length=20, unique=True)
     label_date: date | None = None
+    # Member of the network from the label date (attribution); None before.
+    network_member_since: date | None = None
 
 
 class Stakeholder(SQLModel, table=True):
@@ -243,9 +245,22 @@ class Decision(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     project_id: int = _fk("projects")
+    # The Bureau meeting that deliberated (None for decisions recorded before meetings existed).
+    meeting_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(
+            sa.Integer,
+            sa.ForeignKey("bureau_meetings.id", ondelete="SET NULL"),
+            nullable=True,
+            index=True,
+        ),
+    )
     meeting_on: date
     outcome: str = Field(max_length=20)
     motivation: str | None = Field(default=None, max_length=5000)
+    votes_for: int = 0
+    votes_against: int = 0
+    votes_abstain: int = 0
     # When the project entered decision_bureau: ties the decision to one pass through the step.
     pass_started_at: datetime = _ts()
     recorded_by: str = Field(max_length=200)
@@ -289,3 +304,171 @@ class ProjectMember(SQLModel, table=True):
     user_id: int = _fk("users")
     added_at: datetime = _ts()
     added_by: str = Field(max_length=200)
+
+
+# --- expertise: assignment, independence, report ----------------------------------------------
+
+
+class ConsultantAssignment(SQLModel, table=True):
+    """A consultant asked to carry out a project's expertise.
+
+    `en_attente` until the consultant declares their links with every stakeholder; then
+    `active` (projects.consultant_id points to them) or `refusee` (a declared link); `terminee`
+    when staff end it (access ends at once).
+    """
+
+    __tablename__ = "consultant_assignments"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = _fk("projects")
+    consultant_id: int = _fk("users")
+    status: str = Field(default="en_attente", max_length=20, index=True)
+    assigned_by: str = Field(max_length=200)
+    created_at: datetime = _ts()
+    decided_at: datetime | None = _ts(nullable=True)
+    ended_at: datetime | None = _ts(nullable=True)
+    ended_by: str | None = Field(default=None, max_length=200)
+
+
+class ConflictDeclaration(SQLModel, table=True):
+    """The consultant's declaration, for one stakeholder, of a link (or none) with it."""
+
+    __tablename__ = "conflict_declarations"
+
+    id: int | None = Field(default=None, primary_key=True)
+    assignment_id: int = _fk("consultant_assignments")
+    stakeholder_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(
+            sa.Integer, sa.ForeignKey("stakeholders.id", ondelete="SET NULL"), nullable=True
+        ),
+    )
+    stakeholder_name: str = Field(max_length=200)  # as it was when declared
+    has_link: bool
+    details: str | None = Field(default=None, max_length=2000)
+    declared_at: datetime = _ts()
+
+
+class ExpertiseReport(SQLModel, table=True):
+    """The structured expertise report of one assignment (drafts, then submitted and locked)."""
+
+    __tablename__ = "expertise_reports"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = _fk("projects")
+    assignment_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(
+            sa.Integer,
+            sa.ForeignKey("consultant_assignments.id", ondelete="SET NULL"),
+            nullable=True,
+        ),
+    )
+    consultant_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(
+            sa.Integer, sa.ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+        ),
+    )
+    status: str = Field(default="brouillon", max_length=20)  # brouillon, soumis
+    revision: int = 1  # incremented when staff reopen a submitted report
+    # {criterion_key: {"assessment": satisfaisant|a_consolider|insuffisant, "comment": str}}
+    assessments: dict[str, Any] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
+    visit_dates: list[str] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
+    people_met: str | None = Field(default=None, max_length=5000)
+    recommendation: str | None = Field(default=None, max_length=30)
+    recommendations_text: str | None = Field(default=None, max_length=10000)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+    submitted_at: datetime | None = _ts(nullable=True)
+    # Set when the project moves to the Bureau: from then on the porteur may read it.
+    transmitted_at: datetime | None = _ts(nullable=True)
+    # Optimistic lock for autosaved drafts (two tabs must not overwrite each other silently).
+    version: int = 1
+
+
+class ExpertiseReportVersion(SQLModel, table=True):
+    """Every submitted revision, kept whole when staff reopen the report."""
+
+    __tablename__ = "expertise_report_versions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    report_id: int = _fk("expertise_reports")
+    revision: int
+    content: dict[str, Any] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
+    submitted_at: datetime = _ts()
+    submitted_by: str = Field(max_length=200)
+
+
+# --- the Bureau -------------------------------------------------------------------------------
+
+
+class BureauMeeting(SQLModel, table=True):
+    __tablename__ = "bureau_meetings"
+
+    id: int | None = Field(default=None, primary_key=True)
+    held_on: date
+    chair_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(
+            sa.Integer, sa.ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+        ),
+    )
+    # Size of the Bureau on that day (active bureau accounts), the base of the quorum.
+    bureau_size: int
+    notes: str | None = Field(default=None, max_length=5000)
+    created_by: str = Field(max_length=200)
+    created_at: datetime = _ts()
+
+
+class MeetingAttendee(SQLModel, table=True):
+    __tablename__ = "meeting_attendees"
+    __table_args__ = (
+        sa.UniqueConstraint("meeting_id", "user_id", name="uq_meeting_attendees_meeting_user"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    meeting_id: int = _fk("bureau_meetings")
+    user_id: int = _fk("users")
+
+
+class Recusal(SQLModel, table=True):
+    """A Bureau member withdraws from the deliberation on one project (déport)."""
+
+    __tablename__ = "recusals"
+    __table_args__ = (
+        sa.UniqueConstraint(
+            "project_id", "user_id", "pass_started_at", name="uq_recusals_project_user_pass"
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = _fk("projects")
+    user_id: int = _fk("users")
+    # The pass through decision_bureau it applies to (a deferred project comes back).
+    pass_started_at: datetime = _ts()
+    reason: str = Field(max_length=2000)
+    declared_by: str = Field(max_length=200)
+    declared_at: datetime = _ts()
+
+
+class Vote(SQLModel, table=True):
+    """One member's vote on one decision."""
+
+    __tablename__ = "votes"
+    __table_args__ = (sa.UniqueConstraint("decision_id", "user_id", name="uq_votes_decision_user"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    decision_id: int = _fk("decisions")
+    user_id: int = _fk("users")
+    vote: str = Field(max_length=10)  # pour, contre, abstention
+
+
+class LabelCounter(SQLModel, table=True):
+    """Next label number per prefix and year (RQ-2027-003): incremented under a row lock."""
+
+    __tablename__ = "label_counters"
+
+    prefix: str = Field(primary_key=True, max_length=10)
+    year: int = Field(primary_key=True)
+    last: int = 0

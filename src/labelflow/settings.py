@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     login_window_minutes: int = Field(default=15, ge=1)
     login_max_failures_per_account: int = Field(default=5, ge=1)
     login_max_failures_per_address: int = Field(default=20, ge=1)
+    # Bureau quorum: present non-recused members must be MORE than this share of the Bureau's
+    # non-recused members (0.5: more than half).
+    bureau_quorum_fraction: float = Field(default=0.5, ge=0, lt=1)
     host: str = "127.0.0.1"
     port: int = 8000
     demo: bool = False
