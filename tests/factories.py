@@ -114,7 +114,11 @@ def complete_validation(client: Any, project: dict[str, Any]) -> None:
     upload(client, pid, "validation_habitants")
 
 
-def complete_prefiguration(client: Any, project: dict[str, Any]) -> None:
+def complete_prefiguration(
+    client: Any, project: dict[str, Any], consultant_id: int | None = None
+) -> None:
+    """What `demander_expertise` needs; the consultant (by default a new account, Claire
+    Martin) is assigned and declares no link with any stakeholder."""
     pid = project["id"]
     upload(client, pid, "statuts")
     upload(client, pid, "recepisse_prefecture")
@@ -135,9 +139,118 @@ def complete_prefiguration(client: Any, project: dict[str, Any]) -> None:
             json={"name": f"Membre {i}", "college": college, "is_president": i == 0},
         )
         assert r.status_code == 201, r.text
-    consultant = create_user(client, role="consultant", name="Claire Martin")
-    r = client.put(f"/api/v1/projects/{pid}/consultant", json={"user_id": consultant["id"]})
-    assert r.status_code == 200, r.text
+    if consultant_id is None:
+        consultant_id = create_user(client, role="consultant", name="Claire Martin")["id"]
+    assign_independent_consultant(client, pid, consultant_id)
+
+
+def assign(client: Any, project_id: int, user_id: int, expect: int = 200) -> dict[str, Any]:
+    """Staff ask a consultant to carry out the expertise (pending their declaration)."""
+    response = client.put(f"/api/v1/projects/{project_id}/consultant", json={"user_id": user_id})
+    assert response.status_code == expect, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def declare(
+    consultant: Any,
+    assignment_id: int,
+    links: dict[str, str] | None = None,
+    expect: int = 200,
+) -> dict[str, Any]:
+    """The consultant (their own client) declares about every stakeholder listed for the
+    pending assignment: a link with those named in `links` ({name: details}), none otherwise."""
+    links = links or {}
+    mine = consultant.get("/api/v1/me/assignments")
+    assert mine.status_code == 200, mine.text
+    pending = next(a for a in mine.json() if a["id"] == assignment_id)
+    body = {
+        "declarations": [
+            {
+                "stakeholder_id": s["id"],
+                "has_link": s["name"] in links,
+                "details": links.get(s["name"]),
+            }
+            for s in pending["stakeholders"]
+        ]
+    }
+    response = consultant.post(f"/api/v1/assignments/{assignment_id}/declaration", json=body)
+    assert response.status_code == expect, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def assign_independent_consultant(client: Any, project_id: int, user_id: int) -> dict[str, Any]:
+    """Assign a consultant who then declares no link: the assignment is active."""
+    assignment = assign(client, project_id, user_id)
+    done = declare(client_for(client, user_id), assignment["id"])
+    assert done["status"] == "active", done
+    return done
+
+
+def client_for(client: Any, user_id: int) -> Any:
+    """A client of the same app acting as account `user_id` (a fresh API token)."""
+    from fastapi.testclient import TestClient
+
+    from labelflow import accounts
+    from labelflow.db import transaction
+    from labelflow.models import User
+
+    with transaction(client.app.state.db) as session:
+        user = session.get(User, user_id)
+        assert user is not None
+        raw, _token = accounts.create_token(session, user=user, name="factories")
+    other = TestClient(client.app)
+    other.headers["Authorization"] = f"Bearer {raw}"
+    return other
+
+
+def consultant_client(client: Any, project_id: int) -> Any:
+    """A client acting as the consultant in charge of the project's expertise."""
+    project = client.get(f"/api/v1/projects/{project_id}").json()
+    assert project["consultant"], "no consultant in charge of this project"
+    return client_for(client, project["consultant"]["user_id"])
+
+
+def report_body(
+    report: dict[str, Any],
+    assessment: str = "satisfaisant",
+    recommendation: str | None = "favorable",
+    skip: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """A full report for the grid of `report` (as GET .../report answers it)."""
+    return {
+        "assessments": {
+            c["key"]: {"assessment": assessment, "comment": f"Observé sur place : {c['label']}."}
+            for theme in report["themes"]
+            for c in theme["criteria"]
+            if c["key"] not in skip
+        },
+        "visit_dates": [YESTERDAY],
+        "people_met": "La présidente, le chargé de mission, deux salariés en insertion.",
+        "recommendation": recommendation,
+        "recommendations_text": "Consolider les marchés avec le bailleur.",
+    }
+
+
+def submit_report(
+    client: Any,
+    project: dict[str, Any],
+    assessment: str = "satisfaisant",
+    recommendation: str = "favorable",
+) -> dict[str, Any]:
+    """The assigned consultant fills every criterion of the report and submits it."""
+    pid = project["id"]
+    consultant = consultant_client(client, pid)
+    report = consultant.get(f"/api/v1/projects/{pid}/report")
+    assert report.status_code == 200, report.text
+    saved = consultant.put(
+        f"/api/v1/projects/{pid}/report",
+        json=report_body(report.json(), assessment, recommendation),
+        headers={"If-Match": str(report.json()["version"])},
+    )
+    assert saved.status_code == 200, saved.text
+    submitted = consultant.post(f"/api/v1/projects/{pid}/report/submit")
+    assert submitted.status_code == 200, submitted.text
+    return submitted.json()  # type: ignore[no-any-return]
 
 
 def walk_to(client: Any, project: dict[str, Any], state: str) -> dict[str, Any]:
@@ -147,9 +260,12 @@ def walk_to(client: Any, project: dict[str, Any], state: str) -> dict[str, Any]:
         ("faisabilite", complete_faisabilite, "soumettre_validation"),
         ("validation", complete_validation, "valider_projet"),
         ("prefiguration", complete_prefiguration, "demander_expertise"),
-        ("expertise", lambda c, p: upload(c, p["id"], "rapport_expertise"), "transmettre_bureau"),
+        ("expertise", submit_report, "transmettre_bureau"),
     ]
     current = project
+    sources = [source for source, _complete, _action in steps]
+    if current["state"] in sources:  # already under way: start from where it stands
+        steps = steps[sources.index(current["state"]) :]
     for source, complete, action in steps:
         if current["state"] == state:
             return current
@@ -167,12 +283,74 @@ def today() -> str:
     return dates.today().isoformat()
 
 
-def decide(
-    client: Any, project_id: int, outcome: str, motivation: str | None = None, expect: int = 201
+BUREAU_SIZE = 3
+VOTE_FOR = {"attribution": "pour", "refus": "contre", "ajournement": "abstention"}
+
+
+def bureau_members(client: Any, count: int = BUREAU_SIZE) -> list[dict[str, Any]]:
+    """The active Bureau accounts, created up to `count` (the client must be a staff admin)."""
+    members = [
+        u for u in client.get("/api/v1/users", params={"role": "bureau"}).json() if u["active"]
+    ]
+    while len(members) < count:
+        members.append(create_user(client, "bureau", name=f"Membre du Bureau {len(members) + 1}"))
+    return members
+
+
+def hold_meeting(
+    client: Any,
+    present: list[int] | None = None,
+    chair: int | None = None,
+    held_on: str | None = None,
+    expect: int = 201,
 ) -> dict[str, Any]:
+    """A Bureau meeting today, every active member present unless `present` says otherwise."""
+    if present is None:
+        present = [u["id"] for u in bureau_members(client)]
+    response = client.post(
+        "/api/v1/bureau/meetings",
+        json={
+            "held_on": held_on or today(),
+            "attendee_ids": present,
+            "chair_id": chair or (present[0] if present else 1),
+        },
+    )
+    assert response.status_code == expect, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def decide(
+    client: Any,
+    project_id: int,
+    outcome: str,
+    motivation: str | None = None,
+    expect: int = 201,
+    *,
+    meeting: dict[str, Any] | None = None,
+    votes: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """A valid Bureau decision: a meeting with every member present (unless `meeting` is given)
+    and each non-recused attendee voting for `outcome` (unless `votes` are given)."""
+    meeting = meeting or hold_meeting(client)
+    if votes is None:
+        recused = {
+            r["user_id"]
+            for r in client.get(f"/api/v1/projects/{project_id}/recusals").json()
+            if r["current"]
+        }
+        votes = [
+            {"user_id": a["user_id"], "vote": VOTE_FOR[outcome]}
+            for a in meeting["attendees"]
+            if a["user_id"] not in recused
+        ]
     response = client.post(
         f"/api/v1/projects/{project_id}/decisions",
-        json={"meeting_on": today(), "outcome": outcome, "motivation": motivation},
+        json={
+            "meeting_id": meeting["id"],
+            "outcome": outcome,
+            "motivation": motivation,
+            "votes": votes,
+        },
     )
     assert response.status_code == expect, response.text
     return response.json()  # type: ignore[no-any-return]

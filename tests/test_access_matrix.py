@@ -28,9 +28,11 @@ from labelflow.settings import Settings
 from tests.conftest import make_user, token_for
 from tests.factories import (
     add_stakeholder,
+    complete_prefiguration,
     create_project,
     decide,
     fire,
+    hold_meeting,
     upload,
     walk_to,
 )
@@ -85,8 +87,34 @@ MATRIX: dict[tuple[str, str], tuple[Cell, Cell, Cell, Cell, Cell, Cell]] = {
     ("GET", "/api/v1/projects/{project_id}/attestations"): (401, 200, 200, SEEN, SEEN, SEEN),
     ("POST", "/api/v1/projects/{project_id}/attestations"): (401, 422, 422, DENY, DENY, DENY),
     ("PUT", "/api/v1/projects/{project_id}/consultant"): (401, 422, 422, DENY, DENY, DENY),
+    ("GET", "/api/v1/projects/{project_id}/assignments"): (401, 200, 200, DENY, DENY, DENY),
+    # an assignment: staff end it, only its consultant declares (another's does not exist)
+    ("POST", "/api/v1/assignments/{assignment_id}/end"): (401, 422, 422, 403, 403, 403),
+    ("POST", "/api/v1/assignments/{assignment_id}/declaration"): (
+        401, 403, 403, 422, 403, 403,
+    ),
+    ("GET", "/api/v1/me/assignments"): (401, 403, 403, 200, 403, 403),
+    # the expertise report: the "own" project is at the Bureau, its report transmitted (porteurs
+    # and the Bureau read it); only the assigned consultant writes it, before that step (409)
+    ("GET", "/api/v1/projects/{project_id}/report"): (401, 200, 200, SEEN, SEEN, SEEN),
+    ("PUT", "/api/v1/projects/{project_id}/report"): (401, 403, 403, (409, 404), DENY, DENY),
+    ("POST", "/api/v1/projects/{project_id}/report/submit"): (
+        401, 403, 403, (409, 404), DENY, DENY,
+    ),
+    ("POST", "/api/v1/projects/{project_id}/report/reopen"): (401, 409, 409, DENY, DENY, DENY),
+    ("GET", "/api/v1/projects/{project_id}/report/versions"): (401, 200, 200, SEEN, DENY, DENY),
+    ("GET", "/api/v1/projects/{project_id}/report.pdf"): (401, 200, 200, SEEN, SEEN, SEEN),
     ("GET", "/api/v1/projects/{project_id}/decisions"): (401, 200, 200, SEEN, SEEN, SEEN),
     ("POST", "/api/v1/projects/{project_id}/decisions"): (401, 422, 422, DENY, DENY, DENY),
+    # the Bureau: staff record meetings; its members read them and declare their own recusals
+    ("GET", "/api/v1/bureau/agenda"): (401, 200, 200, 403, 403, 200),
+    ("GET", "/api/v1/bureau/meetings"): (401, 200, 200, 403, 403, 200),
+    ("POST", "/api/v1/bureau/meetings"): (401, 422, 422, 403, 403, 403),
+    ("GET", "/api/v1/bureau/meetings/{meeting_id}"): (401, 200, 200, 403, 403, 200),
+    ("GET", "/api/v1/projects/{project_id}/recusals"): (401, 200, 200, DENY, DENY, SEEN),
+    ("POST", "/api/v1/projects/{project_id}/recusals"): (
+        401, 422, 422, DENY, DENY, (422, 404),
+    ),
     ("GET", "/api/v1/projects/{project_id}/deadlines"): (401, 200, 200, SEEN, SEEN, SEEN),
     ("PATCH", "/api/v1/projects/{project_id}/deadlines/{deadline_id}"): (
         401, 422, 422, DENY, DENY, DENY,
@@ -123,6 +151,9 @@ MATRIX: dict[tuple[str, str], tuple[Cell, Cell, Cell, Cell, Cell, Cell]] = {
     ("POST", "/projects"): (LOGIN, OK, OK, 403, 403, 403),
     ("GET", "/projects/{project_id}"): (LOGIN, 200, 200, SEEN, SEEN, SEEN),
     ("GET", "/projects/{project_id}/history"): (LOGIN, 200, 200, SEEN, SEEN, SEEN),
+    ("GET", "/projects/{project_id}/report"): (LOGIN, 200, 200, SEEN, SEEN, SEEN),
+    ("POST", "/projects/{project_id}/report"): (LOGIN, 403, 403, (409, 404), DENY, DENY),
+    ("POST", "/projects/{project_id}/report/reopen"): (LOGIN, 409, 409, DENY, DENY, DENY),
     ("POST", "/projects/{project_id}/transitions"): (LOGIN, OK, OK, DENY, DENY, DENY),
     ("POST", "/projects/{project_id}/suspend"): (LOGIN, OK, OK, DENY, DENY, DENY),
     ("POST", "/projects/{project_id}/resume"): (LOGIN, OK, OK, DENY, DENY, DENY),
@@ -141,7 +172,14 @@ MATRIX: dict[tuple[str, str], tuple[Cell, Cell, Cell, Cell, Cell, Cell]] = {
     ),
     ("POST", "/documents/{document_id}/review"): (LOGIN, OK, OK, DENY, DENY, DENY),
     ("POST", "/projects/{project_id}/consultant"): (LOGIN, OK, OK, DENY, DENY, DENY),
+    ("GET", "/assignments"): (LOGIN, 403, 403, 200, 403, 403),
+    ("POST", "/assignments/{assignment_id}/declaration"): (LOGIN, 403, 403, OK, 403, 403),
+    ("POST", "/assignments/{assignment_id}/end"): (LOGIN, OK, OK, 403, 403, 403),
     ("POST", "/projects/{project_id}/decisions"): (LOGIN, OK, OK, DENY, DENY, DENY),
+    ("GET", "/bureau"): (LOGIN, 200, 200, 403, 403, 200),
+    ("GET", "/bureau/meetings"): (LOGIN, 200, 200, 403, 403, 200),
+    ("POST", "/bureau/meetings"): (LOGIN, OK, OK, 403, 403, 403),
+    ("POST", "/projects/{project_id}/recusals"): (LOGIN, OK, OK, DENY, DENY, (OK, 404)),
     ("POST", "/projects/{project_id}/deadlines/{deadline_id}"): (
         LOGIN, OK, OK, DENY, DENY, DENY,
     ),
@@ -227,6 +265,7 @@ class World:
     projects: dict[str, dict[str, Any]]  # "own" and "other"
     documents: dict[str, int]
     deadlines: dict[str, int]
+    assignment: int  # the consultant's active assignment on the "own" project
 
 
 def open_web_session(db: Engine, settings: Settings, user: User) -> tuple[str, str]:
@@ -249,11 +288,10 @@ def world(client: Any, db: Engine, settings: Settings, staff_user: User) -> Worl
         "porteur": make_user(db, role="porteur", name="Paule Porteur"),
         "bureau": make_user(db, role="bureau", name="Bérénice Bureau"),
     }
-    own = walk_to(client, create_project(client, name="Projet suivi"), "decision_bureau")
-    r = client.put(
-        f"/api/v1/projects/{own['id']}/consultant", json={"user_id": users["consultant"].id}
-    )
-    assert r.status_code == 200, r.text
+    own = walk_to(client, create_project(client, name="Projet suivi"), "prefiguration")
+    complete_prefiguration(client, own, consultant_id=users["consultant"].id)
+    own = walk_to(client, fire(client, own["id"], "demander_expertise"), "decision_bureau")
+    (assignment,) = client.get(f"/api/v1/projects/{own['id']}/assignments").json()
     r = client.post(f"/api/v1/projects/{own['id']}/members", json={"user_id": users["porteur"].id})
     assert r.status_code == 201, r.text
     other = create_project(client, name="Projet d'autrui")
@@ -273,6 +311,7 @@ def world(client: Any, db: Engine, settings: Settings, staff_user: User) -> Worl
             for k, p in projects.items()
         },
         deadlines={k: p["deadlines"][0]["id"] for k, p in projects.items()},
+        assignment=assignment["id"],
     )
 
 
@@ -314,6 +353,10 @@ def path_values(world: World, method: str, path: str, role: str, which: str) -> 
             values["user_id"] = fresh_porteur_link(world, project_id)
         else:
             values["user_id"] = make_user(world.db, role="bureau", name="Compte cible").id
+    if "{assignment_id}" in path:
+        values["assignment_id"] = world.assignment
+    if "{meeting_id}" in path:
+        values["meeting_id"] = hold_meeting(world.api)["id"]
     if "{token_id}" in path:
         user = world.who[role].user or world.who["admin"].user
         assert user is not None
@@ -422,16 +465,17 @@ def test_a_hidden_project_looks_like_a_missing_one(world: World, client_as: Any)
         assert document.status_code == 404
 
 
-def test_consultant_access_ends_when_reassigned(world: World, client_as: Any) -> None:
+def test_consultant_access_ends_with_the_assignment(world: World, client_as: Any) -> None:
     own = world.projects["own"]["id"]
     consultant = client_as(world.who["consultant"].user)
     assert consultant.get(f"/api/v1/projects/{own}").status_code == 200
-    successor = make_user(world.db, role="consultant", name="Dominique Suivant")
-    r = world.api.put(f"/api/v1/projects/{own}/consultant", json={"user_id": successor.id})
+    r = world.api.post(
+        f"/api/v1/assignments/{world.assignment}/end", json={"reason": "Indisponible."}
+    )
     assert r.status_code == 200, r.text
     assert consultant.get(f"/api/v1/projects/{own}").status_code == 404
     assert own not in listed(consultant)
-    assert client_as(successor).get(f"/api/v1/projects/{own}").status_code == 200
+    assert consultant.get(f"/api/v1/projects/{own}/documents").status_code == 404
 
 
 def test_bureau_sees_a_project_only_at_the_bureau_step(world: World, client_as: Any) -> None:

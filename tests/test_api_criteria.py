@@ -14,6 +14,8 @@ from tests.factories import (
     create_project,
     decide,
     fire,
+    hold_meeting,
+    submit_report,
     today,
     unmet_codes,
     upload,
@@ -202,7 +204,7 @@ def test_governance_checklist(client: Any) -> None:
 def test_prefiguration_checklist_and_expertise_report(client: Any) -> None:
     project = walk_to(client, create_project(client), "prefiguration")
     pid = project["id"]
-    # A report uploaded before entering `expertise` does not count for that step.
+    # A report document uploaded before entering `expertise` counts for nothing.
     upload(client, pid, "rapport_expertise")
     codes = _assert_same_in_409(client, pid, "demander_expertise")
     assert codes == [
@@ -216,14 +218,12 @@ def test_prefiguration_checklist_and_expertise_report(client: Any) -> None:
     complete_prefiguration(client, project)
     fire(client, pid, "demander_expertise")
     assert _assert_same_in_409(client, pid, "transmettre_bureau") == ["rapport_expertise"]
-    report = upload(client, pid, "rapport_expertise")
-    assert unmet_codes(_get(client, pid), "transmettre_bureau") == []
-    client.post(
-        f"/api/v1/documents/{report['id']}/review",
-        json={"status": "rejected", "comment": "Grille incomplète"},
-    )
-    assert _assert_same_in_409(client, pid, "transmettre_bureau") == ["rapport_expertise"]
+    # A document no longer stands for the report: the structured report, once submitted, does
+    # (its own rules: tests/test_reports.py).
     upload(client, pid, "rapport_expertise")
+    assert _assert_same_in_409(client, pid, "transmettre_bureau") == ["rapport_expertise"]
+    submit_report(client, _get(client, pid))
+    assert unmet_codes(_get(client, pid), "transmettre_bureau") == []
     assert fire(client, pid, "transmettre_bureau")["state"] == "decision_bureau"
 
 
@@ -267,8 +267,12 @@ def test_decision_meeting_date_is_checked(client: Any) -> None:
     url = f"/api/v1/projects/{project['id']}/decisions"
     tomorrow = (date.fromisoformat(today()) + timedelta(days=1)).isoformat()
     long_ago = (date.fromisoformat(today()) - timedelta(days=10)).isoformat()
-    for meeting_on in (tomorrow, long_ago):
-        response = client.post(url, json={"meeting_on": meeting_on, "outcome": "attribution"})
-        assert response.status_code == 422
-        assert response.json()["error"]["fields"][0]["field"] == "meeting_on"
+    # A meeting cannot be in the future...
+    error = hold_meeting(client, held_on=tomorrow, expect=422)["error"]
+    assert error["fields"][0]["field"] == "held_on"
+    # ...and one held before the project reached the Bureau cannot deliberate on it.
+    earlier = hold_meeting(client, held_on=long_ago)
+    error = decide(client, project["id"], "attribution", meeting=earlier, expect=422)["error"]
+    assert error["fields"][0]["field"] == "meeting_id"
+    assert "précède l'arrivée du projet" in error["message"]
     assert client.get(url).json() == []

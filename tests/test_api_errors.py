@@ -16,6 +16,7 @@ from tests.factories import (
     create_user,
     decide,
     fire,
+    hold_meeting,
     snapshot,
     today,
     walk_to,
@@ -346,12 +347,14 @@ def test_record_validation(client: Any) -> None:
         {"field": "user_id", "message": "Choisissez un compte de consultant·e actif."}
     ]
     # A decision outside the Bureau step is refused.
+    meeting = hold_meeting(client)
     response = client.post(
-        f"/api/v1/projects/{pid}/decisions", json={"meeting_on": today(), "outcome": "attribution"}
+        f"/api/v1/projects/{pid}/decisions",
+        json={"meeting_id": meeting["id"], "outcome": "attribution"},
     )
     _error(response, 409)
     response = client.post(
-        f"/api/v1/projects/{pid}/decisions", json={"meeting_on": today(), "outcome": "bof"}
+        f"/api/v1/projects/{pid}/decisions", json={"meeting_id": meeting["id"], "outcome": "bof"}
     )
     _error(response, 422)
     _unchanged(client, pid, before)
@@ -400,7 +403,7 @@ def test_closed_project_refuses_records(client: Any) -> None:
         ("DELETE", f"board-members/{board[0]['id']}", None),
         ("POST", "attestations", {"code": "visite_regie", "date": today(), "comment": "x"}),
         ("PUT", "consultant", {"user_id": consultant["id"]}),
-        ("POST", "decisions", {"meeting_on": today(), "outcome": "attribution"}),
+        ("POST", "decisions", {"meeting_id": hold_meeting(client)["id"], "outcome": "refus"}),
         ("PATCH", f"deadlines/{deadline['id']}", {"due_on": today(), "reason": "x"}),
         ("POST", "suspend", {"comment": "x"}),
         ("POST", "transitions", {"action": "abandonner", "comment": "x"}),
@@ -557,6 +560,8 @@ def test_no_server_error_on_garbage(client: Any) -> None:
         "deadline_id": 1,
         "user_id": client.get("/api/v1/me").json()["id"],
         "token_id": 1,
+        "assignment_id": 1,
+        "meeting_id": 1,
     }
     paths = client.get("/openapi.json").json()["paths"]
     seen = 0

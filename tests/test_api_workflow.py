@@ -14,6 +14,7 @@ from tests.factories import (
     decide,
     events,
     fire,
+    submit_report,
     today,
     unmet_codes,
     upload,
@@ -90,11 +91,8 @@ def test_walk_to_label(client: Any, kind: str) -> None:
 def test_refusal_requires_motivation(client: Any) -> None:
     project = walk_to(client, create_project(client, kind="territoire"), "decision_bureau")
     pid = project["id"]
-    response = client.post(
-        f"/api/v1/projects/{pid}/decisions", json={"meeting_on": today(), "outcome": "refus"}
-    )
-    assert response.status_code == 422
-    assert response.json()["error"]["fields"][0]["field"] == "motivation"
+    error = decide(client, pid, "refus", expect=422)["error"]
+    assert error["fields"][0]["field"] == "motivation"
     decide(client, pid, "refus", "Modèle économique trop fragile.")
     response = client.post(f"/api/v1/projects/{pid}/transitions", json={"action": "refuser_label"})
     assert response.status_code == 422
@@ -102,7 +100,10 @@ def test_refusal_requires_motivation(client: Any) -> None:
     project = fire(client, pid, "refuser_label", "Modèle économique trop fragile.")
     assert project["state"] == "refusee" and project["step"] is None
     assert project["label_number"] is None
-    last = events(client, pid)[-1]
+    history = events(client, pid)
+    last = [e for e in history if e["kind"] == "transition"][-1]
+    # The decision letter is stored with the refusal, right after it.
+    assert history[-1]["kind"] == "document" and history[-1]["data"]["type"] == "courrier_decision"
     assert (last["action"], last["from_state"], last["to_state"], last["comment"]) == (
         "refuser_label",
         "decision_bureau",
@@ -132,7 +133,7 @@ def test_deferral_needs_a_new_pass(client: Any) -> None:
     # ...but the report of the first pass does not count for the second one.
     assert unmet_codes(project, "transmettre_bureau") == ["rapport_expertise"]
     fire(client, pid, "transmettre_bureau", expect=409)
-    upload(client, pid, "rapport_expertise")
+    submit_report(client, project)
     project = fire(client, pid, "transmettre_bureau")
     # Nor does the first pass's decision, even with the right outcome.
     assert unmet_codes(project, "ajourner") == ["decision_bureau_ajournement"]

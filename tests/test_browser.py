@@ -294,10 +294,10 @@ def seed_roles(engine: Engine, workflows: Any) -> None:
     """A porteur linked to a demo project well under way, a consultant assigned to another."""
     from sqlmodel import col, select
 
-    from labelflow import records
+    from labelflow import assignments, records
     from labelflow.actors import SYSTEM
     from labelflow.models import Project
-    from labelflow.schemas import ConsultantIn
+    from labelflow.schemas import DeclarationIn
 
     porteur = add_account(engine, PORTEUR, "Awa Diallo", "porteur")
     consultant = add_account(engine, CONSULTANT, "Claire Martin", "consultant")
@@ -308,15 +308,32 @@ def seed_roles(engine: Engine, workflows: Any) -> None:
             .where(col(Project.suspended).is_(False))
             .order_by(col(Project.id))
         ).all()
-        mine, assigned = running[0], running[1]
+        mine = running[0]
         accounts.add_member(session, project=mine, user_id=porteur.id or 0, actor=SYSTEM)
-        records.set_consultant(
+        # A project at the préfiguration step with no consultant yet: assigned, no link declared.
+        assigned = next(
+            p
+            for p in running
+            if p.id != mine.id
+            and p.state == "prefiguration"
+            and assignments.current_assignment(session, project_id=p.id or 0) is None
+        )
+        assignment = assignments.assign(
             session,
             engine=workflows,
             project=assigned,
-            data=ConsultantIn(user_id=consultant.id or 0),
+            consultant_id=consultant.id or 0,
             actor=SYSTEM,
             if_match=None,
+        )
+        assignments.declare(
+            session,
+            assignment=assignment,
+            actor=accounts.actor_of(consultant),
+            declarations=[
+                DeclarationIn(stakeholder_id=s.id or 0, has_link=False)
+                for s in records.list_stakeholders(session, project=assigned)
+            ],
         )
 
 
@@ -398,3 +415,186 @@ def test_dashboard_numbers_lead_to_their_lists(demo_server: str, page: Any) -> N
     page.get_by_role("button", name="Filtrer").click()
     expect(page).to_have_url(re.compile(r"due_soon=oui"))
     shot(page, "liste-echeance-proche")
+
+
+# --- the expertise report -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def report_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A project at the expertise step, Claire Martin its assigned consultant."""
+    from fastapi.testclient import TestClient
+
+    from labelflow.settings import Settings
+    from labelflow.web.app import create_app
+    from tests.factories import complete_prefiguration, create_project, fire, walk_to
+
+    data = tmp_path_factory.mktemp("report-data")
+
+    def populate(engine: Engine) -> None:
+        staff = add_account(engine, STAFF, "Camille Roussel", "staff", is_admin=True)
+        consultant = add_account(engine, CONSULTANT, "Claire Martin", "consultant")
+        settings = Settings(
+            environment="test", data_dir=data, database_url=f"sqlite:///{data / 'labelflow.db'}"
+        )
+        with transaction(engine) as session:
+            raw, _token = accounts.create_token(session, user=staff, name="préparation")
+        with TestClient(create_app(settings, db=engine)) as client:
+            client.headers["Authorization"] = f"Bearer {raw}"
+            project = walk_to(client, create_project(client), "prefiguration")
+            complete_prefiguration(client, project, consultant_id=consultant.id)
+            fire(client, project["id"], "demander_expertise")
+
+    with serve(data, populate) as base:
+        yield base
+
+
+def test_consultant_fills_and_submits_the_report(report_server: str, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    sign_in(page, report_server, CONSULTANT)
+    page.goto(f"{report_server}/projects/1")
+    section = page.locator("#rapport")
+    expect(section).to_contain_text("Non commencé")
+    section.get_by_role("link", name="Rédiger le rapport").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Rapport d'expertise")
+    status = page.locator("#autosave-status")
+
+    page.get_by_label("Date de visite 1").fill(YESTERDAY)
+    page.get_by_label("Personnes rencontrées").fill(
+        "Mme Lefèvre, présidente ; M. Haddad, chargé de mission ; trois salariés en insertion."
+    )
+    page.get_by_label("Personnes rencontrées").blur()
+    # Saved on leaving the field, without pressing any button.
+    expect(status).to_contain_text(re.compile(r"Brouillon enregistré à \d\d:\d\d"))
+
+    governance = page.locator("#critere-majorite_presidence_habitants")
+    expect(governance.locator(".board-box")).to_contain_text("5 membre(s) dont 3 habitant(s)")
+    criteria = page.locator("fieldset.criterion[id^='critere-']")
+    count = criteria.count()
+    assert count >= 10
+    for index in range(count):
+        criterion = criteria.nth(index)
+        choice = "À consolider" if index in (3, 8) else "Satisfaisant"
+        criterion.get_by_text(choice, exact=True).click()
+    governance.get_by_label("Commentaire").fill(
+        "Quatre habitants sur sept au conseil, présidence assurée par une habitante du quartier."
+    )
+    page.get_by_label("Commentaire").nth(3).fill(
+        "Le bailleur soutient le projet mais ne confie encore aucun marché à la Régie."
+    )
+    page.get_by_text("Favorable avec réserves", exact=True).click()
+    page.get_by_label("Recommandations à l'association").fill(
+        "Formaliser une convention de prestations avec le bailleur avant la fin de l'année."
+    )
+    # Wait for the autosave of the last change itself (an earlier save's message may linger).
+    with page.expect_response(
+        lambda r: r.request.method == "PUT" and r.url.endswith("/report") and r.ok
+    ):
+        page.get_by_label("Recommandations à l'association").blur()
+    expect(status).to_contain_text("Brouillon enregistré à")
+    expect(page.locator("#missing-count")).to_have_text("Tous les critères sont évalués.")
+    page.locator("#visite-title").scroll_into_view_if_needed()
+    shot(page, "rapport-expertise")
+    page.screenshot(path=str(SCREENSHOTS / "rapport-expertise-haut.png"))
+
+    # The draft is kept: a reload shows what was typed.
+    page.reload()
+    expect(page.get_by_label("Personnes rencontrées")).to_have_value(re.compile("Mme Lefèvre"))
+    expect(governance.get_by_label("Satisfaisant")).to_be_checked()
+
+    page.get_by_role("button", name="Soumettre le rapport").click()
+    expect(page.get_by_role("status").first).to_contain_text("Rapport soumis")
+    expect(page.locator(".badges")).to_contain_text("Soumis le")
+    expect(page.locator("#rapport-form")).to_have_count(0)
+    expect(page.get_by_text("Favorable avec réserves")).to_be_visible()
+    expect(page.get_by_role("link", name="Télécharger le PDF")).to_be_visible()
+    shot(page, "rapport-expertise-soumis")
+
+
+# --- the Bureau -------------------------------------------------------------------------------
+
+BUREAU_MEMBERS = ["Françoise Vasseur", "Alain Mercier", "Nadia Bensalem"]
+
+
+@pytest.fixture(scope="module")
+def bureau_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A project at the Bureau step with its association recorded, and three Bureau members."""
+    from fastapi.testclient import TestClient
+
+    from labelflow.settings import Settings
+    from labelflow.web.app import create_app
+    from tests.factories import create_project, walk_to
+
+    data = tmp_path_factory.mktemp("bureau-data")
+
+    def populate(engine: Engine) -> None:
+        staff = add_account(engine, STAFF, "Camille Roussel", "staff", is_admin=True)
+        for i, name in enumerate(BUREAU_MEMBERS):
+            add_account(engine, f"bureau{i}@example.org", name, "bureau")
+        settings = Settings(
+            environment="test", data_dir=data, database_url=f"sqlite:///{data / 'labelflow.db'}"
+        )
+        with transaction(engine) as session:
+            raw, _token = accounts.create_token(session, user=staff, name="préparation")
+        with TestClient(create_app(settings, db=engine)) as client:
+            client.headers["Authorization"] = f"Bearer {raw}"
+            project = walk_to(client, create_project(client), "decision_bureau")
+            r = client.patch(
+                f"/api/v1/projects/{project['id']}",
+                json={"association_name": "Association Alma-Gare Services"},
+            )
+            assert r.status_code == 409 or r.status_code == 200, r.text
+
+    with serve(data, populate) as base:
+        yield base
+
+
+def test_bureau_meeting_decision_and_the_labelled_project(bureau_server: str, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    sign_in(page, bureau_server, STAFF)
+    page.get_by_role("link", name="Bureau", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Dossiers du Bureau")
+    expect(page.locator(".dossier")).to_have_count(1)
+    shot(page, "bureau-dossiers")
+    page.get_by_role("link", name="Réunions du Bureau").click()
+    for name in BUREAU_MEMBERS:
+        page.get_by_label(name).check()
+    page.get_by_label("Présidence de séance").select_option(label=BUREAU_MEMBERS[0])
+    page.get_by_role("button", name="Enregistrer la réunion").click()
+    expect(page.locator("tbody tr")).to_have_count(1)
+    expect(page.locator("tbody")).to_contain_text("3 sur 3")
+    shot(page, "bureau-reunions")
+
+    page.goto(bureau_server + "/projects/1#decision")
+    section = page.locator("#decision")
+    for name in BUREAU_MEMBERS:
+        section.get_by_label(name).select_option(label="Pour")
+    section.locator("#decision-outcome").select_option("attribution")
+    section.get_by_label("Motivation ou recommandations").fill(
+        "Poursuivre l'ouverture du conseil d'administration aux habitants des Trois-Ponts."
+    )
+    section.screenshot(path=str(SCREENSHOTS / "bureau-deliberation.png"))
+    section.get_by_role("button", name="Enregistrer la délibération").click()
+    expect(section).to_contain_text("Vote : 3 pour, 0 contre, 0 abstention")
+    page.get_by_role("button", name="Attribuer le label").click()
+
+    year = date.today().year
+    number = f"RQ-{year}-001"
+    expect(page.locator(".page-head .badges")).to_contain_text(f"Label n° {number}")
+    expect(page.locator(".label-banner").first).to_contain_text(number)
+    letter = page.locator("#decision").get_by_role(
+        "link", name=f"courrier-decision-attribution-{number}.pdf"
+    )
+    expect(letter).to_be_visible()
+    pdf = httpx.get(
+        bureau_server + (letter.get_attribute("href") or ""),
+        cookies={c["name"]: c["value"] for c in page.context.cookies()},
+    )
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF-")
+    expect(page.locator("#pieces")).to_contain_text("Courrier de décision du Bureau")
+    page.goto(bureau_server + "/projects/1")
+    page.screenshot(path=str(SCREENSHOTS / "projet-labellise.png"))
+    page.locator("#decision").scroll_into_view_if_needed()
+    page.locator("#decision").screenshot(path=str(SCREENSHOTS / "projet-labellise-decision.png"))

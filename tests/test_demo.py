@@ -13,6 +13,7 @@ from sqlmodel import col, select
 from labelflow import accounts
 from labelflow.db import transaction
 from labelflow.demo import (
+    BUREAU,
     DEMO_DOMAIN,
     DEMO_PASSWORD,
     demo_logins,
@@ -79,6 +80,29 @@ def test_the_labelled_project_has_its_label(client: Any, demo_ids: list[int]) ->
     assert labelled
     for project in labelled:
         assert project["label_number"] and project["label_date"]
+
+
+def test_bureau_decisions_come_from_meetings_with_votes_and_letters(
+    client: Any, demo_ids: list[int]
+) -> None:
+    meetings = client.get("/api/v1/bureau/meetings").json()
+    assert meetings and all(m["bureau_size"] == len(BUREAU) for m in meetings)
+    outcomes = {d["outcome"] for m in meetings for d in m["decisions"]}
+    assert outcomes == {"attribution", "refus", "ajournement"}
+    decided = {d["project_id"] for m in meetings for d in m["decisions"]}
+    for pid in decided:
+        decisions = client.get(f"/api/v1/projects/{pid}/decisions").json()
+        assert all(d["meeting_id"] and d["votes"] for d in decisions)
+        docs = client.get(f"/api/v1/projects/{pid}/documents").json()
+        letters = [d for d in docs if d["type"] == "courrier_decision"]
+        assert len(letters) == len(decisions), pid
+        assert client.get(letters[-1]["download_url"]).content.startswith(b"%PDF-")
+    # The refusal's deliberation went on without a member who withdrew.
+    refused = [
+        pid for pid in decided if client.get(f"/api/v1/projects/{pid}").json()["state"] == "refusee"
+    ]
+    assert refused
+    assert client.get(f"/api/v1/projects/{refused[0]}/recusals").json()
 
 
 def test_one_project_was_deferred_back_to_prefiguration(client: Any, demo_ids: list[int]) -> None:
@@ -189,7 +213,7 @@ def test_demo_has_accounts_of_every_role(
     assert roles[("staff", True)] == 1
     assert roles[("staff", False)] == 1
     assert roles[("consultant", False)] == 2
-    assert roles[("bureau", False)] == 1
+    assert roles[("bureau", False)] == len(BUREAU)
     assert roles[("porteur", False)] == len(demo_ids)
     assert all(u.active for u in users)
     assert len({u.email for u in users}) == len(users)
@@ -248,11 +272,18 @@ def test_the_expertise_report_is_filed_by_the_assigned_consultant(
 ) -> None:
     reports = 0
     for project in _projects(client, demo_ids):
-        documents = client.get(f"/api/v1/projects/{project['id']}/documents").json()
-        for document in documents:
-            if document["type"] == "rapport_expertise":
-                reports += 1
-                assert document["uploaded_by"] == project["consultant"]["name"]
+        report = client.get(f"/api/v1/projects/{project['id']}/report").json()
+        if report["id"] is None:
+            continue
+        reports += 1
+        assert report["status"] == "soumis" and not report["missing"]
+        assert report["consultant_name"] == project["consultant"]["name"]
+        annexes = [
+            d
+            for d in client.get(f"/api/v1/projects/{project['id']}/documents").json()
+            if d["type"] == "annexe_expertise"
+        ]
+        assert [d["uploaded_by"] for d in annexes] == [project["consultant"]["name"]]
     assert reports >= 4
 
 

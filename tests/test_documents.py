@@ -228,10 +228,11 @@ def test_review(client: Any) -> None:
 def test_report_lifecycle_through_labellisation(client: Any) -> None:
     project = walk_to(client, create_project(client, kind="territoire"), "decision_bureau")
     pid = project["id"]
+    upload(client, pid, "annexe_expertise")
     reports = [
         d
         for d in client.get(f"/api/v1/projects/{pid}/documents").json()
-        if d["type"] == "rapport_expertise"
+        if d["type"] == "annexe_expertise"
     ]
     assert len(reports) == 1
     decide(client, pid, "attribution")

@@ -17,9 +17,11 @@ from tests.factories import (
     PDF,
     YESTERDAY,
     add_stakeholder,
+    bureau_members,
     complete_groupe_projet,
     create_project,
     fire,
+    hold_meeting,
     upload,
     walk_to,
 )
@@ -374,7 +376,6 @@ def test_record_forms_and_their_refusals(client: Any, db: Engine) -> None:
             {"code": "portage_collectivite", "date": YESTERDAY, "comment": "Vu en conseil."},
             "attestations",
         ),
-        ({"user_id": str(claire.id)}, "consultant"),
     ]:
         response = client.post(f"/projects/{pid}/{url}", data=data, follow_redirects=False)
         assert response.status_code == 303, (url, response.text)
@@ -383,7 +384,11 @@ def test_record_forms_and_their_refusals(client: Any, db: Engine) -> None:
     assert "Ville de Roubaix" in html
     assert "1 membre(s) dont 1 habitant(s) ; présidence : Mme Amrani (Habitants)." in html
     assert "Vu en conseil." in html
-    assert "claire.martin@example.org" in html
+    # A consultant is designated from the préfiguration step on, not before.
+    assert "Un·e consultant·e se désigne aux étapes" in html
+    early = client.post(f"/projects/{pid}/consultant", data={"user_id": str(claire.id)})
+    assert early.status_code == 409
+    assert "Un·e consultant·e ne peut être désigné·e qu'aux étapes" in text_of(early)
     assert "Il manque l'attestation « Portage par la collectivité »." not in html
 
     stakeholder = client.get(f"/api/v1/projects/{pid}/stakeholders").json()[0]
@@ -505,18 +510,41 @@ def test_bureau_decision_and_label_from_the_page(client: Any) -> None:
     project = walk_to(client, create_project(client), "decision_bureau")
     pid = project["id"]
     html = text_of(client.get(f"/projects/{pid}"))
+    # No meeting yet: the form says to record one first.
+    assert "enregistrez d'abord la réunion" in html
+    members = bureau_members(client)
+    meeting = hold_meeting(client)
+    html = text_of(client.get(f"/projects/{pid}"))
     assert f'action="/projects/{pid}/decisions"' in html
+    assert f'<option value="{meeting["id"]}"' in html
+    # One vote select per member of the Bureau.
+    assert html.count('name="votes"') == len(members)
+    votes = [f"{u['id']}:pour" for u in members]
     refused = client.post(
         f"/projects/{pid}/decisions",
-        data={"meeting_on": date.today().isoformat(), "outcome": "refus"},
+        data={"meeting_id": str(meeting["id"]), "outcome": "refus", "votes": votes},
     )
     assert refused.status_code == 422
     assert "La motivation est requise" in text_of(refused)
+    contradicts = client.post(
+        f"/projects/{pid}/decisions",
+        data={
+            "meeting_id": str(meeting["id"]),
+            "outcome": "refus",
+            "motivation": "Non.",
+            "votes": votes,
+        },
+    )
+    assert contradicts.status_code == 422
+    page = text_of(contradicts)
+    assert "contredit le vote (3 pour, 0 contre, 0 abstention)" in page
+    # The votes typed are shown again.
+    assert page.count("selected>Pour</option>") == len(members)
     assert (
         client.post(
             f"/projects/{pid}/decisions",
             follow_redirects=False,
-            data={"meeting_on": date.today().isoformat(), "outcome": "attribution"},
+            data={"meeting_id": str(meeting["id"]), "outcome": "attribution", "votes": votes},
         ).status_code
         == 303
     )
@@ -527,6 +555,7 @@ def test_bureau_decision_and_label_from_the_page(client: Any) -> None:
     page = client.get(f"/projects/{pid}")
     assert all(s.status == "done" for s in page.context["timeline"])
     assert "Labellisée" in text_of(page)
+    assert "Label n° RQ-" in text_of(page)
 
 
 # --- workflows, errors, twins, page hygiene ---------------------------------------------------

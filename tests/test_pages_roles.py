@@ -15,7 +15,15 @@ from sqlalchemy import Engine
 
 from labelflow.models import User
 from tests.conftest import make_user
-from tests.factories import PDF, create_project, upload, walk_to
+from tests.factories import (
+    PDF,
+    assign_independent_consultant,
+    client_for,
+    create_project,
+    declare,
+    upload,
+    walk_to,
+)
 
 PASSWORD = "correct horse battery"
 
@@ -79,8 +87,8 @@ def link(client: Any, project_id: int, user: User) -> None:
 
 
 def assign(client: Any, project_id: int, user: User) -> None:
-    response = client.put(f"/api/v1/projects/{project_id}/consultant", json={"user_id": user.id})
-    assert response.status_code == 200, response.text
+    """Assign the consultant, who declares no link: the assignment is in effect."""
+    assign_independent_consultant(client, project_id, user.id or 0)
 
 
 def option_values(html: str, select_id: str) -> list[str]:
@@ -220,7 +228,7 @@ def test_porteur_without_project_is_told_what_to_do(
 def test_consultant_sees_assigned_projects_and_uploads_the_report_only(
     client: Any, db: Engine, session_as: Callable[[User], TestClient]
 ) -> None:
-    assigned = create_project(client)
+    assigned = walk_to(client, create_project(client), "prefiguration")
     other = create_project(client, kind="territoire")
     consultant = make_user(db, role="consultant", name="Claire Martin", password=PASSWORD)
     assign(client, assigned["id"], consultant)
@@ -229,14 +237,18 @@ def test_consultant_sees_assigned_projects_and_uploads_the_report_only(
     home = text_of(browser.get("/"))
     assert "<h1>Mes projets</h1>" in home
     assert assigned["name"] in home and other["name"] not in home
-    assert nav_labels(home) == ["Mes projets", "Parcours", "Mon compte"]
+    assert nav_labels(home) == ["Mes projets", "Mes missions", "Parcours", "Mon compte"]
 
     page = text_of(browser.get(f"/projects/{assigned['id']}"))
     assert f"<h1>{assigned['name']}</h1>" in page
     for action in ("transitions", "stakeholders", "board-members", "attestations", "consultant"):
         assert f'action="/projects/{assigned["id"]}/{action}"' not in page, action
     assert "/review" not in page and "Suspendre le projet" not in page
-    assert sorted(option_values(page, "document-type")) == ["autre", "rapport_expertise"]
+    assert sorted(option_values(page, "document-type")) == [
+        "annexe_expertise",
+        "autre",
+        "rapport_expertise",
+    ]
     assert browser.get(f"/projects/{other['id']}").status_code == 404
 
 
@@ -274,6 +286,7 @@ def test_staff_navigation_and_admin_only_user_management(
         "Projets",
         "Nouveau projet",
         "Parcours",
+        "Bureau",
         "Comptes",
         "API",
         "Mon compte",
@@ -398,7 +411,7 @@ def test_link_and_unlink_porteurs_from_the_project_page(
 def test_consultant_is_chosen_among_consultant_accounts(
     client: Any, db: Engine, session_as: Callable[[User], TestClient]
 ) -> None:
-    project = create_project(client)
+    project = walk_to(client, create_project(client), "prefiguration")
     pid = project["id"]
     claire = make_user(db, role="consultant", name="Claire Martin", password=PASSWORD)
     make_user(db, role="porteur", name="Pas une consultante")
@@ -414,12 +427,17 @@ def test_consultant_is_chosen_among_consultant_accounts(
         follow_redirects=False,
     )
     assert done.status_code == 303
-    assert browser.get(f"/projects/{pid}").status_code == 200
+    # Designated, not yet in charge: the project stays hidden until her declaration.
+    assert browser.get(f"/projects/{pid}").status_code == 404
     html = text_of(client.get(f"/projects/{pid}"))
     assert "<strong>Claire Martin</strong>" in html
-    assert re.search(rf'<option value="{claire.id}" selected>', html)
+    assert "En attente de la déclaration d'indépendance" in html
+    assert "consultant-user_id" not in html  # one assignment at a time
     # The history names who did it.
     assert "Camille Roussel" in html
+    (assignment,) = client.get(f"/api/v1/projects/{pid}/assignments").json()
+    declare(client_for(client, claire.id or 0), assignment["id"])
+    assert browser.get(f"/projects/{pid}").status_code == 200
 
 
 # --- everyone: the account page, sign-in and sign-out ------------------------------------------

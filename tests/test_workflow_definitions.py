@@ -29,6 +29,7 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures" / "workflows"
 QUARTIER = WORKFLOWS / "regie-de-quartier.yaml"
 TERRITOIRE = WORKFLOWS / "regie-de-territoire.yaml"
 SOURCE = "regie-de-quartier.yaml"
+SHIPPED = 2  # the version of both shipped files
 PATH = [
     ("lancer_faisabilite", "faisabilite"),
     ("soumettre_validation", "validation"),
@@ -69,8 +70,8 @@ def engine() -> Engine:
 def test_shipped_definitions_load() -> None:
     definitions = load_directory(WORKFLOWS)
     assert [(d.key, d.version, d.project_kind, d.label_prefix) for d in definitions] == [
-        ("regie-de-quartier", 1, "quartier", "RQ"),
-        ("regie-de-territoire", 1, "territoire", "RT"),
+        ("regie-de-quartier", SHIPPED, "quartier", "RQ"),
+        ("regie-de-territoire", SHIPPED, "territoire", "RT"),
     ]
     for definition in definitions:
         assert definition.total_target_months == 36
@@ -295,7 +296,7 @@ BROKEN: dict[str, tuple[Callable[[dict[str, Any]], None], str, str]] = {
     ),
     "duplicate document type": (
         append_to("document_types", {"key": "statuts", "label": "Statuts bis"}),
-        "document_types[9] (statuts)",
+        "document_types[11] (statuts)",
         "clé « statuts » déjà employée",
     ),
     "unreachable final state": (
@@ -358,6 +359,40 @@ BROKEN: dict[str, tuple[Callable[[dict[str, Any]], None], str, str]] = {
         "project_kind",
         "valeur « village » non admise",
     ),
+    "grid criterion key used twice": (
+        lambda data: data["expertise_grid"]["themes"][1]["criteria"].append(
+            {"key": "pouvoir_d_agir", "label": "Doublon", "guidance": "Encore."}
+        ),
+        "expertise_grid",
+        "critère « pouvoir_d_agir » déjà employé dans la grille",
+    ),
+    "grid theme key used twice": (
+        lambda data: data["expertise_grid"]["themes"].append(
+            {**data["expertise_grid"]["themes"][0], "label": "Bis"}
+        ),
+        "expertise_grid",
+        "thème « habitants_gouvernance » déjà employé",
+    ),
+    "grid theme without criteria": (
+        lambda data: data["expertise_grid"]["themes"][2].update(criteria=[]),
+        "expertise_grid",
+        "liste vide (themes[2].criteria)",
+    ),
+    "grid without themes": (
+        lambda data: data["expertise_grid"].update(themes=[]),
+        "expertise_grid",
+        "liste vide (themes)",
+    ),
+    "grid criterion without guidance": (
+        lambda data: data["expertise_grid"]["themes"][0]["criteria"][1].update(guidance=""),
+        "expertise_grid",
+        "texte vide (themes[0].criteria[1].guidance)",
+    ),
+    "grid criterion showing unknown facts": (
+        lambda data: data["expertise_grid"]["themes"][0]["criteria"][1].update(shows="budget"),
+        "expertise_grid",
+        "valeur « budget » non admise",
+    ),
 }
 
 
@@ -403,9 +438,54 @@ def test_same_version_in_two_files_is_rejected(tmp_path: Path) -> None:
 def test_versions_of_one_key_coexist_in_a_directory(tmp_path: Path) -> None:
     shutil.copy(QUARTIER, tmp_path / "regie-de-quartier.yaml")
     data = raw()
-    data["version"] = 2
+    data["version"] = SHIPPED + 1
     (tmp_path / "regie-de-quartier-v2.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
-    assert sorted(d.version for d in load_directory(tmp_path)) == [1, 2]
+    assert sorted(d.version for d in load_directory(tmp_path)) == [SHIPPED, SHIPPED + 1]
+
+
+# --- The expertise grid -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("path", "third"), [(QUARTIER, "bailleurs"), (TERRITOIRE, "partenaires")])
+def test_shipped_grids_follow_the_charter(path: Path, third: str) -> None:
+    definition = load_file(path)
+    grid = definition.expertise_grid
+    assert grid is not None
+    assert [t.label for t in grid.themes] == [
+        "Place des habitants et gouvernance",
+        "Partenariat tripartite",
+        "Modèle économique",
+        "Insertion des personnes éloignées de l'emploi",
+        "Ancrage territorial et travail en réseau",
+        "Vie associative",
+        "Autonomie",
+    ]
+    criteria = grid.criteria()
+    assert all(c.label and c.guidance for c in criteria)
+    assert len({c.key for c in criteria}) == len(criteria)
+    # The governance criterion shows the board; no other does.
+    assert [c.key for c in criteria if c.shows == "board"] == ["majorite_presidence_habitants"]
+    assert f"engagement_{third}" in {c.key for c in criteria}
+    for key, label in [
+        ("annexe_expertise", "Annexe au rapport d'expertise"),
+        ("courrier_decision", "Courrier de décision du Bureau"),
+    ]:
+        doc_type = definition.document_type(key)
+        assert doc_type is not None and doc_type.label == label
+
+
+def test_a_version_without_grid_uses_the_latest_grid_of_its_key() -> None:
+    current = load_file(QUARTIER)
+    data = raw()
+    data["version"] = 1
+    del data["expertise_grid"]
+    old = parse_definition(data, source="v1")
+    assert old.expertise_grid is None
+    engine = Engine([old, current, load_file(TERRITOIRE)])
+    assert engine.expertise_grid("regie-de-quartier", 1) is current.expertise_grid
+    assert engine.expertise_grid("regie-de-quartier", SHIPPED) is current.expertise_grid
+    territoire = engine.expertise_grid("regie-de-territoire", SHIPPED)
+    assert territoire is not current.expertise_grid
 
 
 # --- Engine -------------------------------------------------------------------------------
@@ -414,38 +494,42 @@ def test_versions_of_one_key_coexist_in_a_directory(tmp_path: Path) -> None:
 def test_fire_walks_to_the_label(engine: Engine) -> None:
     state = "groupe_projet"
     for action, expected in PATH:
-        state = engine.fire("regie-de-quartier", 1, state, action)
+        state = engine.fire("regie-de-quartier", SHIPPED, state, action)
         assert state == expected
-    assert engine.fire("regie-de-territoire", 1, "decision_bureau", "refuser_label") == "refusee"
+    assert (
+        engine.fire("regie-de-territoire", SHIPPED, "decision_bureau", "refuser_label") == "refusee"
+    )
 
 
 def test_ajourner_goes_back_to_prefiguration(engine: Engine) -> None:
-    assert engine.fire("regie-de-quartier", 1, "decision_bureau", "ajourner") == "prefiguration"
+    assert (
+        engine.fire("regie-de-quartier", SHIPPED, "decision_bureau", "ajourner") == "prefiguration"
+    )
 
 
 @pytest.mark.parametrize("state", NON_FINAL)
 def test_abandon_from_every_step(engine: Engine, state: str) -> None:
-    assert engine.fire("regie-de-territoire", 1, state, "abandonner") == "abandonnee"
+    assert engine.fire("regie-de-territoire", SHIPPED, state, "abandonner") == "abandonnee"
 
 
 @pytest.mark.parametrize("state", ["labellisee", "refusee", "abandonnee"])
 def test_nothing_leaves_a_final_state(engine: Engine, state: str) -> None:
     with pytest.raises(ActionImpossible):
-        engine.fire("regie-de-quartier", 1, state, "abandonner")
+        engine.fire("regie-de-quartier", SHIPPED, state, "abandonner")
 
 
 def test_impossible_and_unknown_actions(engine: Engine) -> None:
     with pytest.raises(ActionImpossible) as impossible:
-        engine.fire("regie-de-quartier", 1, "groupe_projet", "attribuer_label")
+        engine.fire("regie-de-quartier", SHIPPED, "groupe_projet", "attribuer_label")
     assert (impossible.value.action, impossible.value.state) == (
         "attribuer_label",
         "groupe_projet",
     )
     assert "n'est pas possible depuis l'état « groupe_projet »" in str(impossible.value)
     with pytest.raises(ActionImpossible):
-        engine.fire("regie-de-quartier", 1, "nulle_part", "abandonner")
+        engine.fire("regie-de-quartier", SHIPPED, "nulle_part", "abandonner")
     with pytest.raises(UnknownAction) as unknown:
-        engine.fire("regie-de-quartier", 1, "groupe_projet", "tout_valider")
+        engine.fire("regie-de-quartier", SHIPPED, "groupe_projet", "tout_valider")
     assert unknown.value.action == "tout_valider"
 
 
@@ -454,10 +538,10 @@ def test_no_hidden_triggers_and_no_retained_subject(
 ) -> None:
     for state in quartier.states:
         with pytest.raises(UnknownAction):
-            engine.fire("regie-de-quartier", 1, "groupe_projet", f"to_{state.key}")
-    engine.fire("regie-de-quartier", 1, "groupe_projet", "lancer_faisabilite")
+            engine.fire("regie-de-quartier", SHIPPED, "groupe_projet", f"to_{state.key}")
+    engine.fire("regie-de-quartier", SHIPPED, "groupe_projet", "lancer_faisabilite")
     # White-box: the Machine must only know the definition's actions and hold no model.
-    machine = engine._machines[("regie-de-quartier", 1)]
+    machine = engine._machines[("regie-de-quartier", SHIPPED)]
     assert set(machine.events) == {a.key for a in quartier.actions}
     assert machine.models == []
 
@@ -465,27 +549,31 @@ def test_no_hidden_triggers_and_no_retained_subject(
 def test_versions_coexist_in_one_engine() -> None:
     v1 = load_file(QUARTIER)
     data = raw()
-    data["version"] = 2
+    data["version"] = SHIPPED + 1
     data["label"] = "Régie de Quartier (v2)"
     data["actions"][action_index(data, "ajourner")]["to"] = "expertise"
     v2 = parse_definition(data, source="v2")
     engine = Engine([v2, v1, load_file(TERRITOIRE)])
-    assert engine.definition("regie-de-quartier", 1) is v1
+    assert engine.definition("regie-de-quartier", SHIPPED) is v1
     assert engine.definition("regie-de-quartier") is v2
-    assert engine.definition("regie-de-quartier", 1) != engine.definition("regie-de-quartier")
+    assert engine.definition("regie-de-quartier", SHIPPED) != engine.definition("regie-de-quartier")
     # A project stays on the version it started with.
-    assert engine.fire("regie-de-quartier", 1, "decision_bureau", "ajourner") == "prefiguration"
-    assert engine.fire("regie-de-quartier", 2, "decision_bureau", "ajourner") == "expertise"
+    assert (
+        engine.fire("regie-de-quartier", SHIPPED, "decision_bureau", "ajourner") == "prefiguration"
+    )
+    assert (
+        engine.fire("regie-de-quartier", SHIPPED + 1, "decision_bureau", "ajourner") == "expertise"
+    )
     assert [(d.key, d.version) for d in engine.latest()] == [
-        ("regie-de-quartier", 2),
-        ("regie-de-territoire", 1),
+        ("regie-de-quartier", SHIPPED + 1),
+        ("regie-de-territoire", SHIPPED),
     ]
     assert engine.for_kind("quartier") is v2
     assert engine.for_kind("territoire").key == "regie-de-territoire"
     with pytest.raises(KeyError):
         engine.definition("regie-de-village")
     with pytest.raises(KeyError):
-        engine.definition("regie-de-quartier", 3)
+        engine.definition("regie-de-quartier", SHIPPED + 2)
     with pytest.raises(ValueError, match="fournie deux fois"):
         Engine([v1, v1])
 

@@ -19,6 +19,8 @@ from labelflow.web.app import create_app
 from labelflow.workflow import WorkflowError
 from tests.factories import create_project
 
+SHIPPED = 2  # the version of the files in workflows/
+
 
 def _copy_workflows(tmp_path: Path) -> Path:
     target = tmp_path / "workflows"
@@ -42,7 +44,7 @@ def _drop_convention_amo(directory: Path, *, version: int) -> None:
 def forget_new_versions(db: Engine) -> Iterator[None]:
     yield
     with transaction(db) as session:
-        session.exec(delete(WorkflowVersion).where(WorkflowVersion.version > 1))  # type: ignore[call-overload]
+        session.exec(delete(WorkflowVersion).where(WorkflowVersion.version > SHIPPED))  # type: ignore[call-overload]
 
 
 def _unmet_codes(project: dict[str, Any]) -> set[str]:
@@ -53,29 +55,29 @@ def test_running_project_keeps_its_version(
     client: Any, settings: Settings, db: Engine, tmp_path: Path, forget_new_versions: None
 ) -> None:
     old = create_project(client)
-    assert old["workflow_version"] == 1
+    assert old["workflow_version"] == SHIPPED
     assert "attestation_convention_amo" in _unmet_codes(old)
 
     directory = _copy_workflows(tmp_path)
-    _drop_convention_amo(directory, version=2)
+    _drop_convention_amo(directory, version=SHIPPED + 1)
     new_app = create_app(settings.model_copy(update={"workflows_dir": directory}), db=db)
     with TestClient(new_app, headers=dict(client.headers)) as new_client:
         new = create_project(new_client)
-        assert new["workflow_version"] == 2
+        assert new["workflow_version"] == SHIPPED + 1
         assert "attestation_convention_amo" not in _unmet_codes(new)
-        # The project created on version 1 is still evaluated with version 1.
+        # The project created on the shipped version is still evaluated with it.
         again = new_client.get(f"/api/v1/projects/{old['id']}").json()
-        assert again["workflow_version"] == 1
+        assert again["workflow_version"] == SHIPPED
         assert "attestation_convention_amo" in _unmet_codes(again)
-        listed = new_client.get("/api/v1/workflows/regie-de-quartier?version=1").json()
-        assert listed["version"] == 1
+        listed = new_client.get(f"/api/v1/workflows/regie-de-quartier?version={SHIPPED}").json()
+        assert listed["version"] == SHIPPED
 
 
 def test_changing_a_loaded_version_in_place_is_refused(
     client: Any, settings: Settings, db: Engine, tmp_path: Path
 ) -> None:
     directory = _copy_workflows(tmp_path)
-    _drop_convention_amo(directory, version=1)
+    _drop_convention_amo(directory, version=SHIPPED)
     with pytest.raises(WorkflowError) as excinfo:
         create_app(settings.model_copy(update={"workflows_dir": directory}), db=db)
     assert "regie-de-quartier" in str(excinfo.value)

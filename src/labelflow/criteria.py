@@ -15,6 +15,7 @@ from labelflow.models import (
     BoardMember,
     Decision,
     Document,
+    ExpertiseReport,
     Project,
     Stakeholder,
     User,
@@ -48,6 +49,7 @@ class Facts:
     documents: list[Document] = field(default_factory=list)  # current ones: not superseded
     decisions: list[Decision] = field(default_factory=list)
     consultant: User | None = None
+    report: ExpertiseReport | None = None  # the project's latest expertise report
 
 
 Check = Callable[[Criterion, Facts], list[Unmet]]
@@ -154,20 +156,36 @@ def _governance(criterion: Criterion, facts: Facts) -> list[Unmet]:
 
 
 def _consultant_assigned(criterion: Criterion, facts: Facts) -> list[Unmet]:
+    # `facts.consultant` is the project's consultant_id, set only while an assignment is
+    # active (`assignments`): a pending one (no declaration yet) or a refused one does not count.
     if facts.consultant is not None and facts.consultant.active:
         return []
-    return [Unmet("consultant_designe", "Aucun·e consultant·e n'est désigné·e pour l'expertise.")]
+    return [
+        Unmet(
+            "consultant_designe",
+            "Aucun·e consultant·e n'est encore en charge de l'expertise (désignation, puis "
+            "déclaration d'indépendance).",
+        )
+    ]
 
 
 def _expertise_report(criterion: Criterion, facts: Facts) -> list[Unmet]:
-    # Only a report filed during the current pass through the expertise step counts.
-    entered = facts.project.entered_state_at
-    reports = [
-        d for d in facts.documents if d.type == "rapport_expertise" and d.uploaded_at >= entered
-    ]
-    latest = max(reports, key=lambda d: (d.uploaded_at, d.id or 0), default=None)
-    unmet = _document_unmet(facts, "rapport_expertise", latest)
-    return [Unmet("rapport_expertise", u.message) for u in unmet]
+    # Only a report submitted during the current pass through the expertise step counts.
+    report = facts.report
+    if (
+        report is not None
+        and report.status == "soumis"
+        and report.submitted_at is not None
+        and report.submitted_at >= facts.project.entered_state_at
+    ):
+        return []
+    if report is not None and report.status == "brouillon" and report.revision > 1:
+        message = "Le rapport d'expertise a été rouvert : il doit être soumis à nouveau."
+    elif report is not None and report.status == "brouillon":
+        message = "Le rapport d'expertise est en cours de rédaction : il n'est pas encore soumis."
+    else:
+        message = "Le rapport d'expertise n'a pas encore été soumis par le ou la consultant·e."
+    return [Unmet("rapport_expertise", message)]
 
 
 def _bureau_decision(criterion: Criterion, facts: Facts) -> list[Unmet]:

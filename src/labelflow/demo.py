@@ -17,13 +17,26 @@ import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from jinja2 import Environment
 from sqlalchemy import Engine as SAEngine
 from sqlmodel import Session, SQLModel, col, func, select
 
-from labelflow import accounts, dates, deadlines, documents, projects, records
+from labelflow import (
+    accounts,
+    assignments,
+    bureau,
+    dates,
+    deadlines,
+    documents,
+    pdf,
+    projects,
+    records,
+    reports,
+)
 from labelflow.actors import ROLE_LABELS, Actor
 from labelflow.db import transaction
 from labelflow.documents import DocumentStore
@@ -39,17 +52,19 @@ from labelflow.models import (
     User,
 )
 from labelflow.schemas import (
+    AssessmentIn,
     AttestationCreate,
     BoardMemberCreate,
     CommuneIn,
-    ConsultantIn,
     DeadlineMove,
-    DecisionCreate,
+    DeclarationIn,
     ProjectCreate,
     ProjectUpdate,
+    ReportDraft,
     StakeholderCreate,
     UserCreate,
 )
+from labelflow.settings import PROJECT_ROOT, Settings
 from labelflow.workflow import Engine
 
 # Demo mode only: every demo account signs in with this password (printed by `serve --demo`,
@@ -60,7 +75,13 @@ DEMO_DOMAIN = "demo.labelflow.fr"
 # The fixed demo accounts (name, role, admin); porteurs are created one per project.
 STAFF = [("Camille Roussel", True), ("Julien Marchand", False)]
 CONSULTANTS = ["Hélène Garnier", "Bernard Lemoine"]
-BUREAU = ["Françoise Vasseur"]
+BUREAU = [
+    "Françoise Vasseur",
+    "Alain Mercier",
+    "Nadia Bensalem",
+    "Gilles Tessier",
+    "Odile Lacroix",
+]
 # fmt: off
 FIRST_NAMES = [
     "Fatou", "Marie", "Karima", "Jean-Pierre", "Mohamed", "Sylvie", "Rachid", "Nathalie",
@@ -112,6 +133,8 @@ class Scenario:
     pause: tuple[int, int] | None = None  # suspended then resumed (days ago)
     moved_deadline: tuple[int, int] | None = None  # (days ago, days added) on the open step
     comments: dict[str, str] = field(default_factory=dict)
+    # A first consultant declares a link with the collectivité: that assignment is refused.
+    conflict: bool = False
 
 
 def _quartier(
@@ -237,7 +260,7 @@ def scenarios() -> list[Scenario]:
                       "d'un second bailleur au conseil d'administration."},
         ),
         Scenario("Régie de quartier d'Amiens Nord", "quartier", "collectivite", AMIENS, 900,
-                 _route([760, 520, 450, 115])),
+                 _route([760, 520, 450, 115]), conflict=True),
         Scenario("Régie de quartier de Maurepas", "quartier", "habitants", RENNES, 800,
                  _route([640, 420, 350]), progress=0.6, suspended=40),
         Scenario("Régie de quartier d'Empalot", "quartier", "bailleur", TOULOUSE, 520,
@@ -338,6 +361,7 @@ class _Builder:
         *,
         engine: Engine,
         store: DocumentStore,
+        letters_env: Environment,
         rng: random.Random,
         scenario: Scenario,
         origin: datetime,
@@ -347,6 +371,7 @@ class _Builder:
         self.session = session
         self.engine = engine
         self.store = store
+        self.letters = bureau.Letters(env=letters_env, store=store)
         self.rng = rng
         self.s = scenario
         self.origin = origin
@@ -356,6 +381,7 @@ class _Builder:
             self.porteur_name = self._person()
         used_names.add(self.porteur_name)
         self.porteur = Actor(name=self.porteur_name, role="porteur")  # its account: in create()
+        self.people = people
         self.consultant = rng.choice(people.consultants)
         self.project: Project | None = None
         self.done: set[str] = set()
@@ -514,6 +540,7 @@ class _Builder:
                 comment=comment,
                 actor=self.staff,
                 if_match=None,
+                letters=self.letters,
             ),
         )
 
@@ -582,13 +609,61 @@ class _Builder:
                 self.assign_consultant,
             ]
         if action == "transmettre_bureau":
-            # Only staff and consultants may file the expertise report: the assigned one does.
+            # The assigned consultant writes the structured report, attaches an annex, submits.
             return [
+                self.draft_report,
                 lambda: self.document(
-                    "rapport_expertise", "Rapport d'expertise sur site", by=self.consultant
-                )
+                    "annexe_expertise", "Comptes rendus des entretiens", by=self.consultant
+                ),
+                self.submit_report,
             ]
         return []
+
+    def draft_report(self) -> None:
+        grid = reports.grid_of(self.engine, self.p)
+        notes = {
+            "satisfaisant": "Constaté lors de la visite et confirmé par les entretiens.",
+            "a_consolider": "Engagé, mais à consolider dans les mois qui viennent.",
+        }
+        assessments = {}
+        for criterion in grid.criteria():
+            value = "a_consolider" if self.rng.random() < 0.2 else "satisfaisant"
+            assessments[criterion.key] = AssessmentIn(assessment=value, comment=notes[value])
+        reserves = any(a.assessment == "a_consolider" for a in assessments.values())
+
+        def call() -> None:
+            visited = dates.today() - timedelta(days=6)
+            data = ReportDraft(
+                assessments=assessments,
+                visit_dates=[visited, visited + timedelta(days=1)],
+                people_met="La présidente et le trésorier de l'association, le ou la chargé·e "
+                "de mission, trois salarié·es en insertion, l'élu·e référent·e.",
+                recommendation="favorable_avec_reserves" if reserves else "favorable",
+                recommendations_text="Poursuivre l'ouverture du conseil d'administration aux "
+                "habitants et diversifier les marchés.",
+            )
+            reports.save_draft(
+                self.session,
+                engine=self.engine,
+                project=self.p,
+                actor=self.consultant,
+                data=data,
+                if_match=None,
+            )
+
+        self.at(self._day, call)
+
+    def submit_report(self) -> None:
+        self.at(
+            self._day,
+            lambda: reports.submit(
+                self.session,
+                engine=self.engine,
+                project=self.p,
+                actor=self.consultant,
+                if_match=None,
+            ),
+        )
 
     def create_association(self) -> None:
         insee = self.s.place.communes[0][0]
@@ -648,33 +723,98 @@ class _Builder:
         self.at(self._day, call)
 
     def assign_consultant(self) -> None:
-        self.at(
+        """Staff assign the consultant, who declares no link with any stakeholder; in the
+        scenario with a conflict, another consultant first declares a link and is refused."""
+        if self.s.conflict:
+            other = next(c for c in self.people.consultants if c != self.consultant)
+            self._assign_and_declare(other, linked=self.s.place.collectivite)
+        self._assign_and_declare(self.consultant, linked=None)
+
+    def _assign_and_declare(self, consultant: Actor, *, linked: str | None) -> None:
+        assignment = self.at(
             self._day,
-            lambda: records.set_consultant(
+            lambda: assignments.assign(
                 self.session,
                 engine=self.engine,
                 project=self.p,
-                data=ConsultantIn(user_id=self.consultant.user_id or 0),
+                consultant_id=consultant.user_id or 0,
                 actor=self.staff,
                 if_match=None,
             ),
         )
 
+        def declare() -> None:
+            stakeholders = records.list_stakeholders(self.session, project=self.p)
+            assignments.declare(
+                self.session,
+                assignment=assignment,
+                actor=consultant,
+                declarations=[
+                    DeclarationIn(
+                        stakeholder_id=s.id or 0,
+                        has_link=s.name == linked,
+                        details=(
+                            "J'ai conduit en 2024 une mission d'évaluation de la politique de "
+                            "la ville pour cette collectivité."
+                            if s.name == linked
+                            else None
+                        ),
+                    )
+                    for s in stakeholders
+                ],
+            )
+
+        self.at(self._day, declare)
+
     def decide(self, outcome: str, fired: int, entered: int, motivation: str | None) -> None:
-        meeting = max(fired + 3, (entered + fired) // 2)
+        """The Bureau meets (all but one member present), a member withdraws when the label is
+        refused, and those present vote as the outcome needs."""
+        meeting_day = max(fired + 3, (entered + fired) // 2)
+        members = self.people.bureau
+        present = members[:-1]
+        recused = members[1] if outcome == "refus" and len(members) > 2 else None
+        ballots = {
+            "attribution": ["pour", "pour", "abstention", "pour"],
+            "refus": ["contre", "pour", "contre", "contre"],
+            "ajournement": ["abstention", "pour", "contre", "abstention"],
+        }[outcome]
 
         def call() -> None:
-            data = DecisionCreate(meeting_on=dates.today(), outcome=outcome, motivation=motivation)
-            records.record_decision(
+            if recused is not None:
+                bureau.declare_recusal(
+                    self.session,
+                    project=self.p,
+                    user_id=recused.user_id,
+                    reason="Administratrice du bailleur social partenaire du projet.",
+                    actor=recused,
+                )
+            meeting = bureau.create_meeting(
+                self.session,
+                held_on=dates.today(),
+                attendee_ids=[m.user_id or 0 for m in present],
+                chair_id=present[0].user_id,
+                notes=None,
+                actor=self.staff,
+            )
+            votes = [
+                (m.user_id or 0, ballots[i % len(ballots)])
+                for i, m in enumerate(present)
+                if m is not recused
+            ]
+            bureau.record_decision(
                 self.session,
                 engine=self.engine,
                 project=self.p,
-                data=data,
+                meeting_id=meeting.id or 0,
+                outcome=outcome,
+                motivation=motivation,
+                votes=votes,
                 actor=self.staff,
+                settings=Settings.model_construct(),  # defaults: the usual quorum
                 if_match=None,
             )
 
-        self.at(meeting, call)
+        self.at(meeting_day, call)
 
     # the whole story
 
@@ -926,12 +1066,20 @@ def project_count(db: SAEngine) -> int:
 
 
 def load_demo(
-    db: SAEngine, workflows: Engine, *, store: DocumentStore, count: int = 12, seed: int = 0
+    db: SAEngine,
+    workflows: Engine,
+    *,
+    store: DocumentStore,
+    count: int = 12,
+    seed: int = 0,
+    templates_dir: Path | None = None,
 ) -> list[int]:
     """Create `count` demo projects (the dozen scenarios first) and the demo accounts (one per
     role, one porteur per project, all with `DEMO_PASSWORD`); returns the projects' ids."""
     rng = random.Random(seed)
     origin = dates.now()
+    # The decision letters' templates (the app's own environment when it runs).
+    letters_env = pdf.make_environment(templates_dir or PROJECT_ROOT / "templates")
     people = ensure_demo_accounts(db, since=origin - timedelta(days=DEMO_ACCOUNTS_AGE))
     chosen = scenarios()[:count]
     chosen += [_extra_scenario(i, rng) for i in range(count - len(chosen))]
@@ -943,6 +1091,7 @@ def load_demo(
                 session,
                 engine=workflows,
                 store=store,
+                letters_env=letters_env,
                 rng=rng,
                 scenario=scenario,
                 origin=origin,

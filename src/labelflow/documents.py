@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import tempfile
 import unicodedata
@@ -30,7 +31,9 @@ from labelflow.workflow import Engine
 
 CHUNK = 64 * 1024
 # Types whose every upload is kept side by side; for the others a new upload replaces the last.
-MULTIPLE_TYPES = {"autre"}
+MULTIPLE_TYPES = {"autre", "courrier_decision"}
+# Documents labelflow makes itself, with their label for definitions that predate their type.
+GENERATED_TYPE_LABELS = {"courrier_decision": "Courrier de décision du Bureau"}
 REVIEW_LABELS = {"en_attente": "En attente de revue", "accepted": "Acceptée", "rejected": "Refusée"}
 
 
@@ -212,6 +215,62 @@ def add_document(
             "filename": document.filename,
             "size": size,
             "sha256": sha,
+        },
+    )
+    return document
+
+
+def add_generated_document(
+    session: Session,
+    *,
+    store: DocumentStore,
+    project: Project,
+    doc_type: str,
+    filename: str,
+    content: bytes,
+    media_type: str,
+    actor: Actor,
+) -> Document:
+    """Store a document labelflow made itself (the Bureau's decision letter) with the project.
+
+    Stored like an upload (content-addressed, atomic write, a `document` event), with three
+    differences: the type is not checked against the project's definition, so that projects on
+    a definition version that predates `courrier_decision` (version 1 of both) get their letter
+    too; it is kept beside earlier ones rather than replacing them (a deferral's letter stays
+    when the label is later granted); and it needs no review. The project may already be in a
+    final state, and its version is not bumped: the caller's change (the transition) did it.
+    """
+    assert project.id is not None
+    sha, size, _head = store.save(io.BytesIO(content), max_bytes=len(content) + 1)
+    now = dates.now()
+    document = Document(
+        project_id=project.id,
+        type=doc_type,
+        filename=clean_filename(filename),
+        size=size,
+        media_type=media_type,
+        sha256=sha,
+        uploaded_by=actor.name,
+        uploaded_at=now,
+        review_status="accepted",
+        reviewed_by=actor.name,
+        reviewed_at=now,
+    )
+    session.add(document)
+    session.flush()
+    record_event(
+        session,
+        project_id=project.id,
+        actor=actor,
+        kind="document",
+        at=now,
+        data={
+            "id": document.id,
+            "type": doc_type,
+            "filename": document.filename,
+            "size": size,
+            "sha256": sha,
+            "generated": True,
         },
     )
     return document

@@ -26,7 +26,9 @@ KIND_LABELS = {
     "reprise": "Reprise",
     "consultant": "Consultant·e",
     "decision": "Décision du Bureau",
+    "deport": "Déport d'un membre du Bureau",
     "membre": "Porteur lié au projet",
+    "rapport": "Rapport d'expertise",
 }
 
 

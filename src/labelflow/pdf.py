@@ -7,9 +7,25 @@ French glyphs (fonts-dejavu-core): the Makefile and .ci/run install them.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from labelflow import dates
+
+
+def make_environment(templates_dir: Path, *, auto_reload: bool = False) -> Environment:
+    """The one Jinja environment setup (autoescape, French date filters), for the pages and for
+    PDFs made outside a request (demo data); the web layer adds its own globals on top."""
+    env = Environment(
+        loader=FileSystemLoader(templates_dir),
+        autoescape=select_autoescape(),
+        auto_reload=auto_reload,
+    )
+    env.filters["french_date"] = dates.french_date
+    env.filters["french_datetime"] = dates.french_datetime
+    return env
 
 
 def render_pdf(env: Environment, template: str, context: dict[str, Any]) -> bytes:

@@ -13,7 +13,12 @@ DOCUMENT_UPLOAD = "document.upload"
 DOCUMENT_REVIEW = "document.review"
 MEMBERS_MANAGE = "members.manage"
 PIPELINE_READ = "pipeline.read"
+# A consultant declares their links with a project's stakeholders (their own assignments only).
+ASSIGNMENT_DECLARE = "assignment.declare"
 USERS_MANAGE = "users.manage"
+BUREAU_READ = "bureau.read"  # the agenda, the decision files, the meetings, the recusals
+BUREAU_MANAGE = "bureau.manage"  # record the Bureau's meetings
+RECUSAL_DECLARE = "recusal.declare"  # a Bureau member their own; staff on a member's behalf
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "staff": frozenset(
@@ -25,16 +30,24 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             DOCUMENT_REVIEW,
             MEMBERS_MANAGE,
             PIPELINE_READ,
+            BUREAU_READ,
+            BUREAU_MANAGE,
+            RECUSAL_DECLARE,
         }
     ),
-    "consultant": frozenset({PROJECT_READ, DOCUMENT_UPLOAD}),
+    "consultant": frozenset({PROJECT_READ, DOCUMENT_UPLOAD, ASSIGNMENT_DECLARE}),
     "porteur": frozenset({PROJECT_READ, DOCUMENT_UPLOAD}),
-    "bureau": frozenset({PROJECT_READ}),
+    "bureau": frozenset({PROJECT_READ, BUREAU_READ, RECUSAL_DECLARE}),
 }
 
 # Document types only some roles may add (the expertise report is the consultant's and staff's).
-RESTRICTED_DOCUMENT_TYPES = {"rapport_expertise": {"staff", "consultant"}}
-CONSULTANT_DOCUMENT_TYPES = {"rapport_expertise", "autre"}
+# The Bureau's decision letter is made by labelflow; only staff may add another one by hand.
+RESTRICTED_DOCUMENT_TYPES = {
+    "rapport_expertise": {"staff", "consultant"},
+    "annexe_expertise": {"staff", "consultant"},
+    "courrier_decision": {"staff"},
+}
+CONSULTANT_DOCUMENT_TYPES = {"rapport_expertise", "annexe_expertise", "autre"}
 
 
 def allows(actor: Actor, permission: str) -> bool:

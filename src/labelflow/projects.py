@@ -6,13 +6,13 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, func, select
 
-from labelflow import dates, deadlines
+from labelflow import dates, deadlines, reports
 from labelflow.actors import Actor
 from labelflow.criteria import Facts, Unmet, unmet_criteria
 from labelflow.errors import (
@@ -39,6 +39,9 @@ from labelflow.models import (
 )
 from labelflow.schemas import ProjectCreate, ProjectUpdate
 from labelflow.workflow import ActionImpossible, Engine, WorkflowDefinition
+
+if TYPE_CHECKING:
+    from labelflow.bureau import Letters
 
 
 def fold(text: str) -> str:
@@ -298,6 +301,7 @@ def load_facts(session: Session, *, engine: Engine, project: Project) -> Facts:
             )
         ),
         consultant=session.get(User, project.consultant_id) if project.consultant_id else None,
+        report=reports.latest_report(session, project_id=pid) if pid is not None else None,
     )
 
 
@@ -386,11 +390,6 @@ def _jsonable(value: Any) -> Any:
     return value.isoformat() if isinstance(value, date) else value
 
 
-def label_number(definition: WorkflowDefinition, project: Project, on: date) -> str:
-    """'RQ-2026-0042': the definition's prefix, the year, the project id (hence unique)."""
-    return f"{definition.label_prefix}-{on.year}-{project.id:04d}"
-
-
 def transition(
     session: Session,
     *,
@@ -400,8 +399,13 @@ def transition(
     comment: str | None,
     actor: Actor,
     if_match: int | None,
+    letters: Letters | None = None,
 ) -> Project:
-    """Fire one action: state, deadlines and event are written in the caller's transaction."""
+    """Fire one action: state, deadlines and event are written in the caller's transaction.
+
+    Leaving the Bureau step also applies the decision (`bureau.on_decision_transition`): label
+    number and date, network membership, and the decision letter when `letters` is given.
+    """
     check_if_match(project, if_match)
     definition = definition_of(engine, project)
     action_def = definition.action(action)
@@ -432,10 +436,8 @@ def transition(
         )
     now = dates.now()
     source = project.state
+    pass_started_at = project.entered_state_at
     values: dict[str, Any] = {"state": target, "entered_state_at": now}
-    if target == "labellisee":
-        values["label_date"] = dates.paris_date(now)
-        values["label_number"] = label_number(definition, project, values["label_date"])
     # Conditional on the version read above: of two concurrent requests, only one moves it.
     try:
         bump(session, project, expected_version=project.version, **values)
@@ -448,6 +450,8 @@ def transition(
     deadlines.on_transition(
         session, project=project, definition=definition, target=target, on=dates.paris_date(now)
     )
+    if reports.transmits(definition, action):
+        reports.mark_transmitted(session, project=project, at=now)
     assert project.id is not None
     record_event(
         session,
@@ -460,6 +464,26 @@ def transition(
         comment=comment,
         at=now,
     )
+    if letters is not None and reports.transmits(definition, action):
+        # After the transition's event, so the history reads in order.
+        from labelflow import report_views  # noqa: PLC0415 (it imports this module)
+
+        report_views.store_transmitted_report(
+            session, engine=engine, project=project, letters=letters, actor=actor
+        )
+    if source == BUREAU_STATE:
+        from labelflow import bureau  # noqa: PLC0415 (bureau imports this module)
+
+        bureau.on_decision_transition(
+            session,
+            engine=engine,
+            project=project,
+            action=action,
+            pass_started_at=pass_started_at,
+            on=dates.paris_date(now),
+            actor=actor,
+            letters=letters,
+        )
     return project
 
 

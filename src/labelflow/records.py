@@ -1,4 +1,7 @@
-"""What staff record on a project: stakeholders, board, attestations, consultant, decisions."""
+"""What staff record on a project: stakeholders, board, attestations, deadlines.
+
+The consultant in charge of the expertise is assigned through `assignments`, the Bureau's
+decisions are recorded through `bureau`."""
 
 from __future__ import annotations
 
@@ -8,16 +11,14 @@ from sqlmodel import Session, col, select
 
 from labelflow import dates, deadlines
 from labelflow.actors import Actor
-from labelflow.errors import ActionNotPossible, Invalid, NotFound
+from labelflow.errors import Invalid, NotFound
 from labelflow.events import record_event
-from labelflow.models import Attestation, BoardMember, Decision, Project, Stakeholder, User
+from labelflow.models import Attestation, BoardMember, Project, Stakeholder
 from labelflow.projects import definition_of, require_open, touch
 from labelflow.schemas import (
     AttestationCreate,
     BoardMemberCreate,
-    ConsultantIn,
     DeadlineMove,
-    DecisionCreate,
     StakeholderCreate,
 )
 from labelflow.workflow import COLLEGE_LABELS, Engine
@@ -220,101 +221,6 @@ def add_attestation(
         data={"id": attestation.id, "code": data.code, "date": data.date.isoformat()},
     )
     return attestation
-
-
-def set_consultant(
-    session: Session,
-    *,
-    engine: Engine,
-    project: Project,
-    data: ConsultantIn,
-    actor: Actor,
-    if_match: int | None,
-) -> Project:
-    """Assign the consultant account; the previous one loses access at once."""
-    require_open(engine, project)
-    consultant = session.get(User, data.user_id)
-    if consultant is None or consultant.role != "consultant" or not consultant.active:
-        raise Invalid("Choisissez un compte de consultant·e actif.", field="user_id")
-    touch(session, project, if_match=if_match)
-    previous = project.consultant_id
-    project.consultant_id = consultant.id
-    session.add(project)
-    session.flush()
-    record_event(
-        session,
-        project_id=_pid(project),
-        actor=actor,
-        kind="consultant",
-        data={
-            "user_id": consultant.id,
-            "name": consultant.name,
-            "email": consultant.email,
-            "previous_user_id": previous,
-        },
-    )
-    return project
-
-
-def list_decisions(session: Session, *, project: Project) -> Sequence[Decision]:
-    return session.exec(
-        select(Decision).where(Decision.project_id == project.id).order_by(col(Decision.id))
-    ).all()
-
-
-def record_decision(
-    session: Session,
-    *,
-    engine: Engine,
-    project: Project,
-    data: DecisionCreate,
-    actor: Actor,
-    if_match: int | None,
-) -> Decision:
-    if project.state != "decision_bureau":
-        raise ActionNotPossible(
-            "Une décision du Bureau ne peut être enregistrée qu'à l'étape « Décision du Bureau ».",
-            code="etape_incorrecte",
-        )
-    if data.meeting_on > dates.today():
-        raise Invalid(
-            "La date de réunion du Bureau ne peut pas être dans le futur.", field="meeting_on"
-        )
-    if data.meeting_on < dates.paris_date(project.entered_state_at):
-        raise Invalid(
-            "La réunion du Bureau ne peut pas précéder l'entrée du projet à cette étape.",
-            field="meeting_on",
-        )
-    motivation = (data.motivation or "").strip() or None
-    if data.outcome in ("refus", "ajournement") and not motivation:
-        raise Invalid(
-            "La motivation est requise pour un refus ou un ajournement.", field="motivation"
-        )
-    touch(session, project, if_match=if_match)
-    decision = Decision(
-        project_id=_pid(project),
-        meeting_on=data.meeting_on,
-        outcome=data.outcome,
-        motivation=motivation,
-        pass_started_at=project.entered_state_at,
-        recorded_by=actor.name,
-        recorded_at=dates.now(),
-    )
-    session.add(decision)
-    session.flush()
-    record_event(
-        session,
-        project_id=_pid(project),
-        actor=actor,
-        kind="decision",
-        comment=motivation,
-        data={
-            "id": decision.id,
-            "outcome": data.outcome,
-            "meeting_on": data.meeting_on.isoformat(),
-        },
-    )
-    return decision
 
 
 def move_deadline(

@@ -115,6 +115,77 @@ class ConsultantPublic(BaseModel):
     email: str
 
 
+# --- consultant assignments and independence declarations --------------------------------------
+
+AssignmentStatus = Literal["en_attente", "active", "refusee", "terminee"]
+
+
+class DeclarationIn(Input):
+    """The consultant's answer for one stakeholder: a link with it or not, and what link."""
+
+    stakeholder_id: Annotated[int, Field(ge=1, le=2**31 - 1)]
+    has_link: bool
+    details: (
+        Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000), NoNul] | None
+    ) = None
+
+
+class DeclarationsIn(Input):
+    declarations: list[DeclarationIn] = Field(max_length=500)
+
+
+class AssignmentEndIn(Input):
+    reason: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000), NoNul
+    ]
+
+
+class DeclarationPublic(BaseModel):
+    stakeholder_id: int | None
+    stakeholder_name: str
+    has_link: bool
+    details: str | None
+    declared_at: datetime
+
+
+class AssignmentPublic(BaseModel):
+    id: int
+    project_id: int
+    status: AssignmentStatus
+    status_label: str
+    consultant: ConsultantPublic
+    assigned_by: str
+    created_at: datetime
+    decided_at: datetime | None
+    ended_at: datetime | None
+    ended_by: str | None
+    end_reason: str | None
+    # Why a declared link stopped the assignment (French, addressed to the consultant).
+    explanation: str | None
+    declarations: list[DeclarationPublic]
+
+
+class AssignmentProject(BaseModel):
+    id: int
+    name: str
+    communes: list[dict[str, str]]
+    # The project page, once the assignment is active (before, the consultant may not see it).
+    url: str | None
+
+
+class StakeholderToDeclare(BaseModel):
+    id: int
+    name: str
+    college: str
+    college_label: str
+
+
+class MyAssignmentPublic(AssignmentPublic):
+    project: AssignmentProject
+    # Pending assignments only: every stakeholder the declaration must cover.
+    stakeholders: list[StakeholderToDeclare]
+
+
 class ProjectSummary(BaseModel):
     id: int
     name: str
@@ -145,6 +216,7 @@ class ProjectPublic(ProjectSummary):
     consultant: ConsultantPublic | None
     label_number: str | None
     label_date: date | None
+    network_member_since: date | None
     deadlines: list[DeadlinePublic]
     actions: list[ActionEvaluation]
 
@@ -253,19 +325,131 @@ class DeadlineMove(Input):
     reason: LongText
 
 
+VoteValue = Literal["pour", "contre", "abstention"]
+UserId = Annotated[int, Field(ge=1, le=2**31 - 1)]
+
+
+class VoteIn(Input):
+    user_id: UserId
+    vote: VoteValue
+
+
 class DecisionCreate(Input):
-    meeting_on: date
+    """The Bureau's deliberation on one project, at one of its meetings."""
+
+    meeting_id: UserId = Field(description="La réunion du Bureau qui a délibéré")
     outcome: Outcome
-    motivation: OptionalText | None = None
+    motivation: OptionalText | None = Field(
+        default=None,
+        description="Motivation (refus) ou recommandations (ajournement) : obligatoire pour "
+        "ces deux décisions ; recommandations facultatives pour une attribution",
+    )
+    votes: list[VoteIn] = Field(
+        default_factory=list,
+        max_length=200,
+        description="Le vote de chaque membre présent et non déporté",
+    )
+
+
+class VotePublic(BaseModel):
+    user_id: int
+    name: str
+    vote: VoteValue
 
 
 class DecisionPublic(BaseModel):
     id: int
+    meeting_id: int | None
     meeting_on: date
     outcome: Outcome
     motivation: str | None
+    votes_for: int
+    votes_against: int
+    votes_abstain: int
+    votes: list[VotePublic]
     recorded_by: str
     recorded_at: datetime
+
+
+class MeetingCreate(Input):
+    held_on: date
+    attendee_ids: list[UserId] = Field(max_length=200, description="Les membres présents")
+    chair_id: UserId = Field(description="Qui préside la séance (parmi les présents)")
+    notes: OptionalText | None = None
+
+
+class PersonPublic(BaseModel):
+    user_id: int
+    name: str
+
+
+class MeetingDecisionPublic(BaseModel):
+    decision_id: int
+    project_id: int
+    project_name: str
+    outcome: Outcome
+
+
+class MeetingPublic(BaseModel):
+    id: int
+    held_on: date
+    chair: PersonPublic | None
+    bureau_size: int = Field(description="Membres du Bureau ce jour-là (base du quorum)")
+    attendees: list[PersonPublic]
+    notes: str | None
+    created_by: str
+    created_at: datetime
+    decisions: list[MeetingDecisionPublic] = Field(
+        description="Décisions prises à cette réunion, sur les projets visibles de l'appelant"
+    )
+
+
+class RecusalCreate(Input):
+    user_id: UserId | None = Field(
+        default=None,
+        description="Le membre qui se déporte : omis pour soi-même (membre du Bureau), "
+        "obligatoire pour l'équipe nationale",
+    )
+    reason: LongText
+
+
+class RecusalPublic(BaseModel):
+    id: int
+    project_id: int
+    user_id: int
+    name: str
+    reason: str
+    pass_started_at: datetime
+    current: bool = Field(description="Vaut pour le passage actuel du projet devant le Bureau")
+    declared_by: str
+    declared_at: datetime
+
+
+class AgendaDocument(BaseModel):
+    id: int
+    type: str
+    type_label: str
+    filename: str
+    download_url: str
+
+
+class AgendaItem(BaseModel):
+    """One decision file: the project at the Bureau step and what the Bureau reads."""
+
+    project: ProjectSummary
+    association_name: str | None
+    rna_number: str | None
+    board_summary: str
+    board: list[dict[str, Any]]
+    report: AgendaDocument | None = Field(
+        description="Le rapport d'expertise déposé comme pièce (anciens dossiers)"
+    )
+    report_url: str | None = Field(
+        description="Le rapport d'expertise structuré, une fois soumis (sa version PDF)"
+    )
+    documents: list[AgendaDocument]
+    recusals: list[RecusalPublic]
+    decisions: list[DecisionPublic]
 
 
 class PipelineStateCount(BaseModel):
@@ -356,3 +540,90 @@ class TokenCreated(TokenPublic):
 
 class MemberAdd(Input):
     user_id: Annotated[int, Field(ge=1, le=2**31 - 1)]
+
+
+# --- the expertise report ---------------------------------------------------------------------
+
+Assessment = Literal["satisfaisant", "a_consolider", "insuffisant"]
+Recommendation = Literal["favorable", "favorable_avec_reserves", "defavorable"]
+GridKey = Annotated[str, StringConstraints(min_length=1, max_length=50)]
+
+
+class AssessmentIn(Input):
+    assessment: Assessment | None = None
+    comment: OptionalText = ""
+
+
+class ReportDraft(Input):
+    """A draft of the report: any part may still be missing (checked at submission)."""
+
+    assessments: dict[GridKey, AssessmentIn] = Field(default_factory=dict, max_length=200)
+    visit_dates: list[date] = Field(default_factory=list, max_length=30)
+    people_met: OptionalText | None = None
+    recommendation: Recommendation | None = None
+    recommendations_text: (
+        Annotated[str, StringConstraints(strip_whitespace=True, max_length=10000), NoNul] | None
+    ) = None
+
+
+class ReportCriterionPublic(BaseModel):
+    key: str
+    label: str
+    guidance: str
+    shows: str | None
+    assessment: Assessment | None
+    assessment_label: str | None
+    comment: str
+
+
+class ReportThemePublic(BaseModel):
+    key: str
+    label: str
+    criteria: list[ReportCriterionPublic]
+
+
+class CollegeCount(BaseModel):
+    college: str
+    label: str
+    count: int
+
+
+class BoardComposition(BaseModel):
+    """The board as recorded, shown next to the governance criterion."""
+
+    summary: str
+    members: int
+    colleges: list[CollegeCount]
+    habitants_majority: bool
+    habitant_president: bool
+
+
+class ReportPublic(BaseModel):
+    id: int | None  # None: nothing saved yet (the consultant's blank form)
+    project_id: int
+    status: Literal["brouillon", "soumis"]
+    revision: int
+    version: int
+    consultant_id: int | None
+    consultant_name: str | None
+    themes: list[ReportThemePublic]
+    assessments: dict[str, dict[str, Any]]
+    visit_dates: list[date]
+    people_met: str | None
+    recommendation: Recommendation | None
+    recommendation_label: str | None
+    recommendations_text: str | None
+    board: BoardComposition
+    missing: list[str]  # labels of the criteria not assessed yet
+    editable: bool  # whether the caller may save the draft now
+    created_at: datetime | None
+    updated_at: datetime | None
+    submitted_at: datetime | None
+    transmitted_at: datetime | None
+
+
+class ReportVersionPublic(BaseModel):
+    revision: int
+    submitted_at: datetime
+    submitted_by: str
+    content: dict[str, Any]

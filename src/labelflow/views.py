@@ -7,22 +7,30 @@ from collections.abc import Sequence
 from sqlmodel import Session
 
 from labelflow import dates, deadlines
+from labelflow.assignments import AssignmentView
 from labelflow.criteria import Facts
+from labelflow.documents import GENERATED_TYPE_LABELS
 from labelflow.models import Attestation, Decision, Document, Project, Stakeholder
 from labelflow.projects import evaluate, load_facts
 from labelflow.schemas import (
     ActionEvaluation,
+    AssignmentProject,
+    AssignmentPublic,
     AttestationPublic,
     ConsultantPublic,
     DeadlinePublic,
     DecisionPublic,
+    DeclarationPublic,
     DocumentPublic,
+    MyAssignmentPublic,
     ProjectPublic,
     ProjectSummary,
     StakeholderPublic,
+    StakeholderToDeclare,
     Unmet,
+    VotePublic,
 )
-from labelflow.workflow import Engine, WorkflowDefinition
+from labelflow.workflow import COLLEGE_LABELS, Engine, WorkflowDefinition
 
 
 def state_label(definition: WorkflowDefinition, state: str) -> str:
@@ -98,6 +106,7 @@ def project_public(
         consultant=consultant,
         label_number=project.label_number,
         label_date=project.label_date,
+        network_member_since=project.network_member_since,
         deadlines=deadline_list,
         actions=[
             ActionEvaluation(
@@ -124,6 +133,53 @@ def stakeholder_public(s: Stakeholder) -> StakeholderPublic:
     )
 
 
+def assignment_public(view: AssignmentView) -> AssignmentPublic:
+    a, user = view.assignment, view.consultant
+    return AssignmentPublic(
+        id=a.id or 0,
+        project_id=a.project_id,
+        status=a.status,
+        status_label=view.status_label,
+        consultant=ConsultantPublic(user_id=user.id or 0, name=user.name, email=user.email),
+        assigned_by=a.assigned_by,
+        created_at=a.created_at,
+        decided_at=a.decided_at,
+        ended_at=a.ended_at,
+        ended_by=a.ended_by,
+        end_reason=view.end_reason,
+        explanation=view.explanation,
+        declarations=[
+            DeclarationPublic.model_validate(d, from_attributes=True) for d in view.declarations
+        ],
+    )
+
+
+def my_assignment_public(view: AssignmentView) -> MyAssignmentPublic:
+    """An assignment as its consultant sees it: the project's name and place, and while it is
+    pending the stakeholders to declare about (the project itself stays hidden until then)."""
+    project = view.project
+    assert project is not None and project.id is not None
+    active = view.assignment.status == "active"
+    return MyAssignmentPublic(
+        **assignment_public(view).model_dump(),
+        project=AssignmentProject(
+            id=project.id,
+            name=project.name,
+            communes=project.communes,
+            url=f"/api/v1/projects/{project.id}" if active else None,
+        ),
+        stakeholders=[
+            StakeholderToDeclare(
+                id=s.id or 0,
+                name=s.name,
+                college=s.college,
+                college_label=COLLEGE_LABELS.get(s.college, s.college),
+            )
+            for s in view.stakeholders
+        ],
+    )
+
+
 def attestation_public(definition: WorkflowDefinition, a: Attestation) -> AttestationPublic:
     att = definition.attestation(a.code)
     return AttestationPublic(
@@ -143,7 +199,7 @@ def document_public(definition: WorkflowDefinition, d: Document) -> DocumentPubl
         id=d.id or 0,
         project_id=d.project_id,
         type=d.type,
-        type_label=doc_type.label if doc_type else d.type,
+        type_label=doc_type.label if doc_type else GENERATED_TYPE_LABELS.get(d.type, d.type),
         filename=d.filename,
         size=d.size,
         media_type=d.media_type,
@@ -159,12 +215,18 @@ def document_public(definition: WorkflowDefinition, d: Document) -> DocumentPubl
     )
 
 
-def decision_public(d: Decision) -> DecisionPublic:
+def decision_public(d: Decision, votes: Sequence[tuple[int, str, str]] = ()) -> DecisionPublic:
+    """`votes`: (user id, name, vote) of each member who voted (see `bureau.votes_of`)."""
     return DecisionPublic(
         id=d.id or 0,
+        meeting_id=d.meeting_id,
         meeting_on=d.meeting_on,
         outcome=d.outcome,
         motivation=d.motivation,
+        votes_for=d.votes_for,
+        votes_against=d.votes_against,
+        votes_abstain=d.votes_abstain,
+        votes=[VotePublic(user_id=uid, name=name, vote=vote) for uid, name, vote in votes],
         recorded_by=d.recorded_by,
         recorded_at=d.recorded_at,
     )

@@ -142,6 +142,57 @@ class AttestationDef(_Frozen):
     description: str = ""
 
 
+ASSESSMENTS: dict[str, str] = {
+    "satisfaisant": "Satisfaisant",
+    "a_consolider": "À consolider",
+    "insuffisant": "Insuffisant",
+}
+RECOMMENDATIONS: dict[str, str] = {
+    "favorable": "Favorable",
+    "favorable_avec_reserves": "Favorable avec réserves",
+    "defavorable": "Défavorable",
+}
+
+
+class GridCriterion(_Frozen):
+    """One point the consultant assesses; `guidance` tells what to look at."""
+
+    key: str = Field(pattern=_KEY_PATTERN)
+    label: str = Field(min_length=1)
+    guidance: str = Field(min_length=1)
+    # Facts the report form shows next to the criterion (the board composition).
+    shows: Literal["board"] | None = None
+
+
+class GridTheme(_Frozen):
+    key: str = Field(pattern=_KEY_PATTERN)
+    label: str = Field(min_length=1)
+    criteria: list[GridCriterion] = Field(min_length=1)
+
+
+class ExpertiseGrid(_Frozen):
+    """The expertise report's grid: criteria grouped by the charter's themes."""
+
+    themes: list[GridTheme] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_keys(self) -> ExpertiseGrid:
+        themes: set[str] = set()
+        criteria: set[str] = set()
+        for theme in self.themes:
+            if theme.key in themes:
+                raise ValueError(f"thème « {theme.key} » déjà employé dans la grille")
+            themes.add(theme.key)
+            for criterion in theme.criteria:
+                if criterion.key in criteria:
+                    raise ValueError(f"critère « {criterion.key} » déjà employé dans la grille")
+                criteria.add(criterion.key)
+        return self
+
+    def criteria(self) -> list[GridCriterion]:
+        return [c for theme in self.themes for c in theme.criteria]
+
+
 class WorkflowDefinition(_Frozen):
     key: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
     version: int = Field(ge=1)
@@ -154,6 +205,8 @@ class WorkflowDefinition(_Frozen):
     actions: list[ActionDef]
     document_types: list[DocumentTypeDef]
     attestations: list[AttestationDef]
+    # Absent from version 1 of the shipped files: see Engine.expertise_grid.
+    expertise_grid: ExpertiseGrid | None = None
 
     _states: dict[str, StateDef] = PrivateAttr(default_factory=dict)
     _actions: dict[str, ActionDef] = PrivateAttr(default_factory=dict)
@@ -262,6 +315,7 @@ def _french(error: ErrorDetails) -> str:
         "extra_forbidden": "paramètre inconnu",
         "string_type": "texte attendu",
         "string_too_short": "texte vide",
+        "too_short": "liste vide",
         "string_pattern_mismatch": "clé invalide (minuscules, chiffres et « _ » ou « - »)",
         "int_type": "nombre entier attendu",
         "int_parsing": "nombre entier attendu",
@@ -503,6 +557,17 @@ class Engine:
             if definition.project_kind == project_kind:
                 return definition
         raise KeyError(project_kind)
+
+    def expertise_grid(self, key: str, version: int) -> ExpertiseGrid:
+        """The report grid of (key, version); a version without one (written before grids
+        existed) uses the grid of the latest version of the same key that has one."""
+        own = self._definitions[(key, version)].expertise_grid
+        if own is not None:
+            return own
+        for (k, _version), definition in sorted(self._definitions.items(), reverse=True):
+            if k == key and definition.expertise_grid is not None:
+                return definition.expertise_grid
+        raise KeyError(f"{key}: aucune grille d'expertise")
 
     def fire(self, key: str, version: int, state: str, action: str) -> str:
         """Return the state reached by `action` from `state`; criteria are checked elsewhere."""

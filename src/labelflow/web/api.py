@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, Path, Query, Response, UploadFile, status
 from fastapi.responses import FileResponse
 
-from labelflow import dates, documents, events, projects, records, views
+from labelflow import bureau, dates, documents, events, projects, records, views
 from labelflow.errors import NotFound
 from labelflow.models import Project
 from labelflow.permissions import (
@@ -24,8 +24,6 @@ from labelflow.schemas import (
     BoardMemberCreate,
     BoardMemberPublic,
     CommentIn,
-    ConsultantIn,
-    ConsultantPublic,
     DeadlineMove,
     DeadlinePublic,
     DecisionCreate,
@@ -48,6 +46,7 @@ from labelflow.web.deps import (
     DocumentDep,
     EngineDep,
     IfMatchDep,
+    LettersDep,
     ProjectDep,
     SessionDep,
     SettingsDep,
@@ -197,6 +196,7 @@ def post_transition(
     project: ProjectDep,
     session: SessionDep,
     engine: EngineDep,
+    letters: LettersDep,
     actor: ActorDep,
     if_match: IfMatchDep,
     response: Response,
@@ -209,6 +209,7 @@ def post_transition(
         comment=data.comment,
         actor=actor,
         if_match=if_match,
+        letters=letters,
     )
     _etag(response, project)
     return views.project_public(session, engine, project)
@@ -426,40 +427,18 @@ def add_attestation(
     return views.attestation_public(definition_of(engine, project), a)
 
 
-@router.put(
-    "/projects/{project_id}/consultant",
-    tags=["expertise"],
-    summary="Désigner le ou la consultant·e",
-    dependencies=[permit_on_project(RECORD_WRITE)],
-)
-def put_consultant(
-    data: ConsultantIn,
-    project: ProjectDep,
-    session: SessionDep,
-    engine: EngineDep,
-    actor: ActorDep,
-    if_match: IfMatchDep,
-    response: Response,
-) -> ConsultantPublic:
-    records.set_consultant(
-        session, engine=engine, project=project, data=data, actor=actor, if_match=if_match
-    )
-    _etag(response, project)
-    public = views.project_public(session, engine, project)
-    assert public.consultant is not None
-    return public.consultant
-
-
-@router.get("/projects/{project_id}/decisions", tags=["expertise"], summary="Décisions du Bureau")
+@router.get("/projects/{project_id}/decisions", tags=["bureau"], summary="Décisions du Bureau")
 def list_decisions(project: ProjectDep, session: SessionDep) -> list[DecisionPublic]:
-    return [views.decision_public(d) for d in records.list_decisions(session, project=project)]
+    decisions = bureau.list_decisions(session, project=project)
+    votes = bureau.votes_of(session, decisions)
+    return [views.decision_public(d, votes[d.id or 0]) for d in decisions]
 
 
 @router.post(
     "/projects/{project_id}/decisions",
     status_code=201,
-    tags=["expertise"],
-    summary="Enregistrer la décision du Bureau",
+    tags=["bureau"],
+    summary="Enregistrer la décision du Bureau (réunion, votes, décision, motivation)",
     dependencies=[permit_on_project(RECORD_WRITE)],
 )
 def post_decision(
@@ -467,15 +446,25 @@ def post_decision(
     project: ProjectDep,
     session: SessionDep,
     engine: EngineDep,
+    settings: SettingsDep,
     actor: ActorDep,
     if_match: IfMatchDep,
     response: Response,
 ) -> DecisionPublic:
-    d = records.record_decision(
-        session, engine=engine, project=project, data=data, actor=actor, if_match=if_match
+    d = bureau.record_decision(
+        session,
+        engine=engine,
+        project=project,
+        meeting_id=data.meeting_id,
+        outcome=data.outcome,
+        motivation=data.motivation,
+        votes=[(v.user_id, v.vote) for v in data.votes],
+        actor=actor,
+        settings=settings,
+        if_match=if_match,
     )
     _etag(response, project)
-    return views.decision_public(d)
+    return views.decision_public(d, bureau.votes_of(session, [d])[d.id or 0])
 
 
 # --- deadlines --------------------------------------------------------------------------------

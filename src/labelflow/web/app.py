@@ -15,7 +15,7 @@ from labelflow import __version__
 from labelflow.db import make_engine
 from labelflow.documents import DocumentStore
 from labelflow.settings import Settings
-from labelflow.web import api, api_accounts, errors
+from labelflow.web import api, api_accounts, api_assignments, api_bureau, api_reports, errors
 from labelflow.web.limits import BodySizeLimit
 from labelflow.web.security import HardenedFastAPI, install_docs
 from labelflow.workflow_store import sync_definitions
@@ -63,6 +63,9 @@ def create_app(settings: Settings | None = None, *, db: SAEngine | None = None) 
 
     app.include_router(api.router)
     app.include_router(api_accounts.router)
+    app.include_router(api_bureau.router)
+    app.include_router(api_reports.router)
+    app.include_router(api_assignments.router)
     install_docs(app)
     from labelflow.web import pages  # noqa: PLC0415  (pages import templates lazily)
 

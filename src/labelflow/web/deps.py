@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Path, Request
 from sqlmodel import Session
 
-from labelflow import accounts, documents
+from labelflow import accounts, bureau, documents
 from labelflow.actors import Actor
 from labelflow.db import transaction, write_engine
 from labelflow.errors import Forbidden, NotFound, PreconditionFailed, Unauthenticated
@@ -175,6 +175,14 @@ def get_store(request: Request) -> documents.DocumentStore:
 
 
 StoreDep = Annotated[documents.DocumentStore, Depends(get_store)]
+
+
+def get_letters(request: Request) -> bureau.Letters:
+    """What the Bureau's decision letters need: the templates and the document store."""
+    return bureau.Letters(env=request.app.state.templates.env, store=request.app.state.store)
+
+
+LettersDep = Annotated[bureau.Letters, Depends(get_letters)]
 
 ProjectId = Annotated[int, Path(ge=1, le=MAX_ID, description="Identifiant du projet")]
 

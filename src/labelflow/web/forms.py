@@ -14,14 +14,18 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from labelflow.errors import DomainError, PreconditionFailed
 from labelflow.schemas import (
+    AssignmentEndIn,
     AttestationCreate,
     BoardMemberCreate,
     ConsultantIn,
     DeadlineMove,
     DecisionCreate,
+    DeclarationsIn,
+    MeetingCreate,
     MemberAdd,
     ProjectCreate,
     ProjectUpdate,
+    RecusalCreate,
     ReviewIn,
     StakeholderCreate,
     TokenCreate,
@@ -226,6 +230,39 @@ class ConsultantForm(PageForm):
         return ConsultantIn.model_validate(_filled({"user_id": self.user_id.strip()}))
 
 
+class DeclarationForm(PageForm):
+    """The independence declaration: per stakeholder `link-<id>` (« oui » or « non ») and
+    `details-<id>`; the names carry the stakeholder, so the fields are not declared here."""
+
+    model_config = ConfigDict(extra="allow")
+
+    def to_model(self) -> DeclarationsIn:
+        extra = self.model_extra or {}
+        declarations = []
+        for key, answer in extra.items():
+            if not key.startswith("link-") or not isinstance(answer, str) or not answer.strip():
+                continue
+            number = key.removeprefix("link-")
+            if not number.isdigit() or len(number) > 9 or answer not in ("oui", "non"):
+                raise FormRefused(key, "Réponse illisible : rechargez la page et recommencez.")
+            details = extra.get(f"details-{number}")
+            declarations.append(
+                {
+                    "stakeholder_id": int(number),
+                    "has_link": answer == "oui",
+                    "details": _blank_to_none(details) if isinstance(details, str) else None,
+                }
+            )
+        return DeclarationsIn.model_validate({"declarations": declarations})
+
+
+class AssignmentEndForm(PageForm):
+    reason: str = ""
+
+    def to_model(self) -> AssignmentEndIn:
+        return AssignmentEndIn.model_validate(_filled({"reason": self.reason}))
+
+
 class MemberForm(PageForm):
     user_id: str = ""
 
@@ -288,19 +325,63 @@ class UserForm(BaseModel):
 
 
 class DecisionForm(PageForm):
-    meeting_on: str = ""
+    meeting_id: str = ""
     outcome: str = ""
     motivation: str = ""
+    # One select per Bureau member, each option "<user id>:<vote>"; blank: absent.
+    votes: list[str] = []
 
     def to_model(self) -> DecisionCreate:
+        votes = []
+        for value in self.votes:
+            user_id, _, vote = value.partition(":")
+            if user_id.strip() and vote.strip():
+                votes.append({"user_id": user_id.strip(), "vote": vote.strip()})
         return DecisionCreate.model_validate(
             _filled(
                 {
-                    "meeting_on": _blank_to_none(self.meeting_on),
+                    "meeting_id": _blank_to_none(self.meeting_id),
                     "outcome": self.outcome,
                     "motivation": _blank_to_none(self.motivation),
+                    "votes": votes,
                 }
             )
+            | {"votes": votes}
+        )
+
+    def vote_of(self, user_id: int) -> str:
+        """The vote chosen for `user_id` (to show a refused form again)."""
+        prefix = f"{user_id}:"
+        return next((v[len(prefix) :] for v in self.votes if v.startswith(prefix)), "")
+
+
+class MeetingForm(PageForm):
+    held_on: str = ""
+    attendee_ids: list[str] = []
+    chair_id: str = ""
+    notes: str = ""
+
+    def to_model(self) -> MeetingCreate:
+        return MeetingCreate.model_validate(
+            _filled(
+                {
+                    "held_on": _blank_to_none(self.held_on),
+                    "chair_id": _blank_to_none(self.chair_id),
+                    "notes": _blank_to_none(self.notes),
+                }
+            )
+            | {"attendee_ids": [a for a in self.attendee_ids if a.strip()]}
+        )
+
+
+class RecusalForm(PageForm):
+    user_id: str = ""
+    reason: str = ""
+    return_to: str = ""
+
+    def to_model(self) -> RecusalCreate:
+        return RecusalCreate.model_validate(
+            _filled({"user_id": _blank_to_none(self.user_id), "reason": self.reason})
         )
 
 

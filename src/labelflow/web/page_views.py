@@ -13,24 +13,40 @@ from typing import Any
 
 from sqlmodel import Session
 
-from labelflow import accounts, dates, deadlines, documents, events, projects, records, views
+from labelflow import (
+    accounts,
+    assignments,
+    bureau,
+    dates,
+    deadlines,
+    documents,
+    events,
+    projects,
+    records,
+    report_views,
+    views,
+)
 from labelflow.actors import Actor
 from labelflow.criteria import OUTCOME_LABELS
 from labelflow.errors import Forbidden
-from labelflow.models import Event, Project, User
+from labelflow.models import Decision, Event, Project, User
 from labelflow.permissions import (
+    ASSIGNMENT_DECLARE,
+    BUREAU_MANAGE,
+    BUREAU_READ,
     DOCUMENT_REVIEW,
     DOCUMENT_UPLOAD,
     MEMBERS_MANAGE,
     PIPELINE_READ,
     PROJECT_WRITE,
     RECORD_WRITE,
+    RECUSAL_DECLARE,
     USERS_MANAGE,
     allows,
     require_upload,
 )
 from labelflow.projects import BUREAU_STATE, ProjectFilters, definition_of, load_facts
-from labelflow.schemas import DeadlinePublic, ProjectPublic
+from labelflow.schemas import DeadlinePublic, DocumentPublic, ProjectPublic
 from labelflow.workflow import COLLEGE_LABELS, KNOWN_FIELDS, Criterion, Engine, WorkflowDefinition
 
 KIND_LABELS = {"quartier": "Régie de Quartier", "territoire": "Régie de Territoire"}
@@ -174,7 +190,7 @@ def timeline(
 
 def _doc_label(definition: WorkflowDefinition, key: str | None) -> str:
     doc = definition.document_type(key or "")
-    return doc.label if doc else (key or "")
+    return doc.label if doc else documents.GENERATED_TYPE_LABELS.get(key or "", key or "")
 
 
 def _iso_date(value: Any) -> str:
@@ -236,15 +252,59 @@ def event_summary(definition: WorkflowDefinition, event: Event) -> str:
             days = int(data.get("paused_days") or 0)
             return f"Projet repris après {days} jour{'s' if days > 1 else ''} de suspension."
         case "consultant":
-            return f"{data.get('name', '')} ({data.get('email', '')}) désigné·e."
+            return _consultant_summary(data)
         case "membre":
             if data.get("op") == "ajout":
                 return f"Compte de « {data.get('name', '')} » lié au projet."
             return f"Compte de « {data.get('name', '')} » retiré du projet."
+        case "rapport":
+            revision = data.get("revision")
+            return {
+                "brouillon": "Rédaction du rapport commencée.",
+                "soumission": f"Rapport soumis (version {revision}).",
+                "reouverture": f"Rapport rouvert par l'équipe nationale (version {revision}).",
+            }.get(str(data.get("op")), "")
         case "decision":
             outcome = DECISION_LABELS.get(str(data.get("outcome")), "")
-            return f"{outcome}, réunion du Bureau du {_iso_date(data.get('meeting_on'))}."
+            text = f"{outcome}, réunion du Bureau du {_iso_date(data.get('meeting_on'))}"
+            if "votes_for" in data:
+                text += (
+                    f" ({data.get('votes_for')} pour, {data.get('votes_against')} contre, "
+                    f"{data.get('votes_abstain')} abstention(s))"
+                )
+            return text + "."
+        case "deport":
+            return f"{data.get('name', '')} se déporte : ne participe pas à la délibération."
     return ""
+
+
+def _consultant_summary(data: dict[str, Any]) -> str:
+    name = data.get("name", "")
+    match data.get("op"):
+        case "assign":
+            return (
+                f"{name} ({data.get('email', '')}) sollicité·e pour l'expertise : "
+                "en attente de sa déclaration d'indépendance."
+            )
+        case "declare":
+            count = int(data.get("stakeholders") or 0)
+            return (
+                f"{name} a déclaré ses liens avec les parties prenantes "
+                f"({count} partie{'s' if count > 1 else ''} prenante{'s' if count > 1 else ''})."
+            )
+        case "refuse":
+            linked = [f"« {n} »" for n in data.get("linked") or []]
+            return (
+                f"Affectation de {name} refusée : lien déclaré avec {', '.join(linked)}. "
+                "Un·e autre consultant·e doit être désigné·e."
+            )
+        case "activate":
+            email = data.get("email", "")
+            return f"{name} ({email}) en charge de l'expertise : affectation active."
+        case "end":
+            return f"Fin de l'affectation de {name} : son accès au projet a cessé."
+    # Before assignments existed, designating the consultant was one fact.
+    return f"{name} ({data.get('email', '')}) désigné·e."
 
 
 @dataclass
@@ -287,6 +347,9 @@ def project_page(
     older_exist = len(recent) > HISTORY_ON_PAGE
     recent = recent[-HISTORY_ON_PAGE:]
     entries = list(events.state_entries(session, project_id=project.id))
+    documents_shown = views.documents_public(
+        definition, documents.list_documents(session, project=project)
+    )
     steps = definition.steps()
     everywhere = {s.key for s in steps}
     return {
@@ -302,11 +365,10 @@ def project_page(
         "stakeholders": [views.stakeholder_public(s) for s in facts.stakeholders],
         "board": facts.board,
         "board_summary": records.board_summary(facts.board),
+        "report_card": report_views.report_card(session, engine, project, actor),
         "attestations": [views.attestation_public(definition, a) for a in facts.attestations],
-        "documents": views.documents_public(
-            definition, documents.list_documents(session, project=project)
-        ),
-        "decisions": [views.decision_public(d) for d in facts.decisions],
+        "documents": documents_shown,
+        **bureau_section(session, project, actor, facts.decisions, documents_shown),
         "label_deadline": next((d for d in public.deadlines if d.kind == "label"), None),
         "deadline_status_labels": deadlines.STATUS_LABELS,
         "review_labels": documents.REVIEW_LABELS,
@@ -342,6 +404,10 @@ def abilities(actor: Actor) -> dict[str, bool]:
         "review": allows(actor, DOCUMENT_REVIEW),
         "members": allows(actor, MEMBERS_MANAGE),
         "users": allows(actor, USERS_MANAGE),
+        "bureau": allows(actor, BUREAU_READ),
+        "bureau_manage": allows(actor, BUREAU_MANAGE),
+        "recusal": allows(actor, RECUSAL_DECLARE),
+        "assignments": allows(actor, ASSIGNMENT_DECLARE),
     }
 
 
@@ -356,9 +422,13 @@ def nav_items(actor: Actor) -> list[NavItem]:
         ]
     else:
         items.append(NavItem("home", "/", HOME_LABELS.get(actor.role, "Accueil")))
+    if can["assignments"]:
+        items.append(NavItem("assignments", "/assignments", "Mes missions"))
     if can["write"]:
         items.append(NavItem("new", "/projects/new", "Nouveau projet"))
     items.append(NavItem("workflows", "/workflows", "Parcours"))
+    if can["pipeline"] and can["bureau"]:
+        items.append(NavItem("bureau", "/bureau", "Bureau"))
     if can["users"]:
         items.append(NavItem("users", "/users", "Comptes"))
     if can["pipeline"]:
@@ -405,6 +475,9 @@ def _role_context(
         "members": [],
         "member_choices": [],
         "consultant_choices": [],
+        "assignments": [],
+        "current_assignment": None,
+        "assignable": project.state in assignments.ASSIGNABLE_STATES,
     }
     if can["members"]:
         members = accounts.list_members(session, project=project)
@@ -414,6 +487,11 @@ def _role_context(
         )
     if can["records"]:
         context["consultant_choices"] = _choices(accounts.list_users(session, role="consultant"))
+        context["assignments"] = assignments.list_for_project(session, project=project)
+        context["current_assignment"] = next(
+            (v for v in context["assignments"] if v.assignment.status in assignments.CURRENT),
+            None,
+        )
     return context
 
 
@@ -465,3 +543,89 @@ def history_page(session: Session, engine: Engine, project: Project) -> dict[str
     summary = views.project_summary(engine, project, overdue=False)
     history = list(events.list_events(session, project_id=project.id))
     return {"project": summary, "history": history_lines(definition, history)}
+
+
+def assignments_page(session: Session, actor: Actor) -> dict[str, Any]:
+    """The consultant's missions: pending ones to declare about, active ones, the others."""
+    views_ = assignments.list_for_consultant(session, actor=actor)
+    return {
+        "pending": [v for v in views_ if v.assignment.status == "en_attente"],
+        "active": [v for v in views_ if v.assignment.status == "active"],
+        "past": [v for v in views_ if v.assignment.status in ("refusee", "terminee")],
+        "nav": "assignments",
+        "json_url": "/api/v1/me/assignments",
+    }
+
+
+# --- the Bureau --------------------------------------------------------------------------------
+
+VOTE_CHOICES = [("pour", "Pour"), ("contre", "Contre"), ("abstention", "Abstention")]
+
+
+@dataclass
+class Voter:
+    """A Bureau member in the decision form: a vote select, or why they do not vote."""
+
+    user: User
+    recused: bool
+    reason: str = ""
+
+
+def bureau_section(
+    session: Session,
+    project: Project,
+    actor: Actor,
+    decisions: Sequence[Decision],
+    documents_shown: Sequence[DocumentPublic],
+) -> dict[str, Any]:
+    """The project page's « Décision du Bureau » section: decisions with their votes, recusals,
+    letters, and for staff the meetings and members of the decision form."""
+    votes = bureau.votes_of(session, decisions)
+    at_bureau = project.state == BUREAU_STATE
+    context: dict[str, Any] = {
+        "decisions": [views.decision_public(d, votes[d.id or 0]) for d in decisions],
+        "vote_labels": dict(VOTE_CHOICES),
+        "letters": [d for d in documents_shown if d.type == bureau.LETTER_TYPE],
+        # What the porteur reads: the decisions of the passes the Bureau has closed.
+        "published_decisions": [
+            views.decision_public(d, votes[d.id or 0])
+            for d in decisions
+            if not (at_bureau and d.pass_started_at == project.entered_state_at)
+            and d
+            is bureau.current_decision(
+                [x for x in decisions if x.pass_started_at == d.pass_started_at],
+                pass_started_at=d.pass_started_at,
+            )
+        ],
+        "recusals": [],
+        "bureau_meetings": [],
+        "voters": [],
+        "recusal_choices": [],
+        "my_recusal": None,
+    }
+    if not (allows(actor, BUREAU_READ) and at_bureau):
+        return context
+    recusals = [r for r in bureau.list_recusals(session, project=project) if r.current]
+    recused = {r.recusal.user_id: r for r in recusals}
+    context["recusals"] = recusals
+    context["my_recusal"] = recused.get(actor.user_id or 0)
+    if allows(actor, RECORD_WRITE):
+        members = bureau.members(session)
+        context["bureau_meetings"] = [
+            (
+                str(m.id),
+                f"{dates.french_date(m.meeting.held_on)} — {len(m.attendees)} présent(s) sur "
+                f"{m.meeting.bureau_size} : {', '.join(u.name for u in m.attendees)}",
+            )
+            for m in bureau.meetings_for(session, project=project)
+        ]
+        context["voters"] = [
+            Voter(u, (u.id or 0) in recused, recused[u.id or 0].recusal.reason)
+            if (u.id or 0) in recused
+            else Voter(u, False)
+            for u in members
+        ]
+        context["recusal_choices"] = [
+            (str(u.id), u.name) for u in members if (u.id or 0) not in recused
+        ]
+    return context

@@ -11,12 +11,11 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import Response
 from fastapi.templating import Jinja2Templates
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from labelflow import accounts, dates, projects
+from labelflow import accounts, assignments, dates, pdf, projects
 from labelflow.actors import ROLE_LABELS
 from labelflow.errors import NotFound
-from labelflow.permissions import PIPELINE_READ, allows
+from labelflow.permissions import ASSIGNMENT_DECLARE, PIPELINE_READ, allows
 from labelflow.settings import Settings
 from labelflow.web import page_views
 from labelflow.web.deps import ActorDep, EngineDep, IdentityDep, SessionDep, csrf_form
@@ -56,14 +55,8 @@ def _identity_context(request: Request) -> dict[str, Any]:
 
 def make_templates(settings: Settings) -> Jinja2Templates:
     # No per-render stat() of every template file unless asked (LABELFLOW_TEMPLATES_AUTO_RELOAD).
-    env = Environment(
-        loader=FileSystemLoader(settings.templates_dir),
-        autoescape=select_autoescape(),
-        auto_reload=settings.templates_auto_reload,
-    )
+    env = pdf.make_environment(settings.templates_dir, auto_reload=settings.templates_auto_reload)
     templates = Jinja2Templates(env=env, context_processors=[_identity_context])
-    env.filters["french_date"] = dates.french_date
-    env.filters["french_datetime"] = dates.french_datetime
     env.filters["filesize"] = page_views.filesize
     env.globals.update(
         college_labels=COLLEGE_LABELS,
@@ -80,12 +73,19 @@ def home(request: Request, session: SessionDep, engine: EngineDep, actor: ActorD
     """The home page of the signed-in role: the pipeline for staff, else their own projects."""
     if allows(actor, PIPELINE_READ):
         return dashboard(request, session, engine)
+    if actor.role == "bureau":
+        from labelflow.web.pages_bureau import agenda_page  # noqa: PLC0415 (imports us)
+
+        return agenda_page(request, session, engine, actor)
     rows, total = page_views.home_projects(session, actor)
     if page_views.single_project_home(actor, total):
         from labelflow.web.pages_projects import show_project  # noqa: PLC0415 (imports us)
 
         return show_project(request, session, engine, rows[0][0], at_home=True)
-    return render(request, "home.html", page_views.role_home(engine, actor, rows, total))
+    context = page_views.role_home(engine, actor, rows, total)
+    if allows(actor, ASSIGNMENT_DECLARE):
+        context["pending_missions"] = assignments.pending_count(session, actor=actor)
+    return render(request, "home.html", context)
 
 
 def dashboard(request: Request, session: SessionDep, engine: EngineDep) -> Response:
@@ -134,9 +134,12 @@ def workflow_page(request: Request, key: str, engine: EngineDep) -> Response:
 def install(app: FastAPI, settings: Settings) -> None:
     from labelflow.web import (  # noqa: PLC0415
         pages_account,
+        pages_assignments,
         pages_auth,
+        pages_bureau,
         pages_projects,
         pages_records,
+        pages_reports,
         pages_users,
     )
 
@@ -145,5 +148,8 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.include_router(router)
     app.include_router(pages_projects.router)
     app.include_router(pages_records.router)
+    app.include_router(pages_bureau.router)
+    app.include_router(pages_reports.router)
     app.include_router(pages_users.router)
     app.include_router(pages_account.router)
+    app.include_router(pages_assignments.router)

@@ -20,6 +20,7 @@ from labelflow.web.deps import (
     MAX_ID,
     ActorDep,
     EngineDep,
+    LettersDep,
     ProjectDep,
     SessionDep,
     permit,
@@ -241,6 +242,7 @@ def post_transition(
     project: ProjectDep,
     session: SessionDep,
     engine: EngineDep,
+    letters: LettersDep,
     actor: ActorDep,
 ) -> Response:
     def call() -> Any:
@@ -253,6 +255,7 @@ def post_transition(
             comment=data.comment,
             actor=actor,
             if_match=form.if_match(),
+            letters=letters,
         )
 
     return submit(

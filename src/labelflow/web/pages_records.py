@@ -1,5 +1,6 @@
 """Forms of the project page's file: stakeholders, board, attestations, documents, consultant,
-Bureau decisions, deadlines. Each calls the JSON API's service and comes back to its section."""
+deadlines (the Bureau's: `pages_bureau`). Each calls the JSON API's service and comes back to
+its section."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Path, Request, UploadFile
 from fastapi.responses import Response
 
-from labelflow import accounts, documents, records
+from labelflow import accounts, assignments, documents, records
 from labelflow.errors import Invalid
 from labelflow.permissions import (
     DOCUMENT_REVIEW,
@@ -34,7 +35,6 @@ from labelflow.web.forms import (
     BoardMemberForm,
     ConsultantForm,
     DeadlineForm,
-    DecisionForm,
     DocumentForm,
     MemberForm,
     PageForm,
@@ -291,11 +291,11 @@ def set_consultant(
     actor: ActorDep,
 ) -> Response:
     def call() -> Any:
-        return records.set_consultant(
+        return assignments.assign(
             session,
             engine=engine,
             project=project,
-            data=form.to_model(),
+            consultant_id=form.to_model().user_id,
             actor=actor,
             if_match=form.if_match(),
         )
@@ -308,37 +308,6 @@ def set_consultant(
         form_name="consultant",
         form=form,
         anchor="consultant",
-        call=call,
-    )
-
-
-@router.post("/projects/{project_id}/decisions", dependencies=[permit_on_project(RECORD_WRITE)])
-def record_decision(
-    request: Request,
-    form: Annotated[DecisionForm, Form()],
-    project: ProjectDep,
-    session: SessionDep,
-    engine: EngineDep,
-    actor: ActorDep,
-) -> Response:
-    def call() -> Any:
-        return records.record_decision(
-            session,
-            engine=engine,
-            project=project,
-            data=form.to_model(),
-            actor=actor,
-            if_match=form.if_match(),
-        )
-
-    return submit(
-        request,
-        session,
-        engine,
-        project,
-        form_name="decision",
-        form=form,
-        anchor="decision",
         call=call,
     )
 

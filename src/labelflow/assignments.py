@@ -1,0 +1,494 @@
+"""Consultant assignments and their independence check.
+
+Staff assign a consultant account to a project (`en_attente`). Before the assignment takes
+effect the consultant declares, for every stakeholder of the project, whether they have a link
+with it: any link refuses the assignment (`refusee`), none makes it `active`. Staff end it
+(`terminee`). `Project.consultant_id` points to the consultant exactly while an assignment is
+active: the visibility rule and the `consultant_assigned` criterion both read it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlmodel import Session, col, func, select
+
+from labelflow import dates
+from labelflow.actors import Actor
+from labelflow.errors import (
+    ActionNotPossible,
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    PreconditionFailed,
+    StaleVersion,
+)
+from labelflow.events import record_event
+from labelflow.models import (
+    ConflictDeclaration,
+    ConsultantAssignment,
+    Event,
+    Project,
+    Stakeholder,
+    User,
+)
+from labelflow.permissions import RECORD_WRITE, require
+from labelflow.projects import bump, check_if_match, definition_of, require_open
+from labelflow.schemas import DeclarationIn
+from labelflow.workflow import Engine
+
+# The steps at which a consultant may be asked to carry out the expertise.
+ASSIGNABLE_STATES = ("prefiguration", "expertise")
+CURRENT = ("en_attente", "active")  # at most one such assignment per project
+STATUS_LABELS = {
+    "en_attente": "En attente de la déclaration d'indépendance",
+    "active": "Active",
+    "refusee": "Refusée : lien déclaré",
+    "terminee": "Terminée",
+}
+
+
+@dataclass
+class AssignmentView:
+    """An assignment with what the API and the pages show of it."""
+
+    assignment: ConsultantAssignment
+    consultant: User
+    declarations: list[ConflictDeclaration] = field(default_factory=list)
+    end_reason: str | None = None
+    project: Project | None = None
+    # For a pending assignment shown to its consultant: what the declaration must cover.
+    stakeholders: list[Stakeholder] = field(default_factory=list)
+
+    @property
+    def status_label(self) -> str:
+        return STATUS_LABELS.get(self.assignment.status, self.assignment.status)
+
+    @property
+    def linked_names(self) -> list[str]:
+        return [d.stakeholder_name for d in self.declarations if d.has_link]
+
+    @property
+    def explanation(self) -> str | None:
+        if self.assignment.status != "refusee":
+            return None
+        return refusal_message(self.linked_names)
+
+
+def _quoted(names: Sequence[str]) -> str:
+    """« A », « B » et « C »."""
+    quoted = [f"« {n} »" for n in names]
+    if len(quoted) <= 1:
+        return "".join(quoted)
+    return ", ".join(quoted[:-1]) + " et " + quoted[-1]
+
+
+def refusal_message(names: Sequence[str]) -> str:
+    return (
+        f"L'affectation ne peut pas prendre effet : vous avez déclaré un lien avec "
+        f"{_quoted(names)}. Un·e autre consultant·e doit être désigné·e."
+    )
+
+
+def _pid(project: Project) -> int:
+    assert project.id is not None
+    return project.id
+
+
+def _bump(session: Session, project: Project, *, if_match: int | None, **values: Any) -> None:
+    """Change the project row under the version read: of two concurrent writers, one wins
+    (so two staff members cannot both open an assignment on one project)."""
+    check_if_match(project, if_match)
+    try:
+        bump(session, project, expected_version=project.version, **values)
+    except StaleVersion:
+        if if_match is not None:
+            raise PreconditionFailed(
+                "Le projet a changé depuis votre lecture : rechargez-le et réessayez."
+            ) from None
+        raise
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+def get_assignment(session: Session, assignment_id: int) -> ConsultantAssignment:
+    assignment = session.get(ConsultantAssignment, assignment_id)
+    if assignment is None:
+        raise NotFound("Cette affectation est introuvable.")
+    return assignment
+
+
+def assignment_of(session: Session, *, assignment_id: int, actor: Actor) -> ConsultantAssignment:
+    """One of `actor`'s own assignments; someone else's is reported as not existing."""
+    assignment = session.get(ConsultantAssignment, assignment_id)
+    if assignment is None or actor.user_id is None or assignment.consultant_id != actor.user_id:
+        raise NotFound("Cette affectation est introuvable.")
+    return assignment
+
+
+def current_assignment(session: Session, *, project_id: int) -> ConsultantAssignment | None:
+    """The project's pending or active assignment, if any."""
+    return session.exec(
+        select(ConsultantAssignment)
+        .where(
+            ConsultantAssignment.project_id == project_id,
+            col(ConsultantAssignment.status).in_(CURRENT),
+        )
+        .order_by(col(ConsultantAssignment.id).desc())
+    ).first()
+
+
+def active_assignment(session: Session, *, project_id: int) -> ConsultantAssignment | None:
+    """The assignment in effect: the consultant who may see the project and file the report."""
+    return session.exec(
+        select(ConsultantAssignment).where(
+            ConsultantAssignment.project_id == project_id,
+            ConsultantAssignment.status == "active",
+        )
+    ).first()
+
+
+def _views(
+    session: Session, rows: Sequence[tuple[ConsultantAssignment, User]]
+) -> list[AssignmentView]:
+    """Views of `rows` with their declarations and end reasons: two queries, whatever the rows."""
+    ids = [a.id for a, _ in rows]
+    declarations: dict[int, list[ConflictDeclaration]] = {}
+    reasons: dict[int, str | None] = {}
+    if ids:
+        for d in session.exec(
+            select(ConflictDeclaration)
+            .where(col(ConflictDeclaration.assignment_id).in_(ids))
+            .order_by(col(ConflictDeclaration.id))
+        ):
+            declarations.setdefault(d.assignment_id, []).append(d)
+        ended = [a for a, _ in rows if a.status == "terminee"]
+        if ended:
+            # The reason is the comment of the event that recorded the end (the history).
+            for event in session.exec(
+                select(Event).where(
+                    col(Event.project_id).in_({a.project_id for a in ended}),
+                    Event.kind == "consultant",
+                )
+            ):
+                data = event.data or {}
+                if data.get("op") == "end" and isinstance(data.get("assignment_id"), int):
+                    reasons[data["assignment_id"]] = event.comment
+    return [
+        AssignmentView(a, user, declarations.get(a.id or 0, []), reasons.get(a.id or 0))
+        for a, user in rows
+    ]
+
+
+def list_for_project(session: Session, *, project: Project) -> list[AssignmentView]:
+    """Every assignment of the project, newest first."""
+    rows = session.exec(
+        select(ConsultantAssignment, User)
+        .join(User, col(User.id) == ConsultantAssignment.consultant_id)
+        .where(ConsultantAssignment.project_id == project.id)
+        .order_by(col(ConsultantAssignment.id).desc())
+    ).all()
+    return _views(session, rows)
+
+
+def view_of(session: Session, assignment: ConsultantAssignment) -> AssignmentView:
+    consultant = session.get(User, assignment.consultant_id)
+    assert consultant is not None  # the foreign key cascades
+    return _views(session, [(assignment, consultant)])[0]
+
+
+def list_for_consultant(session: Session, *, actor: Actor) -> list[AssignmentView]:
+    """The consultant's own assignments, newest first, with their project and, for pending
+    ones, the stakeholders to declare about (a fixed number of queries)."""
+    rows = session.exec(
+        select(ConsultantAssignment, User)
+        .join(User, col(User.id) == ConsultantAssignment.consultant_id)
+        .where(ConsultantAssignment.consultant_id == actor.user_id)
+        .order_by(col(ConsultantAssignment.id).desc())
+    ).all()
+    views = _views(session, rows)
+    project_ids = {v.assignment.project_id for v in views}
+    if not project_ids:
+        return views
+    projects = {
+        p.id: p for p in session.exec(select(Project).where(col(Project.id).in_(project_ids)))
+    }
+    pending = {v.assignment.project_id for v in views if v.assignment.status == "en_attente"}
+    stakeholders: dict[int, list[Stakeholder]] = {}
+    if pending:
+        for s in session.exec(
+            select(Stakeholder)
+            .where(col(Stakeholder.project_id).in_(pending))
+            .order_by(col(Stakeholder.id))
+        ):
+            stakeholders.setdefault(s.project_id, []).append(s)
+    for view in views:
+        view.project = projects.get(view.assignment.project_id)
+        if view.assignment.status == "en_attente":
+            view.stakeholders = stakeholders.get(view.assignment.project_id, [])
+    return views
+
+
+def pending_count(session: Session, *, actor: Actor) -> int:
+    return session.exec(
+        select(func.count()).where(
+            ConsultantAssignment.consultant_id == actor.user_id,
+            ConsultantAssignment.status == "en_attente",
+        )
+    ).one()
+
+
+# --- the facts ----------------------------------------------------------------------------------
+
+
+def assign(
+    session: Session,
+    *,
+    engine: Engine,
+    project: Project,
+    consultant_id: int,
+    actor: Actor,
+    if_match: int | None,
+) -> ConsultantAssignment:
+    """Ask a consultant to carry out the expertise; it takes effect once they declare no link."""
+    require_open(engine, project)
+    consultant = session.get(User, consultant_id)
+    if consultant is None or consultant.role != "consultant" or not consultant.active:
+        raise Invalid("Choisissez un compte de consultant·e actif.", field="user_id")
+    definition = definition_of(engine, project)
+    if project.state not in ASSIGNABLE_STATES:
+        steps = " et ".join(f"« {definition.state(s).label} »" for s in ASSIGNABLE_STATES)
+        raise ActionNotPossible(
+            f"Un·e consultant·e ne peut être désigné·e qu'aux étapes {steps} ; le projet est à "
+            f"l'étape « {definition.state(project.state).label} ».",
+            code="etape_incorrecte",
+        )
+    current = current_assignment(session, project_id=_pid(project))
+    if current is not None:
+        holder = session.get(User, current.consultant_id)
+        name = holder.name if holder else "un·e consultant·e"
+        where = (
+            "en attente de sa déclaration d'indépendance"
+            if current.status == "en_attente"
+            else "affectation active"
+        )
+        raise Conflict(
+            f"Une affectation est déjà en cours pour ce projet ({name}, {where}) : "
+            "mettez-y fin avant de désigner un·e autre consultant·e.",
+            code="affectation_en_cours",
+            assignment_id=current.id,
+        )
+    _bump(session, project, if_match=if_match)
+    now = dates.now()
+    assignment = ConsultantAssignment(
+        project_id=_pid(project),
+        consultant_id=consultant_id,
+        status="en_attente",
+        assigned_by=actor.name,
+        created_at=now,
+    )
+    session.add(assignment)
+    session.flush()
+    record_event(
+        session,
+        project_id=_pid(project),
+        actor=actor,
+        kind="consultant",
+        at=now,
+        data={
+            "op": "assign",
+            "assignment_id": assignment.id,
+            "user_id": consultant.id,
+            "name": consultant.name,
+            "email": consultant.email,
+        },
+    )
+    return assignment
+
+
+def _check_coverage(
+    stakeholders: Sequence[Stakeholder], declarations: Sequence[DeclarationIn]
+) -> None:
+    """Every current stakeholder of the project exactly once, and only those."""
+    known = {s.id: s for s in stakeholders}
+    seen: set[int] = set()
+    for d in declarations:
+        if d.stakeholder_id not in known:
+            raise Invalid(
+                f"La partie prenante n° {d.stakeholder_id} n'est pas une partie prenante de ce "
+                "projet : rechargez la liste et recommencez.",
+                field="declarations",
+                code="declaration_invalide",
+            )
+        if d.stakeholder_id in seen:
+            name = known[d.stakeholder_id].name
+            raise Invalid(
+                f"La partie prenante « {name} » figure plusieurs fois dans la déclaration.",
+                field="declarations",
+                code="declaration_invalide",
+            )
+        seen.add(d.stakeholder_id)
+    missing = [s for s in stakeholders if s.id not in seen]
+    if missing:
+        raise Invalid(
+            "Votre déclaration doit couvrir chaque partie prenante du projet. Il manque : "
+            f"{_quoted([s.name for s in missing])}.",
+            field="declarations",
+            code="declaration_incomplete",
+            missing=[{"stakeholder_id": s.id, "name": s.name} for s in missing],
+        )
+    for d in declarations:
+        if d.has_link and not (d.details or "").strip():
+            name = known[d.stakeholder_id].name
+            raise Invalid(
+                f"Précisez la nature de votre lien avec « {name} ».",
+                field="declarations",
+                code="declaration_invalide",
+                stakeholder_id=d.stakeholder_id,
+            )
+
+
+def declare(
+    session: Session,
+    *,
+    assignment: ConsultantAssignment,
+    actor: Actor,
+    declarations: Sequence[DeclarationIn],
+) -> ConsultantAssignment:
+    """The consultant's declaration of independence: stored with its date; a declared link
+    refuses the assignment, none makes it active (the consultant then sees the project)."""
+    if actor.user_id is None or actor.user_id != assignment.consultant_id:
+        if actor.role == "consultant":
+            raise NotFound("Cette affectation est introuvable.")
+        raise Forbidden(
+            "Seul·e le ou la consultant·e désigné·e déclare ses liens avec les parties prenantes."
+        )
+    if assignment.status != "en_attente":
+        raise Conflict(
+            "Votre déclaration a déjà été enregistrée pour cette affectation."
+            if assignment.status in ("active", "refusee")
+            else "Cette affectation est terminée : aucune déclaration n'est plus attendue.",
+            code="declaration_deja_faite",
+        )
+    project = session.get(Project, assignment.project_id)
+    assert project is not None  # the foreign key cascades
+    if project.state not in ASSIGNABLE_STATES:
+        raise ActionNotPossible(
+            "Le projet n'est plus à une étape où l'expertise peut commencer : "
+            "contactez l'équipe nationale.",
+            code="etape_incorrecte",
+        )
+    stakeholders = session.exec(
+        select(Stakeholder)
+        .where(Stakeholder.project_id == project.id)
+        .order_by(col(Stakeholder.id))
+    ).all()
+    _check_coverage(stakeholders, declarations)
+    names = {s.id: s.name for s in stakeholders}
+    now = dates.now()
+    by_id = {d.stakeholder_id: d for d in declarations}
+    for s in stakeholders:
+        d = by_id[s.id or 0]
+        session.add(
+            ConflictDeclaration(
+                assignment_id=assignment.id or 0,
+                stakeholder_id=s.id,
+                stakeholder_name=s.name,
+                has_link=d.has_link,
+                details=(d.details or "").strip() or None,
+                declared_at=now,
+            )
+        )
+    linked = [names[d.stakeholder_id] for d in declarations if d.has_link]
+    base = {"assignment_id": assignment.id, "user_id": actor.user_id, "name": actor.name}
+    record_event(
+        session,
+        project_id=_pid(project),
+        actor=actor,
+        kind="consultant",
+        at=now,
+        data={**base, "op": "declare", "stakeholders": len(stakeholders), "links": len(linked)},
+    )
+    assignment.decided_at = now
+    if linked:
+        assignment.status = "refusee"
+        session.add(assignment)
+        record_event(
+            session,
+            project_id=_pid(project),
+            actor=actor,
+            kind="consultant",
+            at=now,
+            data={**base, "op": "refuse", "linked": linked},
+        )
+    else:
+        assignment.status = "active"
+        session.add(assignment)
+        _bump(session, project, if_match=None, consultant_id=assignment.consultant_id)
+        record_event(
+            session,
+            project_id=_pid(project),
+            actor=actor,
+            kind="consultant",
+            at=now,
+            data={**base, "op": "activate", "email": actor.email},
+        )
+    session.flush()
+    return assignment
+
+
+def end(
+    session: Session,
+    *,
+    project: Project,
+    assignment: ConsultantAssignment,
+    actor: Actor,
+    reason: str | None,
+    if_match: int | None = None,
+) -> ConsultantAssignment:
+    """Staff end a pending or active assignment: the consultant loses access at once."""
+    require(actor, RECORD_WRITE)
+    if assignment.project_id != project.id:
+        raise NotFound("Cette affectation est introuvable.")
+    if assignment.status not in CURRENT:
+        raise Conflict(
+            "Cette affectation est déjà terminée."
+            if assignment.status == "terminee"
+            else "Cette affectation n'a pas pris effet (lien déclaré) : il n'y a rien à terminer.",
+            code="affectation_close",
+        )
+    reason = (reason or "").strip()
+    if not reason:
+        raise Invalid("Indiquez pourquoi l'affectation prend fin.", field="reason")
+    values: dict[str, Any] = {}
+    if project.consultant_id == assignment.consultant_id and assignment.status == "active":
+        values["consultant_id"] = None
+    _bump(session, project, if_match=if_match, **values)
+    now = dates.now()
+    consultant = session.get(User, assignment.consultant_id)
+    previous = assignment.status
+    assignment.status = "terminee"
+    assignment.ended_at = now
+    assignment.ended_by = actor.name
+    session.add(assignment)
+    record_event(
+        session,
+        project_id=_pid(project),
+        actor=actor,
+        kind="consultant",
+        at=now,
+        comment=reason,
+        data={
+            "op": "end",
+            "assignment_id": assignment.id,
+            "user_id": assignment.consultant_id,
+            "name": consultant.name if consultant else "",
+            "previous_status": previous,
+        },
+    )
+    session.flush()
+    return assignment

@@ -1,0 +1,449 @@
+"""The expertise report: drafts saved by the assigned consultant, submission (then locked),
+reopening by staff, transmission to the Bureau with the project.
+
+One report per consultant and pass through the expertise: the *current* report of a project is
+the latest one of its assigned consultant not yet transmitted to the Bureau. Once the project
+moves on (`transmettre_bureau`) the report is transmitted and porteurs may read it; a project
+sent back (`ajourner`) gets a new report on its next pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from labelflow import dates
+from labelflow.actors import Actor
+from labelflow.errors import (
+    ActionNotPossible,
+    CommentRequired,
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    PreconditionFailed,
+    StaleVersion,
+)
+from labelflow.events import record_event
+from labelflow.models import (
+    ConsultantAssignment,
+    ExpertiseReport,
+    ExpertiseReportVersion,
+    Project,
+)
+from labelflow.permissions import RECORD_WRITE, require
+from labelflow.schemas import ReportDraft
+from labelflow.workflow import Engine, ExpertiseGrid, WorkflowDefinition
+
+# The criterion kind whose action transmits the report to the Bureau (`transmettre_bureau`).
+REPORT_CRITERION = "expertise_report"
+CONTENT_FIELDS = (
+    "assessments",
+    "visit_dates",
+    "people_met",
+    "recommendation",
+    "recommendations_text",
+)
+
+
+def grid_of(engine: Engine, project: Project) -> ExpertiseGrid:
+    return engine.expertise_grid(project.workflow_key, project.workflow_version)
+
+
+def _pid(project: Project) -> int:
+    assert project.id is not None
+    return project.id
+
+
+def _definition(engine: Engine, project: Project) -> WorkflowDefinition:
+    return engine.definition(project.workflow_key, project.workflow_version)
+
+
+def report_state(definition: WorkflowDefinition) -> str | None:
+    """The state in which the report is submitted: the one the transmitting action leaves."""
+    for action in definition.actions:
+        if any(c.kind == REPORT_CRITERION for c in action.criteria):
+            return action.sources[0]
+    return None
+
+
+def transmits(definition: WorkflowDefinition, action: str) -> bool:
+    action_def = definition.action(action)
+    return action_def is not None and any(c.kind == REPORT_CRITERION for c in action_def.criteria)
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+def latest_report(
+    session: Session, *, project_id: int, transmitted: bool = False
+) -> ExpertiseReport | None:
+    query = select(ExpertiseReport).where(ExpertiseReport.project_id == project_id)
+    if transmitted:
+        query = query.where(col(ExpertiseReport.transmitted_at).is_not(None))
+    return session.exec(query.order_by(col(ExpertiseReport.id).desc()).limit(1)).first()
+
+
+def current_report(session: Session, *, project: Project) -> ExpertiseReport | None:
+    """The report the assigned consultant is writing (or has submitted) in this pass."""
+    if project.consultant_id is None:
+        return None
+    return session.exec(
+        select(ExpertiseReport)
+        .where(
+            ExpertiseReport.project_id == _pid(project),
+            ExpertiseReport.consultant_id == project.consultant_id,
+            col(ExpertiseReport.transmitted_at).is_(None),
+        )
+        .order_by(col(ExpertiseReport.id).desc())
+        .limit(1)
+    ).first()
+
+
+def may_write(actor: Actor, project: Project) -> bool:
+    return (
+        actor.role == "consultant"
+        and actor.user_id is not None
+        and project.consultant_id == actor.user_id
+    )
+
+
+def visible_report(session: Session, *, project: Project, actor: Actor) -> ExpertiseReport | None:
+    """The report `actor` may read on a project they see (None: none for them, yet).
+
+    Porteurs and the Bureau read the report transmitted to the Bureau, never a draft; staff and
+    the assigned consultant read the current one, else the latest.
+    """
+    pid = _pid(project)
+    if actor.role in ("porteur", "bureau"):
+        return latest_report(session, project_id=pid, transmitted=True)
+    if actor.role in ("staff", "consultant"):
+        return current_report(session, project=project) or latest_report(session, project_id=pid)
+    return None
+
+
+def require_visible_report(session: Session, *, project: Project, actor: Actor) -> ExpertiseReport:
+    report = visible_report(session, project=project, actor=actor)
+    if report is None:
+        if actor.role == "porteur":
+            message = "Le rapport d'expertise sera consultable une fois transmis au Bureau."
+        else:
+            message = "Aucun rapport d'expertise n'a encore été commencé pour ce projet."
+        raise NotFound(message, code="rapport_introuvable")
+    return report
+
+
+def list_versions(session: Session, *, report: ExpertiseReport) -> Sequence[ExpertiseReportVersion]:
+    return session.exec(
+        select(ExpertiseReportVersion)
+        .where(ExpertiseReportVersion.report_id == report.id)
+        .order_by(col(ExpertiseReportVersion.revision), col(ExpertiseReportVersion.id))
+    ).all()
+
+
+def missing_criteria(grid: ExpertiseGrid, report: ExpertiseReport | None) -> list[str]:
+    """Labels of the grid's criteria without an assessment, in the grid's order."""
+    assessments = report.assessments if report is not None else {}
+    return [
+        c.label for c in grid.criteria() if not (assessments.get(c.key) or {}).get("assessment")
+    ]
+
+
+def content_of(report: ExpertiseReport) -> dict[str, Any]:
+    return {name: getattr(report, name) for name in CONTENT_FIELDS}
+
+
+# --- writing ----------------------------------------------------------------------------------
+
+
+def _require_writer(engine: Engine, project: Project, actor: Actor) -> WorkflowDefinition:
+    if not may_write(actor, project):
+        raise Forbidden(
+            "Seul·e le ou la consultant·e chargé·e de l'expertise rédige le rapport d'expertise."
+        )
+    definition = _definition(engine, project)
+    target = report_state(definition)
+    current = definition.state(project.state)
+    limit = definition.state(target).step if target else None
+    if current.final or limit is None or (current.step or 0) > limit:
+        raise ActionNotPossible(
+            "Le rapport d'expertise ne peut plus être modifié à cette étape du projet.",
+            code="rapport_clos",
+        )
+    return definition
+
+
+def writable(engine: Engine, project: Project, actor: Actor) -> bool:
+    """Whether `actor` may write the project's report now (its assigned consultant, before the
+    project leaves the expertise step)."""
+    try:
+        _require_writer(engine, project, actor)
+    except (Forbidden, ActionNotPossible):
+        return False
+    return True
+
+
+def report_for(
+    session: Session, *, engine: Engine, project: Project, actor: Actor
+) -> tuple[ExpertiseReport | None, bool]:
+    """(report shown to `actor`, whether it is the one they are writing).
+
+    None is the blank grid: the assigned consultant's form before the first save, or what
+    staff see before anything is written. Porteurs and the Bureau get 404 until transmission.
+    """
+    if writable(engine, project, actor):
+        return current_report(session, project=project), True
+    report = visible_report(session, project=project, actor=actor)
+    if report is None and actor.role not in ("staff", "consultant"):
+        require_visible_report(session, project=project, actor=actor)
+    return report, False
+
+
+def _locked() -> Conflict:
+    return Conflict(
+        "Le rapport a été soumis : il ne peut plus être modifié. Seule l'équipe nationale "
+        "peut le rouvrir.",
+        code="rapport_soumis",
+    )
+
+
+def _check_version(report: ExpertiseReport | None, if_match: int | None) -> None:
+    current = report.version if report is not None else 0
+    if if_match is not None and if_match != current:
+        raise PreconditionFailed(
+            "Le rapport a été modifié depuis votre lecture (dans une autre fenêtre ou par "
+            "quelqu'un d'autre) : rechargez-le avant de continuer.",
+            current_version=current,
+        )
+
+
+def _conditional_update(
+    session: Session, report: ExpertiseReport, *, if_match: int | None, **values: Any
+) -> None:
+    """Write `values` only if nobody changed the report since it was read (the lock)."""
+    stmt = (
+        sa.update(ExpertiseReport)
+        .where(col(ExpertiseReport.id) == report.id, col(ExpertiseReport.version) == report.version)
+        .values(version=ExpertiseReport.version + 1, updated_at=dates.now(), **values)
+    )
+    if session.exec(stmt).rowcount != 1:
+        message = "Le rapport vient d'être modifié ailleurs : rechargez-le et réessayez."
+        if if_match is not None:
+            raise PreconditionFailed(message)
+        raise StaleVersion(message, current_version=None)
+    session.refresh(report)
+
+
+def _clean_content(grid: ExpertiseGrid, data: ReportDraft) -> dict[str, Any]:
+    known = {c.key for c in grid.criteria()}
+    unknown = sorted(set(data.assessments) - known)
+    if unknown:
+        raise Invalid(
+            f"Critère inconnu dans la grille d'expertise : {', '.join(unknown)}.",
+            field=f"assessments.{unknown[0]}",
+        )
+    today = dates.today()
+    if any(day > today for day in data.visit_dates):
+        raise Invalid("Une date de visite ne peut pas être dans le futur.", field="visit_dates")
+    assessments = {
+        key: {"assessment": value.assessment, "comment": value.comment}
+        for key, value in data.assessments.items()
+        if value.assessment or value.comment
+    }
+    return {
+        "assessments": assessments,
+        "visit_dates": sorted({day.isoformat() for day in data.visit_dates}),
+        "people_met": data.people_met or None,
+        "recommendation": data.recommendation,
+        "recommendations_text": data.recommendations_text or None,
+    }
+
+
+def save_draft(
+    session: Session,
+    *,
+    engine: Engine,
+    project: Project,
+    actor: Actor,
+    data: ReportDraft,
+    if_match: int | None,
+) -> ExpertiseReport:
+    """Replace the draft's content (any part may be missing); the first save creates it.
+
+    `if_match` is the report version the form was loaded with (0: no report yet).
+    """
+    _require_writer(engine, project, actor)
+    report = current_report(session, project=project)
+    if report is not None and report.status == "soumis":
+        raise _locked()
+    _check_version(report, if_match)
+    content = _clean_content(grid_of(engine, project), data)
+    if report is not None:
+        _conditional_update(session, report, if_match=if_match, **content)
+        return report
+    now = dates.now()
+    report = ExpertiseReport(
+        project_id=_pid(project),
+        assignment_id=_active_assignment_id(session, project),
+        consultant_id=project.consultant_id,
+        created_at=now,
+        updated_at=now,
+        **content,
+    )
+    session.add(report)
+    session.flush()
+    record_event(
+        session,
+        project_id=_pid(project),
+        actor=actor,
+        kind="rapport",
+        data={"op": "brouillon", "revision": report.revision},
+        at=now,
+    )
+    return report
+
+
+def _active_assignment_id(session: Session, project: Project) -> int | None:
+    return session.exec(
+        select(ConsultantAssignment.id)
+        .where(
+            ConsultantAssignment.project_id == _pid(project),
+            ConsultantAssignment.consultant_id == project.consultant_id,
+            ConsultantAssignment.status == "active",
+        )
+        .order_by(col(ConsultantAssignment.id).desc())
+        .limit(1)
+    ).first()
+
+
+def check_complete(grid: ExpertiseGrid, report: ExpertiseReport | None) -> None:
+    """Every criterion assessed, an overall recommendation and a visit date (else 422)."""
+    missing = missing_criteria(grid, report)
+    fields = [
+        {"field": f"assessments.{c.key}", "message": f"Critère non évalué : {c.label}."}
+        for c in grid.criteria()
+        if c.label in missing
+    ]
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} critère(s) non évalué(s) : {' ; '.join(missing)}")
+    if report is None or not report.recommendation:
+        fields.append({"field": "recommendation", "message": "Choisissez un avis d'ensemble."})
+        parts.append("l'avis d'ensemble manque")
+    if report is None or not report.visit_dates:
+        fields.append(
+            {"field": "visit_dates", "message": "Indiquez au moins une date de visite sur site."}
+        )
+        parts.append("aucune date de visite n'est indiquée")
+    if parts:
+        raise Invalid(
+            "Le rapport est incomplet et ne peut pas être soumis : " + " ; ".join(parts) + ".",
+            code="rapport_incomplet",
+            fields=fields,
+            missing=missing,
+        )
+
+
+def submit(
+    session: Session,
+    *,
+    engine: Engine,
+    project: Project,
+    actor: Actor,
+    if_match: int | None,
+) -> ExpertiseReport:
+    """Check the report is complete, then lock it and keep this revision whole."""
+    definition = _require_writer(engine, project, actor)
+    report = current_report(session, project=project)
+    if report is not None and report.status == "soumis":
+        raise _locked()
+    target = report_state(definition)
+    if project.state != target:
+        label = definition.state(target).label if target else ""
+        raise ActionNotPossible(
+            f"Le rapport se soumet pendant l'étape « {label} ».", code="rapport_hors_etape"
+        )
+    _check_version(report, if_match)
+    check_complete(grid_of(engine, project), report)
+    assert report is not None  # check_complete refuses a missing report
+    now = dates.now()
+    _conditional_update(session, report, if_match=if_match, status="soumis", submitted_at=now)
+    session.add(
+        ExpertiseReportVersion(
+            report_id=report.id or 0,
+            revision=report.revision,
+            content=content_of(report),
+            submitted_at=now,
+            submitted_by=actor.name,
+        )
+    )
+    record_event(
+        session,
+        project_id=_pid(project),
+        actor=actor,
+        kind="rapport",
+        data={"op": "soumission", "revision": report.revision},
+        at=now,
+    )
+    return report
+
+
+def reopen(
+    session: Session,
+    *,
+    engine: Engine,
+    project: Project,
+    actor: Actor,
+    comment: str | None,
+    if_match: int | None,
+) -> ExpertiseReport:
+    """Staff send a submitted report back to its consultant as a new revision."""
+    require(actor, RECORD_WRITE)
+    report = current_report(session, project=project)
+    if report is None or report.status != "soumis":
+        transmitted = latest_report(session, project_id=_pid(project), transmitted=True)
+        if report is None and transmitted is not None:
+            raise ActionNotPossible(
+                "Le rapport a été transmis au Bureau : il ne peut plus être rouvert.",
+                code="rapport_transmis",
+            )
+        raise ActionNotPossible(
+            "Aucun rapport soumis à rouvrir pour ce projet.", code="rapport_non_soumis"
+        )
+    comment = (comment or "").strip()
+    if not comment:
+        raise CommentRequired(
+            "Indiquez pourquoi le rapport est rouvert (le ou la consultant·e le lira).",
+            field="comment",
+        )
+    _check_version(report, if_match)
+    revision = report.revision + 1
+    _conditional_update(
+        session, report, if_match=if_match, status="brouillon", submitted_at=None, revision=revision
+    )
+    record_event(
+        session,
+        project_id=_pid(project),
+        actor=actor,
+        kind="rapport",
+        comment=comment,
+        data={"op": "reouverture", "revision": revision},
+    )
+    return report
+
+
+def mark_transmitted(session: Session, *, project: Project, at: datetime) -> None:
+    """The project went to the Bureau: its submitted report goes with it (porteurs may read it)."""
+    session.exec(
+        sa.update(ExpertiseReport)
+        .where(
+            col(ExpertiseReport.project_id) == _pid(project),
+            col(ExpertiseReport.status) == "soumis",
+            col(ExpertiseReport.transmitted_at).is_(None),
+        )
+        .values(transmitted_at=at)
+    )

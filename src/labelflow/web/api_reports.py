@@ -1,0 +1,134 @@
+"""The expertise report in the JSON API (and its PDF)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request, Response
+from jinja2 import Environment
+
+from labelflow import reports
+from labelflow.errors import Forbidden
+from labelflow.models import ExpertiseReport
+from labelflow.report_views import render_report_pdf, report_public
+from labelflow.schemas import CommentIn, ReportDraft, ReportPublic, ReportVersionPublic
+from labelflow.web.deps import (
+    ActorDep,
+    EngineDep,
+    IfMatchDep,
+    ProjectDep,
+    SessionDep,
+    current_identity,
+)
+
+router = APIRouter(
+    prefix="/api/v1", dependencies=[Depends(current_identity)], tags=["rapport d'expertise"]
+)
+
+
+def _etag(response: Response, report: ExpertiseReport | None) -> None:
+    response.headers["ETag"] = f'"{report.version if report is not None else 0}"'
+
+
+@router.get("/projects/{project_id}/report", summary="Le rapport d'expertise")
+def get_report(
+    project: ProjectDep, session: SessionDep, engine: EngineDep, actor: ActorDep, response: Response
+) -> ReportPublic:
+    """The assigned consultant gets the report they are writing (`id` null: nothing saved yet,
+    version 0); staff the current or latest report; porteurs and the Bureau the report once
+    transmitted to the Bureau (404 before)."""
+    report, _writing = reports.report_for(session, engine=engine, project=project, actor=actor)
+    _etag(response, report)
+    return report_public(session, engine, project, report, actor=actor)
+
+
+@router.put("/projects/{project_id}/report", summary="Enregistrer le brouillon du rapport")
+def put_report(
+    data: ReportDraft,
+    project: ProjectDep,
+    session: SessionDep,
+    engine: EngineDep,
+    actor: ActorDep,
+    if_match: IfMatchDep,
+    response: Response,
+) -> ReportPublic:
+    """Replace the draft's content (the assigned consultant only). `If-Match`: the report's
+    version as read (0 before the first save); stale → 412; a submitted report → 409."""
+    report = reports.save_draft(
+        session, engine=engine, project=project, actor=actor, data=data, if_match=if_match
+    )
+    _etag(response, report)
+    return report_public(session, engine, project, report, actor=actor)
+
+
+@router.post("/projects/{project_id}/report/submit", summary="Soumettre le rapport")
+def submit_report(
+    project: ProjectDep,
+    session: SessionDep,
+    engine: EngineDep,
+    actor: ActorDep,
+    if_match: IfMatchDep,
+    response: Response,
+) -> ReportPublic:
+    """Every criterion assessed, an overall recommendation and a visit date, else 422
+    `rapport_incomplet` listing what is missing; then the report is locked."""
+    report = reports.submit(session, engine=engine, project=project, actor=actor, if_match=if_match)
+    _etag(response, report)
+    return report_public(session, engine, project, report, actor=actor)
+
+
+@router.post("/projects/{project_id}/report/reopen", summary="Rouvrir le rapport soumis")
+def reopen_report(
+    data: CommentIn,
+    project: ProjectDep,
+    session: SessionDep,
+    engine: EngineDep,
+    actor: ActorDep,
+    if_match: IfMatchDep,
+    response: Response,
+) -> ReportPublic:
+    """Staff only, with a comment: the report becomes a draft again (next revision); the
+    submitted revision stays in `.../report/versions`."""
+    report = reports.reopen(
+        session,
+        engine=engine,
+        project=project,
+        actor=actor,
+        comment=data.comment,
+        if_match=if_match,
+    )
+    _etag(response, report)
+    return report_public(session, engine, project, report, actor=actor)
+
+
+@router.get("/projects/{project_id}/report/versions", summary="Versions soumises du rapport")
+def report_versions(
+    project: ProjectDep, session: SessionDep, engine: EngineDep, actor: ActorDep
+) -> list[ReportVersionPublic]:
+    """Every submitted revision of the report (staff and the consultant)."""
+    report, _writing = reports.report_for(session, engine=engine, project=project, actor=actor)
+    if actor.role not in ("staff", "consultant"):
+        # After the visibility rule: a porteur learns nothing of a report not transmitted.
+        raise Forbidden("Votre rôle ne permet pas de consulter l'historique du rapport.")
+    if report is None:
+        return []
+    return [
+        ReportVersionPublic.model_validate(v, from_attributes=True)
+        for v in reports.list_versions(session, report=report)
+    ]
+
+
+@router.get(
+    "/projects/{project_id}/report.pdf",
+    summary="Le rapport d'expertise en PDF",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}},
+)
+def report_pdf(
+    request: Request, project: ProjectDep, session: SessionDep, engine: EngineDep, actor: ActorDep
+) -> Response:
+    env: Environment = request.app.state.templates.env
+    content, filename = render_report_pdf(env, session, engine, project, actor)
+    return Response(
+        content,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{filename}"'},
+    )
