@@ -167,7 +167,12 @@ def test_abandon_from_any_step(client: Any, state: str) -> None:
     assert response.json()["error"]["code"] == "commentaire_requis"
     project = fire(client, pid, "abandonner", "La collectivité se retire.")
     assert (project["state"], project["step"], project["actions"]) == ("abandonnee", None, [])
-    last = events(client, pid)[-1]
+    history = events(client, pid)
+    last = [e for e in history if e["kind"] == "transition"][-1]
+    if state in ("expertise", "decision_bureau"):
+        # The consultant's assignment ends with the project, right after the transition.
+        assert project["consultant"] is None
+        assert history[-1]["kind"] == "consultant" and history[-1]["data"]["op"] == "end"
     assert (last["kind"], last["from_state"], last["to_state"], last["comment"]) == (
         "transition",
         state,

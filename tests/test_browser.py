@@ -156,7 +156,12 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
+    from playwright.sync_api import expect
+
+    # Shared CI machines are slow at times: waits are generous, never sleeps.
+    expect.set_options(timeout=15_000)
     context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="fr-FR")
+    context.set_default_timeout(30_000)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -503,8 +508,10 @@ def test_consultant_fills_and_submits_the_report(report_server: str, page: Any) 
     expect(page.get_by_label("Personnes rencontrées")).to_have_value(re.compile("Mme Lefèvre"))
     expect(governance.get_by_label("Satisfaisant")).to_be_checked()
 
-    page.get_by_role("button", name="Soumettre le rapport").click()
-    expect(page.get_by_role("status").first).to_contain_text("Rapport soumis")
+    # A plain form post and its redirect: wait for the new page (slow on a loaded machine).
+    with page.expect_navigation(timeout=30_000):
+        page.get_by_role("button", name="Soumettre le rapport").click()
+    expect(page.get_by_role("status").first).to_contain_text("Rapport soumis", timeout=15_000)
     expect(page.locator(".badges")).to_contain_text("Soumis le")
     expect(page.locator("#rapport-form")).to_have_count(0)
     expect(page.get_by_text("Favorable avec réserves")).to_be_visible()

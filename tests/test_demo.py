@@ -35,7 +35,7 @@ STEPS = {
 }
 FINALS = {"labellisee", "refusee", "abandonnee"}
 # Steps from the expertise on, and the outcomes of a Bureau decision: a consultant was assigned.
-WITH_CONSULTANT = {"expertise", "decision_bureau", "labellisee", "refusee"}
+WITH_CONSULTANT = {"expertise", "decision_bureau"}
 
 
 @pytest.fixture
@@ -249,8 +249,10 @@ def test_consultants_see_only_their_assigned_projects(
     projects = _projects(client, demo_ids)
     assigned: dict[int, set[int]] = {}
     for p in projects:
-        if p["state"] in WITH_CONSULTANT or p["label_number"]:
+        if p["state"] in WITH_CONSULTANT:
             assert p["consultant"] is not None, p["name"]
+        if p["state"] in {"labellisee", "refusee", "abandonnee"}:
+            assert p["consultant"] is None, p["name"]  # the expertise ended with the project
         if p["consultant"] is not None:
             assigned.setdefault(p["consultant"]["user_id"], set()).add(p["id"])
         elif p["state"] in {"groupe_projet", "faisabilite", "validation"}:
@@ -277,13 +279,14 @@ def test_the_expertise_report_is_filed_by_the_assigned_consultant(
             continue
         reports += 1
         assert report["status"] == "soumis" and not report["missing"]
-        assert report["consultant_name"] == project["consultant"]["name"]
+        if project["consultant"] is not None:
+            assert report["consultant_name"] == project["consultant"]["name"]
         annexes = [
             d
             for d in client.get(f"/api/v1/projects/{project['id']}/documents").json()
             if d["type"] == "annexe_expertise"
         ]
-        assert [d["uploaded_by"] for d in annexes] == [project["consultant"]["name"]]
+        assert [d["uploaded_by"] for d in annexes] == [report["consultant_name"]]
     assert reports >= 4
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session, col, func, select
@@ -492,3 +493,24 @@ def end(
     )
     session.flush()
     return assignment
+
+
+def close_with_project(session: Session, *, project: Project, actor: Actor, at: datetime) -> None:
+    """The project reached a final state: its pending or active assignment ends with it (the
+    transition already cleared `consultant_id` and bumped the version)."""
+    assignment = current_assignment(session, project_id=_pid(project))
+    if assignment is None:
+        return
+    assignment.status = "terminee"
+    assignment.ended_at = at
+    assignment.ended_by = actor.name
+    session.add(assignment)
+    record_event(
+        session,
+        project_id=_pid(project),
+        actor=actor,
+        kind="consultant",
+        at=at,
+        comment="Projet clos : l'expertise prend fin.",
+        data={"op": "end", "assignment_id": assignment.id, "user_id": assignment.consultant_id},
+    )

@@ -438,6 +438,10 @@ def transition(
     source = project.state
     pass_started_at = project.entered_state_at
     values: dict[str, Any] = {"state": target, "entered_state_at": now}
+    closing = definition.is_final(target)
+    if closing:
+        # A closed project needs no consultant: their access ends with the project.
+        values["consultant_id"] = None
     # Conditional on the version read above: of two concurrent requests, only one moves it.
     try:
         bump(session, project, expected_version=project.version, **values)
@@ -464,6 +468,10 @@ def transition(
         comment=comment,
         at=now,
     )
+    if closing:
+        from labelflow import assignments  # noqa: PLC0415 (it imports this module)
+
+        assignments.close_with_project(session, project=project, actor=actor, at=now)
     if letters is not None and reports.transmits(definition, action):
         # After the transition's event, so the history reads in order.
         from labelflow import report_views  # noqa: PLC0415 (it imports this module)
