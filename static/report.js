@@ -77,6 +77,11 @@
 
   function finish() {
     saving = false;
+    // Typed while the last save was under way: save that too now, not at the next tick.
+    if (dirty && !stopped && !pendingSubmit) {
+      save(false);
+      return;
+    }
     if (pendingSubmit) {
       var button = pendingSubmit;
       pendingSubmit = null;

@@ -503,8 +503,12 @@ def test_consultant_fills_and_submits_the_report(report_server: str, page: Any) 
     shot(page, "rapport-expertise")
     page.screenshot(path=str(SCREENSHOTS / "rapport-expertise-haut.png"))
 
-    # The draft is kept: a reload shows what was typed.
+    # The draft is kept: a reload shows what was typed. Let every autosave finish first: a save
+    # still in flight would bump the report's version after the new page read it.
+    page.wait_for_load_state("networkidle")
+    expect(status).to_contain_text("Brouillon enregistré à")
     page.reload()
+    page.wait_for_load_state("networkidle")
     expect(page.get_by_label("Personnes rencontrées")).to_have_value(re.compile("Mme Lefèvre"))
     expect(governance.get_by_label("Satisfaisant")).to_be_checked()
 
