@@ -9,6 +9,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     LABELFLOW_HOST=0.0.0.0 \
     LABELFLOW_PORT=8000
 
+# WeasyPrint (decision letters, expertise reports) needs Pango, HarfBuzz and a French-capable font.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends \
+       libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core \
+    && rm -rf /var/lib/apt/lists/*
+
 RUN groupadd --system labelflow && useradd --system --gid labelflow --home /app labelflow
 
 WORKDIR /app
