@@ -18,7 +18,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel import Session, col, func, select
 
 from labelflow import dates
-from labelflow.actors import ROLES, Actor
+from labelflow.actors import Actor
 from labelflow.errors import Conflict, Invalid, NotFound, TooManyAttempts
 from labelflow.events import record_event
 from labelflow.models import ApiToken, LoginAttempt, Project, ProjectMember, User, WebSession
@@ -393,17 +393,6 @@ def remove_member(session: Session, *, project: Project, user_id: int, actor: Ac
     )
 
 
-def is_member(session: Session, *, project_id: int, user_id: int) -> bool:
-    return (
-        session.exec(
-            select(ProjectMember.id).where(
-                ProjectMember.project_id == project_id, ProjectMember.user_id == user_id
-            )
-        ).first()
-        is not None
-    )
-
-
 def projects_of_member(session: Session, *, user_id: int) -> Sequence[Project]:
     return session.exec(
         select(Project)
@@ -411,7 +400,3 @@ def projects_of_member(session: Session, *, user_id: int) -> Sequence[Project]:
         .where(ProjectMember.user_id == user_id)
         .order_by(col(Project.name))
     ).all()
-
-
-def valid_role(role: str) -> bool:
-    return role in ROLES

@@ -143,16 +143,6 @@ def current_assignment(session: Session, *, project_id: int) -> ConsultantAssign
     ).first()
 
 
-def active_assignment(session: Session, *, project_id: int) -> ConsultantAssignment | None:
-    """The assignment in effect: the consultant who may see the project and file the report."""
-    return session.exec(
-        select(ConsultantAssignment).where(
-            ConsultantAssignment.project_id == project_id,
-            ConsultantAssignment.status == "active",
-        )
-    ).first()
-
-
 def _views(
     session: Session, rows: Sequence[tuple[ConsultantAssignment, User]]
 ) -> list[AssignmentView]:

@@ -89,10 +89,6 @@ def _users(session: Session, ids: Iterable[int]) -> dict[int, User]:
     return {_id(u): u for u in session.exec(select(User).where(col(User.id).in_(wanted)))}
 
 
-def _names(users: Iterable[User]) -> str:
-    return ", ".join(u.name for u in users)
-
-
 # --- meetings ---------------------------------------------------------------------------------
 
 
@@ -679,10 +675,6 @@ def _store_letter(
         media_type="application/pdf",
         actor=actor,
     )
-
-
-def letters_of(docs: Iterable[Document]) -> list[Document]:
-    return [d for d in docs if d.type == LETTER_TYPE]
 
 
 # --- the agenda: decision files of the projects at the Bureau step ----------------------------

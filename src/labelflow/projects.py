@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -562,10 +561,6 @@ def require_open(engine: Engine, project: Project) -> None:
         raise ActionNotPossible(
             "Ce projet est clos : il ne peut plus être modifié.", code="projet_clos"
         )
-
-
-def active_projects(session: Session) -> Sequence[Project]:
-    return session.exec(select(Project)).all()
 
 
 # --- the pipeline dashboard ------------------------------------------------------------------

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from sqlalchemy import Engine as SAEngine
-from sqlmodel import col, select
+from sqlmodel import select
 
 from labelflow import dates
 from labelflow.db import transaction
@@ -64,15 +64,3 @@ def sync_definitions(db: SAEngine, directory: Path) -> Engine:
         if (row.key, row.version) not in current:
             definitions.append(parse_definition(row.body, source=f"base:{row.key}@v{row.version}"))
     return Engine(definitions)
-
-
-def stored_versions(db: SAEngine) -> list[tuple[str, int]]:
-    with transaction(db, write=False) as session:
-        return [
-            (w.key, w.version)
-            for w in session.exec(
-                select(WorkflowVersion).order_by(
-                    col(WorkflowVersion.key), col(WorkflowVersion.version)
-                )
-            )
-        ]
