@@ -473,9 +473,9 @@ def transition(
         assignments.close_with_project(session, project=project, actor=actor, at=now)
     if letters is not None and reports.transmits(definition, action):
         # After the transition's event, so the history reads in order.
-        from labelflow import report_views  # noqa: PLC0415 (it imports this module)
+        from labelflow import report_document  # noqa: PLC0415 (it imports this module)
 
-        report_views.store_transmitted_report(
+        report_document.store_transmitted_report(
             session, engine=engine, project=project, letters=letters, actor=actor
         )
     if source == BUREAU_STATE:

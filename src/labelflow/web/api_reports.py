@@ -8,7 +8,7 @@ from jinja2 import Environment
 from labelflow import reports
 from labelflow.errors import Forbidden
 from labelflow.models import ExpertiseReport
-from labelflow.report_views import render_report_pdf, report_public
+from labelflow.report_document import render_report_pdf, report_public
 from labelflow.schemas import CommentIn, ReportDraft, ReportPublic, ReportVersionPublic
 from labelflow.web.deps import (
     ActorDep,

@@ -14,7 +14,7 @@ from labelflow import reports, views
 from labelflow.actors import Actor
 from labelflow.errors import DomainError
 from labelflow.models import Project
-from labelflow.report_views import report_public
+from labelflow.report_document import report_public
 from labelflow.schemas import ReportDraft
 from labelflow.web import page_views
 from labelflow.web.deps import ActorDep, EngineDep, ProjectDep, SessionDep

@@ -1,4 +1,4 @@
-"""Presenters of the expertise report (API shape, pages, PDF): the grid filled in."""
+"""The expertise report as it is read (API, pages, PDF): the grid filled in, and its PDF."""
 
 from __future__ import annotations
 
