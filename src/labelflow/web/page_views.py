@@ -23,7 +23,7 @@ from labelflow import (
     events,
     projects,
     records,
-    report_views,
+    report_document,
     views,
 )
 from labelflow.actors import Actor
@@ -365,7 +365,7 @@ def project_page(
         "stakeholders": [views.stakeholder_public(s) for s in facts.stakeholders],
         "board": facts.board,
         "board_summary": records.board_summary(facts.board),
-        "report_card": report_views.report_card(session, engine, project, actor),
+        "report_card": report_document.report_card(session, engine, project, actor),
         "attestations": [views.attestation_public(definition, a) for a in facts.attestations],
         "documents": documents_shown,
         **bureau_section(session, project, actor, facts.decisions, documents_shown),
