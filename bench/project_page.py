@@ -36,12 +36,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bulk import generate_bulk  # bench/bulk.py, next to this script
 from sqlalchemy import Engine, create_engine, event, func, make_url, select, text
 from sqlmodel import col
 
 from labelflow import accounts, migrate
 from labelflow.db import make_engine, transaction
-from labelflow.demo import generate_bulk, load_demo
+from labelflow.demo.load import load_demo
 from labelflow.models import Document, Event, Project
 from labelflow.schemas import UserCreate
 from labelflow.settings import PROJECT_ROOT, Settings

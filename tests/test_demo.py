@@ -7,20 +7,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from bench.bulk import generate_bulk
 from sqlalchemy import Engine
 from sqlmodel import col, select
 
 from labelflow import accounts
 from labelflow.db import transaction
-from labelflow.demo import (
-    BUREAU,
-    DEMO_DOMAIN,
-    DEMO_PASSWORD,
-    demo_logins,
-    generate_bulk,
-    load_demo,
-    make_pdf,
-)
+from labelflow.demo.load import load_demo
+from labelflow.demo.pdfs import make_pdf
+from labelflow.demo.people import BUREAU
+from labelflow.demo.team import DEMO_DOMAIN, DEMO_PASSWORD, demo_logins
 from labelflow.models import Event, User
 from labelflow.settings import Settings
 from labelflow.workflow import Engine as WorkflowEngine
