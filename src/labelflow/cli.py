@@ -60,7 +60,7 @@ def _shown_url(settings: Settings) -> str:
 
 
 def _load_demo(db: SAEngine, settings: Settings, *, count: int, seed: int) -> list[int]:
-    from labelflow import demo  # noqa: PLC0415
+    from labelflow.demo.load import load_demo  # noqa: PLC0415
     from labelflow.documents import DocumentStore  # noqa: PLC0415
     from labelflow.workflow_store import sync_definitions  # noqa: PLC0415
 
@@ -69,7 +69,7 @@ def _load_demo(db: SAEngine, settings: Settings, *, count: int, seed: int) -> li
     except WorkflowError as exc:
         raise _workflow_error(exc) from None
     store = DocumentStore(settings.resolved_documents_dir)
-    return demo.load_demo(db, workflows, store=store, count=count, seed=seed)
+    return load_demo(db, workflows, store=store, count=count, seed=seed)
 
 
 # --- commands ---------------------------------------------------------------------------------
@@ -90,16 +90,16 @@ def _refuse_unsafe(settings: Settings) -> None:
 
 
 def _print_demo_logins(db: SAEngine) -> None:
-    from labelflow import demo  # noqa: PLC0415
+    from labelflow.demo.team import DEMO_PASSWORD, demo_logins  # noqa: PLC0415
 
-    logins = demo.demo_logins(db)
+    logins = demo_logins(db)
     if not logins:
         return
     print("Comptes de démonstration (e-mail / mot de passe) :")
     width = max(len(login.label) for login in logins)
     for login in logins:
         where = f"  ({login.project})" if login.project else ""
-        print(f"  {login.label:<{width}}  {login.email} / {demo.DEMO_PASSWORD}{where}")
+        print(f"  {login.label:<{width}}  {login.email} / {DEMO_PASSWORD}{where}")
     print("  Chaque projet de démonstration a son porteur, avec le même mot de passe.")
 
 
@@ -122,14 +122,15 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     except WorkflowError as exc:
         raise _workflow_error(exc) from None
     if settings.demo:
-        from labelflow import demo  # noqa: PLC0415
+        from labelflow.demo.load import load_demo, project_count  # noqa: PLC0415
+        from labelflow.demo.team import demo_logins, ensure_demo_accounts  # noqa: PLC0415
 
-        if demo.project_count(db) == 0:
-            ids = demo.load_demo(db, app.state.workflows, store=app.state.store)
+        if project_count(db) == 0:
+            ids = load_demo(db, app.state.workflows, store=app.state.store)
             print(f"Données de démonstration chargées : {len(ids)} projets.")
-        elif not demo.demo_logins(db):
+        elif not demo_logins(db):
             # A base filled before accounts existed: give it the demo team so one can sign in.
-            demo.ensure_demo_accounts(db)
+            ensure_demo_accounts(db)
     print(f"labelflow est disponible sur http://{settings.host}:{settings.port}")
     if settings.demo:
         _print_demo_logins(db)
@@ -146,7 +147,7 @@ def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from labelflow.demo import project_count  # noqa: PLC0415
+    from labelflow.demo.load import project_count  # noqa: PLC0415
 
     if args.projects < 1:
         raise CommandError("Indiquez au moins un projet (--projects 1 ou plus).", EXIT_REFUSED)
