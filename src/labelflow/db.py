@@ -3,6 +3,11 @@
 SQLite is tuned for several concurrent workers: WAL, a busy timeout, foreign keys, and
 `BEGIN IMMEDIATE` for write transactions so that two writers queue instead of failing with
 "database is locked" when the second one upgrades its read lock.
+
+The pool is sized from the number of requests served at once (`pool_size`): one connection for
+each, and as many again for the short write transaction a read request may open beside its
+own (recording a token's or a session's activity). A request never waits for a connection
+while another one holds SQLite's write lock or a PostgreSQL row lock waiting for a thread.
 """
 
 from __future__ import annotations
@@ -11,20 +16,40 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy.pool import QueuePool
 from sqlmodel import Session
+
+from labelflow.settings import DEFAULT_REQUESTS_IN_FLIGHT
 
 WRITE_OPTION = "labelflow_write"
 
 
-def make_engine(url: str, *, busy_timeout_ms: int = 15_000, echo: bool = False) -> Engine:
+def make_engine(
+    url: str,
+    *,
+    busy_timeout_ms: int = 15_000,
+    pool_size: int = DEFAULT_REQUESTS_IN_FLIGHT,
+    pool_timeout: float = 5.0,
+    echo: bool = False,
+) -> Engine:
+    """An engine whose pool serves `pool_size` concurrent requests (see the module's note)."""
+    pool: dict[str, Any] = {
+        "poolclass": QueuePool,
+        "pool_size": pool_size,
+        "max_overflow": pool_size,
+        "pool_timeout": pool_timeout,
+    }
     if not url.startswith("sqlite"):
-        return create_engine(url, echo=echo, pool_pre_ping=True)
+        return create_engine(url, echo=echo, pool_pre_ping=True, **pool)
 
+    if make_url(url).database in (None, "", ":memory:"):
+        pool = {}  # one private database per connection: SQLAlchemy's own pool for it
     engine = create_engine(
         url,
         echo=echo,
         connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000},
+        **pool,
     )
 
     @event.listens_for(engine, "connect")
@@ -44,6 +69,12 @@ def make_engine(url: str, *, busy_timeout_ms: int = 15_000, echo: bool = False) 
         conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
+
+
+def pool_capacity(engine: Engine) -> int | None:
+    """How many requests the engine's pool serves at once (None: not a sized pool)."""
+    pool = engine.pool
+    return pool.size() if isinstance(pool, QueuePool) else None
 
 
 def write_engine(engine: Engine) -> Engine:

@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SECRET = "dev-only-not-secret"
+DEFAULT_REQUESTS_IN_FLIGHT = 20
 
 
 class Settings(BaseSettings):
@@ -36,6 +37,13 @@ class Settings(BaseSettings):
         "application/msword",
     ]
     sqlite_busy_timeout_ms: int = 15_000
+    # Requests served at once by one process. The thread pool gets as many threads and the
+    # database pool as many connections (plus as many again for a read request's own short
+    # write), so that a request admitted never waits for either: see web/limits.py.
+    max_requests_in_flight: int = Field(default=DEFAULT_REQUESTS_IN_FLIGHT, ge=1, le=1000)
+    # How long a request beyond that waits for its turn before a 503 with Retry-After (and how
+    # long a connection is waited for, should the pool ever run dry).
+    saturation_wait_seconds: float = Field(default=5.0, ge=0, le=60)
     # Signs the login form's anti-forgery token. Must be set in production (checked at start).
     secret_key: str = DEFAULT_SECRET
     session_idle_minutes: int = Field(default=120, ge=1)

@@ -11,9 +11,12 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from labelflow.errors import DomainError, TooManyAttempts, Unauthenticated
+from labelflow.web.limits import RETRY_AFTER_SECONDS, SATURATED_MESSAGE
 
 log = logging.getLogger("labelflow")
 
@@ -145,6 +148,41 @@ def error_response(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+# What a database says when it is saturated rather than broken: SQLite's write lock still held
+# after the busy timeout, PostgreSQL out of connection slots.
+SATURATION_SIGNS = ("database is locked", "too many clients", "remaining connection slots")
+
+
+def is_saturation(exc: OperationalError) -> bool:
+    return any(sign in str(exc.orig) for sign in SATURATION_SIGNS)
+
+
+def saturation_response(request: Request) -> Response:
+    body = {"error": {"code": "service_sature", "message": SATURATED_MESSAGE}}
+    return error_response(request, 503, body, {"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
+def internal_error(request: Request, exc: BaseException) -> Response:
+    """The 500, logged with a reference the user can give."""
+    request_id = uuid.uuid4().hex[:12]
+    log.error(
+        "unexpected error %s on %s %s",
+        request_id,
+        request.method,
+        request.url.path,
+        exc_info=(type(exc), exc, exc.__traceback__),
+    )
+    body = {
+        "error": {
+            "code": "erreur_interne",
+            "message": "Une erreur inattendue est survenue. "
+            f"Communiquez la référence {request_id} à l'équipe.",
+            "request_id": request_id,
+        }
+    }
+    return error_response(request, 500, body)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> Response:
@@ -190,16 +228,20 @@ def install(app: FastAPI) -> None:
         body = {"error": {"code": code, "message": message}}
         return error_response(request, exc.status_code, body, headers)
 
+    # Saturation the admission gate did not prevent (another process holding SQLite's lock,
+    # a pool run dry): the client is told to come back, never that the service broke.
+    @app.exception_handler(PoolTimeout)
+    async def _pool_timeout(request: Request, exc: PoolTimeout) -> Response:
+        log.warning("pool exhausted on %s %s: %s", request.method, request.url.path, exc)
+        return saturation_response(request)
+
+    @app.exception_handler(OperationalError)
+    async def _operational(request: Request, exc: OperationalError) -> Response:
+        if not is_saturation(exc):
+            return internal_error(request, exc)
+        log.warning("database saturated on %s %s: %s", request.method, request.url.path, exc.orig)
+        return saturation_response(request)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
-        request_id = uuid.uuid4().hex[:12]
-        log.exception("unexpected error %s on %s %s", request_id, request.method, request.url.path)
-        body = {
-            "error": {
-                "code": "erreur_interne",
-                "message": "Une erreur inattendue est survenue. "
-                f"Communiquez la référence {request_id} à l'équipe.",
-                "request_id": request_id,
-            }
-        }
-        return error_response(request, 500, body)
+        return internal_error(request, exc)

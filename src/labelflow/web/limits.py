@@ -1,9 +1,21 @@
-"""Refuse request bodies above the configured limit before they are read whole."""
+"""Limits at the edge: request bodies above the configured size, requests beyond the configured
+concurrency."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import weakref
+
+from anyio.to_thread import current_default_thread_limiter
+from sqlalchemy import Engine
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from labelflow.db import pool_capacity
+from labelflow.settings import Settings
+
+log = logging.getLogger("labelflow")
 
 # Room for multipart boundaries and form fields around a file of the maximum size.
 MULTIPART_OVERHEAD = 64 * 1024
@@ -65,3 +77,94 @@ class BodySizeLimit:
             await send(message)
 
         await self.app(scope, limited_receive, guarded_send)
+
+
+# --- admission: at most N requests in flight ----------------------------------------------------
+
+RETRY_AFTER_SECONDS = 2
+SATURATED_MESSAGE = (
+    "Le service est momentanément saturé : trop de demandes arrivent en même temps. "
+    "Réessayez dans quelques secondes."
+)
+
+
+def saturated(scope: Scope) -> Response:
+    """The French 503 of a saturated service, with `Retry-After`."""
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    if str(scope.get("path", "")).startswith("/api/"):
+        return JSONResponse(
+            {"error": {"code": "service_sature", "message": SATURATED_MESSAGE}},
+            status_code=503,
+            headers=headers,
+        )
+    return HTMLResponse(
+        f"<!doctype html><html lang=fr><title>Service saturé</title><p>{SATURATED_MESSAGE}</p>"
+        "</html>",
+        status_code=503,
+        headers=headers,
+    )
+
+
+class Admission:
+    """Serve at most `slots` requests at once; the others wait `wait_seconds` for a slot, then
+    get a 503.
+
+    A sync request hops to AnyIO's thread pool for every dependency and for its handler, and
+    holds its database connection (and, on SQLite, the write lock) between hops. With more
+    requests in flight than threads, or than connections, the request holding the lock waits
+    for a thread or a connection that the requests queued behind the lock hold: nobody moves
+    until a timeout fails them. Admitted requests never outnumber the threads (set here, per
+    event loop) nor the pool's connections (sized from the same setting); the others wait on
+    the event loop, holding nothing.
+    """
+
+    def __init__(self, app: ASGIApp, *, slots: int, wait_seconds: float) -> None:
+        self.app = app
+        self.slots = slots
+        self.wait_seconds = wait_seconds
+        # One gate per event loop (each TestClient runs its own).
+        self._gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def _gate(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        gate = self._gates.get(loop)
+        if gate is None:
+            gate = self._gates[loop] = asyncio.Semaphore(self.slots)
+            current_default_thread_limiter().total_tokens = self.slots
+        return gate
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        gate = self._gate()
+        if gate.locked():
+            try:
+                async with asyncio.timeout(self.wait_seconds):
+                    await gate.acquire()
+            except TimeoutError:
+                await saturated(scope)(scope, receive, send)
+                return
+        else:
+            await gate.acquire()  # a free slot: taken at once, no timer
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            gate.release()
+
+
+def request_slots(settings: Settings, db: Engine) -> int:
+    """`max_requests_in_flight`, unless the engine it was given has a smaller pool."""
+    capacity = pool_capacity(db)
+    wanted = settings.max_requests_in_flight
+    if capacity is not None and capacity < wanted:
+        log.warning(
+            "%d requests in flight wanted, but the database pool serves %d: %d admitted",
+            wanted,
+            capacity,
+            capacity,
+        )
+        return capacity
+    return wanted
