@@ -16,7 +16,7 @@ from labelflow.db import make_engine
 from labelflow.documents import DocumentStore
 from labelflow.settings import Settings
 from labelflow.web import api, api_accounts, api_assignments, api_bureau, api_reports, errors
-from labelflow.web.limits import BodySizeLimit
+from labelflow.web.limits import Admission, BodySizeLimit, request_slots
 from labelflow.web.security import HardenedFastAPI, install_docs
 from labelflow.workflow_store import sync_definitions
 
@@ -29,7 +29,10 @@ def create_app(settings: Settings | None = None, *, db: SAEngine | None = None) 
     settings.check_production()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = db or make_engine(
-        settings.resolved_database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms
+        settings.resolved_database_url,
+        busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+        pool_size=settings.max_requests_in_flight,
+        pool_timeout=settings.saturation_wait_seconds,
     )
     workflows = sync_definitions(db, settings.workflows_dir)
 
@@ -54,6 +57,12 @@ def create_app(settings: Settings | None = None, *, db: SAEngine | None = None) 
 
     errors.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
+    # Outermost of ours: a request waiting for its turn holds no thread and no connection.
+    app.add_middleware(
+        Admission,
+        slots=request_slots(settings, db),
+        wait_seconds=settings.saturation_wait_seconds,
+    )
 
     @app.get("/healthz", tags=["service"], summary="État du service")
     def healthz() -> dict[str, str]:
