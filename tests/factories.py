@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
+from labelflow import dates
+
 PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
-YESTERDAY = (date.today() - timedelta(days=1)).isoformat()
+# The service's dates are Paris dates (`dates.today()`), whatever the machine's time zone.
+YESTERDAY = (dates.today() - timedelta(days=1)).isoformat()
 
 QUARTIER = {
     "name": "Régie de quartier de l'Alma",
@@ -278,8 +281,6 @@ def walk_to(client: Any, project: dict[str, Any], state: str) -> dict[str, Any]:
 
 def today() -> str:
     """Today in Paris, the date the service itself uses."""
-    from labelflow import dates
-
     return dates.today().isoformat()
 
 

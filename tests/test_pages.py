@@ -575,7 +575,11 @@ def test_workflow_pages(client: Any) -> None:
     assert "stateDiagram-v2" in html
     assert '<pre class="mermaid"' in html
     assert '<script src="/static/vendor/mermaid.min.js"></script>' in html
-    assert "Engagement des partenaires" in html or "engagement_partenaires" in html
+    # The territoire's own document type, in its criterion and in the list of types (with its
+    # key); the quartier's bailleur does not appear.
+    assert "Pièce « Engagement des partenaires socio-économiques » déposée et non refusée" in html
+    assert "engagement_partenaires" in html
+    assert "bailleur" not in html.lower()
     assert client.get("/static/vendor/mermaid.min.js").status_code == 200
     assert client.get("/static/diagram.js").status_code == 200
 
