@@ -72,7 +72,7 @@ def app(settings: Settings, db: Engine) -> Any:
     return create_app(settings, db=db)
 
 
-def _empty_tables(db: Engine) -> None:
+def empty_tables(db: Engine) -> None:
     tables = [t for t in reversed(SQLModel.metadata.sorted_tables) if t.name not in KEEP_TABLES]
     with db.begin() as conn:
         if db.dialect.name == "postgresql":
@@ -117,7 +117,12 @@ def anonymous(app: Any, db: Engine, settings: Settings) -> Iterator[Any]:
 
     with TestClient(app) as test_client:
         yield test_client
-    _empty_tables(db)
+    empty_database(db, settings)
+
+
+def empty_database(db: Engine, settings: Settings) -> None:
+    """What a test leaves behind goes: every row (the workflow versions aside), every file."""
+    empty_tables(db)
     shutil.rmtree(settings.resolved_documents_dir, ignore_errors=True)
 
 
