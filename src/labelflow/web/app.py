@@ -15,9 +15,26 @@ from labelflow import __version__
 from labelflow.db import make_engine
 from labelflow.documents import DocumentStore
 from labelflow.settings import Settings
-from labelflow.web import api, api_accounts, api_assignments, api_bureau, api_reports, errors
+from labelflow.web import errors
+from labelflow.web.account import api as account_api
+from labelflow.web.account import pages as account_pages
+from labelflow.web.assignments import api as assignments_api
+from labelflow.web.assignments import pages as assignments_pages
+from labelflow.web.bureau import api as bureau_api
+from labelflow.web.bureau import pages as bureau_pages
+from labelflow.web.documents import api as documents_api
+from labelflow.web.documents import pages as documents_pages
 from labelflow.web.limits import Admission, BodySizeLimit, request_slots
+from labelflow.web.projects import api as projects_api
+from labelflow.web.projects import pages as projects_pages
+from labelflow.web.records import api as records_api
+from labelflow.web.records import pages as records_pages
+from labelflow.web.report import api as report_api
+from labelflow.web.report import pages as report_pages
 from labelflow.web.security import HardenedFastAPI, install_docs
+from labelflow.web.templating import make_templates
+from labelflow.web.users import api as users_api
+from labelflow.web.users import pages as users_pages
 from labelflow.workflow_store import sync_definitions
 
 log = logging.getLogger("labelflow")
@@ -70,15 +87,31 @@ def create_app(settings: Settings | None = None, *, db: SAEngine | None = None) 
             conn.execute(text("SELECT 1"))
         return {"status": "ok"}
 
-    app.include_router(api.router)
-    app.include_router(api_accounts.router)
-    app.include_router(api_bureau.router)
-    app.include_router(api_reports.router)
-    app.include_router(api_assignments.router)
+    # One JSON API router and one pages router per concept (see ARCHITECTURE.md).
+    for api in (
+        projects_api,
+        records_api,
+        bureau_api,
+        documents_api,
+        account_api,
+        users_api,
+        report_api,
+        assignments_api,
+    ):
+        app.include_router(api.router)
     install_docs(app)
-    from labelflow.web import pages  # noqa: PLC0415  (pages import templates lazily)
-
-    pages.install(app, settings)
+    app.state.templates = make_templates(settings)
+    for pages in (
+        account_pages,
+        projects_pages,
+        records_pages,
+        documents_pages,
+        bureau_pages,
+        report_pages,
+        users_pages,
+        assignments_pages,
+    ):
+        app.include_router(pages.router)
     if settings.static_dir.is_dir():
         app.mount("/static", StaticFiles(directory=settings.static_dir), name="static")
     return app

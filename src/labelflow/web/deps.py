@@ -1,20 +1,20 @@
-"""Request dependencies: the database session, the actor, the project (load-or-404)."""
+"""Request dependencies: the database session, the actor, and the objects a URL names, loaded
+or 404 under the visibility rule (project, document, assignment)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Path, Request
+from fastapi import Depends, Path, Request
 from sqlmodel import Session
 
-from labelflow import accounts, bureau, documents
+from labelflow import accounts, assignments, bureau, documents
 from labelflow.actors import Actor
 from labelflow.db import transaction, write_engine
-from labelflow.errors import Forbidden, NotFound, PreconditionFailed, Unauthenticated
-from labelflow.models import Document, Project, User, WebSession
+from labelflow.errors import Forbidden, NotFound, Unauthenticated
+from labelflow.models import ConsultantAssignment, Document, Project, User, WebSession
 from labelflow.permissions import require
 from labelflow.projects import visible_project
 from labelflow.settings import Settings
@@ -185,6 +185,8 @@ def get_letters(request: Request) -> bureau.Letters:
 LettersDep = Annotated[bureau.Letters, Depends(get_letters)]
 
 ProjectId = Annotated[int, Path(ge=1, le=MAX_ID, description="Identifiant du projet")]
+# A row of the project's file (stakeholder, board member, deadline...), in the project's URL.
+SubId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 def load_project(project_id: ProjectId, session: SessionDep, actor: ActorDep) -> Project:
@@ -224,24 +226,32 @@ def permit_on_document(permission: str) -> Any:
     return Depends(check)
 
 
-# 3, "3" or W/"3"; quotes come in pairs.
-_VERSION = re.compile(r'^\s*(?:(\d{1,9})|(?:W/)?"(\d{1,9})")\s*$')
+AssignmentId = Annotated[int, Path(ge=1, le=MAX_ID, description="Identifiant de l'affectation")]
 
 
-def if_match(
-    value: Annotated[
-        str | None,
-        Header(alias="If-Match", description='Version du projet lue par l\'appelant : 3 ou "3"'),
-    ] = None,
-) -> int | None:
-    if value is None or value.strip() == "*":
-        return None
-    match = _VERSION.match(value)
-    if match is None:
-        raise PreconditionFailed(
-            'L\'en-tête If-Match est mal formé : indiquez la version du projet, par exemple "3".'
-        )
-    return int(match.group(1) or match.group(2))
+def load_own_assignment(
+    assignment_id: AssignmentId, session: SessionDep, actor: ActorDep
+) -> ConsultantAssignment:
+    """One of the signed-in consultant's assignments (someone else's does not exist)."""
+    return assignments.assignment_of(session, assignment_id=assignment_id, actor=actor)
 
 
-IfMatchDep = Annotated[int | None, Depends(if_match)]
+OwnAssignmentDep = Annotated[ConsultantAssignment, Depends(load_own_assignment)]
+
+
+@dataclass
+class LoadedAssignment:
+    assignment: ConsultantAssignment
+    project: Project
+
+
+def load_assignment(
+    assignment_id: AssignmentId, session: SessionDep, actor: ActorDep
+) -> LoadedAssignment:
+    """An assignment and its project, visible exactly when its project is."""
+    assignment = assignments.get_assignment(session, assignment_id)
+    project = visible_project(session, actor=actor, project_id=assignment.project_id)
+    return LoadedAssignment(assignment, project)
+
+
+AssignmentDep = Annotated[LoadedAssignment, Depends(load_assignment)]

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from labelflow.errors import DomainError, PreconditionFailed
+from labelflow.errors import DomainError
 from labelflow.schemas import (
     AssignmentEndIn,
     AttestationCreate,
@@ -34,6 +34,7 @@ from labelflow.schemas import (
     UserUpdate,
 )
 from labelflow.web.errors import french_fields
+from labelflow.web.etag import version_of
 
 # Fields whose value is one entry per line in a <textarea>.
 LINE_FIELDS = {"communes", "qpv"}
@@ -69,19 +70,6 @@ def parse_communes(text: str) -> list[dict[str, str]]:
 
 def communes_text(communes: list[dict[str, str]]) -> str:
     return "\n".join(f"{c['insee']} {c['name']}" for c in communes)
-
-
-def version_of(value: str) -> int | None:
-    """The hidden `version` field, used as the API's If-Match header."""
-    value = value.strip().strip('"')
-    if not value:
-        return None
-    if not value.isdigit() or len(value) > 9:
-        raise PreconditionFailed(
-            "La version du projet envoyée par le formulaire est illisible : "
-            "rechargez la page et réessayez."
-        )
-    return int(value)
 
 
 def _blank_to_none(value: str) -> str | None:

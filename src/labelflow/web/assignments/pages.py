@@ -1,23 +1,39 @@
-"""Expertise assignments, pages side: the consultant's missions and independence declaration
-(« Mes missions »), and staff ending an assignment from the project page."""
+"""Consultant assignments, pages side: staff designate the consultant and end an assignment
+from the project page; the consultant's missions and independence declaration (« Mes
+missions »). The same services as the JSON API (`assignments.api`)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from labelflow import assignments
 from labelflow.permissions import ASSIGNMENT_DECLARE, RECORD_WRITE
-from labelflow.web import page_views
-from labelflow.web.api_assignments import AssignmentDep, OwnAssignmentDep
-from labelflow.web.deps import ActorDep, EngineDep, SessionDep, permit
-from labelflow.web.forms import REFUSALS, AssignmentEndForm, DeclarationForm, Forms, refusal
-from labelflow.web.pages import PAGE_DEPENDENCIES, render
-from labelflow.web.pages_projects import submit
+from labelflow.web.assignments.present import missions as missions_context
+from labelflow.web.deps import (
+    ActorDep,
+    AssignmentDep,
+    EngineDep,
+    OwnAssignmentDep,
+    ProjectDep,
+    SessionDep,
+    permit,
+    permit_on_project,
+)
+from labelflow.web.forms import (
+    REFUSALS,
+    AssignmentEndForm,
+    ConsultantForm,
+    DeclarationForm,
+    Forms,
+    refusal,
+)
+from labelflow.web.project_page import submit
+from labelflow.web.routing import page_router, render
 
-router = APIRouter(include_in_schema=False, dependencies=PAGE_DEPENDENCIES)
+router = page_router()
 
 
 def _missions(
@@ -27,9 +43,40 @@ def _missions(
     forms: Forms | None = None,
     status_code: int = 200,
 ) -> Response:
-    context = page_views.assignments_page(session, actor)
+    context = missions_context(session, actor)
     context["forms"] = forms or Forms()
     return render(request, "assignments.html", context, status_code)
+
+
+@router.post("/projects/{project_id}/consultant", dependencies=[permit_on_project(RECORD_WRITE)])
+def set_consultant(
+    request: Request,
+    form: Annotated[ConsultantForm, Form()],
+    project: ProjectDep,
+    session: SessionDep,
+    engine: EngineDep,
+    actor: ActorDep,
+) -> Response:
+    def call() -> Any:
+        return assignments.assign(
+            session,
+            engine=engine,
+            project=project,
+            consultant_id=form.to_model().user_id,
+            actor=actor,
+            if_match=form.if_match(),
+        )
+
+    return submit(
+        request,
+        session,
+        engine,
+        project,
+        form_name="consultant",
+        form=form,
+        anchor="consultant",
+        call=call,
+    )
 
 
 @router.get("/assignments", dependencies=[permit(ASSIGNMENT_DECLARE)])

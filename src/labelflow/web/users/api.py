@@ -1,71 +1,21 @@
-"""Accounts API: the signed-in user, personal tokens, users (admins), project members."""
+"""Accounts (administrators) and the porteurs linked to a project, in the JSON API."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import Path, Query, Response
 
 from labelflow import accounts
-from labelflow.models import ApiToken, User
 from labelflow.permissions import MEMBERS_MANAGE, USERS_MANAGE
-from labelflow.schemas import (
-    MemberAdd,
-    Role,
-    TokenCreate,
-    TokenCreated,
-    TokenPublic,
-    UserCreate,
-    UserPublic,
-    UserUpdate,
-)
-from labelflow.web.deps import (
-    MAX_ID,
-    ActorDep,
-    IdentityDep,
-    ProjectDep,
-    SessionDep,
-    current_identity,
-    permit,
-    permit_on_project,
-)
+from labelflow.schemas import MemberAdd, Role, UserCreate, UserPublic, UserUpdate
+from labelflow.web.deps import MAX_ID, ActorDep, ProjectDep, SessionDep, permit, permit_on_project
+from labelflow.web.routing import api_router
+from labelflow.web.users.present import user_public
 
-router = APIRouter(prefix="/api/v1", dependencies=[Depends(current_identity)])
+router = api_router()
 
 UserId = Annotated[int, Path(ge=1, le=MAX_ID, description="Identifiant du compte")]
-TokenId = Annotated[int, Path(ge=1, le=MAX_ID, description="Identifiant du jeton")]
-
-
-def user_public(user: User) -> UserPublic:
-    return UserPublic.model_validate(user, from_attributes=True)
-
-
-def token_public(token: ApiToken) -> TokenPublic:
-    return TokenPublic.model_validate(token, from_attributes=True)
-
-
-@router.get("/me", tags=["comptes"], summary="Le compte connecté")
-def me(identity: IdentityDep) -> UserPublic:
-    return user_public(identity.user)
-
-
-@router.get("/me/tokens", tags=["comptes"], summary="Mes jetons d'API")
-def my_tokens(identity: IdentityDep, session: SessionDep) -> list[TokenPublic]:
-    return [token_public(t) for t in accounts.list_tokens(session, user_id=identity.user.id or 0)]
-
-
-@router.post("/me/tokens", status_code=201, tags=["comptes"], summary="Créer un jeton d'API")
-def create_my_token(data: TokenCreate, identity: IdentityDep, session: SessionDep) -> TokenCreated:
-    raw, token = accounts.create_token(session, user=identity.user, name=data.name)
-    return TokenCreated(**token_public(token).model_dump(), token=raw)
-
-
-@router.delete(
-    "/me/tokens/{token_id}", status_code=204, tags=["comptes"], summary="Révoquer un jeton d'API"
-)
-def revoke_my_token(token_id: TokenId, identity: IdentityDep, session: SessionDep) -> Response:
-    accounts.revoke_token(session, user_id=identity.user.id or 0, token_id=token_id)
-    return Response(status_code=204)
 
 
 @router.get("/users", tags=["comptes"], summary="Comptes", dependencies=[permit(USERS_MANAGE)])

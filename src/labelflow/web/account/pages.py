@@ -1,4 +1,5 @@
-"""Sign-in and sign-out pages.
+"""Sign-in and the signed-in account's pages: login and logout, « Mon compte » with its
+personal API tokens (shown once, revocable; the same services as `/api/v1/me/tokens`).
 
 The session id is renewed at every sign-in; the cookie is HttpOnly, SameSite=Lax and Secure
 when served over HTTPS. The login form, used before any session exists, is protected against
@@ -12,22 +13,28 @@ import hmac
 import secrets
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import Depends, Form, Path, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlmodel import Session
 
 from labelflow import accounts
+from labelflow.actors import Actor
 from labelflow.errors import TooManyAttempts
 from labelflow.settings import Settings
 from labelflow.web.deps import (
+    MAX_ID,
     SESSION_COOKIE,
+    ActorDep,
     IdentityDep,
     SessionDep,
     SettingsDep,
     csrf_form,
 )
-from labelflow.web.pages import render
+from labelflow.web.forms import REFUSALS, FormState, TokenForm, refusal
+from labelflow.web.routing import PAGE_DEPENDENCIES, public_page_router, render
 
-router = APIRouter(include_in_schema=False)
+# The login form comes before any session: each signed-in page names PAGE_DEPENDENCIES.
+router = public_page_router()
 LOGIN_COOKIE = "labelflow_login"
 BAD_CREDENTIALS = "Adresse e-mail ou mot de passe incorrect."
 
@@ -80,6 +87,34 @@ def _login_page(
         path="/login",
     )
     return response
+
+
+TokenId = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
+def _account_page(
+    request: Request,
+    session: Session,
+    actor: Actor,
+    *,
+    form: FormState | None = None,
+    new_token: str = "",
+    status_code: int = 200,
+) -> Response:
+    user = accounts.get_user(session, actor.user_id or 0)
+    return render(
+        request,
+        "account.html",
+        {
+            "user": user,
+            "tokens": list(reversed(accounts.list_tokens(session, user_id=user.id or 0))),
+            "form": form or FormState(),
+            "new_token": new_token,
+            "nav": "account",
+            "json_url": "/api/v1/me",
+        },
+        status_code,
+    )
 
 
 @router.get("/login")
@@ -148,3 +183,31 @@ def logout(request: Request, session: SessionDep, identity: IdentityDep) -> Resp
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
+
+
+@router.get("/account", dependencies=PAGE_DEPENDENCIES)
+def account_page(request: Request, session: SessionDep, actor: ActorDep) -> Response:
+    return _account_page(request, session, actor)
+
+
+@router.post("/account/tokens", dependencies=PAGE_DEPENDENCIES)
+def create_token(
+    request: Request, form: Annotated[TokenForm, Form()], session: SessionDep, actor: ActorDep
+) -> Response:
+    try:
+        data = form.to_model()
+        raw, _token = accounts.create_token(
+            session, user=accounts.get_user(session, actor.user_id or 0), name=data.name
+        )
+    except REFUSALS as exc:
+        session.rollback()
+        state = refusal(exc, form.values())
+        return _account_page(request, session, actor, form=state, status_code=state.status)
+    # The only time the token is shown: it is stored as a digest.
+    return _account_page(request, session, actor, new_token=raw, status_code=201)
+
+
+@router.post("/account/tokens/{token_id}/revoke", dependencies=PAGE_DEPENDENCIES)
+def revoke_token(token_id: TokenId, session: SessionDep, actor: ActorDep) -> Response:
+    accounts.revoke_token(session, user_id=actor.user_id or 0, token_id=token_id)
+    return RedirectResponse("/account#jetons", status_code=303)

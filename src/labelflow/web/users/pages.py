@@ -1,25 +1,39 @@
-"""Account management pages (staff administrators): list with filters, creation, changes,
-deactivation and reactivation. The same services as `/api/v1/users`."""
+"""Accounts, pages side: the administrators' pages (list with filters, creation, changes,
+deactivation and reactivation; the same services as `/api/v1/users`) and the porteurs linked
+to a project, from the project page."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Path, Query, Request
+from fastapi import Form, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
 from labelflow import accounts
 from labelflow.actors import ROLES, Actor
 from labelflow.models import User
-from labelflow.permissions import USERS_MANAGE
+from labelflow.permissions import MEMBERS_MANAGE, USERS_MANAGE
 from labelflow.schemas import UserUpdate
-from labelflow.web import page_views
-from labelflow.web.deps import MAX_ID, ActorDep, SessionDep, permit
-from labelflow.web.forms import REFUSALS, FormState, UserForm, refusal
-from labelflow.web.pages import PAGE_DEPENDENCIES, render
+from labelflow.web.deps import (
+    MAX_ID,
+    ActorDep,
+    EngineDep,
+    ProjectDep,
+    SessionDep,
+    SubId,
+    permit,
+    permit_on_project,
+)
+from labelflow.web.forms import REFUSALS, FormState, MemberForm, PageForm, UserForm, refusal
+from labelflow.web.project_page import submit
+from labelflow.web.routing import page_router, render
+from labelflow.web.users.present import users_shown
 
-router = APIRouter(include_in_schema=False, dependencies=[*PAGE_DEPENDENCIES, permit(USERS_MANAGE)])
+router = page_router()
+# The administrators' pages (the members' forms check their own permission).
+ADMIN = [permit(USERS_MANAGE)]
+
 
 UserId = Annotated[int, Path(ge=1, le=MAX_ID)]
 ACTIVE_CHOICES = {"oui": True, "non": False}
@@ -42,7 +56,7 @@ def _users_page(
 ) -> Response:
     role = role if role in ROLES else ""
     active = active if active in ACTIVE_CHOICES else ""
-    users = page_views.users_page(session, role=role or None, active=ACTIVE_CHOICES.get(active))
+    users = users_shown(session, role=role or None, active=ACTIVE_CHOICES.get(active))
     return render(
         request,
         "users.html",
@@ -58,7 +72,7 @@ def _users_page(
     )
 
 
-@router.get("/users")
+@router.get("/users", dependencies=ADMIN)
 def users_list(
     request: Request,
     session: SessionDep,
@@ -68,7 +82,7 @@ def users_list(
     return _users_page(request, session, role=role, active=active)
 
 
-@router.post("/users")
+@router.post("/users", dependencies=ADMIN)
 def create_user(
     request: Request, form: Annotated[UserForm, Form()], session: SessionDep
 ) -> Response:
@@ -106,7 +120,7 @@ def _user_page(
     )
 
 
-@router.get("/users/{user_id}")
+@router.get("/users/{user_id}", dependencies=ADMIN)
 def user_page(request: Request, user_id: UserId, session: SessionDep, fait: str = "") -> Response:
     return _user_page(request, session, accounts.get_user(session, user_id), notice=fait)
 
@@ -137,7 +151,7 @@ def _change(
     return RedirectResponse(f"/users/{user_id}?fait={done}", status_code=303)
 
 
-@router.post("/users/{user_id}")
+@router.post("/users/{user_id}", dependencies=ADMIN)
 def update_user(
     request: Request,
     user_id: UserId,
@@ -156,7 +170,7 @@ def update_user(
     )
 
 
-@router.post("/users/{user_id}/deactivate")
+@router.post("/users/{user_id}/deactivate", dependencies=ADMIN)
 def deactivate_user(
     request: Request, user_id: UserId, session: SessionDep, actor: ActorDep
 ) -> Response:
@@ -171,7 +185,7 @@ def deactivate_user(
     )
 
 
-@router.post("/users/{user_id}/reactivate")
+@router.post("/users/{user_id}/reactivate", dependencies=ADMIN)
 def reactivate_user(
     request: Request, user_id: UserId, session: SessionDep, actor: ActorDep
 ) -> Response:
@@ -183,4 +197,58 @@ def reactivate_user(
         data=lambda: UserUpdate(active=True),
         values={},
         done="reactive",
+    )
+
+
+@router.post("/projects/{project_id}/members", dependencies=[permit_on_project(MEMBERS_MANAGE)])
+def add_member(
+    request: Request,
+    form: Annotated[MemberForm, Form()],
+    project: ProjectDep,
+    session: SessionDep,
+    engine: EngineDep,
+    actor: ActorDep,
+) -> Response:
+    def call() -> Any:
+        return accounts.add_member(
+            session, project=project, user_id=form.to_model().user_id, actor=actor
+        )
+
+    return submit(
+        request,
+        session,
+        engine,
+        project,
+        form_name="members",
+        form=form,
+        anchor="porteurs",
+        call=call,
+    )
+
+
+@router.post(
+    "/projects/{project_id}/members/{user_id}/delete",
+    dependencies=[permit_on_project(MEMBERS_MANAGE)],
+)
+def remove_member(
+    request: Request,
+    user_id: SubId,
+    form: Annotated[PageForm, Form()],
+    project: ProjectDep,
+    session: SessionDep,
+    engine: EngineDep,
+    actor: ActorDep,
+) -> Response:
+    def call() -> Any:
+        accounts.remove_member(session, project=project, user_id=user_id, actor=actor)
+
+    return submit(
+        request,
+        session,
+        engine,
+        project,
+        form_name="members",
+        form=form,
+        anchor="porteurs",
+        call=call,
     )

@@ -1,16 +1,12 @@
-"""Expertise assignments API: staff assign and end, the consultant declares their links."""
+"""Consultant assignments in the JSON API: staff assign and end, the consultant declares their
+links with the project's stakeholders."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated
+from fastapi import Response
 
-from fastapi import APIRouter, Depends, Path, Response
-
-from labelflow import assignments, views
-from labelflow.models import ConsultantAssignment, Project
+from labelflow import assignments
 from labelflow.permissions import ASSIGNMENT_DECLARE, RECORD_WRITE
-from labelflow.projects import visible_project
 from labelflow.schemas import (
     AssignmentEndIn,
     AssignmentPublic,
@@ -18,53 +14,21 @@ from labelflow.schemas import (
     DeclarationsIn,
     MyAssignmentPublic,
 )
+from labelflow.web.assignments.present import assignment_public, my_assignment_public
 from labelflow.web.deps import (
-    MAX_ID,
     ActorDep,
+    AssignmentDep,
     EngineDep,
-    IfMatchDep,
+    OwnAssignmentDep,
     ProjectDep,
     SessionDep,
-    current_identity,
     permit,
     permit_on_project,
 )
+from labelflow.web.etag import IfMatchDep, set_etag
+from labelflow.web.routing import api_router
 
-router = APIRouter(prefix="/api/v1", dependencies=[Depends(current_identity)])
-
-AssignmentId = Annotated[int, Path(ge=1, le=MAX_ID, description="Identifiant de l'affectation")]
-
-
-def load_own_assignment(
-    assignment_id: AssignmentId, session: SessionDep, actor: ActorDep
-) -> ConsultantAssignment:
-    """One of the signed-in consultant's assignments (someone else's does not exist)."""
-    return assignments.assignment_of(session, assignment_id=assignment_id, actor=actor)
-
-
-OwnAssignmentDep = Annotated[ConsultantAssignment, Depends(load_own_assignment)]
-
-
-@dataclass
-class LoadedAssignment:
-    assignment: ConsultantAssignment
-    project: Project
-
-
-def load_assignment(
-    assignment_id: AssignmentId, session: SessionDep, actor: ActorDep
-) -> LoadedAssignment:
-    """An assignment and its project, visible exactly when its project is."""
-    assignment = assignments.get_assignment(session, assignment_id)
-    project = visible_project(session, actor=actor, project_id=assignment.project_id)
-    return LoadedAssignment(assignment, project)
-
-
-AssignmentDep = Annotated[LoadedAssignment, Depends(load_assignment)]
-
-
-def _etag(response: Response, project: Project) -> None:
-    response.headers["ETag"] = f'"{project.version}"'
+router = api_router()
 
 
 @router.put(
@@ -90,8 +54,8 @@ def put_consultant(
         actor=actor,
         if_match=if_match,
     )
-    _etag(response, project)
-    return views.assignment_public(assignments.view_of(session, assignment))
+    set_etag(response, project.version)
+    return assignment_public(assignments.view_of(session, assignment))
 
 
 @router.get(
@@ -101,9 +65,7 @@ def put_consultant(
     dependencies=[permit_on_project(RECORD_WRITE)],
 )
 def list_assignments(project: ProjectDep, session: SessionDep) -> list[AssignmentPublic]:
-    return [
-        views.assignment_public(v) for v in assignments.list_for_project(session, project=project)
-    ]
+    return [assignment_public(v) for v in assignments.list_for_project(session, project=project)]
 
 
 @router.post(
@@ -128,8 +90,8 @@ def end_assignment(
         reason=data.reason,
         if_match=if_match,
     )
-    _etag(response, loaded.project)
-    return views.assignment_public(assignments.view_of(session, assignment))
+    set_etag(response, loaded.project.version)
+    return assignment_public(assignments.view_of(session, assignment))
 
 
 @router.get(
@@ -139,9 +101,7 @@ def end_assignment(
     dependencies=[permit(ASSIGNMENT_DECLARE)],
 )
 def my_assignments(session: SessionDep, actor: ActorDep) -> list[MyAssignmentPublic]:
-    return [
-        views.my_assignment_public(v) for v in assignments.list_for_consultant(session, actor=actor)
-    ]
+    return [my_assignment_public(v) for v in assignments.list_for_consultant(session, actor=actor)]
 
 
 @router.post(
@@ -156,4 +116,4 @@ def declare(
     """Any declared link refuses the assignment (`status: refusee`, `explanation` says why);
     none makes it active: the project becomes visible to the consultant."""
     assignments.declare(session, assignment=assignment, actor=actor, declarations=data.declarations)
-    return views.assignment_public(assignments.view_of(session, assignment))
+    return assignment_public(assignments.view_of(session, assignment))

@@ -1,18 +1,18 @@
-"""The Bureau's pages: the agenda of decision files, the meetings, recusals and the decision
-form of the project page. Each calls the same service as the JSON API (`api_bureau`, `api`)."""
+"""The Bureau's pages: the agenda of decision files, the meetings, and on the project page the
+recusals and the decision form. Each calls the same service as the JSON API (`bureau.api`)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
-from labelflow import bureau, dates, records, views
+from labelflow import bureau
 from labelflow.actors import Actor
-from labelflow.permissions import BUREAU_MANAGE, BUREAU_READ, RECORD_WRITE, RECUSAL_DECLARE, allows
-from labelflow.projects import definition_of
+from labelflow.permissions import BUREAU_MANAGE, BUREAU_READ, RECORD_WRITE, RECUSAL_DECLARE
+from labelflow.web.bureau.present import agenda_page, meetings_page
 from labelflow.web.deps import (
     ActorDep,
     EngineDep,
@@ -31,93 +31,31 @@ from labelflow.web.forms import (
     RecusalForm,
     refusal,
 )
-from labelflow.web.pages import PAGE_DEPENDENCIES, render
-from labelflow.web.pages_projects import submit
-from labelflow.workflow import Engine
+from labelflow.web.project_page import submit
+from labelflow.web.routing import page_router, render
 
-router = APIRouter(include_in_schema=False, dependencies=PAGE_DEPENDENCIES)
-
-
-# --- the agenda --------------------------------------------------------------------------------
-
-
-def agenda_page(
-    request: Request,
-    session: Session,
-    engine: Engine,
-    actor: Actor,
-    forms: Forms | None = None,
-    status_code: int = 200,
-) -> Response:
-    """The decision files of the projects at the Bureau step (a Bureau member's home page)."""
-    files = bureau.agenda(session)
-    votes = bureau.votes_of(session, [d for f in files for d in f.decisions])
-    items = []
-    for file in files:
-        definition = definition_of(engine, file.project)
-        items.append(
-            {
-                "file": file,
-                "summary": views.project_summary(engine, file.project, overdue=False),
-                "board_summary": records.board_summary(file.board),
-                "documents": views.documents_public(definition, file.documents),
-                "report": (views.document_public(definition, file.report) if file.report else None),
-                "decisions": [views.decision_public(d, votes[d.id or 0]) for d in file.decisions],
-                "my_recusal": next(
-                    (r for r in file.recusals if r.recusal.user_id == actor.user_id), None
-                ),
-            }
-        )
-    context = {
-        "items": items,
-        "forms": forms or Forms(),
-        "nav": "home" if actor.role == "bureau" else "bureau",
-        "is_member": actor.role == "bureau",
-        "json_url": "/api/v1/bureau/agenda",
-    }
-    return render(request, "bureau_agenda.html", context, status_code)
+router = page_router()
 
 
 @router.get("/bureau", dependencies=[permit(BUREAU_READ)])
 def agenda(request: Request, session: SessionDep, engine: EngineDep, actor: ActorDep) -> Response:
-    return agenda_page(request, session, engine, actor)
+    return render(request, "bureau_agenda.html", agenda_page(session, engine, actor))
 
 
-# --- meetings ----------------------------------------------------------------------------------
-
-
-def meetings_page(
+def _meetings(
     request: Request,
     session: Session,
     actor: Actor,
     form: FormState | None = None,
     status_code: int = 200,
 ) -> Response:
-    members = bureau.members(session)
-    form = form or FormState()
-    checked = {str(v) for v in form.value("attendee_ids", [])} if form.refused else set()
-    return render(
-        request,
-        "bureau_meetings.html",
-        {
-            "meetings": bureau.list_meetings(session, actor=actor),
-            "members": members,
-            "member_choices": [(str(u.id), u.name) for u in members],
-            "checked": checked,
-            "form": form,
-            "can_manage": allows(actor, BUREAU_MANAGE),
-            "today": dates.today().isoformat(),
-            "quorum_fraction": request.app.state.settings.bureau_quorum_fraction,
-            "nav": "home" if actor.role == "bureau" else "bureau",
-            "json_url": "/api/v1/bureau/meetings",
-        },
-        status_code,
-    )
+    context = meetings_page(session, request.app.state.settings, actor, form)
+    return render(request, "bureau_meetings.html", context, status_code)
 
 
 @router.get("/bureau/meetings", dependencies=[permit(BUREAU_READ)])
 def meetings(request: Request, session: SessionDep, actor: ActorDep) -> Response:
-    return meetings_page(request, session, actor)
+    return _meetings(request, session, actor)
 
 
 @router.post("/bureau/meetings", dependencies=[permit(BUREAU_MANAGE)])
@@ -140,11 +78,8 @@ def create_meeting(
     except REFUSALS as exc:
         session.rollback()
         state = refusal(exc, form.values())
-        return meetings_page(request, session, actor, state, state.status)
+        return _meetings(request, session, actor, state, state.status)
     return RedirectResponse(f"/bureau/meetings#reunion-{meeting.id}", status_code=303)
-
-
-# --- on the project page: recusals and the decision --------------------------------------------
 
 
 @router.post("/projects/{project_id}/recusals", dependencies=[permit_on_project(RECUSAL_DECLARE)])
@@ -170,7 +105,8 @@ def declare_recusal(
             session.rollback()
             state = refusal(exc, form.values())
             forms = Forms({f"recusal-{project.id}": state})
-            return agenda_page(request, session, engine, actor, forms, state.status)
+            context = agenda_page(session, engine, actor, forms)
+            return render(request, "bureau_agenda.html", context, state.status)
         return RedirectResponse(f"/bureau#dossier-{project.id}", status_code=303)
     return submit(
         request,

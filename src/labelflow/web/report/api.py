@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import Request, Response
 from jinja2 import Environment
 
 from labelflow import reports
@@ -10,22 +10,16 @@ from labelflow.errors import Forbidden
 from labelflow.models import ExpertiseReport
 from labelflow.report_document import render_report_pdf, report_public
 from labelflow.schemas import CommentIn, ReportDraft, ReportPublic, ReportVersionPublic
-from labelflow.web.deps import (
-    ActorDep,
-    EngineDep,
-    IfMatchDep,
-    ProjectDep,
-    SessionDep,
-    current_identity,
-)
+from labelflow.web.deps import ActorDep, EngineDep, ProjectDep, SessionDep
+from labelflow.web.etag import IfMatchDep, set_etag
+from labelflow.web.routing import api_router
 
-router = APIRouter(
-    prefix="/api/v1", dependencies=[Depends(current_identity)], tags=["rapport d'expertise"]
-)
+router = api_router(tags=["rapport d'expertise"])
 
 
-def _etag(response: Response, report: ExpertiseReport | None) -> None:
-    response.headers["ETag"] = f'"{report.version if report is not None else 0}"'
+def report_version(report: ExpertiseReport | None) -> int:
+    """The report's version as its ETag (0: nothing saved yet)."""
+    return report.version if report is not None else 0
 
 
 @router.get("/projects/{project_id}/report", summary="Le rapport d'expertise")
@@ -36,7 +30,7 @@ def get_report(
     version 0); staff the current or latest report; porteurs and the Bureau the report once
     transmitted to the Bureau (404 before)."""
     report, _writing = reports.report_for(session, engine=engine, project=project, actor=actor)
-    _etag(response, report)
+    set_etag(response, report_version(report))
     return report_public(session, engine, project, report, actor=actor)
 
 
@@ -55,7 +49,7 @@ def put_report(
     report = reports.save_draft(
         session, engine=engine, project=project, actor=actor, data=data, if_match=if_match
     )
-    _etag(response, report)
+    set_etag(response, report_version(report))
     return report_public(session, engine, project, report, actor=actor)
 
 
@@ -71,7 +65,7 @@ def submit_report(
     """Every criterion assessed, an overall recommendation and a visit date, else 422
     `rapport_incomplet` listing what is missing; then the report is locked."""
     report = reports.submit(session, engine=engine, project=project, actor=actor, if_match=if_match)
-    _etag(response, report)
+    set_etag(response, report_version(report))
     return report_public(session, engine, project, report, actor=actor)
 
 
@@ -95,7 +89,7 @@ def reopen_report(
         comment=data.comment,
         if_match=if_match,
     )
-    _etag(response, report)
+    set_etag(response, report_version(report))
     return report_public(session, engine, project, report, actor=actor)
 
 

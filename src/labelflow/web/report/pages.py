@@ -1,32 +1,29 @@
-"""The expertise report pages: the consultant's form (autosaved by static/report.js, and
-working without it), the submitted report, staff's reopening."""
+"""The expertise report's pages: the consultant's form (autosaved by static/report.js, and
+working without it), the submitted report, staff's reopening. The same services as the JSON
+API (`report.api`)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 from sqlmodel import Session
 
-from labelflow import reports, views
+from labelflow import reports
 from labelflow.actors import Actor
 from labelflow.errors import DomainError
 from labelflow.models import Project
-from labelflow.report_document import report_public
 from labelflow.schemas import ReportDraft
-from labelflow.web import page_views
 from labelflow.web.deps import ActorDep, EngineDep, ProjectDep, SessionDep
 from labelflow.web.errors import french_fields
-from labelflow.web.forms import version_of
-from labelflow.web.pages import PAGE_DEPENDENCIES, render
-from labelflow.workflow import ASSESSMENTS, RECOMMENDATIONS, Engine
+from labelflow.web.etag import version_of
+from labelflow.web.report.present import report_page as report_context
+from labelflow.web.routing import page_router, render
+from labelflow.workflow import Engine
 
-router = APIRouter(include_in_schema=False, dependencies=PAGE_DEPENDENCIES)
-
-# Empty date inputs offered after the dates already entered (more appear once saved).
-SPARE_VISIT_DATES = 2
+router = page_router()
 
 
 def _form_field(api_field: str) -> str:
@@ -74,44 +71,9 @@ def show_report(
     status_code: int = 200,
 ) -> Response:
     actor: Actor = request.state.viewer
-    report, _writing = reports.report_for(session, engine=engine, project=project, actor=actor)
-    public = report_public(session, engine, project, report, actor=actor, content=content)
-    can_reopen = (
-        page_views.abilities(actor)["records"]
-        and report is not None
-        and report.status == "soumis"
-        and report.transmitted_at is None
-    )
-    versions = (
-        reports.list_versions(session, report=report)
-        if report is not None and actor.role in ("staff", "consultant")
-        else []
-    )
-    nav, crumb_href, crumb_label = page_views.home_link(actor)
-    # Dates stay as typed when a form is refused (an invalid one cannot become a date).
-    typed_dates = [str(d) for d in (content or {}).get("visit_dates", public.visit_dates)]
-    return render(
-        request,
-        "report.html",
-        {
-            "project": views.project_summary(engine, project, overdue=False),
-            "report": public,
-            "versions": versions,
-            "can_reopen": can_reopen,
-            "visit_dates": typed_dates + [""] * SPARE_VISIT_DATES,
-            "assessment_choices": list(ASSESSMENTS.items()),
-            "recommendation_choices": list(RECOMMENDATIONS.items()),
-            "message": message,
-            "errors": errors or {},
-            "notice": notice,
-            "nav": nav,
-            "crumb_href": crumb_href,
-            "crumb_label": crumb_label,
-            "json_url": f"/api/v1/projects/{project.id}/report",
-            "pdf_url": f"/api/v1/projects/{project.id}/report.pdf",
-        },
-        status_code,
-    )
+    context = report_context(session, engine, project, actor, content=content)
+    context.update(message=message, errors=errors or {}, notice=notice)
+    return render(request, "report.html", context, status_code)
 
 
 NOTICES = {

@@ -1,21 +1,23 @@
-"""Project pages: list, creation form, the project page, transitions, suspension, fields."""
+"""Project pages: the home page of each role (the staff's pipeline), the workflow pages, the
+project list and creation form, the project page and its history, transitions, suspension,
+deadlines. Each calls the same service as the JSON API (`projects.api`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
-from labelflow import projects, views
-from labelflow.actors import Actor
+from labelflow import assignments, projects, records
+from labelflow.errors import NotFound
 from labelflow.models import Project
-from labelflow.permissions import PROJECT_WRITE
+from labelflow.permissions import ASSIGNMENT_DECLARE, PIPELINE_READ, PROJECT_WRITE, allows
 from labelflow.projects import ProjectFilters
-from labelflow.web import page_views
+from labelflow.web.account.present import home_link
+from labelflow.web.bureau.present import agenda_page
 from labelflow.web.deps import (
     MAX_ID,
     ActorDep,
@@ -23,93 +25,86 @@ from labelflow.web.deps import (
     LettersDep,
     ProjectDep,
     SessionDep,
+    SubId,
     permit,
     permit_on_project,
 )
 from labelflow.web.forms import (
     REFUSALS,
     CommentForm,
-    Forms,
+    DeadlineForm,
     FormState,
-    PageForm,
-    ProjectEditForm,
     ProjectForm,
     TransitionForm,
-    communes_text,
     refusal,
 )
-from labelflow.web.pages import PAGE_DEPENDENCIES, render
-from labelflow.workflow import Engine
+from labelflow.web.project_page import show_project, submit
+from labelflow.web.projects.history import history_page as history_context
+from labelflow.web.projects.present import (
+    criterion_label,
+    dashboard,
+    home_projects,
+    project_summary,
+    role_home,
+    single_project_home,
+    state_choices,
+    state_label,
+)
+from labelflow.web.routing import page_router, render
+from labelflow.workflow import Engine, mermaid
 
-router = APIRouter(include_in_schema=False, dependencies=PAGE_DEPENDENCIES)
+router = page_router()
 
 PAGE_SIZE = 25
 OVERDUE_CHOICES = {"oui": True, "non": False}
 
 
-# --- shared by every form of the project page -------------------------------------------------
+@router.get("/")
+def home(request: Request, session: SessionDep, engine: EngineDep, actor: ActorDep) -> Response:
+    """The home page of the signed-in role: the pipeline for staff, the agenda for the Bureau,
+    else their own projects (a porteur's only project at once)."""
+    if allows(actor, PIPELINE_READ):
+        return render(request, "dashboard.html", dashboard(session, engine))
+    if actor.role == "bureau":
+        return render(request, "bureau_agenda.html", agenda_page(session, engine, actor))
+    rows, total = home_projects(session, actor)
+    if single_project_home(actor, total):
+        return show_project(request, session, engine, rows[0][0], at_home=True)
+    context = role_home(engine, actor, rows, total)
+    if allows(actor, ASSIGNMENT_DECLARE):
+        context["pending_missions"] = assignments.pending_count(session, actor=actor)
+    return render(request, "home.html", context)
 
 
-def show_project(
-    request: Request,
-    session: Session,
-    engine: Engine,
-    project: Project,
-    forms: Forms | None = None,
-    status_code: int = 200,
-    refused_anchor: str = "",
-    *,
-    at_home: bool = False,
-) -> Response:
-    # The signed-in user, as remembered by the pages' router dependency.
-    actor: Actor = request.state.viewer
-    context = page_views.project_page(session, engine, project, actor)
-    forms = forms or Forms()
-    context.update(
-        forms=forms,
-        refused_anchor=refused_anchor,
-        refused_message=next((f.message for f in forms.values() if f.refused), ""),
-        edit_values=edit_values(context["project"]),
-        json_url=f"/api/v1/projects/{project.id}",
+@router.get("/workflows")
+def workflows_page(request: Request, engine: EngineDep) -> Response:
+    return render(
+        request,
+        "workflows.html",
+        {
+            "definitions": engine.latest(),
+            "json_url": "/api/v1/workflows",
+        },
     )
-    if at_home:
-        context["nav"] = "home"
-    return render(request, page_views.project_template(actor), context, status_code)
 
 
-def submit(
-    request: Request,
-    session: Session,
-    engine: Engine,
-    project: Project,
-    *,
-    form_name: str,
-    form: PageForm,
-    anchor: str,
-    call: Callable[[], object],
-) -> Response:
-    """Run one service call; on success 303 back to the section, else the page with reasons."""
+@router.get("/workflows/{key}")
+def workflow_page(request: Request, key: str, engine: EngineDep) -> Response:
     try:
-        call()
-    except REFUSALS as exc:
-        # Nothing of a refused request may stay (a version bump before the refusal, say).
-        session.rollback()
-        state = refusal(exc, form.values())
-        return show_project(
-            request, session, engine, project, Forms({form_name: state}), state.status, anchor
-        )
-    return RedirectResponse(f"/projects/{project.id}#{anchor}", status_code=303)
-
-
-# --- list and creation -------------------------------------------------------------------------
-
-
-def _state_choices(engine: Engine) -> list[tuple[str, str]]:
-    seen: dict[str, str] = {}
-    for definition in engine.latest():
-        for state in sorted(definition.states, key=lambda s: (s.final, s.step or 0)):
-            seen.setdefault(state.key, state.label)
-    return list(seen.items())
+        definition = engine.definition(key)
+    except KeyError:
+        raise NotFound("Ce parcours est introuvable.") from None
+    return render(
+        request,
+        "workflow.html",
+        {
+            "definition": definition,
+            "mermaid": mermaid(definition),
+            "criterion_label": criterion_label,
+            "state_label": state_label,
+            "json_url": f"/api/v1/workflows/{definition.key}",
+        },
+    )
 
 
 @router.get("/projects")
@@ -166,7 +161,7 @@ def project_list(
         request,
         "projects.html",
         {
-            "items": [views.project_summary(engine, p, overdue=o) for p, o in rows],
+            "items": [project_summary(engine, p, overdue=o) for p, o in rows],
             "total": total,
             "page": page,
             "pages": pages,
@@ -181,7 +176,7 @@ def project_list(
                 "suspended": params.get("suspended", ""),
             },
             "filtered": bool(params),
-            "state_choices": _state_choices(engine),
+            "state_choices": state_choices(engine),
             "json_url": "/api/v1/projects?" + urlencode(api_params),
         },
     )
@@ -210,9 +205,6 @@ def create_project(
     return RedirectResponse(f"/projects/{project.id}", status_code=303)
 
 
-# --- the project page and its own forms --------------------------------------------------------
-
-
 @router.get("/projects/{project_id}")
 def project_page(
     request: Request, project: ProjectDep, session: SessionDep, engine: EngineDep
@@ -224,8 +216,8 @@ def project_page(
 def history_page(
     request: Request, project: ProjectDep, session: SessionDep, engine: EngineDep, actor: ActorDep
 ) -> Response:
-    context = page_views.history_page(session, engine, project)
-    nav, crumb_href, crumb_label = page_views.home_link(actor)
+    context = history_context(session, engine, project)
+    nav, crumb_href, crumb_label = home_link(actor)
     context.update(
         nav=nav,
         crumb_href=crumb_href,
@@ -327,23 +319,28 @@ def resume(
     return _suspension(request, form, project, session, engine, actor, suspend=False)
 
 
-@router.post("/projects/{project_id}/edit", dependencies=[permit_on_project(PROJECT_WRITE)])
-def edit_project(
+@router.post(
+    "/projects/{project_id}/deadlines/{deadline_id}",
+    dependencies=[permit_on_project(PROJECT_WRITE)],
+)
+def move_deadline(
     request: Request,
-    form: Annotated[ProjectEditForm, Form()],
+    deadline_id: SubId,
+    form: Annotated[DeadlineForm, Form()],
     project: ProjectDep,
     session: SessionDep,
     engine: EngineDep,
     actor: ActorDep,
 ) -> Response:
     def call() -> Any:
-        return projects.update_project(
+        records.move_deadline(
             session,
+            engine=engine,
             project=project,
+            deadline_id=deadline_id,
             data=form.to_model(),
             actor=actor,
             if_match=form.if_match(),
-            engine=engine,
         )
 
     return submit(
@@ -351,23 +348,8 @@ def edit_project(
         session,
         engine,
         project,
-        form_name="edit",
+        form_name=f"deadline-{deadline_id}",
         form=form,
-        anchor="informations",
+        anchor="echeances",
         call=call,
     )
-
-
-def edit_values(project: Any) -> dict[str, str]:
-    """The edit form's initial values, from the project as shown."""
-    return {
-        "name": project.name,
-        "communes": communes_text(project.communes),
-        "region": project.region,
-        "departement": project.departement or "",
-        "qpv": "\n".join(project.qpv),
-        "association_name": project.association_name or "",
-        "rna_number": project.rna_number or "",
-        "association_created_on": str(project.association_created_on or ""),
-        "charge_mission_recruited_on": str(project.charge_mission_recruited_on or ""),
-    }

@@ -1,0 +1,42 @@
+"""The signed-in account in the JSON API: who it is, and its personal API tokens."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Path, Response
+
+from labelflow import accounts
+from labelflow.schemas import TokenCreate, TokenCreated, TokenPublic, UserPublic
+from labelflow.web.account.present import token_public
+from labelflow.web.deps import MAX_ID, IdentityDep, SessionDep
+from labelflow.web.routing import api_router
+from labelflow.web.users.present import user_public
+
+router = api_router()
+
+TokenId = Annotated[int, Path(ge=1, le=MAX_ID, description="Identifiant du jeton")]
+
+
+@router.get("/me", tags=["comptes"], summary="Le compte connecté")
+def me(identity: IdentityDep) -> UserPublic:
+    return user_public(identity.user)
+
+
+@router.get("/me/tokens", tags=["comptes"], summary="Mes jetons d'API")
+def my_tokens(identity: IdentityDep, session: SessionDep) -> list[TokenPublic]:
+    return [token_public(t) for t in accounts.list_tokens(session, user_id=identity.user.id or 0)]
+
+
+@router.post("/me/tokens", status_code=201, tags=["comptes"], summary="Créer un jeton d'API")
+def create_my_token(data: TokenCreate, identity: IdentityDep, session: SessionDep) -> TokenCreated:
+    raw, token = accounts.create_token(session, user=identity.user, name=data.name)
+    return TokenCreated(**token_public(token).model_dump(), token=raw)
+
+
+@router.delete(
+    "/me/tokens/{token_id}", status_code=204, tags=["comptes"], summary="Révoquer un jeton d'API"
+)
+def revoke_my_token(token_id: TokenId, identity: IdentityDep, session: SessionDep) -> Response:
+    accounts.revoke_token(session, user_id=identity.user.id or 0, token_id=token_id)
+    return Response(status_code=204)

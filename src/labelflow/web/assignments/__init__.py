@@ -1,0 +1,2 @@
+"""Consultant assignments and their independence declarations at the edge: JSON routes
+(`api`), pages and forms (`pages`), presenters (`present`)."""

@@ -1,0 +1,120 @@
+"""Documents in the JSON API: list, upload, download, review."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import File, Form, Response, UploadFile
+from fastapi.responses import FileResponse
+
+from labelflow import documents
+from labelflow.errors import NotFound
+from labelflow.permissions import DOCUMENT_REVIEW, DOCUMENT_UPLOAD
+from labelflow.projects import definition_of
+from labelflow.schemas import DocumentPublic, ReviewIn
+from labelflow.web.deps import (
+    ActorDep,
+    DocumentDep,
+    EngineDep,
+    ProjectDep,
+    SessionDep,
+    SettingsDep,
+    StoreDep,
+    permit_on_document,
+    permit_on_project,
+)
+from labelflow.web.documents.present import document_public, documents_public
+from labelflow.web.etag import IfMatchDep, set_etag
+from labelflow.web.routing import api_router
+
+router = api_router()
+
+
+@router.get("/projects/{project_id}/documents", tags=["pièces"], summary="Pièces du projet")
+def list_documents(
+    project: ProjectDep, session: SessionDep, engine: EngineDep
+) -> list[DocumentPublic]:
+    return documents_public(
+        definition_of(engine, project), documents.list_documents(session, project=project)
+    )
+
+
+@router.post(
+    "/projects/{project_id}/documents",
+    status_code=201,
+    tags=["pièces"],
+    summary="Déposer une pièce",
+    dependencies=[permit_on_project(DOCUMENT_UPLOAD)],
+)
+def upload_document(
+    project: ProjectDep,
+    session: SessionDep,
+    engine: EngineDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    actor: ActorDep,
+    if_match: IfMatchDep,
+    response: Response,
+    file: Annotated[UploadFile, File(description="Le fichier")],
+    type: Annotated[str, Form(min_length=1, max_length=50, description="Type de pièce")],
+) -> DocumentPublic:
+    document = documents.add_document(
+        session,
+        engine=engine,
+        store=store,
+        project=project,
+        doc_type=type.strip(),
+        filename=file.filename,
+        declared_media_type=file.content_type,
+        source=file.file,
+        max_bytes=settings.max_upload_bytes,
+        allowed_media_types=settings.allowed_media_types,
+        actor=actor,
+        if_match=if_match,
+    )
+    set_etag(response, project.version)
+    return document_public(definition_of(engine, project), document)
+
+
+@router.get(
+    "/documents/{document_id}/content",
+    tags=["pièces"],
+    summary="Télécharger une pièce",
+    response_class=FileResponse,
+)
+def download_document(loaded: DocumentDep, store: StoreDep) -> FileResponse:
+    document = loaded.document
+    path = store.path_for(document.sha256)
+    if not path.is_file():
+        raise NotFound("Le fichier de cette pièce est introuvable sur le serveur.")
+    return FileResponse(path, media_type=document.media_type, filename=document.filename)
+
+
+@router.post(
+    "/documents/{document_id}/review",
+    tags=["pièces"],
+    summary="Revoir une pièce",
+    dependencies=[permit_on_document(DOCUMENT_REVIEW)],
+)
+def review_document(
+    loaded: DocumentDep,
+    data: ReviewIn,
+    session: SessionDep,
+    engine: EngineDep,
+    actor: ActorDep,
+    if_match: IfMatchDep,
+    response: Response,
+) -> DocumentPublic:
+    document, project = loaded.document, loaded.project
+    documents.review_document(
+        session,
+        engine=engine,
+        project=project,
+        document=document,
+        status=data.status,
+        comment=data.comment,
+        actor=actor,
+        if_match=if_match,
+    )
+    set_etag(response, project.version)
+    return document_public(definition_of(engine, project), document)

@@ -1,0 +1,65 @@
+"""Documents as shown: stored rows → API shapes, sizes in French, the types one may add."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from labelflow.actors import Actor
+from labelflow.documents import GENERATED_TYPE_LABELS
+from labelflow.errors import Forbidden
+from labelflow.models import Document
+from labelflow.permissions import require_upload
+from labelflow.schemas import DocumentPublic
+from labelflow.workflow import WorkflowDefinition
+
+
+def document_public(definition: WorkflowDefinition, d: Document) -> DocumentPublic:
+    doc_type = definition.document_type(d.type)
+    return DocumentPublic(
+        id=d.id or 0,
+        project_id=d.project_id,
+        type=d.type,
+        type_label=doc_type.label if doc_type else GENERATED_TYPE_LABELS.get(d.type, d.type),
+        filename=d.filename,
+        size=d.size,
+        media_type=d.media_type,
+        sha256=d.sha256,
+        uploaded_by=d.uploaded_by,
+        uploaded_at=d.uploaded_at,
+        review_status=d.review_status,
+        review_comment=d.review_comment,
+        reviewed_by=d.reviewed_by,
+        reviewed_at=d.reviewed_at,
+        superseded_by_id=d.superseded_by_id,
+        download_url=f"/api/v1/documents/{d.id}/content",
+    )
+
+
+def documents_public(
+    definition: WorkflowDefinition, docs: Sequence[Document]
+) -> list[DocumentPublic]:
+    return [document_public(definition, d) for d in docs]
+
+
+def filesize(size: int) -> str:
+    """'12,3 ko' — French decimal comma, 1 ko = 1 024 octets (a template filter)."""
+    if size < 1024:
+        return f"{size} octet{'s' if size > 1 else ''}"
+    for unit in ("ko", "Mo", "Go"):
+        size_f = size / 1024
+        if size_f < 1024 or unit == "Go":
+            return f"{size_f:.1f} {unit}".replace(".", ",")
+        size = int(size_f)
+    return f"{size} Go"  # pragma: no cover
+
+
+def upload_types(definition: WorkflowDefinition, actor: Actor) -> list[tuple[str, str]]:
+    """The document types `actor` may add (the rule itself lives in `permissions`)."""
+    allowed = []
+    for doc_type in definition.document_types:
+        try:
+            require_upload(actor, doc_type.key)
+        except Forbidden:
+            continue
+        allowed.append((doc_type.key, doc_type.label))
+    return allowed

@@ -1,0 +1,145 @@
+"""The project page, composed of every concept's section (each built by that concept's
+presenter), and the helper through which all its forms are submitted.
+
+Every concept's page forms come back here (`submit`); this module imports only presenters, so no
+page module imports another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import RedirectResponse, Response
+from sqlmodel import Session
+
+from labelflow import deadlines, documents, events, records
+from labelflow.actors import Actor
+from labelflow.models import Project
+from labelflow.projects import definition_of, load_facts
+from labelflow.report_document import report_card
+from labelflow.web.account.present import abilities, home_link
+from labelflow.web.assignments.present import consultant_section
+from labelflow.web.bureau.present import DECISION_LABELS, bureau_section
+from labelflow.web.documents.present import documents_public, upload_types
+from labelflow.web.forms import REFUSALS, Forms, PageForm, refusal
+from labelflow.web.projects.history import history_lines
+from labelflow.web.projects.present import project_public, project_template, state_label, timeline
+from labelflow.web.records.present import attestation_public, edit_values, stakeholder_public
+from labelflow.web.routing import render
+from labelflow.web.users.present import members_section
+from labelflow.workflow import Engine
+
+# The page shows the latest facts; the full history has its own page and JSON twin.
+HISTORY_ON_PAGE = 30
+
+
+def project_page(
+    session: Session, engine: Engine, project: Project, actor: Actor
+) -> dict[str, Any]:
+    """Everything the project page shows to `actor`, loaded through the services; the forms
+    shown are those the actor's role may submit (`can`)."""
+    assert project.id is not None
+    definition = definition_of(engine, project)
+    # One load of the project's records serves both the checklist and the sections.
+    facts = load_facts(session, engine=engine, project=project)
+    public = project_public(session, engine, project, facts=facts)
+    # One more than shown tells whether older facts exist, without counting them.
+    recent = list(events.list_events(session, project_id=project.id, newest=HISTORY_ON_PAGE + 1))
+    older_exist = len(recent) > HISTORY_ON_PAGE
+    recent = recent[-HISTORY_ON_PAGE:]
+    entries = list(events.state_entries(session, project_id=project.id))
+    documents_shown = documents_public(
+        definition, documents.list_documents(session, project=project)
+    )
+    steps = definition.steps()
+    everywhere = {s.key for s in steps}
+    can = abilities(actor)
+    nav, crumb_href, crumb_label = home_link(actor)
+    return {
+        "project": public,
+        "definition": definition,
+        "is_final": definition.is_final(project.state),
+        "final_state": definition.state(project.state) if public.step is None else None,
+        "current_state": definition.state(project.state),
+        "step_count": len(steps),
+        "timeline": timeline(definition, public, entries),
+        "history": history_lines(definition, recent),
+        "history_hidden": older_exist,
+        "stakeholders": [stakeholder_public(s) for s in facts.stakeholders],
+        "board": facts.board,
+        "board_summary": records.board_summary(facts.board),
+        "report_card": report_card(session, engine, project, actor),
+        "attestations": [attestation_public(definition, a) for a in facts.attestations],
+        "documents": documents_shown,
+        **bureau_section(session, project, actor, facts.decisions, documents_shown),
+        "label_deadline": next((d for d in public.deadlines if d.kind == "label"), None),
+        "deadline_status_labels": deadlines.STATUS_LABELS,
+        "review_labels": documents.REVIEW_LABELS,
+        "review_badges": {"accepted": "success", "rejected": "danger", "en_attente": "warning"},
+        "decision_labels": DECISION_LABELS,
+        "state_label": lambda key: state_label(definition, key),
+        # Actions possible from every step (abandon) are shown apart from the step's own.
+        "global_actions": {a.key for a in definition.actions if set(a.sources) >= everywhere},
+        # What each role sees and may use.
+        "can": can,
+        "nav": nav,
+        "crumb_href": crumb_href,
+        "crumb_label": crumb_label,
+        "upload_types": upload_types(definition, actor) if can["upload"] else [],
+        **members_section(session, project, can_manage=can["members"]),
+        **consultant_section(session, project, can_assign=can["records"]),
+    }
+
+
+def show_project(
+    request: Request,
+    session: Session,
+    engine: Engine,
+    project: Project,
+    forms: Forms | None = None,
+    status_code: int = 200,
+    refused_anchor: str = "",
+    *,
+    at_home: bool = False,
+) -> Response:
+    """The project page; `forms`: refused forms shown again, with their reasons."""
+    # The signed-in user, as remembered by the pages' router dependency.
+    actor: Actor = request.state.viewer
+    context = project_page(session, engine, project, actor)
+    forms = forms or Forms()
+    context.update(
+        forms=forms,
+        refused_anchor=refused_anchor,
+        refused_message=next((f.message for f in forms.values() if f.refused), ""),
+        edit_values=edit_values(context["project"]),
+        json_url=f"/api/v1/projects/{project.id}",
+    )
+    if at_home:
+        context["nav"] = "home"
+    return render(request, project_template(actor), context, status_code)
+
+
+def submit(
+    request: Request,
+    session: Session,
+    engine: Engine,
+    project: Project,
+    *,
+    form_name: str,
+    form: PageForm,
+    anchor: str,
+    call: Callable[[], object],
+) -> Response:
+    """Run one service call; on success 303 back to the section, else the page with reasons."""
+    try:
+        call()
+    except REFUSALS as exc:
+        # Nothing of a refused request may stay (a version bump before the refusal, say).
+        session.rollback()
+        state = refusal(exc, form.values())
+        return show_project(
+            request, session, engine, project, Forms({form_name: state}), state.status, anchor
+        )
+    return RedirectResponse(f"/projects/{project.id}#{anchor}", status_code=303)

@@ -1,0 +1,260 @@
+"""Projects in the JSON API: the workflow definitions, projects (list, pipeline, one project and
+its actions), transitions, suspension, history, deadlines."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Query, Response, status
+
+from labelflow import dates, events, projects, records
+from labelflow.errors import NotFound
+from labelflow.permissions import PIPELINE_READ, PROJECT_WRITE
+from labelflow.projects import ProjectFilters
+from labelflow.schemas import (
+    CommentIn,
+    DeadlineMove,
+    DeadlinePublic,
+    EventPublic,
+    PipelinePublic,
+    ProjectCreate,
+    ProjectList,
+    ProjectPublic,
+    TransitionIn,
+)
+from labelflow.web.deps import (
+    MAX_ID,
+    ActorDep,
+    EngineDep,
+    LettersDep,
+    ProjectDep,
+    SessionDep,
+    SubId,
+    permit,
+    permit_on_project,
+)
+from labelflow.web.etag import IfMatchDep, set_etag
+from labelflow.web.projects.present import deadline_views, project_public, project_summary
+from labelflow.web.routing import api_router
+from labelflow.workflow import mermaid
+
+# Every route needs a signed-in user (401); each write route also names its permission (403).
+router = api_router()
+
+
+@router.get("/workflows", tags=["workflows"], summary="Définitions de parcours")
+def list_workflows(engine: EngineDep) -> list[dict[str, Any]]:
+    return [d.model_dump(mode="json") for d in engine.latest()]
+
+
+@router.get("/workflows/{key}", tags=["workflows"], summary="Une définition de parcours")
+def get_workflow(
+    key: str, engine: EngineDep, version: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None
+) -> dict[str, Any]:
+    try:
+        definition = engine.definition(key, version)
+    except KeyError:
+        raise NotFound("Ce parcours est introuvable.") from None
+    return {**definition.model_dump(mode="json"), "mermaid": mermaid(definition)}
+
+
+@router.post(
+    "/projects",
+    status_code=status.HTTP_201_CREATED,
+    tags=["projets"],
+    summary="Créer un projet",
+    dependencies=[permit(PROJECT_WRITE)],
+)
+def create_project(
+    data: ProjectCreate, session: SessionDep, engine: EngineDep, actor: ActorDep, response: Response
+) -> ProjectPublic:
+    project = projects.create_project(session, engine=engine, data=data, actor=actor)
+    session.flush()
+    response.headers["Location"] = f"/api/v1/projects/{project.id}"
+    set_etag(response, project.version)
+    return project_public(session, engine, project)
+
+
+@router.get("/projects", tags=["projets"], summary="Lister les projets")
+def list_projects(
+    session: SessionDep,
+    engine: EngineDep,
+    actor: ActorDep,
+    state: Annotated[str | None, Query(max_length=50)] = None,
+    kind: Annotated[str | None, Query(max_length=20)] = None,
+    region: Annotated[str | None, Query(max_length=100)] = None,
+    overdue: bool | None = None,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+    due_soon: Annotated[
+        bool | None, Query(description="Échéance dans les 30 jours (et aucune en retard)")
+    ] = None,
+    suspended: bool | None = None,
+) -> ProjectList:
+    filters = ProjectFilters(
+        state=state,
+        kind=kind,
+        region=region,
+        overdue=overdue,
+        q=q,
+        due_soon=due_soon,
+        suspended=suspended,
+    )
+    rows, total = projects.list_projects(
+        session, actor=actor, filters=filters, limit=limit, offset=offset
+    )
+    return ProjectList(
+        items=[project_summary(engine, p, overdue=o) for p, o in rows],
+        total=total,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.get(
+    "/pipeline",
+    tags=["projets"],
+    summary="Tableau de bord : projets par étape",
+    dependencies=[permit(PIPELINE_READ)],
+)
+def get_pipeline(session: SessionDep, engine: EngineDep) -> PipelinePublic:
+    result = projects.pipeline(session, engine=engine, today=dates.today())
+    return PipelinePublic.model_validate(result, from_attributes=True)
+
+
+@router.get("/projects/{project_id}", tags=["projets"], summary="Un projet et ses actions")
+def get_project(
+    project: ProjectDep, session: SessionDep, engine: EngineDep, response: Response
+) -> ProjectPublic:
+    set_etag(response, project.version)
+    return project_public(session, engine, project)
+
+
+@router.post(
+    "/projects/{project_id}/transitions",
+    tags=["projets"],
+    summary="Déclencher une action du parcours",
+    dependencies=[permit_on_project(PROJECT_WRITE)],
+)
+def post_transition(
+    data: TransitionIn,
+    project: ProjectDep,
+    session: SessionDep,
+    engine: EngineDep,
+    letters: LettersDep,
+    actor: ActorDep,
+    if_match: IfMatchDep,
+    response: Response,
+) -> ProjectPublic:
+    projects.transition(
+        session,
+        engine=engine,
+        project=project,
+        action=data.action,
+        comment=data.comment,
+        actor=actor,
+        if_match=if_match,
+        letters=letters,
+    )
+    set_etag(response, project.version)
+    return project_public(session, engine, project)
+
+
+@router.post(
+    "/projects/{project_id}/suspend",
+    tags=["projets"],
+    summary="Suspendre un projet",
+    dependencies=[permit_on_project(PROJECT_WRITE)],
+)
+def suspend(
+    data: CommentIn,
+    project: ProjectDep,
+    session: SessionDep,
+    engine: EngineDep,
+    actor: ActorDep,
+    if_match: IfMatchDep,
+    response: Response,
+) -> ProjectPublic:
+    projects.set_suspended(
+        session,
+        project=project,
+        suspend=True,
+        comment=data.comment,
+        actor=actor,
+        engine=engine,
+        if_match=if_match,
+    )
+    set_etag(response, project.version)
+    return project_public(session, engine, project)
+
+
+@router.post(
+    "/projects/{project_id}/resume",
+    tags=["projets"],
+    summary="Reprendre un projet",
+    dependencies=[permit_on_project(PROJECT_WRITE)],
+)
+def resume(
+    data: CommentIn,
+    project: ProjectDep,
+    session: SessionDep,
+    engine: EngineDep,
+    actor: ActorDep,
+    if_match: IfMatchDep,
+    response: Response,
+) -> ProjectPublic:
+    projects.set_suspended(
+        session,
+        project=project,
+        suspend=False,
+        comment=data.comment,
+        actor=actor,
+        engine=engine,
+        if_match=if_match,
+    )
+    set_etag(response, project.version)
+    return project_public(session, engine, project)
+
+
+@router.get("/projects/{project_id}/events", tags=["projets"], summary="Historique")
+def list_events(project: ProjectDep, session: SessionDep) -> list[EventPublic]:
+    assert project.id is not None
+    return [
+        EventPublic.model_validate(e, from_attributes=True)
+        for e in events.list_events(session, project_id=project.id)
+    ]
+
+
+@router.get("/projects/{project_id}/deadlines", tags=["dossier"], summary="Échéances")
+def list_deadlines(project: ProjectDep, session: SessionDep) -> list[DeadlinePublic]:
+    return deadline_views(session, project)
+
+
+@router.patch(
+    "/projects/{project_id}/deadlines/{deadline_id}",
+    tags=["dossier"],
+    summary="Déplacer une échéance",
+    dependencies=[permit_on_project(PROJECT_WRITE)],
+)
+def move_deadline(
+    deadline_id: SubId,
+    data: DeadlineMove,
+    project: ProjectDep,
+    session: SessionDep,
+    engine: EngineDep,
+    actor: ActorDep,
+    if_match: IfMatchDep,
+    response: Response,
+) -> DeadlinePublic:
+    records.move_deadline(
+        session,
+        engine=engine,
+        project=project,
+        deadline_id=deadline_id,
+        data=data,
+        actor=actor,
+        if_match=if_match,
+    )
+    set_etag(response, project.version)
+    return next(d for d in deadline_views(session, project) if d.id == deadline_id)

@@ -1,0 +1,273 @@
+"""Projects as shown: the API shapes (summary, full project, deadlines), the labels the
+templates use, the workflow page's sentences, the timeline, and each role's home page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from labelflow import dates, deadlines, projects
+from labelflow.actors import Actor
+from labelflow.criteria import OUTCOME_LABELS, Facts
+from labelflow.models import Event, Project
+from labelflow.projects import BUREAU_STATE, ProjectFilters, evaluate, load_facts
+from labelflow.schemas import (
+    ActionEvaluation,
+    ConsultantPublic,
+    DeadlinePublic,
+    ProjectPublic,
+    ProjectSummary,
+    Unmet,
+)
+from labelflow.web.account.present import HOME_LABELS
+from labelflow.workflow import COLLEGE_LABELS, KNOWN_FIELDS, Criterion, Engine, WorkflowDefinition
+
+KIND_LABELS = {"quartier": "Régie de Quartier", "territoire": "Régie de Territoire"}
+INITIATOR_LABELS = {
+    "habitants": "Les habitants",
+    "collectivite": "La collectivité",
+    "bailleur": "Le bailleur social",
+}
+STEP_STATUS_LABELS = {
+    "done": "Terminée",
+    "current": "En cours",
+    "future": "À venir",
+    "skipped": "Non atteinte",
+}
+
+
+def project_summary(engine: Engine, project: Project, *, overdue: bool) -> ProjectSummary:
+    definition = engine.definition(project.workflow_key, project.workflow_version)
+    step = definition.state(project.state).step
+    assert project.id is not None
+    return ProjectSummary(
+        id=project.id,
+        name=project.name,
+        kind=project.kind,
+        communes=project.communes,
+        region=project.region,
+        departement=project.departement,
+        state=project.state,
+        state_label=definition.state(project.state).label,
+        step=None if definition.is_final(project.state) else step,
+        suspended=project.suspended,
+        overdue=overdue,
+        version=project.version,
+        created_at=project.created_at,
+        entered_state_at=project.entered_state_at,
+    )
+
+
+def deadline_views(session: Session, project: Project) -> list[DeadlinePublic]:
+    assert project.id is not None
+    today = dates.today()
+    return [
+        DeadlinePublic(
+            id=d.id or 0,
+            kind=d.kind,
+            state=d.state,
+            due_on=d.due_on,
+            initial_due_on=d.initial_due_on,
+            closed_on=d.closed_on,
+            status=deadlines.status(d, suspended=project.suspended, today=today),
+        )
+        for d in deadlines.list_for_project(session, project_id=project.id)
+    ]
+
+
+def project_public(
+    session: Session, engine: Engine, project: Project, facts: Facts | None = None
+) -> ProjectPublic:
+    facts = facts or load_facts(session, engine=engine, project=project)
+    deadline_list = deadline_views(session, project)
+    overdue = any(d.status == "en_retard" for d in deadline_list)
+    summary = project_summary(engine, project, overdue=overdue)
+    consultant = (
+        ConsultantPublic(
+            user_id=facts.consultant.id or 0,
+            name=facts.consultant.name,
+            email=facts.consultant.email,
+        )
+        if facts.consultant is not None
+        else None
+    )
+    return ProjectPublic(
+        **summary.model_dump(),
+        qpv=project.qpv,
+        initiator=project.initiator,
+        workflow_key=project.workflow_key,
+        workflow_version=project.workflow_version,
+        updated_at=project.updated_at,
+        association_name=project.association_name,
+        rna_number=project.rna_number,
+        association_created_on=project.association_created_on,
+        charge_mission_recruited_on=project.charge_mission_recruited_on,
+        consultant=consultant,
+        label_number=project.label_number,
+        label_date=project.label_date,
+        network_member_since=project.network_member_since,
+        deadlines=deadline_list,
+        actions=[
+            ActionEvaluation(
+                action=a.action,
+                label=a.label,
+                target=a.target,
+                comment_required=a.comment_required,
+                allowed=a.allowed,
+                unmet=[Unmet(code=u.code, message=u.message) for u in a.unmet],
+            )
+            for a in evaluate(facts)
+        ],
+    )
+
+
+def state_label(definition: WorkflowDefinition, key: str | None) -> str:
+    if key is None:
+        return ""
+    try:
+        return definition.state(key).label
+    except KeyError:
+        return key
+
+
+def criterion_label(definition: WorkflowDefinition, criterion: Criterion) -> str:
+    """One French sentence per criterion of a definition, for the workflow page."""
+    match criterion.kind:
+        case "stakeholders":
+            names = ", ".join(COLLEGE_LABELS[c] for c in criterion.colleges)
+            return f"Parties prenantes engagées des collèges : {names}"
+        case "document":
+            doc = definition.document_type(criterion.type or "")
+            return f"Pièce « {doc.label if doc else criterion.type} » déposée et non refusée"
+        case "attestation":
+            att = definition.attestation(criterion.code or "")
+            return f"Attestation « {att.label if att else criterion.code} »"
+        case "field":
+            return (
+                f"Champ « {KNOWN_FIELDS.get(criterion.field or '', criterion.field)} » "
+                "renseigné et valide"
+            )
+        case "governance":
+            return "Conseil d'administration à majorité d'habitants, présidé par un·e habitant·e"
+        case "consultant_assigned":
+            return "Consultant·e désigné·e pour l'expertise"
+        case "expertise_report":
+            return "Rapport d'expertise déposé pendant l'étape d'expertise"
+        case "bureau_decision":
+            outcome = OUTCOME_LABELS.get(criterion.outcome or "", criterion.outcome)
+            return f"Décision du Bureau enregistrée : {outcome}"
+    return criterion.kind  # pragma: no cover
+
+
+@dataclass
+class TimelineStep:
+    number: int
+    key: str
+    label: str
+    status: str  # done, current, future, skipped
+    target_months: int | None = None
+    entered: list[datetime] = field(default_factory=list)
+    deadline: DeadlinePublic | None = None
+
+    @property
+    def status_label(self) -> str:
+        return STEP_STATUS_LABELS[self.status]
+
+
+def timeline(
+    definition: WorkflowDefinition, project: ProjectPublic, history: list[Event]
+) -> list[TimelineStep]:
+    """`history` needs only the facts that entered a state (see `events.state_entries`)."""
+    """The six steps with their entry dates (each pass) and latest due date."""
+    entries: dict[str, list[datetime]] = {}
+    for event in history:
+        if event.to_state:
+            entries.setdefault(event.to_state, []).append(event.at)
+    latest: dict[str, DeadlinePublic] = {}
+    for deadline in project.deadlines:  # oldest first: the last one is the current pass
+        if deadline.kind == "etape" and deadline.state:
+            latest[deadline.state] = deadline
+    final = project.step is None
+    steps = []
+    for state in definition.steps():
+        number = state.step or 0
+        if final:
+            status = "done" if state.key in entries else "skipped"
+        elif number < (project.step or 0):
+            status = "done"
+        elif number == project.step:
+            status = "current"
+        else:
+            status = "future"
+        steps.append(
+            TimelineStep(
+                number,
+                state.key,
+                state.label,
+                status,
+                state.target_months,
+                entries.get(state.key, []),
+                latest.get(state.key),
+            )
+        )
+    return steps
+
+
+def state_choices(engine: Engine) -> list[tuple[str, str]]:
+    """The states of every definition, for the project list's filter."""
+    seen: dict[str, str] = {}
+    for definition in engine.latest():
+        for state in sorted(definition.states, key=lambda s: (s.final, s.step or 0)):
+            seen.setdefault(state.key, state.label)
+    return list(seen.items())
+
+
+def dashboard(session: Session, engine: Engine) -> dict[str, Any]:
+    """The staff home page: the pipeline, each number linking to its filtered list."""
+    return {
+        "pipeline": projects.pipeline(session, engine=engine, today=dates.today()),
+        "json_url": "/api/v1/pipeline",
+    }
+
+
+# --- the home page of a role without the pipeline ----------------------------------------------
+
+HOME_LIMIT = 50
+
+
+def project_template(actor: Actor) -> str:
+    """A porteur's project page is « Mon projet »: where it stands, what is missing, when."""
+    return "my_project.html" if actor.role == "porteur" else "project.html"
+
+
+def home_projects(session: Session, actor: Actor) -> tuple[list[tuple[Project, bool]], int]:
+    """The projects on the home page of a role without the pipeline (the Bureau: those at its
+    step; the visibility rule does the rest)."""
+    filters = ProjectFilters(state=BUREAU_STATE if actor.role == "bureau" else None)
+    return projects.list_projects(session, actor=actor, filters=filters, limit=HOME_LIMIT, offset=0)
+
+
+def single_project_home(actor: Actor, total: int) -> bool:
+    """A porteur with one project sees it at once as their home page."""
+    return actor.role == "porteur" and total == 1
+
+
+def role_home(
+    engine: Engine, actor: Actor, rows: list[tuple[Project, bool]], total: int
+) -> dict[str, Any]:
+    """The list home page of a role without the pipeline."""
+    title = HOME_LABELS.get(actor.role, "Accueil")
+    if actor.role == "porteur" and total > 1:
+        title = "Mes projets"
+    query = f"?state={BUREAU_STATE}" if actor.role == "bureau" else ""
+    return {
+        "role": actor.role,
+        "title": title,
+        "items": [project_summary(engine, p, overdue=o) for p, o in rows],
+        "total": total,
+        "nav": "home",
+        "json_url": "/api/v1/projects" + query,
+    }

@@ -1,0 +1,205 @@
+"""The project's file, pages side: the forms of its fields, stakeholders, board members and
+attestations on the project page. Each calls the same service as the JSON API
+(`records.api`) and comes back to its section."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Form, Request
+from fastapi.responses import Response
+
+from labelflow import projects, records
+from labelflow.permissions import PROJECT_WRITE, RECORD_WRITE
+from labelflow.web.deps import ActorDep, EngineDep, ProjectDep, SessionDep, SubId, permit_on_project
+from labelflow.web.forms import (
+    AttestationForm,
+    BoardMemberForm,
+    PageForm,
+    ProjectEditForm,
+    StakeholderForm,
+)
+from labelflow.web.project_page import submit
+from labelflow.web.routing import page_router
+
+router = page_router()
+
+
+@router.post("/projects/{project_id}/edit", dependencies=[permit_on_project(PROJECT_WRITE)])
+def edit_project(
+    request: Request,
+    form: Annotated[ProjectEditForm, Form()],
+    project: ProjectDep,
+    session: SessionDep,
+    engine: EngineDep,
+    actor: ActorDep,
+) -> Response:
+    def call() -> Any:
+        return projects.update_project(
+            session,
+            project=project,
+            data=form.to_model(),
+            actor=actor,
+            if_match=form.if_match(),
+            engine=engine,
+        )
+
+    return submit(
+        request,
+        session,
+        engine,
+        project,
+        form_name="edit",
+        form=form,
+        anchor="informations",
+        call=call,
+    )
+
+
+@router.post("/projects/{project_id}/stakeholders", dependencies=[permit_on_project(RECORD_WRITE)])
+def add_stakeholder(
+    request: Request,
+    form: Annotated[StakeholderForm, Form()],
+    project: ProjectDep,
+    session: SessionDep,
+    engine: EngineDep,
+    actor: ActorDep,
+) -> Response:
+    def call() -> Any:
+        return records.add_stakeholder(
+            session,
+            engine=engine,
+            project=project,
+            data=form.to_model(),
+            actor=actor,
+            if_match=form.if_match(),
+        )
+
+    return submit(
+        request,
+        session,
+        engine,
+        project,
+        form_name="stakeholder",
+        form=form,
+        anchor="parties-prenantes",
+        call=call,
+    )
+
+
+@router.post(
+    "/projects/{project_id}/stakeholders/{stakeholder_id}/delete",
+    dependencies=[permit_on_project(RECORD_WRITE)],
+)
+def delete_stakeholder(
+    request: Request,
+    stakeholder_id: SubId,
+    form: Annotated[PageForm, Form()],
+    project: ProjectDep,
+    session: SessionDep,
+    engine: EngineDep,
+    actor: ActorDep,
+) -> Response:
+    def call() -> Any:
+        records.delete_stakeholder(
+            session,
+            engine=engine,
+            project=project,
+            stakeholder_id=stakeholder_id,
+            actor=actor,
+            if_match=form.if_match(),
+        )
+
+    return submit(
+        request,
+        session,
+        engine,
+        project,
+        form_name="stakeholder",
+        form=form,
+        anchor="parties-prenantes",
+        call=call,
+    )
+
+
+@router.post("/projects/{project_id}/board-members", dependencies=[permit_on_project(RECORD_WRITE)])
+def add_board_member(
+    request: Request,
+    form: Annotated[BoardMemberForm, Form()],
+    project: ProjectDep,
+    session: SessionDep,
+    engine: EngineDep,
+    actor: ActorDep,
+) -> Response:
+    def call() -> Any:
+        return records.add_board_member(
+            session,
+            engine=engine,
+            project=project,
+            data=form.to_model(),
+            actor=actor,
+            if_match=form.if_match(),
+        )
+
+    return submit(
+        request, session, engine, project, form_name="board", form=form, anchor="conseil", call=call
+    )
+
+
+@router.post(
+    "/projects/{project_id}/board-members/{member_id}/delete",
+    dependencies=[permit_on_project(RECORD_WRITE)],
+)
+def delete_board_member(
+    request: Request,
+    member_id: SubId,
+    form: Annotated[PageForm, Form()],
+    project: ProjectDep,
+    session: SessionDep,
+    engine: EngineDep,
+    actor: ActorDep,
+) -> Response:
+    def call() -> Any:
+        records.delete_board_member(
+            session,
+            engine=engine,
+            project=project,
+            member_id=member_id,
+            actor=actor,
+            if_match=form.if_match(),
+        )
+
+    return submit(
+        request, session, engine, project, form_name="board", form=form, anchor="conseil", call=call
+    )
+
+
+@router.post("/projects/{project_id}/attestations", dependencies=[permit_on_project(RECORD_WRITE)])
+def add_attestation(
+    request: Request,
+    form: Annotated[AttestationForm, Form()],
+    project: ProjectDep,
+    session: SessionDep,
+    engine: EngineDep,
+    actor: ActorDep,
+) -> Response:
+    def call() -> Any:
+        return records.add_attestation(
+            session,
+            engine=engine,
+            project=project,
+            data=form.to_model(),
+            actor=actor,
+            if_match=form.if_match(),
+        )
+
+    return submit(
+        request,
+        session,
+        engine,
+        project,
+        form_name="attestation",
+        form=form,
+        anchor="attestations",
+        call=call,
+    )

@@ -1,0 +1,43 @@
+"""The pages' Jinja environment: who is signed in and what they may use in every template, the
+filters and the labels shared by the templates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+
+from labelflow import dates, pdf
+from labelflow.actors import ROLE_LABELS
+from labelflow.settings import Settings
+from labelflow.web.account.present import abilities, nav_items
+from labelflow.web.documents.present import filesize
+from labelflow.web.projects.present import INITIATOR_LABELS, KIND_LABELS
+from labelflow.workflow import COLLEGE_LABELS
+
+
+def _identity_context(request: Request) -> dict[str, Any]:
+    """Who is signed in, what they may use, and the session's anti-forgery token for forms."""
+    viewer = getattr(request.state, "viewer", None)
+    return {
+        "current_user": viewer,
+        "csrf_token": getattr(request.state, "csrf_token", ""),
+        "nav_items": nav_items(viewer) if viewer is not None else [],
+        "viewer_can": abilities(viewer) if viewer is not None else {},
+    }
+
+
+def make_templates(settings: Settings) -> Jinja2Templates:
+    # No per-render stat() of every template file unless asked (LABELFLOW_TEMPLATES_AUTO_RELOAD).
+    env = pdf.make_environment(settings.templates_dir, auto_reload=settings.templates_auto_reload)
+    templates = Jinja2Templates(env=env, context_processors=[_identity_context])
+    env.filters["filesize"] = filesize
+    env.globals.update(
+        college_labels=COLLEGE_LABELS,
+        kind_labels=KIND_LABELS,
+        initiator_labels=INITIATOR_LABELS,
+        role_labels=ROLE_LABELS,
+        today=dates.today,
+    )
+    return templates
