@@ -41,6 +41,7 @@ from sqlalchemy import Engine, create_engine, event, func, make_url, select, tex
 from sqlmodel import col
 
 from labelflow import accounts, migrate
+from labelflow.actors import SYSTEM
 from labelflow.db import make_engine, transaction
 from labelflow.demo.load import load_demo
 from labelflow.models import Document, Event, Project
@@ -364,7 +365,7 @@ def staff_token(db: Engine) -> str:
     """A staff account of the bench database and a new API token for it."""
     data = UserCreate(email="bench@example.org", name="Banc d'essai", role="staff")
     with transaction(db) as session:
-        user = accounts.create_user(session, data=data)
+        user = accounts.create_user(session, data=data, actor=SYSTEM)
         raw, _token = accounts.create_token(session, user=user, name="bench")
     return raw
 

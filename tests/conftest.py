@@ -20,6 +20,7 @@ from sqlalchemy import Engine, create_engine, make_url, text
 from sqlmodel import SQLModel
 
 from labelflow import accounts, migrate
+from labelflow.actors import SYSTEM
 from labelflow.db import make_engine, transaction
 from labelflow.models import User
 from labelflow.schemas import UserCreate
@@ -101,7 +102,7 @@ def make_user(
         password=password,
     )
     with transaction(db) as session:
-        return accounts.create_user(session, data=data)
+        return accounts.create_user(session, data=data, actor=SYSTEM)
 
 
 def token_for(db: Engine, user: User) -> str:

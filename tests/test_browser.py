@@ -25,6 +25,7 @@ import pytest
 from sqlalchemy import Engine
 
 from labelflow import accounts, migrate
+from labelflow.actors import SYSTEM
 from labelflow.db import make_engine, transaction
 from labelflow.models import User
 from labelflow.schemas import UserCreate
@@ -58,7 +59,7 @@ def add_account(
 ) -> User:
     data = UserCreate(email=email, name=name, role=role, is_admin=is_admin, password=PASSWORD)  # type: ignore[arg-type]
     with transaction(engine) as session:
-        return accounts.create_user(session, data=data)
+        return accounts.create_user(session, data=data, actor=SYSTEM)
 
 
 def seed_staff(engine: Engine) -> None:
@@ -277,7 +278,7 @@ def test_keyboard_reaches_the_content(server: str, page: Any) -> None:
 @pytest.fixture(scope="module")
 def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A server holding the demo projects: dated histories, overdue and due-soon deadlines."""
-    from labelflow import demo
+    from labelflow.demo.load import load_demo
     from labelflow.documents import DocumentStore
     from labelflow.settings import Settings
     from labelflow.workflow_store import sync_definitions
@@ -287,7 +288,7 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     def populate(engine: Engine) -> None:
         store = DocumentStore(Settings(data_dir=data).resolved_documents_dir)
         workflows = sync_definitions(engine, PROJECT_ROOT / "workflows")
-        demo.load_demo(engine, workflows, store=store, count=30)
+        load_demo(engine, workflows, store=store, count=30)
         seed_staff(engine)
         seed_roles(engine, workflows)
 
@@ -300,7 +301,6 @@ def seed_roles(engine: Engine, workflows: Any) -> None:
     from sqlmodel import col, select
 
     from labelflow import assignments, records
-    from labelflow.actors import SYSTEM
     from labelflow.models import Project
     from labelflow.schemas import DeclarationIn
 

@@ -18,7 +18,7 @@ from sqlalchemy import Engine, create_engine, inspect
 
 from labelflow import accounts
 from labelflow.db import make_engine, transaction
-from labelflow.demo import DEMO_PASSWORD
+from labelflow.demo.team import DEMO_PASSWORD
 from labelflow.models import User
 from labelflow.settings import PROJECT_ROOT, Settings
 

@@ -25,6 +25,7 @@ from tests.factories import (
     unmet_codes,
     walk_to,
 )
+from tests.test_concurrency import _race
 
 
 def _url(pid: int, tail: str = "") -> str:
@@ -191,6 +192,36 @@ def test_autosave_with_a_stale_version_is_refused(at_expertise: Any) -> None:
     r = consultant.put(_url(pid), json={}, headers={"If-Match": "pas-une-version"})
     assert r.status_code == 412
     assert consultant.get(_url(pid)).json()["people_met"] == "Première fenêtre, suite"
+
+
+@pytest.mark.parametrize("if_match", ['"0"', None])
+def test_two_first_autosaves_at_once_make_one_draft(
+    client: Any, at_expertise: Any, if_match: str | None
+) -> None:
+    """Two tabs opened on the blank report autosave at the same instant: one draft, and the
+    other tab is told to reload (412), with or without the version it was loaded with."""
+    project, consultant = at_expertise
+    pid = project["id"]
+    headers = {"If-Match": if_match} if if_match else {}
+    # The tabs loaded the blank form (and so recorded the token's use: the saves below do not
+    # touch the token's row, which would queue them one behind the other on PostgreSQL).
+    assert consultant.get(_url(pid)).json()["version"] == 0
+    responses = _race(
+        2,
+        lambda i: consultant.put(_url(pid), json={"people_met": f"Fenêtre {i}"}, headers=headers),
+    )
+    statuses = sorted(r.status_code for r in responses)
+    if if_match is None and statuses == [200, 200]:
+        # Without If-Match, whichever came second simply saved over the first draft.
+        assert [r.json()["version"] for r in responses] in ([1, 2], [2, 1])
+    else:
+        assert statuses == [200, 412], [r.text for r in responses]
+        loser = next(r for r in responses if r.status_code == 412)
+        assert loser.json()["error"]["code"] == "version_perimee"
+    saved = consultant.get(_url(pid)).json()
+    assert saved["people_met"] in ("Fenêtre 0", "Fenêtre 1")
+    drafts = [e for e in events(client, pid) if e["kind"] == "rapport"]
+    assert [e["data"]["op"] for e in drafts] == ["brouillon"]
 
 
 def test_porteur_sees_the_report_only_once_transmitted(

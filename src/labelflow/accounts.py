@@ -19,8 +19,15 @@ from sqlmodel import Session, col, func, select
 
 from labelflow import dates
 from labelflow.actors import Actor
-from labelflow.errors import Conflict, Invalid, NotFound, TooManyAttempts
-from labelflow.events import record_event
+from labelflow.errors import (
+    AccountExists,
+    AlreadyMember,
+    Invalid,
+    NotFound,
+    SelfAction,
+    TooManyAttempts,
+)
+from labelflow.events import record_fact
 from labelflow.models import ApiToken, LoginAttempt, Project, ProjectMember, User, WebSession
 from labelflow.schemas import UserCreate, UserUpdate
 from labelflow.settings import Settings
@@ -90,10 +97,10 @@ def list_users(session: Session, *, role: str | None = None) -> Sequence[User]:
     return session.exec(query).all()
 
 
-def create_user(session: Session, *, data: UserCreate) -> User:
+def create_user(session: Session, *, data: UserCreate, actor: Actor) -> User:
     email = normalize_email(str(data.email))
     if user_by_email(session, email) is not None:
-        raise Conflict("Un compte existe déjà avec cette adresse e-mail.", code="compte_existant")
+        raise AccountExists("Un compte existe déjà avec cette adresse e-mail.")
     if data.is_admin and data.role != "staff":
         raise Invalid(
             "Seul un membre de l'équipe nationale peut être administrateur.", field="is_admin"
@@ -111,6 +118,13 @@ def create_user(session: Session, *, data: UserCreate) -> User:
     )
     session.add(user)
     session.flush()
+    record_fact(
+        session,
+        actor=actor,
+        kind="compte",
+        at=now,
+        data={"op": "creation", "user_id": user.id, "role": user.role, "is_admin": user.is_admin},
+    )
     return user
 
 
@@ -125,9 +139,8 @@ def update_user(session: Session, *, user: User, data: UserUpdate, actor: Actor)
     if user.id == actor.user_id and (
         changes.get("active") is False or changes.get("is_admin") is False
     ):
-        raise Conflict(
+        raise SelfAction(
             "Vous ne pouvez pas vous retirer vos propres droits d'administration.",
-            code="action_sur_soi",
         )
     for name in ("name", "role", "is_admin", "active"):
         if name in changes and changes[name] is not None:
@@ -140,6 +153,15 @@ def update_user(session: Session, *, user: User, data: UserUpdate, actor: Actor)
         # Deactivation and a new password end every open session at once.
         close_user_sessions(session, user_id=user.id or 0)
     session.flush()
+    # Which fields changed, never their values for a password.
+    changed = sorted(k for k, v in changes.items() if v is not None)
+    record_fact(
+        session,
+        actor=actor,
+        kind="compte",
+        at=user.updated_at,
+        data={"op": "modification", "user_id": user.id, "fields": changed},
+    )
     return user
 
 
@@ -357,15 +379,15 @@ def add_member(session: Session, *, project: Project, user_id: int, actor: Actor
         )
     ).first()
     if exists is not None:
-        raise Conflict("Ce compte est déjà lié au projet.", code="deja_membre")
+        raise AlreadyMember("Ce compte est déjà lié au projet.")
     session.add(
         ProjectMember(
             project_id=project.id or 0, user_id=user_id, added_at=dates.now(), added_by=actor.name
         )
     )
-    record_event(
+    record_fact(
         session,
-        project_id=project.id or 0,
+        project=project,
         actor=actor,
         kind="membre",
         data={"op": "ajout", "user_id": user_id, "name": user.name},
@@ -384,9 +406,9 @@ def remove_member(session: Session, *, project: Project, user_id: int, actor: Ac
         raise NotFound("Ce compte n'est pas lié au projet.")
     user = session.get(User, user_id)
     session.delete(link)
-    record_event(
+    record_fact(
         session,
-        project_id=project.id or 0,
+        project=project,
         actor=actor,
         kind="membre",
         data={"op": "retrait", "user_id": user_id, "name": user.name if user else ""},

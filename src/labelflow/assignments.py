@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session, col, func, select
@@ -19,15 +18,17 @@ from sqlmodel import Session, col, func, select
 from labelflow import dates
 from labelflow.actors import Actor
 from labelflow.errors import (
-    ActionNotPossible,
-    Conflict,
+    AlreadyDeclared,
+    AssignmentEnded,
+    AssignmentInProgress,
     Forbidden,
+    IncompleteDeclaration,
     Invalid,
+    InvalidDeclaration,
     NotFound,
-    PreconditionFailed,
-    StaleVersion,
+    WrongStep,
 )
-from labelflow.events import record_event
+from labelflow.events import Fact, record_fact
 from labelflow.models import (
     ConflictDeclaration,
     ConsultantAssignment,
@@ -35,14 +36,13 @@ from labelflow.models import (
     Project,
     Stakeholder,
     User,
+    id_of,
 )
 from labelflow.permissions import RECORD_WRITE, require
-from labelflow.projects import bump, check_if_match, definition_of, require_open
+from labelflow.projects import bump, definition_of, require_open
 from labelflow.schemas import DeclarationIn
 from labelflow.workflow import Engine
 
-# The steps at which a consultant may be asked to carry out the expertise.
-ASSIGNABLE_STATES = ("prefiguration", "expertise")
 CURRENT = ("en_attente", "active")  # at most one such assignment per project
 STATUS_LABELS = {
     "en_attente": "En attente de la déclaration d'indépendance",
@@ -92,25 +92,6 @@ def refusal_message(names: Sequence[str]) -> str:
         f"L'affectation ne peut pas prendre effet : vous avez déclaré un lien avec "
         f"{_quoted(names)}. Un·e autre consultant·e doit être désigné·e."
     )
-
-
-def _pid(project: Project) -> int:
-    assert project.id is not None
-    return project.id
-
-
-def _bump(session: Session, project: Project, *, if_match: int | None, **values: Any) -> None:
-    """Change the project row under the version read: of two concurrent writers, one wins
-    (so two staff members cannot both open an assignment on one project)."""
-    check_if_match(project, if_match)
-    try:
-        bump(session, project, expected_version=project.version, **values)
-    except StaleVersion:
-        if if_match is not None:
-            raise PreconditionFailed(
-                "Le projet a changé depuis votre lecture : rechargez-le et réessayez."
-            ) from None
-        raise
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -251,14 +232,14 @@ def assign(
     if consultant is None or consultant.role != "consultant" or not consultant.active:
         raise Invalid("Choisissez un compte de consultant·e actif.", field="user_id")
     definition = definition_of(engine, project)
-    if project.state not in ASSIGNABLE_STATES:
-        steps = " et ".join(f"« {definition.state(s).label} »" for s in ASSIGNABLE_STATES)
-        raise ActionNotPossible(
+    assignable = definition.roles.assignable_states
+    if project.state not in assignable:
+        steps = " et ".join(f"« {definition.state(s).label} »" for s in assignable)
+        raise WrongStep(
             f"Un·e consultant·e ne peut être désigné·e qu'aux étapes {steps} ; le projet est à "
             f"l'étape « {definition.state(project.state).label} ».",
-            code="etape_incorrecte",
         )
-    current = current_assignment(session, project_id=_pid(project))
+    current = current_assignment(session, project_id=id_of(project))
     if current is not None:
         holder = session.get(User, current.consultant_id)
         name = holder.name if holder else "un·e consultant·e"
@@ -267,16 +248,15 @@ def assign(
             if current.status == "en_attente"
             else "affectation active"
         )
-        raise Conflict(
+        raise AssignmentInProgress(
             f"Une affectation est déjà en cours pour ce projet ({name}, {where}) : "
             "mettez-y fin avant de désigner un·e autre consultant·e.",
-            code="affectation_en_cours",
             assignment_id=current.id,
         )
-    _bump(session, project, if_match=if_match)
+    bump(session, project, if_match=if_match)
     now = dates.now()
     assignment = ConsultantAssignment(
-        project_id=_pid(project),
+        project_id=id_of(project),
         consultant_id=consultant_id,
         status="en_attente",
         assigned_by=actor.name,
@@ -284,9 +264,9 @@ def assign(
     )
     session.add(assignment)
     session.flush()
-    record_event(
+    record_fact(
         session,
-        project_id=_pid(project),
+        project=project,
         actor=actor,
         kind="consultant",
         at=now,
@@ -309,36 +289,32 @@ def _check_coverage(
     seen: set[int] = set()
     for d in declarations:
         if d.stakeholder_id not in known:
-            raise Invalid(
+            raise InvalidDeclaration(
                 f"La partie prenante n° {d.stakeholder_id} n'est pas une partie prenante de ce "
                 "projet : rechargez la liste et recommencez.",
                 field="declarations",
-                code="declaration_invalide",
             )
         if d.stakeholder_id in seen:
             name = known[d.stakeholder_id].name
-            raise Invalid(
+            raise InvalidDeclaration(
                 f"La partie prenante « {name} » figure plusieurs fois dans la déclaration.",
                 field="declarations",
-                code="declaration_invalide",
             )
         seen.add(d.stakeholder_id)
     missing = [s for s in stakeholders if s.id not in seen]
     if missing:
-        raise Invalid(
+        raise IncompleteDeclaration(
             "Votre déclaration doit couvrir chaque partie prenante du projet. Il manque : "
             f"{_quoted([s.name for s in missing])}.",
             field="declarations",
-            code="declaration_incomplete",
             missing=[{"stakeholder_id": s.id, "name": s.name} for s in missing],
         )
     for d in declarations:
         if d.has_link and not (d.details or "").strip():
             name = known[d.stakeholder_id].name
-            raise Invalid(
+            raise InvalidDeclaration(
                 f"Précisez la nature de votre lien avec « {name} ».",
                 field="declarations",
-                code="declaration_invalide",
                 stakeholder_id=d.stakeholder_id,
             )
 
@@ -346,6 +322,7 @@ def _check_coverage(
 def declare(
     session: Session,
     *,
+    engine: Engine,
     assignment: ConsultantAssignment,
     actor: Actor,
     declarations: Sequence[DeclarationIn],
@@ -359,19 +336,17 @@ def declare(
             "Seul·e le ou la consultant·e désigné·e déclare ses liens avec les parties prenantes."
         )
     if assignment.status != "en_attente":
-        raise Conflict(
+        raise AlreadyDeclared(
             "Votre déclaration a déjà été enregistrée pour cette affectation."
             if assignment.status in ("active", "refusee")
             else "Cette affectation est terminée : aucune déclaration n'est plus attendue.",
-            code="declaration_deja_faite",
         )
     project = session.get(Project, assignment.project_id)
     assert project is not None  # the foreign key cascades
-    if project.state not in ASSIGNABLE_STATES:
-        raise ActionNotPossible(
+    if not may_assign(engine, project):
+        raise WrongStep(
             "Le projet n'est plus à une étape où l'expertise peut commencer : "
             "contactez l'équipe nationale.",
-            code="etape_incorrecte",
         )
     stakeholders = session.exec(
         select(Stakeholder)
@@ -396,9 +371,9 @@ def declare(
         )
     linked = [names[d.stakeholder_id] for d in declarations if d.has_link]
     base = {"assignment_id": assignment.id, "user_id": actor.user_id, "name": actor.name}
-    record_event(
+    record_fact(
         session,
-        project_id=_pid(project),
+        project=project,
         actor=actor,
         kind="consultant",
         at=now,
@@ -408,9 +383,9 @@ def declare(
     if linked:
         assignment.status = "refusee"
         session.add(assignment)
-        record_event(
+        record_fact(
             session,
-            project_id=_pid(project),
+            project=project,
             actor=actor,
             kind="consultant",
             at=now,
@@ -419,10 +394,10 @@ def declare(
     else:
         assignment.status = "active"
         session.add(assignment)
-        _bump(session, project, if_match=None, consultant_id=assignment.consultant_id)
-        record_event(
+        bump(session, project, if_match=None, consultant_id=assignment.consultant_id)
+        record_fact(
             session,
-            project_id=_pid(project),
+            project=project,
             actor=actor,
             kind="consultant",
             at=now,
@@ -446,11 +421,10 @@ def end(
     if assignment.project_id != project.id:
         raise NotFound("Cette affectation est introuvable.")
     if assignment.status not in CURRENT:
-        raise Conflict(
+        raise AssignmentEnded(
             "Cette affectation est déjà terminée."
             if assignment.status == "terminee"
             else "Cette affectation n'a pas pris effet (lien déclaré) : il n'y a rien à terminer.",
-            code="affectation_close",
         )
     reason = (reason or "").strip()
     if not reason:
@@ -458,7 +432,7 @@ def end(
     values: dict[str, Any] = {}
     if project.consultant_id == assignment.consultant_id and assignment.status == "active":
         values["consultant_id"] = None
-    _bump(session, project, if_match=if_match, **values)
+    bump(session, project, if_match=if_match, **values)
     now = dates.now()
     consultant = session.get(User, assignment.consultant_id)
     previous = assignment.status
@@ -466,9 +440,9 @@ def end(
     assignment.ended_at = now
     assignment.ended_by = actor.name
     session.add(assignment)
-    record_event(
+    record_fact(
         session,
-        project_id=_pid(project),
+        project=project,
         actor=actor,
         kind="consultant",
         at=now,
@@ -485,19 +459,31 @@ def end(
     return assignment
 
 
-def close_with_project(session: Session, *, project: Project, actor: Actor, at: datetime) -> None:
-    """The project reached a final state: its pending or active assignment ends with it (the
+def may_assign(engine: Engine, project: Project) -> bool:
+    """Whether the project is at a step where a consultant may be assigned (or declare)."""
+    return project.state in definition_of(engine, project).roles.assignable_states
+
+
+# --- consequences of facts (subscribed in labelflow.consequences) ----------------------------
+
+
+def on_transition(fact: Fact) -> None:
+    """A project reached a final state: its pending or active assignment ends with it (the
     transition already cleared `consultant_id` and bumped the version)."""
-    assignment = current_assignment(session, project_id=_pid(project))
+    session, actor, (project, definition) = fact.session, fact.actor, fact.subject
+    if not definition.is_final(project.state):
+        return
+    assignment = current_assignment(session, project_id=id_of(project))
     if assignment is None:
         return
+    at = fact.event.at
     assignment.status = "terminee"
     assignment.ended_at = at
     assignment.ended_by = actor.name
     session.add(assignment)
-    record_event(
+    record_fact(
         session,
-        project_id=_pid(project),
+        project=project,
         actor=actor,
         kind="consultant",
         at=at,

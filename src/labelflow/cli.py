@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from sqlalchemy import Engine as SAEngine
 from sqlalchemy import make_url
 
-from labelflow.actors import ROLE_LABELS, ROLES
+from labelflow.actors import ROLE_LABELS, ROLES, SYSTEM
 from labelflow.settings import Settings
 from labelflow.workflow import WorkflowDefinition, WorkflowError, load_directory, mermaid
 
@@ -41,7 +41,11 @@ def _workflow_error(exc: WorkflowError) -> CommandError:
 
 
 def _database(settings: Settings) -> SAEngine:
-    from labelflow.db import make_engine  # noqa: PLC0415  (keeps `--help` fast)
+    from labelflow import consequences  # noqa: PLC0415  (keeps `--help` fast)
+    from labelflow.db import make_engine  # noqa: PLC0415
+
+    # Every command that writes records facts: their subscribers must be there.
+    consequences.install()
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return make_engine(
@@ -216,7 +220,9 @@ def _stdin_password(required: bool) -> str | None:
 def cmd_users_create(args: argparse.Namespace, settings: Settings) -> int:
     from labelflow import accounts  # noqa: PLC0415
     from labelflow.db import transaction  # noqa: PLC0415
-    from labelflow.errors import DomainError  # noqa: PLC0415
+    from labelflow.errors import (
+        DomainError,
+    )
     from labelflow.schemas import UserCreate  # noqa: PLC0415
 
     if args.admin and args.role != "staff":
@@ -239,7 +245,7 @@ def cmd_users_create(args: argparse.Namespace, settings: Settings) -> int:
     _upgrade(db)
     try:
         with transaction(db) as session:
-            user = accounts.create_user(session, data=data)
+            user = accounts.create_user(session, data=data, actor=SYSTEM)
     except DomainError as exc:
         raise CommandError(exc.message, EXIT_USAGE) from None
     role = ROLE_LABELS[user.role] + (", administrateur" if user.is_admin else "")

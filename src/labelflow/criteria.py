@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
+from labelflow.governance import governance_of
 from labelflow.models import (
     Attestation,
     BoardMember,
@@ -119,8 +120,7 @@ def _field(criterion: Criterion, facts: Facts) -> list[Unmet]:
 
 
 def _governance(criterion: Criterion, facts: Facts) -> list[Unmet]:
-    board = facts.board
-    if not board:
+    if not facts.board:
         return [
             Unmet(
                 "gouvernance_conseil",
@@ -128,24 +128,23 @@ def _governance(criterion: Criterion, facts: Facts) -> list[Unmet]:
             )
         ]
     unmet = []
-    habitants = sum(1 for m in board if m.college == "habitants")
-    if habitants * 2 <= len(board):
+    rule = governance_of(facts.board)
+    if not rule.habitants_majority:
         unmet.append(
             Unmet(
                 "gouvernance_majorite_habitants",
                 f"Les habitants n'ont pas la majorité du conseil d'administration "
-                f"({habitants} sur {len(board)} membres).",
+                f"({rule.habitants} sur {rule.members} membres).",
             )
         )
-    presidents = [m for m in board if m.is_president]
-    if len(presidents) != 1:
+    if len(rule.presidents) != 1:
         message = (
             "Aucun·e président·e n'est désigné·e au conseil d'administration."
-            if not presidents
+            if not rule.presidents
             else "Plusieurs membres du conseil d'administration sont désignés président·e."
         )
         unmet.append(Unmet("gouvernance_presidence_habitants", message))
-    elif presidents[0].college != "habitants":
+    elif not rule.habitant_president:
         unmet.append(
             Unmet(
                 "gouvernance_presidence_habitants",

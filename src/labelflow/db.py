@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.pool import QueuePool
 from sqlmodel import Session
 
@@ -93,3 +93,9 @@ def transaction(engine: Engine, *, write: bool = True) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def ping(engine: Engine) -> None:
+    """A trivial round trip (the health check): raises when the database is unreachable."""
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))

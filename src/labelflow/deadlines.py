@@ -11,10 +11,16 @@ from sqlmodel import Session, col, select
 
 from labelflow import dates
 from labelflow.actors import Actor
-from labelflow.errors import Conflict, Invalid, NotFound
-from labelflow.events import record_event
+from labelflow.errors import (
+    DeadlineClosed,
+    Invalid,
+    NotFound,
+)
+from labelflow.events import Fact, record_fact
 from labelflow.models import Deadline, Project
-from labelflow.workflow import WorkflowDefinition
+from labelflow.projects import bump, require_open
+from labelflow.schemas import DeadlineMove
+from labelflow.workflow import Engine, WorkflowDefinition
 
 DUE_SOON_DAYS = 30
 MAX_MOVE_MONTHS = 120
@@ -80,7 +86,12 @@ def _open_step(
     )
 
 
-def on_create(session: Session, *, project: Project, definition: WorkflowDefinition) -> None:
+# --- consequences of facts (subscribed in labelflow.consequences) ----------------------------
+
+
+def on_project_created(fact: Fact) -> None:
+    """A new project: its target label date and the due date of its first step."""
+    session, (project, definition) = fact.session, fact.subject
     assert project.id is not None
     start = dates.paris_date(project.created_at)
     label_due = dates.add_months(start, definition.total_target_months)
@@ -97,10 +108,12 @@ def on_create(session: Session, *, project: Project, definition: WorkflowDefinit
     _open_step(session, project, definition, project.state, start)
 
 
-def on_transition(
-    session: Session, *, project: Project, definition: WorkflowDefinition, target: str, on: date
-) -> None:
+def on_transition(fact: Fact) -> None:
     """Close the step just left; open the next step's, or close everything at a final state."""
+    session, (project, definition) = fact.session, fact.subject
+    target = fact.event.to_state
+    assert target is not None
+    on = dates.paris_date(fact.event.at)
     final = definition.is_final(target)
     stmt = sa.update(Deadline).where(
         col(Deadline.project_id) == project.id, col(Deadline.closed_on).is_(None)
@@ -112,8 +125,10 @@ def on_transition(
         _open_step(session, project, definition, target, on)
 
 
-def shift_open(session: Session, *, project_id: int, days: int) -> None:
+def on_resumed(fact: Fact) -> None:
     """After a suspension: open deadlines move by the paused time."""
+    session, days = fact.session, int(fact.event.data.get("paused_days", 0))
+    project_id = fact.event.project_id
     if days <= 0:
         return
     for deadline in session.exec(
@@ -123,16 +138,25 @@ def shift_open(session: Session, *, project_id: int, days: int) -> None:
         session.add(deadline)
 
 
-def move(
-    session: Session, *, project: Project, deadline_id: int, due_on: date, reason: str, actor: Actor
+def move_deadline(
+    session: Session,
+    *,
+    engine: Engine,
+    project: Project,
+    deadline_id: int,
+    data: DeadlineMove,
+    actor: Actor,
+    if_match: int | None,
 ) -> Deadline:
+    """Staff move an open due date, with a reason kept in the history."""
+    require_open(engine, project)
+    bump(session, project, if_match=if_match)
+    due_on, reason = data.due_on, data.reason
     deadline = session.get(Deadline, deadline_id)
     if deadline is None or deadline.project_id != project.id:
         raise NotFound("Échéance introuvable.")
     if deadline.closed_on is not None:
-        raise Conflict(
-            "Cette échéance est close : elle ne peut plus être déplacée.", code="echeance_close"
-        )
+        raise DeadlineClosed("Cette échéance est close : elle ne peut plus être déplacée.")
     if due_on < dates.paris_date(project.created_at):
         raise Invalid(
             "La nouvelle échéance ne peut pas précéder la création du projet.", field="due_on"
@@ -148,9 +172,9 @@ def move(
     deadline.due_on = due_on
     session.add(deadline)
     assert project.id is not None
-    record_event(
+    record_fact(
         session,
-        project_id=project.id,
+        project=project,
         actor=actor,
         kind="echeance",
         comment=reason,

@@ -17,16 +17,16 @@ from labelflow import dates
 from labelflow.actors import Actor
 from labelflow.errors import (
     CommentRequired,
-    Conflict,
+    DocumentSuperseded,
     Invalid,
     NotFound,
     PayloadTooLarge,
     UnsupportedMediaType,
 )
-from labelflow.events import record_event
+from labelflow.events import record_fact
 from labelflow.models import Document, Project
 from labelflow.permissions import require_upload
-from labelflow.projects import check_if_match, definition_of, require_open, touch
+from labelflow.projects import bump, check_if_match, definition_of, require_open
 from labelflow.workflow import Engine
 
 CHUNK = 64 * 1024
@@ -176,7 +176,7 @@ def add_document(
             store.path_for(sha).unlink(missing_ok=True)
         raise refusal
     assert media_type is not None
-    touch(session, project, if_match=if_match)
+    bump(session, project, if_match=if_match)
     assert project.id is not None
     now = dates.now()
     document = Document(
@@ -203,9 +203,9 @@ def add_document(
             previous.superseded_by_id = document.id
             session.add(previous)
     assert project.id is not None
-    record_event(
+    record_fact(
         session,
-        project_id=project.id,
+        project=project,
         actor=actor,
         kind="document",
         at=now,
@@ -258,9 +258,9 @@ def add_generated_document(
     )
     session.add(document)
     session.flush()
-    record_event(
+    record_fact(
         session,
-        project_id=project.id,
+        project=project,
         actor=actor,
         kind="document",
         at=now,
@@ -292,19 +292,17 @@ def review_document(
     if status == "rejected" and not comment:
         raise CommentRequired("Indiquez pourquoi la pièce est refusée.", field="comment")
     if document.superseded_by_id is not None:
-        raise Conflict(
-            "Cette pièce a été remplacée par une version plus récente.", code="piece_remplacee"
-        )
-    touch(session, project, if_match=if_match)
+        raise DocumentSuperseded("Cette pièce a été remplacée par une version plus récente.")
+    bump(session, project, if_match=if_match)
     document.review_status = status
     document.review_comment = comment
     document.reviewed_by = actor.name
     document.reviewed_at = dates.now()
     session.add(document)
     assert project.id is not None
-    record_event(
+    record_fact(
         session,
-        project_id=project.id,
+        project=project,
         actor=actor,
         kind="revue",
         comment=comment,

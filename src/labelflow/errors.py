@@ -1,5 +1,7 @@
 """Domain errors: each carries its HTTP status, a stable code and a French message.
 
+One class per code: a raise site names the class, never the code string.
+
 Services raise them; the web layer renders every one the same way:
 `{"error": {"code": ..., "message": ..., **extra}}`.
 """
@@ -13,11 +15,9 @@ class DomainError(Exception):
     status = 400
     code = "erreur"
 
-    def __init__(self, message: str, *, code: str | None = None, **extra: Any) -> None:
+    def __init__(self, message: str, **extra: Any) -> None:
         super().__init__(message)
         self.message = message
-        if code is not None:
-            self.code = code
         self.extra = extra
 
     def body(self) -> dict[str, Any]:
@@ -102,3 +102,108 @@ class TooManyAttempts(DomainError):
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message, retry_after=retry_after)
         self.retry_after = retry_after
+
+
+# --- the specific refusals, grouped by concept ------------------------------------------------
+
+
+class ProjectClosed(ActionNotPossible):
+    code = "projet_clos"
+
+
+class WrongStep(ActionNotPossible):
+    """The project is not at the step this record belongs to."""
+
+    code = "etape_incorrecte"
+
+
+class DeadlineClosed(Conflict):
+    code = "echeance_close"
+
+
+class DocumentSuperseded(Conflict):
+    code = "piece_remplacee"
+
+
+class AccountExists(Conflict):
+    code = "compte_existant"
+
+
+class SelfAction(Conflict):
+    """An admin may not take away their own rights."""
+
+    code = "action_sur_soi"
+
+
+class AlreadyMember(Conflict):
+    code = "deja_membre"
+
+
+class AssignmentInProgress(Conflict):
+    code = "affectation_en_cours"
+
+
+class AssignmentEnded(Conflict):
+    code = "affectation_close"
+
+
+class AlreadyDeclared(Conflict):
+    code = "declaration_deja_faite"
+
+
+class InvalidDeclaration(Invalid):
+    code = "declaration_invalide"
+
+
+class IncompleteDeclaration(Invalid):
+    code = "declaration_incomplete"
+
+
+class ReportNotFound(NotFound):
+    code = "rapport_introuvable"
+
+
+class ReportClosed(ActionNotPossible):
+    code = "rapport_clos"
+
+
+class ReportLocked(Conflict):
+    """The report was submitted: it changes only once staff reopen it."""
+
+    code = "rapport_soumis"
+
+
+class ReportIncomplete(Invalid):
+    code = "rapport_incomplet"
+
+
+class ReportOutOfStep(ActionNotPossible):
+    code = "rapport_hors_etape"
+
+
+class ReportTransmitted(ActionNotPossible):
+    code = "rapport_transmis"
+
+
+class ReportNotSubmitted(ActionNotPossible):
+    code = "rapport_non_soumis"
+
+
+class AlreadyRecused(Conflict):
+    code = "deport_existant"
+
+
+class RecusedVoter(Invalid):
+    code = "membre_deporte"
+
+
+class NoQuorum(Conflict):
+    code = "quorum_non_atteint"
+
+
+class OutcomeContradictsVote(Invalid):
+    code = "decision_contraire_au_vote"
+
+
+class CsrfRejected(Forbidden):
+    code = "csrf"

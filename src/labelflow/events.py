@@ -1,8 +1,10 @@
-"""The event log: append-only, one row per fact; it is the project's history."""
+"""Facts: the event log (append-only, one row per fact, the project's history) and the
+subscribers called when a fact is recorded, in the same transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -10,7 +12,9 @@ from sqlmodel import Session, col, select
 
 from labelflow import dates
 from labelflow.actors import Actor
-from labelflow.models import Event
+from labelflow.models import Event, Project
+from labelflow.runtime import Runtime, runtime_of
+from labelflow.workflow import WorkflowDefinition
 
 KIND_LABELS = {
     "creation": "Création du projet",
@@ -29,24 +33,99 @@ KIND_LABELS = {
     "deport": "Déport d'un membre du Bureau",
     "membre": "Porteur lié au projet",
     "rapport": "Rapport d'expertise",
+    "reunion": "Réunion du Bureau",
+    "compte": "Compte utilisateur",
 }
 
 
-def record_event(
+@dataclass(frozen=True)
+class Fact:
+    """A fact just recorded, as its subscribers receive it (same session, same transaction)."""
+
+    session: Session
+    event: Event
+    actor: Actor
+    project: Project | None
+    # The project's workflow definition, given by the services whose facts depend on it.
+    definition: WorkflowDefinition | None
+
+    @property
+    def kind(self) -> str:
+        return self.event.kind
+
+    @property
+    def subject(self) -> tuple[Project, WorkflowDefinition]:
+        """The project and its definition, for the facts recorded with both."""
+        if self.project is None or self.definition is None:
+            raise ValueError(f"the fact {self.kind} was recorded without its project's definition")
+        return self.project, self.definition
+
+    @property
+    def runtime(self) -> Runtime | None:
+        """What consequences may need beyond the session (see `labelflow.runtime`)."""
+        return runtime_of(self.session)
+
+
+Subscriber = Callable[[Fact], None]
+
+
+class Subscribers:
+    """The registry: for each kind of fact, the functions to call once it is recorded.
+
+    Filled once at start-up (`labelflow.consequences.install`); a plain dict, no bus.
+    """
+
+    def __init__(self) -> None:
+        self._by_kind: dict[str, list[Subscriber]] = {}
+        # Set by `consequences.install`: recording a fact before it would silently skip them.
+        self.installed = False
+
+    def subscribe(self, kind: str, subscriber: Subscriber) -> None:
+        if kind not in KIND_LABELS:
+            raise ValueError(f"unknown kind of fact: {kind}")
+        self._by_kind.setdefault(kind, []).append(subscriber)
+
+    def clear(self) -> None:
+        self._by_kind.clear()
+        self.installed = False
+
+    def of(self, kind: str) -> list[Subscriber]:
+        return list(self._by_kind.get(kind, ()))
+
+    def publish(self, fact: Fact) -> None:
+        if not self.installed:
+            raise RuntimeError("labelflow.consequences.install() must run before any fact")
+        # In order of subscription; an exception propagates and fails the whole transaction.
+        for subscriber in self._by_kind.get(fact.kind, ()):
+            subscriber(fact)
+
+
+SUBSCRIBERS = Subscribers()
+
+
+def record_fact(
     session: Session,
     *,
-    project_id: int,
-    actor: Actor,
     kind: str,
+    actor: Actor,
+    project: Project | None = None,
     action: str | None = None,
     from_state: str | None = None,
     to_state: str | None = None,
     comment: str | None = None,
     data: dict[str, Any] | None = None,
     at: datetime | None = None,
+    definition: WorkflowDefinition | None = None,
 ) -> Event:
+    """The one way to record a fact: its event row, then the subscribers of its kind.
+
+    A fact without a project (an account, a Bureau meeting) is kept with `project_id` empty:
+    it is nobody's project history, but it is published all the same.
+    """
+    if kind not in KIND_LABELS:
+        raise ValueError(f"unknown kind of fact: {kind}")
     event = Event(
-        project_id=project_id,
+        project_id=project.id if project is not None else None,
         at=at or dates.now(),
         actor=actor.name,
         actor_id=actor.user_id,
@@ -58,6 +137,10 @@ def record_event(
         data=data or {},
     )
     session.add(event)
+    session.flush()
+    SUBSCRIBERS.publish(
+        Fact(session=session, event=event, actor=actor, project=project, definition=definition)
+    )
     return event
 
 

@@ -54,6 +54,12 @@ def _fk(table: str, *, index: bool = True, nullable: bool = False) -> Any:
     )
 
 
+def id_of(row: Any) -> int:
+    """The id of a row already flushed (the type checker cannot know it is set)."""
+    assert row.id is not None
+    return int(row.id)
+
+
 class WorkflowVersion(SQLModel, table=True):
     """Snapshot of every definition version ever loaded, so running projects keep theirs."""
 
@@ -273,7 +279,8 @@ class Event(SQLModel, table=True):
     __tablename__ = "events"
 
     id: int | None = Field(default=None, primary_key=True)
-    project_id: int = _fk("projects")
+    # Empty for the facts that are nobody's project history (accounts, Bureau meetings).
+    project_id: int | None = _fk("projects", nullable=True)
     at: datetime = _ts()
     # The name as it was when the fact happened; the account, when there is one.
     actor: str = Field(max_length=200)
@@ -353,6 +360,18 @@ class ExpertiseReport(SQLModel, table=True):
     """The structured expertise report of one assignment (drafts, then submitted and locked)."""
 
     __tablename__ = "expertise_reports"
+    __table_args__ = (
+        # One current report per consultant and pass (reports.current_report): two first
+        # autosaves at the same instant cannot both create it.
+        sa.Index(
+            "uq_expertise_reports_current",
+            "project_id",
+            "consultant_id",
+            unique=True,
+            sqlite_where=sa.text("transmitted_at IS NULL"),
+            postgresql_where=sa.text("transmitted_at IS NULL"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     project_id: int = _fk("projects")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from labelflow.actors import Actor
-from labelflow.errors import Forbidden
+from labelflow.errors import (
+    Forbidden,
+)
 
 # Every permission a handler may require; staff have them all, admins also manage accounts.
 PROJECT_READ = "project.read"

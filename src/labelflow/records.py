@@ -9,24 +9,21 @@ from collections.abc import Sequence
 
 from sqlmodel import Session, col, select
 
-from labelflow import dates, deadlines
+from labelflow import dates
 from labelflow.actors import Actor
-from labelflow.errors import Invalid, NotFound
-from labelflow.events import record_event
-from labelflow.models import Attestation, BoardMember, Project, Stakeholder
-from labelflow.projects import definition_of, require_open, touch
+from labelflow.errors import (
+    Invalid,
+    NotFound,
+)
+from labelflow.events import record_fact
+from labelflow.models import Attestation, BoardMember, Project, Stakeholder, id_of
+from labelflow.projects import bump, definition_of, require_open
 from labelflow.schemas import (
     AttestationCreate,
     BoardMemberCreate,
-    DeadlineMove,
     StakeholderCreate,
 )
-from labelflow.workflow import COLLEGE_LABELS, Engine
-
-
-def _pid(project: Project) -> int:
-    assert project.id is not None
-    return project.id
+from labelflow.workflow import Engine
 
 
 def list_stakeholders(session: Session, *, project: Project) -> Sequence[Stakeholder]:
@@ -47,13 +44,15 @@ def add_stakeholder(
     if_match: int | None,
 ) -> Stakeholder:
     require_open(engine, project)
-    touch(session, project, if_match=if_match)
-    stakeholder = Stakeholder(project_id=_pid(project), created_at=dates.now(), **data.model_dump())
+    bump(session, project, if_match=if_match)
+    stakeholder = Stakeholder(
+        project_id=id_of(project), created_at=dates.now(), **data.model_dump()
+    )
     session.add(stakeholder)
     session.flush()
-    record_event(
+    record_fact(
         session,
-        project_id=_pid(project),
+        project=project,
         actor=actor,
         kind="partie_prenante",
         data={
@@ -80,11 +79,11 @@ def delete_stakeholder(
     stakeholder = session.get(Stakeholder, stakeholder_id)
     if stakeholder is None or stakeholder.project_id != project.id:
         raise NotFound("Cette partie prenante est introuvable.")
-    touch(session, project, if_match=if_match)
+    bump(session, project, if_match=if_match)
     session.delete(stakeholder)
-    record_event(
+    record_fact(
         session,
-        project_id=_pid(project),
+        project=project,
         actor=actor,
         kind="partie_prenante",
         data={
@@ -119,13 +118,13 @@ def add_board_member(
             "Le conseil d'administration a déjà un·e président·e : retirez-le ou la d'abord.",
             field="is_president",
         )
-    touch(session, project, if_match=if_match)
-    member = BoardMember(project_id=_pid(project), created_at=dates.now(), **data.model_dump())
+    bump(session, project, if_match=if_match)
+    member = BoardMember(project_id=id_of(project), created_at=dates.now(), **data.model_dump())
     session.add(member)
     session.flush()
-    record_event(
+    record_fact(
         session,
-        project_id=_pid(project),
+        project=project,
         actor=actor,
         kind="membre_ca",
         data={
@@ -152,29 +151,15 @@ def delete_board_member(
     member = session.get(BoardMember, member_id)
     if member is None or member.project_id != project.id:
         raise NotFound("Ce membre du conseil d'administration est introuvable.")
-    touch(session, project, if_match=if_match)
+    bump(session, project, if_match=if_match)
     session.delete(member)
-    record_event(
+    record_fact(
         session,
-        project_id=_pid(project),
+        project=project,
         actor=actor,
         kind="membre_ca",
         data={"op": "retrait", "id": member_id, "name": member.name, "college": member.college},
     )
-
-
-def board_summary(board: Sequence[BoardMember]) -> str:
-    """'5 membres dont 3 habitants ; présidence : habitants'."""
-    if not board:
-        return "Aucun membre enregistré."
-    habitants = sum(1 for m in board if m.college == "habitants")
-    presidents = [m for m in board if m.is_president]
-    presidency = (
-        f"présidence : {presidents[0].name} ({COLLEGE_LABELS[presidents[0].college]})"
-        if len(presidents) == 1
-        else "présidence non désignée"
-    )
-    return f"{len(board)} membre(s) dont {habitants} habitant(s) ; {presidency}."
 
 
 def list_attestations(session: Session, *, project: Project) -> Sequence[Attestation]:
@@ -201,9 +186,9 @@ def add_attestation(
         raise Invalid(f"Attestation inconnue « {data.code} » (attendues : {known}).", field="code")
     if data.date > dates.today():
         raise Invalid("La date d'une attestation ne peut pas être dans le futur.", field="date")
-    touch(session, project, if_match=if_match)
+    bump(session, project, if_match=if_match)
     attestation = Attestation(
-        project_id=_pid(project),
+        project_id=id_of(project),
         code=data.code,
         attested_on=data.date,
         comment=data.comment,
@@ -212,34 +197,12 @@ def add_attestation(
     )
     session.add(attestation)
     session.flush()
-    record_event(
+    record_fact(
         session,
-        project_id=_pid(project),
+        project=project,
         actor=actor,
         kind="attestation",
         comment=data.comment,
         data={"id": attestation.id, "code": data.code, "date": data.date.isoformat()},
     )
     return attestation
-
-
-def move_deadline(
-    session: Session,
-    *,
-    engine: Engine,
-    project: Project,
-    deadline_id: int,
-    data: DeadlineMove,
-    actor: Actor,
-    if_match: int | None,
-) -> None:
-    require_open(engine, project)
-    touch(session, project, if_match=if_match)
-    deadlines.move(
-        session,
-        project=project,
-        deadline_id=deadline_id,
-        due_on=data.due_on,
-        reason=data.reason,
-        actor=actor,
-    )

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from jinja2 import Environment
 from sqlmodel import Session
 
 from labelflow import dates, documents, pdf, records, reports
 from labelflow.actors import Actor
+from labelflow.events import Fact
+from labelflow.governance import board_summary, governance_of
 from labelflow.models import BoardMember, ExpertiseReport, Project, User
 from labelflow.projects import definition_of
 from labelflow.schemas import (
@@ -19,9 +21,6 @@ from labelflow.schemas import (
     ReportPublic,
     ReportThemePublic,
 )
-
-if TYPE_CHECKING:
-    from labelflow.bureau import Letters
 from labelflow.workflow import ASSESSMENTS, COLLEGE_LABELS, RECOMMENDATIONS, Engine
 
 
@@ -29,17 +28,17 @@ def board_composition(board: Sequence[BoardMember]) -> BoardComposition:
     counts = {college: 0 for college in COLLEGE_LABELS}
     for member in board:
         counts[member.college] = counts.get(member.college, 0) + 1
-    presidents = [m for m in board if m.is_president]
+    rule = governance_of(board)
     return BoardComposition(
-        summary=records.board_summary(board),
-        members=len(board),
+        summary=board_summary(board),
+        members=rule.members,
         colleges=[
             CollegeCount(college=c, label=COLLEGE_LABELS.get(c, c), count=n)
             for c, n in counts.items()
             if n or c == "habitants"
         ],
-        habitants_majority=counts["habitants"] * 2 > len(board),
-        habitant_president=len(presidents) == 1 and presidents[0].college == "habitants",
+        habitants_majority=rule.habitants_majority,
+        habitant_president=rule.habitant_president,
     )
 
 
@@ -183,20 +182,27 @@ def render_report_pdf(
     return content, f"rapport-expertise-{project.id}-v{public.revision}.pdf"
 
 
-def store_transmitted_report(
-    session: Session, *, engine: Engine, project: Project, letters: Letters, actor: Actor
-) -> None:
+# --- consequences of facts (subscribed in labelflow.consequences) ----------------------------
+
+
+def on_transition(fact: Fact) -> None:
     """The report sent to the Bureau is kept with the project as a PDF (type rapport_expertise),
     so the decision file holds exactly what was transmitted."""
+    session, actor, (project, definition) = fact.session, fact.actor, fact.subject
+    runtime = fact.runtime
+    if fact.event.action != definition.roles.report_action or runtime is None:
+        return
     report = reports.latest_report(session, project_id=project.id or 0, transmitted=True)
     if report is None:
         return
     # Rendered as staff see it (the whole report), whoever fired the transition.
     reader = Actor(name=actor.name, role="staff", user_id=actor.user_id, is_admin=False)
-    content, filename = render_report_pdf(letters.env, session, engine, project, reader)
+    content, filename = render_report_pdf(
+        runtime.templates, session, runtime.workflows, project, reader
+    )
     documents.add_generated_document(
         session,
-        store=letters.store,
+        store=runtime.store,
         project=project,
         doc_type="rapport_expertise",
         filename=filename,

@@ -10,7 +10,6 @@ sent back (`ajourner`) gets a new report on its next pass.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,23 +23,28 @@ from labelflow.errors import (
     Conflict,
     Forbidden,
     Invalid,
-    NotFound,
     PreconditionFailed,
+    ReportClosed,
+    ReportIncomplete,
+    ReportLocked,
+    ReportNotFound,
+    ReportNotSubmitted,
+    ReportOutOfStep,
+    ReportTransmitted,
     StaleVersion,
 )
-from labelflow.events import record_event
+from labelflow.events import Fact, record_fact
 from labelflow.models import (
     ConsultantAssignment,
     ExpertiseReport,
     ExpertiseReportVersion,
     Project,
+    id_of,
 )
 from labelflow.permissions import RECORD_WRITE, require
 from labelflow.schemas import ReportDraft
 from labelflow.workflow import Engine, ExpertiseGrid, WorkflowDefinition
 
-# The criterion kind whose action transmits the report to the Bureau (`transmettre_bureau`).
-REPORT_CRITERION = "expertise_report"
 CONTENT_FIELDS = (
     "assessments",
     "visit_dates",
@@ -54,26 +58,8 @@ def grid_of(engine: Engine, project: Project) -> ExpertiseGrid:
     return engine.expertise_grid(project.workflow_key, project.workflow_version)
 
 
-def _pid(project: Project) -> int:
-    assert project.id is not None
-    return project.id
-
-
 def _definition(engine: Engine, project: Project) -> WorkflowDefinition:
     return engine.definition(project.workflow_key, project.workflow_version)
-
-
-def report_state(definition: WorkflowDefinition) -> str | None:
-    """The state in which the report is submitted: the one the transmitting action leaves."""
-    for action in definition.actions:
-        if any(c.kind == REPORT_CRITERION for c in action.criteria):
-            return action.sources[0]
-    return None
-
-
-def transmits(definition: WorkflowDefinition, action: str) -> bool:
-    action_def = definition.action(action)
-    return action_def is not None and any(c.kind == REPORT_CRITERION for c in action_def.criteria)
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -95,7 +81,7 @@ def current_report(session: Session, *, project: Project) -> ExpertiseReport | N
     return session.exec(
         select(ExpertiseReport)
         .where(
-            ExpertiseReport.project_id == _pid(project),
+            ExpertiseReport.project_id == id_of(project),
             ExpertiseReport.consultant_id == project.consultant_id,
             col(ExpertiseReport.transmitted_at).is_(None),
         )
@@ -118,7 +104,7 @@ def visible_report(session: Session, *, project: Project, actor: Actor) -> Exper
     Porteurs and the Bureau read the report transmitted to the Bureau, never a draft; staff and
     the assigned consultant read the current one, else the latest.
     """
-    pid = _pid(project)
+    pid = id_of(project)
     if actor.role in ("porteur", "bureau"):
         return latest_report(session, project_id=pid, transmitted=True)
     if actor.role in ("staff", "consultant"):
@@ -133,7 +119,7 @@ def require_visible_report(session: Session, *, project: Project, actor: Actor) 
             message = "Le rapport d'expertise sera consultable une fois transmis au Bureau."
         else:
             message = "Aucun rapport d'expertise n'a encore été commencé pour ce projet."
-        raise NotFound(message, code="rapport_introuvable")
+        raise ReportNotFound(message)
     return report
 
 
@@ -166,13 +152,12 @@ def _require_writer(engine: Engine, project: Project, actor: Actor) -> WorkflowD
             "Seul·e le ou la consultant·e chargé·e de l'expertise rédige le rapport d'expertise."
         )
     definition = _definition(engine, project)
-    target = report_state(definition)
+    target = definition.roles.report_state
     current = definition.state(project.state)
     limit = definition.state(target).step if target else None
     if current.final or limit is None or (current.step or 0) > limit:
-        raise ActionNotPossible(
+        raise ReportClosed(
             "Le rapport d'expertise ne peut plus être modifié à cette étape du projet.",
-            code="rapport_clos",
         )
     return definition
 
@@ -204,10 +189,9 @@ def report_for(
 
 
 def _locked() -> Conflict:
-    return Conflict(
+    return ReportLocked(
         "Le rapport a été soumis : il ne peut plus être modifié. Seule l'équipe nationale "
         "peut le rouvrir.",
-        code="rapport_soumis",
     )
 
 
@@ -287,18 +271,28 @@ def save_draft(
         return report
     now = dates.now()
     report = ExpertiseReport(
-        project_id=_pid(project),
+        project_id=id_of(project),
         assignment_id=_active_assignment_id(session, project),
         consultant_id=project.consultant_id,
         created_at=now,
         updated_at=now,
         **content,
     )
-    session.add(report)
-    session.flush()
-    record_event(
+    try:
+        with session.begin_nested():
+            session.add(report)
+    except sa.exc.IntegrityError:
+        # Another first save of this report committed meanwhile (one current report per
+        # consultant and pass: uq_expertise_reports_current). This one was written against
+        # no report at all, version 0: stale, like any other.
+        winner = current_report(session, project=project)
+        if winner is None:
+            raise
+        _check_version(winner, 0)
+        raise
+    record_fact(
         session,
-        project_id=_pid(project),
+        project=project,
         actor=actor,
         kind="rapport",
         data={"op": "brouillon", "revision": report.revision},
@@ -311,7 +305,7 @@ def _active_assignment_id(session: Session, project: Project) -> int | None:
     return session.exec(
         select(ConsultantAssignment.id)
         .where(
-            ConsultantAssignment.project_id == _pid(project),
+            ConsultantAssignment.project_id == id_of(project),
             ConsultantAssignment.consultant_id == project.consultant_id,
             ConsultantAssignment.status == "active",
         )
@@ -340,9 +334,8 @@ def check_complete(grid: ExpertiseGrid, report: ExpertiseReport | None) -> None:
         )
         parts.append("aucune date de visite n'est indiquée")
     if parts:
-        raise Invalid(
+        raise ReportIncomplete(
             "Le rapport est incomplet et ne peut pas être soumis : " + " ; ".join(parts) + ".",
-            code="rapport_incomplet",
             fields=fields,
             missing=missing,
         )
@@ -361,12 +354,10 @@ def submit(
     report = current_report(session, project=project)
     if report is not None and report.status == "soumis":
         raise _locked()
-    target = report_state(definition)
+    target = definition.roles.report_state
     if project.state != target:
         label = definition.state(target).label if target else ""
-        raise ActionNotPossible(
-            f"Le rapport se soumet pendant l'étape « {label} ».", code="rapport_hors_etape"
-        )
+        raise ReportOutOfStep(f"Le rapport se soumet pendant l'étape « {label} ».")
     _check_version(report, if_match)
     check_complete(grid_of(engine, project), report)
     assert report is not None  # check_complete refuses a missing report
@@ -381,9 +372,9 @@ def submit(
             submitted_by=actor.name,
         )
     )
-    record_event(
+    record_fact(
         session,
-        project_id=_pid(project),
+        project=project,
         actor=actor,
         kind="rapport",
         data={"op": "soumission", "revision": report.revision},
@@ -405,15 +396,12 @@ def reopen(
     require(actor, RECORD_WRITE)
     report = current_report(session, project=project)
     if report is None or report.status != "soumis":
-        transmitted = latest_report(session, project_id=_pid(project), transmitted=True)
+        transmitted = latest_report(session, project_id=id_of(project), transmitted=True)
         if report is None and transmitted is not None:
-            raise ActionNotPossible(
+            raise ReportTransmitted(
                 "Le rapport a été transmis au Bureau : il ne peut plus être rouvert.",
-                code="rapport_transmis",
             )
-        raise ActionNotPossible(
-            "Aucun rapport soumis à rouvrir pour ce projet.", code="rapport_non_soumis"
-        )
+        raise ReportNotSubmitted("Aucun rapport soumis à rouvrir pour ce projet.")
     comment = (comment or "").strip()
     if not comment:
         raise CommentRequired(
@@ -425,9 +413,9 @@ def reopen(
     _conditional_update(
         session, report, if_match=if_match, status="brouillon", submitted_at=None, revision=revision
     )
-    record_event(
+    record_fact(
         session,
-        project_id=_pid(project),
+        project=project,
         actor=actor,
         kind="rapport",
         comment=comment,
@@ -436,14 +424,21 @@ def reopen(
     return report
 
 
-def mark_transmitted(session: Session, *, project: Project, at: datetime) -> None:
-    """The project went to the Bureau: its submitted report goes with it (porteurs may read it)."""
+# --- consequences of facts (subscribed in labelflow.consequences) ----------------------------
+
+
+def on_transition(fact: Fact) -> None:
+    """The report's action: the submitted report goes with the project to the Bureau (porteurs
+    may read it from then on)."""
+    session, (project, definition) = fact.session, fact.subject
+    if fact.event.action != definition.roles.report_action:
+        return
     session.exec(
         sa.update(ExpertiseReport)
         .where(
-            col(ExpertiseReport.project_id) == _pid(project),
+            col(ExpertiseReport.project_id) == id_of(project),
             col(ExpertiseReport.status) == "soumis",
             col(ExpertiseReport.transmitted_at).is_(None),
         )
-        .values(transmitted_at=at)
+        .values(transmitted_at=fact.event.at)
     )

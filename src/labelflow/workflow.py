@@ -7,6 +7,7 @@ one ``transitions`` Machine is built per (key, version) so that requests only ev
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -193,6 +194,53 @@ class ExpertiseGrid(_Frozen):
         return [c for theme in self.themes for c in theme.criteria]
 
 
+def _sources_of(actions: Iterable[ActionDef], kind: str) -> list[str]:
+    found: list[str] = []
+    for action in actions:
+        if any(c.kind == kind for c in action.criteria):
+            found += [s for s in action.sources if s not in found]
+    return found
+
+
+@dataclass(frozen=True)
+class StateRoles:
+    """The parts some states and actions play, read from their criteria (never from their keys).
+
+    - the consultant is assigned before the action requiring `consultant_assigned` and works
+      until the action requiring `expertise_report`, which transmits the report to the Bureau;
+    - the Bureau's state is the one its decision actions (`bureau_decision`) leave, and each of
+      them applies the outcome its criterion names.
+    """
+
+    report_action: str | None
+    report_state: str | None
+    assignable_states: tuple[str, ...]
+    bureau_state: str | None
+    decision_outcomes: Mapping[str, BureauOutcome]
+
+    @classmethod
+    def of(cls, actions: Sequence[ActionDef]) -> StateRoles:
+        reporting = [a for a in actions if any(c.kind == "expertise_report" for c in a.criteria)]
+        report_state = reporting[0].sources[0] if reporting else None
+        assignable = _sources_of(actions, "consultant_assigned")
+        if report_state is not None and report_state not in assignable:
+            assignable.append(report_state)
+        outcomes = {
+            a.key: c.outcome
+            for a in actions
+            for c in a.criteria
+            if c.kind == "bureau_decision" and c.outcome is not None
+        }
+        bureau_states = _sources_of(actions, "bureau_decision")
+        return cls(
+            report_action=reporting[0].key if reporting else None,
+            report_state=report_state,
+            assignable_states=tuple(assignable),
+            bureau_state=bureau_states[0] if bureau_states else None,
+            decision_outcomes=outcomes,
+        )
+
+
 class WorkflowDefinition(_Frozen):
     key: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
     version: int = Field(ge=1)
@@ -212,6 +260,7 @@ class WorkflowDefinition(_Frozen):
     _actions: dict[str, ActionDef] = PrivateAttr(default_factory=dict)
     _document_types: dict[str, DocumentTypeDef] = PrivateAttr(default_factory=dict)
     _attestations: dict[str, AttestationDef] = PrivateAttr(default_factory=dict)
+    _roles: StateRoles = PrivateAttr()
 
     @field_validator("actions", mode="after")
     @classmethod
@@ -235,6 +284,12 @@ class WorkflowDefinition(_Frozen):
         self._actions = {a.key: a for a in reversed(self.actions)}
         self._document_types = {d.key: d for d in reversed(self.document_types)}
         self._attestations = {a.key: a for a in reversed(self.attestations)}
+        self._roles = StateRoles.of(self.actions)
+
+    @property
+    def roles(self) -> StateRoles:
+        """Which states and actions play the expertise's and the Bureau's parts."""
+        return self._roles
 
     def state(self, key: str) -> StateDef:
         return self._states[key]
@@ -429,6 +484,46 @@ def _check_actions(definition: WorkflowDefinition, source: str) -> None:
                 )
 
 
+def _check_roles(definition: WorkflowDefinition, source: str) -> None:
+    """The parts read from criteria must be unambiguous (see StateRoles)."""
+    for index, action in enumerate(definition.actions):
+        entry = f"actions[{index}] ({action.key})"
+        kinds = [c.kind for c in action.criteria]
+        if kinds.count("bureau_decision") > 1:
+            raise WorkflowError(source, entry, "une seule décision du Bureau par action")
+        if "expertise_report" in kinds and len(action.sources) != 1:
+            raise WorkflowError(
+                source, entry, "le rapport d'expertise se transmet depuis un seul état"
+            )
+    reporting = [
+        a.key for a in definition.actions if any(c.kind == "expertise_report" for c in a.criteria)
+    ]
+    if len(reporting) > 1:
+        raise WorkflowError(
+            source,
+            "actions",
+            f"une seule action transmet le rapport d'expertise ({', '.join(reporting)})",
+        )
+    bureau_states = _sources_of(definition.actions, "bureau_decision")
+    if len(bureau_states) > 1:
+        raise WorkflowError(
+            source,
+            "actions",
+            "les décisions du Bureau partent toutes du même état "
+            f"(ici : {', '.join(bureau_states)})",
+        )
+    seen: dict[str, str] = {}
+    for key, outcome in definition.roles.decision_outcomes.items():
+        if outcome in seen:
+            raise WorkflowError(
+                source,
+                "actions",
+                f"la décision « {outcome} » est appliquée par deux actions "
+                f"({seen[outcome]}, {key})",
+            )
+        seen[outcome] = key
+
+
 def _check_graph(definition: WorkflowDefinition, source: str) -> None:
     for index, state in enumerate(definition.states):
         if not state.final and not definition.actions_from(state.key):
@@ -462,6 +557,7 @@ def parse_definition(data: Mapping[str, Any], *, source: str) -> WorkflowDefinit
     _check_unique(definition, source)
     _check_steps(definition, source)
     _check_actions(definition, source)
+    _check_roles(definition, source)
     _check_graph(definition, source)
     return definition
 
@@ -516,12 +612,24 @@ class _Subject:
 
 class Engine:
     """Holds validated definitions (several versions of one key may coexist) and one
-    transitions.Machine per (key, version), built once in __init__."""
+    transitions.Machine per (key, version), built once in __init__.
 
-    def __init__(self, definitions: Iterable[WorkflowDefinition]) -> None:
+    `archived`: versions only the database still holds (their file is gone or changed version):
+    the projects that follow them keep working, but no new project starts on a key that has no
+    file any more.
+    """
+
+    def __init__(
+        self,
+        definitions: Iterable[WorkflowDefinition],
+        *,
+        archived: Iterable[WorkflowDefinition] = (),
+    ) -> None:
         self._definitions: dict[tuple[str, int], WorkflowDefinition] = {}
         self._machines: dict[tuple[str, int], Machine] = {}
-        for definition in definitions:
+        definitions = list(definitions)
+        self._offered = sorted({d.key for d in definitions})
+        for definition in [*definitions, *archived]:
             ident = (definition.key, definition.version)
             if ident in self._definitions:
                 name = f"« {definition.key} » version {definition.version}"
@@ -549,7 +657,8 @@ class Engine:
         return self._definitions[(key, max(versions))]
 
     def latest(self) -> list[WorkflowDefinition]:
-        return [self.definition(key) for key in sorted({k for (k, _) in self._definitions})]
+        """The latest version of each definition that has a file: what new projects follow."""
+        return [self.definition(key) for key in self._offered]
 
     def for_kind(self, project_kind: str) -> WorkflowDefinition:
         """Latest definition for this kind of project (the first key in order if several)."""
@@ -557,6 +666,14 @@ class Engine:
             if definition.project_kind == project_kind:
                 return definition
         raise KeyError(project_kind)
+
+    def bureau_states(self) -> list[tuple[str, int, str]]:
+        """(key, version, state) of every definition's Bureau state: what Bureau members see."""
+        return [
+            (key, version, definition.roles.bureau_state)
+            for (key, version), definition in sorted(self._definitions.items())
+            if definition.roles.bureau_state is not None
+        ]
 
     def expertise_grid(self, key: str, version: int) -> ExpertiseGrid:
         """The report grid of (key, version); a version without one (written before grids

@@ -59,8 +59,9 @@ def sync_definitions(db: SAEngine, directory: Path) -> Engine:
                 )
         rows = sorted(stored.values(), key=lambda w: (w.key, w.version))
     current = {(d.key, d.version) for d in from_files}
-    definitions = list(from_files)
-    for row in rows:
-        if (row.key, row.version) not in current:
-            definitions.append(parse_definition(row.body, source=f"base:{row.key}@v{row.version}"))
-    return Engine(definitions)
+    archived = [
+        parse_definition(row.body, source=f"base:{row.key}@v{row.version}")
+        for row in rows
+        if (row.key, row.version) not in current
+    ]
+    return Engine(from_files, archived=archived)

@@ -11,7 +11,7 @@ from typing import Any
 from jinja2 import Environment
 from sqlmodel import Session
 
-from labelflow import accounts, bureau, dates, documents, projects, records
+from labelflow import accounts, dates, documents, projects, records, runtime
 from labelflow.actors import Actor
 from labelflow.demo.pdfs import make_pdf, slug
 from labelflow.demo.people import FIRST_NAMES, LAST_NAMES
@@ -19,6 +19,7 @@ from labelflow.demo.scenarios import Scenario
 from labelflow.demo.team import DemoPeople, demo_user
 from labelflow.documents import DocumentStore
 from labelflow.models import Document, Project
+from labelflow.runtime import Runtime
 from labelflow.schemas import (
     AttestationCreate,
     CommuneIn,
@@ -47,7 +48,8 @@ class Builder:
         self.session = session
         self.engine = engine
         self.store = store
-        self.letters = bureau.Letters(env=letters_env, store=store)
+        # The decision letters and the report PDF are made by the subscribers of the facts.
+        runtime.attach(session, Runtime(workflows=engine, templates=letters_env, store=store))
         self.rng = rng
         self.s = scenario
         self.origin = origin
@@ -219,7 +221,6 @@ class Builder:
                 comment=comment,
                 actor=self.staff,
                 if_match=None,
-                letters=self.letters,
             ),
         )
 

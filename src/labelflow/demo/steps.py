@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
-from labelflow import assignments, bureau, dates, projects, records, reports
+from labelflow import assignments, bureau, dates, decisions, projects, records, reports
 from labelflow.actors import Actor
 from labelflow.demo.builder import Builder
 from labelflow.schemas import (
@@ -225,6 +225,7 @@ def _assign_and_declare(b: Builder, consultant: Actor, *, linked: str | None) ->
         stakeholders = records.list_stakeholders(b.session, project=b.p)
         assignments.declare(
             b.session,
+            engine=b.engine,
             assignment=assignment,
             actor=consultant,
             declarations=[
@@ -262,6 +263,7 @@ def decide(b: Builder, outcome: str, fired: int, entered: int, motivation: str |
         if recused is not None:
             bureau.declare_recusal(
                 b.session,
+                engine=b.engine,
                 project=b.p,
                 user_id=recused.user_id,
                 reason="Administratrice du bailleur social partenaire du projet.",
@@ -280,7 +282,7 @@ def decide(b: Builder, outcome: str, fired: int, entered: int, motivation: str |
             for i, m in enumerate(present)
             if m is not recused
         ]
-        bureau.record_decision(
+        decisions.record_decision(
             b.session,
             engine=b.engine,
             project=b.p,

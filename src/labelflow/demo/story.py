@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
-from labelflow import deadlines, projects, records
+from labelflow import deadlines, projects
 from labelflow.demo.builder import Builder
 from labelflow.demo.scenarios import DECISIONS, MAIN_PATH_ACTION
 from labelflow.demo.steps import decide, needs
@@ -85,7 +85,7 @@ def move_deadline(b: Builder, state: str, days_ago: int, extra_days: int) -> Non
             due_on=open_step.due_on + timedelta(days=extra_days),
             reason="Le diagnostic du bailleur, indispensable à l'étude, a pris du retard.",
         )
-        records.move_deadline(
+        deadlines.move_deadline(
             b.session,
             engine=b.engine,
             project=b.p,

@@ -11,7 +11,7 @@ from sqlalchemy import Engine as SAEngine
 from sqlmodel import Session, col, select
 
 from labelflow import accounts, dates
-from labelflow.actors import ROLE_LABELS, Actor
+from labelflow.actors import ROLE_LABELS, SYSTEM, Actor
 from labelflow.db import transaction
 from labelflow.demo.people import BUREAU, CONSULTANTS, STAFF
 from labelflow.demo.scenarios import MAIN_PATH
@@ -72,7 +72,7 @@ def demo_user(
         role=role,
         is_admin=is_admin,
     )
-    user = accounts.create_user(session, data=data)
+    user = accounts.create_user(session, data=data, actor=SYSTEM)
     user.password_hash = _demo_password_hash()
     session.add(user)
     session.flush()

@@ -9,11 +9,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine as SAEngine
-from sqlalchemy import text
 
-from labelflow import __version__
-from labelflow.db import make_engine
+from labelflow import __version__, consequences
+from labelflow.db import make_engine, ping
 from labelflow.documents import DocumentStore
+from labelflow.runtime import Runtime
 from labelflow.settings import Settings
 from labelflow.web import errors
 from labelflow.web.account import api as account_api
@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None, *, db: SAEngine | None = None) 
         pool_timeout=settings.saturation_wait_seconds,
     )
     workflows = sync_definitions(db, settings.workflows_dir)
+    consequences.install()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -83,8 +84,7 @@ def create_app(settings: Settings | None = None, *, db: SAEngine | None = None) 
 
     @app.get("/healthz", tags=["service"], summary="État du service")
     def healthz() -> dict[str, str]:
-        with db.connect() as conn:
-            conn.execute(text("SELECT 1"))
+        ping(db)
         return {"status": "ok"}
 
     # One JSON API router and one pages router per concept (see ARCHITECTURE.md).
@@ -112,6 +112,10 @@ def create_app(settings: Settings | None = None, *, db: SAEngine | None = None) 
         assignments_pages,
     ):
         app.include_router(pages.router)
+    # What the subscribers of facts need: attached to every request's session (deps.get_session).
+    app.state.runtime = Runtime(
+        workflows=workflows, templates=app.state.templates.env, store=app.state.store
+    )
     if settings.static_dir.is_dir():
         app.mount("/static", StaticFiles(directory=settings.static_dir), name="static")
     return app

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Path, Request
 from sqlmodel import Session
 
-from labelflow import accounts, assignments, bureau, documents
+from labelflow import accounts, assignments, documents, runtime
 from labelflow.actors import Actor
 from labelflow.db import transaction, write_engine
 from labelflow.errors import Forbidden, NotFound, Unauthenticated
@@ -29,6 +29,7 @@ def get_session(request: Request) -> Iterator[Session]:
     db = request.app.state.db
     bind = db if request.method in READ_METHODS else write_engine(db)
     with Session(bind, expire_on_commit=False) as session:
+        runtime.attach(session, request.app.state.runtime)
         try:
             yield session
             session.commit()
@@ -177,21 +178,16 @@ def get_store(request: Request) -> documents.DocumentStore:
 StoreDep = Annotated[documents.DocumentStore, Depends(get_store)]
 
 
-def get_letters(request: Request) -> bureau.Letters:
-    """What the Bureau's decision letters need: the templates and the document store."""
-    return bureau.Letters(env=request.app.state.templates.env, store=request.app.state.store)
-
-
-LettersDep = Annotated[bureau.Letters, Depends(get_letters)]
-
 ProjectId = Annotated[int, Path(ge=1, le=MAX_ID, description="Identifiant du projet")]
 # A row of the project's file (stakeholder, board member, deadline...), in the project's URL.
 SubId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
-def load_project(project_id: ProjectId, session: SessionDep, actor: ActorDep) -> Project:
+def load_project(
+    project_id: ProjectId, session: SessionDep, engine: EngineDep, actor: ActorDep
+) -> Project:
     """The one place where a project is loaded for a request: the visibility rule applies."""
-    return visible_project(session, actor=actor, project_id=project_id)
+    return visible_project(session, engine=engine, actor=actor, project_id=project_id)
 
 
 ProjectDep = Annotated[Project, Depends(load_project)]
@@ -206,11 +202,15 @@ class LoadedDocument:
 DocumentId = Annotated[int, Path(ge=1, le=MAX_ID, description="Identifiant de la pièce")]
 
 
-def load_document(document_id: DocumentId, session: SessionDep, actor: ActorDep) -> LoadedDocument:
+def load_document(
+    document_id: DocumentId, session: SessionDep, engine: EngineDep, actor: ActorDep
+) -> LoadedDocument:
     """A document is visible exactly when its project is."""
     document = documents.get_document(session, document_id)
     try:
-        project = visible_project(session, actor=actor, project_id=document.project_id)
+        project = visible_project(
+            session, engine=engine, actor=actor, project_id=document.project_id
+        )
     except NotFound:
         raise NotFound("Cette pièce est introuvable.") from None
     return LoadedDocument(document, project)
@@ -246,11 +246,11 @@ class LoadedAssignment:
 
 
 def load_assignment(
-    assignment_id: AssignmentId, session: SessionDep, actor: ActorDep
+    assignment_id: AssignmentId, session: SessionDep, engine: EngineDep, actor: ActorDep
 ) -> LoadedAssignment:
     """An assignment and its project, visible exactly when its project is."""
     assignment = assignments.get_assignment(session, assignment_id)
-    project = visible_project(session, actor=actor, project_id=assignment.project_id)
+    project = visible_project(session, engine=engine, actor=actor, project_id=assignment.project_id)
     return LoadedAssignment(assignment, project)
 
 

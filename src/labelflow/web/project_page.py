@@ -14,7 +14,7 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
-from labelflow import deadlines, documents, events, records
+from labelflow import deadlines, documents, events, governance
 from labelflow.actors import Actor
 from labelflow.models import Project
 from labelflow.projects import definition_of, load_facts
@@ -69,11 +69,11 @@ def project_page(
         "history_hidden": older_exist,
         "stakeholders": [stakeholder_public(s) for s in facts.stakeholders],
         "board": facts.board,
-        "board_summary": records.board_summary(facts.board),
+        "board_summary": governance.board_summary(facts.board),
         "report_card": report_card(session, engine, project, actor),
         "attestations": [attestation_public(definition, a) for a in facts.attestations],
         "documents": documents_shown,
-        **bureau_section(session, project, actor, facts.decisions, documents_shown),
+        **bureau_section(session, engine, project, actor, facts.decisions, documents_shown),
         "label_deadline": next((d for d in public.deadlines if d.kind == "label"), None),
         "deadline_status_labels": deadlines.STATUS_LABELS,
         "review_labels": documents.REVIEW_LABELS,
@@ -89,7 +89,7 @@ def project_page(
         "crumb_label": crumb_label,
         "upload_types": upload_types(definition, actor) if can["upload"] else [],
         **members_section(session, project, can_manage=can["members"]),
-        **consultant_section(session, project, can_assign=can["records"]),
+        **consultant_section(session, engine, project, can_assign=can["records"]),
     }
 
 

@@ -111,9 +111,19 @@ def my_assignments(session: SessionDep, actor: ActorDep) -> list[MyAssignmentPub
     dependencies=[permit(ASSIGNMENT_DECLARE)],
 )
 def declare(
-    data: DeclarationsIn, assignment: OwnAssignmentDep, session: SessionDep, actor: ActorDep
+    data: DeclarationsIn,
+    assignment: OwnAssignmentDep,
+    session: SessionDep,
+    engine: EngineDep,
+    actor: ActorDep,
 ) -> AssignmentPublic:
     """Any declared link refuses the assignment (`status: refusee`, `explanation` says why);
     none makes it active: the project becomes visible to the consultant."""
-    assignments.declare(session, assignment=assignment, actor=actor, declarations=data.declarations)
+    assignments.declare(
+        session,
+        engine=engine,
+        assignment=assignment,
+        actor=actor,
+        declarations=data.declarations,
+    )
     return assignment_public(assignments.view_of(session, assignment))

@@ -90,12 +90,17 @@ def declare(
     form: Annotated[DeclarationForm, Form()],
     assignment: OwnAssignmentDep,
     session: SessionDep,
+    engine: EngineDep,
     actor: ActorDep,
 ) -> Response:
     aid = assignment.id
     try:
         assignments.declare(
-            session, assignment=assignment, actor=actor, declarations=form.to_model().declarations
+            session,
+            engine=engine,
+            assignment=assignment,
+            actor=actor,
+            declarations=form.to_model().declarations,
         )
     except REFUSALS as exc:
         session.rollback()

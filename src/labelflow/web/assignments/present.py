@@ -19,7 +19,7 @@ from labelflow.schemas import (
     StakeholderToDeclare,
 )
 from labelflow.web.users.present import user_choices
-from labelflow.workflow import COLLEGE_LABELS
+from labelflow.workflow import COLLEGE_LABELS, Engine
 
 
 def assignment_public(view: AssignmentView) -> AssignmentPublic:
@@ -81,13 +81,15 @@ def missions(session: Session, actor: Actor) -> dict[str, Any]:
     }
 
 
-def consultant_section(session: Session, project: Project, *, can_assign: bool) -> dict[str, Any]:
+def consultant_section(
+    session: Session, engine: Engine, project: Project, *, can_assign: bool
+) -> dict[str, Any]:
     """The project page's « Consultant·e » section: the assignments and who may be assigned."""
     context: dict[str, Any] = {
         "consultant_choices": [],
         "assignments": [],
         "current_assignment": None,
-        "assignable": project.state in assignments.ASSIGNABLE_STATES,
+        "assignable": assignments.may_assign(engine, project),
     }
     if can_assign:
         context["consultant_choices"] = user_choices(

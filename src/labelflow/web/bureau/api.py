@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import Path, Response, status
 
-from labelflow import bureau
+from labelflow import bureau, decisions
 from labelflow.permissions import BUREAU_MANAGE, BUREAU_READ, RECORD_WRITE, RECUSAL_DECLARE
 from labelflow.schemas import (
     AgendaItem,
@@ -59,8 +59,8 @@ def get_agenda(session: SessionDep, engine: EngineDep) -> list[AgendaItem]:
     summary="Réunions du Bureau",
     dependencies=[permit(BUREAU_READ)],
 )
-def list_meetings(session: SessionDep, actor: ActorDep) -> list[MeetingPublic]:
-    return [meeting_public(v) for v in bureau.list_meetings(session, actor=actor)]
+def list_meetings(session: SessionDep, engine: EngineDep, actor: ActorDep) -> list[MeetingPublic]:
+    return [meeting_public(v) for v in bureau.list_meetings(session, engine=engine, actor=actor)]
 
 
 @router.post(
@@ -71,7 +71,11 @@ def list_meetings(session: SessionDep, actor: ActorDep) -> list[MeetingPublic]:
     dependencies=[permit(BUREAU_MANAGE)],
 )
 def create_meeting(
-    data: MeetingCreate, session: SessionDep, actor: ActorDep, response: Response
+    data: MeetingCreate,
+    session: SessionDep,
+    engine: EngineDep,
+    actor: ActorDep,
+    response: Response,
 ) -> MeetingPublic:
     meeting = bureau.create_meeting(
         session,
@@ -82,7 +86,8 @@ def create_meeting(
         actor=actor,
     )
     response.headers["Location"] = f"/api/v1/bureau/meetings/{meeting.id}"
-    return meeting_public(bureau.get_meeting(session, meeting_id=meeting.id or 0, actor=actor))
+    shown = bureau.get_meeting(session, engine=engine, meeting_id=meeting.id or 0, actor=actor)
+    return meeting_public(shown)
 
 
 @router.get(
@@ -91,8 +96,12 @@ def create_meeting(
     summary="Une réunion du Bureau",
     dependencies=[permit(BUREAU_READ)],
 )
-def get_meeting(meeting_id: MeetingId, session: SessionDep, actor: ActorDep) -> MeetingPublic:
-    return meeting_public(bureau.get_meeting(session, meeting_id=meeting_id, actor=actor))
+def get_meeting(
+    meeting_id: MeetingId, session: SessionDep, engine: EngineDep, actor: ActorDep
+) -> MeetingPublic:
+    return meeting_public(
+        bureau.get_meeting(session, engine=engine, meeting_id=meeting_id, actor=actor)
+    )
 
 
 @router.get(
@@ -101,8 +110,12 @@ def get_meeting(meeting_id: MeetingId, session: SessionDep, actor: ActorDep) -> 
     summary="Déports des membres du Bureau sur ce projet",
     dependencies=[permit_on_project(BUREAU_READ)],
 )
-def list_recusals(project: ProjectDep, session: SessionDep) -> list[RecusalPublic]:
-    return [recusal_public(r) for r in bureau.list_recusals(session, project=project)]
+def list_recusals(
+    project: ProjectDep, session: SessionDep, engine: EngineDep
+) -> list[RecusalPublic]:
+    return [
+        recusal_public(r) for r in bureau.list_recusals(session, engine=engine, project=project)
+    ]
 
 
 @router.post(
@@ -116,22 +129,28 @@ def declare_recusal(
     data: RecusalCreate,
     project: ProjectDep,
     session: SessionDep,
+    engine: EngineDep,
     actor: ActorDep,
     response: Response,
 ) -> RecusalPublic:
     recusal = bureau.declare_recusal(
-        session, project=project, user_id=data.user_id, reason=data.reason, actor=actor
+        session,
+        engine=engine,
+        project=project,
+        user_id=data.user_id,
+        reason=data.reason,
+        actor=actor,
     )
     set_etag(response, project.version)
-    views_ = bureau.list_recusals(session, project=project)
+    views_ = bureau.list_recusals(session, engine=engine, project=project)
     return recusal_public(next(v for v in views_ if v.recusal.id == recusal.id))
 
 
 @router.get("/projects/{project_id}/decisions", tags=["bureau"], summary="Décisions du Bureau")
 def list_decisions(project: ProjectDep, session: SessionDep) -> list[DecisionPublic]:
-    decisions = bureau.list_decisions(session, project=project)
-    votes = bureau.votes_of(session, decisions)
-    return [decision_public(d, votes[d.id or 0]) for d in decisions]
+    recorded = decisions.list_decisions(session, project=project)
+    votes = decisions.votes_of(session, recorded)
+    return [decision_public(d, votes[d.id or 0]) for d in recorded]
 
 
 @router.post(
@@ -151,7 +170,7 @@ def post_decision(
     if_match: IfMatchDep,
     response: Response,
 ) -> DecisionPublic:
-    d = bureau.record_decision(
+    d = decisions.record_decision(
         session,
         engine=engine,
         project=project,
@@ -164,4 +183,4 @@ def post_decision(
         if_match=if_match,
     )
     set_etag(response, project.version)
-    return decision_public(d, bureau.votes_of(session, [d])[d.id or 0])
+    return decision_public(d, decisions.votes_of(session, [d])[d.id or 0])

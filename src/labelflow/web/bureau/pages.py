@@ -9,7 +9,7 @@ from fastapi import Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
-from labelflow import bureau
+from labelflow import bureau, decisions
 from labelflow.actors import Actor
 from labelflow.permissions import BUREAU_MANAGE, BUREAU_READ, RECORD_WRITE, RECUSAL_DECLARE
 from labelflow.web.bureau.present import agenda_page, meetings_page
@@ -49,7 +49,8 @@ def _meetings(
     form: FormState | None = None,
     status_code: int = 200,
 ) -> Response:
-    context = meetings_page(session, request.app.state.settings, actor, form)
+    state = request.app.state
+    context = meetings_page(session, state.settings, state.workflows, actor, form)
     return render(request, "bureau_meetings.html", context, status_code)
 
 
@@ -94,7 +95,12 @@ def declare_recusal(
     def call() -> Any:
         data = form.to_model()
         return bureau.declare_recusal(
-            session, project=project, user_id=data.user_id, reason=data.reason, actor=actor
+            session,
+            engine=engine,
+            project=project,
+            user_id=data.user_id,
+            reason=data.reason,
+            actor=actor,
         )
 
     if form.return_to == "bureau":
@@ -132,7 +138,7 @@ def record_decision(
 ) -> Response:
     def call() -> Any:
         data = form.to_model()
-        return bureau.record_decision(
+        return decisions.record_decision(
             session,
             engine=engine,
             project=project,

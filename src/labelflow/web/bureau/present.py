@@ -9,11 +9,11 @@ from typing import Any
 
 from sqlmodel import Session
 
-from labelflow import bureau, dates, records
+from labelflow import bureau, dates, decisions, governance, label
 from labelflow.actors import Actor
 from labelflow.models import Decision, Document, Project, User
 from labelflow.permissions import BUREAU_MANAGE, BUREAU_READ, RECORD_WRITE, allows
-from labelflow.projects import BUREAU_STATE, definition_of
+from labelflow.projects import at_bureau, definition_of
 from labelflow.schemas import (
     AgendaDocument,
     AgendaItem,
@@ -40,7 +40,7 @@ VOTE_CHOICES = [("pour", "Pour"), ("contre", "Contre"), ("abstention", "Abstenti
 
 
 def decision_public(d: Decision, votes: Sequence[tuple[int, str, str]] = ()) -> DecisionPublic:
-    """`votes`: (user id, name, vote) of each member who voted (see `bureau.votes_of`)."""
+    """`votes`: (user id, name, vote) of each member who voted (see `decisions.votes_of`)."""
     return DecisionPublic(
         id=d.id or 0,
         meeting_id=d.meeting_id,
@@ -119,7 +119,7 @@ def _agenda_item(
         project=project_summary(engine, project, overdue=False),
         association_name=project.association_name,
         rna_number=project.rna_number,
-        board_summary=records.board_summary(file.board),
+        board_summary=governance.board_summary(file.board),
         board=[
             {"name": m.name, "college": m.college, "is_president": m.is_president}
             for m in file.board
@@ -134,8 +134,8 @@ def _agenda_item(
 
 def agenda_public(session: Session, engine: Engine) -> list[AgendaItem]:
     """The agenda in the JSON API: the decision files of the projects at the Bureau step."""
-    files = bureau.agenda(session)
-    votes = bureau.votes_of(session, [d for f in files for d in f.decisions])
+    files = bureau.agenda(session, engine=engine)
+    votes = decisions.votes_of(session, [d for f in files for d in f.decisions])
     return [_agenda_item(engine, f, votes) for f in files]
 
 
@@ -143,8 +143,8 @@ def agenda_page(
     session: Session, engine: Engine, actor: Actor, forms: Forms | None = None
 ) -> dict[str, Any]:
     """The agenda page (a Bureau member's home page), refused forms shown again (`forms`)."""
-    files = bureau.agenda(session)
-    votes = bureau.votes_of(session, [d for f in files for d in f.decisions])
+    files = bureau.agenda(session, engine=engine)
+    votes = decisions.votes_of(session, [d for f in files for d in f.decisions])
     items = []
     for file in files:
         definition = definition_of(engine, file.project)
@@ -152,7 +152,7 @@ def agenda_page(
             {
                 "file": file,
                 "summary": project_summary(engine, file.project, overdue=False),
-                "board_summary": records.board_summary(file.board),
+                "board_summary": governance.board_summary(file.board),
                 "documents": documents_public(definition, file.documents),
                 "report": (document_public(definition, file.report) if file.report else None),
                 "decisions": [decision_public(d, votes[d.id or 0]) for d in file.decisions],
@@ -171,14 +171,18 @@ def agenda_page(
 
 
 def meetings_page(
-    session: Session, settings: Settings, actor: Actor, form: FormState | None = None
+    session: Session,
+    settings: Settings,
+    engine: Engine,
+    actor: Actor,
+    form: FormState | None = None,
 ) -> dict[str, Any]:
     """The Bureau's meetings, and for staff the form that records one."""
     members = bureau.members(session)
     form = form or FormState()
     checked = {str(v) for v in form.value("attendee_ids", [])} if form.refused else set()
     return {
-        "meetings": bureau.list_meetings(session, actor=actor),
+        "meetings": bureau.list_meetings(session, engine=engine, actor=actor),
         "members": members,
         "member_choices": [(str(u.id), u.name) for u in members],
         "checked": checked,
@@ -205,27 +209,28 @@ class Voter:
 
 def bureau_section(
     session: Session,
+    engine: Engine,
     project: Project,
     actor: Actor,
-    decisions: Sequence[Decision],
+    recorded: Sequence[Decision],
     documents_shown: Sequence[DocumentPublic],
 ) -> dict[str, Any]:
     """The project page's « Décision du Bureau » section: decisions with their votes, recusals,
     letters, and for staff the meetings and members of the decision form."""
-    votes = bureau.votes_of(session, decisions)
-    at_bureau = project.state == BUREAU_STATE
+    votes = decisions.votes_of(session, recorded)
+    deliberating = at_bureau(engine, project)
     context: dict[str, Any] = {
-        "decisions": [decision_public(d, votes[d.id or 0]) for d in decisions],
+        "decisions": [decision_public(d, votes[d.id or 0]) for d in recorded],
         "vote_labels": dict(VOTE_CHOICES),
-        "letters": [d for d in documents_shown if d.type == bureau.LETTER_TYPE],
+        "letters": [d for d in documents_shown if d.type == label.LETTER_TYPE],
         # What the porteur reads: the decisions of the passes the Bureau has closed.
         "published_decisions": [
             decision_public(d, votes[d.id or 0])
-            for d in decisions
-            if not (at_bureau and d.pass_started_at == project.entered_state_at)
+            for d in recorded
+            if not (deliberating and d.pass_started_at == project.entered_state_at)
             and d
-            is bureau.current_decision(
-                [x for x in decisions if x.pass_started_at == d.pass_started_at],
+            is decisions.current_decision(
+                [x for x in recorded if x.pass_started_at == d.pass_started_at],
                 pass_started_at=d.pass_started_at,
             )
         ],
@@ -235,9 +240,11 @@ def bureau_section(
         "recusal_choices": [],
         "my_recusal": None,
     }
-    if not (allows(actor, BUREAU_READ) and at_bureau):
+    if not (allows(actor, BUREAU_READ) and deliberating):
         return context
-    recusals = [r for r in bureau.list_recusals(session, project=project) if r.current]
+    recusals = [
+        r for r in bureau.list_recusals(session, engine=engine, project=project) if r.current
+    ]
     recused = {r.recusal.user_id: r for r in recusals}
     context["recusals"] = recusals
     context["my_recusal"] = recused.get(actor.user_id or 0)
@@ -249,7 +256,7 @@ def bureau_section(
                 f"{dates.french_date(m.meeting.held_on)} — {len(m.attendees)} présent(s) sur "
                 f"{m.meeting.bureau_size} : {', '.join(u.name for u in m.attendees)}",
             )
-            for m in bureau.meetings_for(session, project=project)
+            for m in bureau.meetings_for(session, engine=engine, project=project)
         ]
         context["voters"] = [
             Voter(u, (u.id or 0) in recused, recused[u.id or 0].recusal.reason)

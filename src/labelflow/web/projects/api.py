@@ -7,10 +7,10 @@ from typing import Annotated, Any
 
 from fastapi import Query, Response, status
 
-from labelflow import dates, events, projects, records
+from labelflow import dates, deadlines, events, pipeline, projects
 from labelflow.errors import NotFound
 from labelflow.permissions import PIPELINE_READ, PROJECT_WRITE
-from labelflow.projects import ProjectFilters
+from labelflow.pipeline import ProjectFilters
 from labelflow.schemas import (
     CommentIn,
     DeadlineMove,
@@ -26,7 +26,6 @@ from labelflow.web.deps import (
     MAX_ID,
     ActorDep,
     EngineDep,
-    LettersDep,
     ProjectDep,
     SessionDep,
     SubId,
@@ -101,8 +100,8 @@ def list_projects(
         due_soon=due_soon,
         suspended=suspended,
     )
-    rows, total = projects.list_projects(
-        session, actor=actor, filters=filters, limit=limit, offset=offset
+    rows, total = pipeline.list_projects(
+        session, engine=engine, actor=actor, filters=filters, limit=limit, offset=offset
     )
     return ProjectList(
         items=[project_summary(engine, p, overdue=o) for p, o in rows],
@@ -119,7 +118,7 @@ def list_projects(
     dependencies=[permit(PIPELINE_READ)],
 )
 def get_pipeline(session: SessionDep, engine: EngineDep) -> PipelinePublic:
-    result = projects.pipeline(session, engine=engine, today=dates.today())
+    result = pipeline.dashboard(session, engine=engine, today=dates.today())
     return PipelinePublic.model_validate(result, from_attributes=True)
 
 
@@ -142,7 +141,6 @@ def post_transition(
     project: ProjectDep,
     session: SessionDep,
     engine: EngineDep,
-    letters: LettersDep,
     actor: ActorDep,
     if_match: IfMatchDep,
     response: Response,
@@ -155,7 +153,6 @@ def post_transition(
         comment=data.comment,
         actor=actor,
         if_match=if_match,
-        letters=letters,
     )
     set_etag(response, project.version)
     return project_public(session, engine, project)
@@ -247,7 +244,7 @@ def move_deadline(
     if_match: IfMatchDep,
     response: Response,
 ) -> DeadlinePublic:
-    records.move_deadline(
+    deadlines.move_deadline(
         session,
         engine=engine,
         project=project,

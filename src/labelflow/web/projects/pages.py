@@ -11,18 +11,17 @@ from fastapi import Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
-from labelflow import assignments, projects, records
+from labelflow import assignments, deadlines, pipeline, projects
 from labelflow.errors import NotFound
 from labelflow.models import Project
 from labelflow.permissions import ASSIGNMENT_DECLARE, PIPELINE_READ, PROJECT_WRITE, allows
-from labelflow.projects import ProjectFilters
+from labelflow.pipeline import ProjectFilters
 from labelflow.web.account.present import home_link
 from labelflow.web.bureau.present import agenda_page
 from labelflow.web.deps import (
     MAX_ID,
     ActorDep,
     EngineDep,
-    LettersDep,
     ProjectDep,
     SessionDep,
     SubId,
@@ -67,7 +66,7 @@ def home(request: Request, session: SessionDep, engine: EngineDep, actor: ActorD
         return render(request, "dashboard.html", dashboard(session, engine))
     if actor.role == "bureau":
         return render(request, "bureau_agenda.html", agenda_page(session, engine, actor))
-    rows, total = home_projects(session, actor)
+    rows, total = home_projects(session, engine, actor)
     if single_project_home(actor, total):
         return show_project(request, session, engine, rows[0][0], at_home=True)
     context = role_home(engine, actor, rows, total)
@@ -132,8 +131,8 @@ def project_list(
         suspended=OVERDUE_CHOICES.get(suspended),
     )
     offset = (page - 1) * PAGE_SIZE
-    rows, total = projects.list_projects(
-        session, actor=actor, filters=filters, limit=PAGE_SIZE, offset=offset
+    rows, total = pipeline.list_projects(
+        session, engine=engine, actor=actor, filters=filters, limit=PAGE_SIZE, offset=offset
     )
     params = {
         k: v
@@ -234,7 +233,6 @@ def post_transition(
     project: ProjectDep,
     session: SessionDep,
     engine: EngineDep,
-    letters: LettersDep,
     actor: ActorDep,
 ) -> Response:
     def call() -> Any:
@@ -247,7 +245,6 @@ def post_transition(
             comment=data.comment,
             actor=actor,
             if_match=form.if_match(),
-            letters=letters,
         )
 
     return submit(
@@ -333,7 +330,7 @@ def move_deadline(
     actor: ActorDep,
 ) -> Response:
     def call() -> Any:
-        records.move_deadline(
+        deadlines.move_deadline(
             session,
             engine=engine,
             project=project,

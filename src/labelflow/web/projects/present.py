@@ -9,11 +9,12 @@ from typing import Any
 
 from sqlmodel import Session
 
-from labelflow import dates, deadlines, projects
+from labelflow import dates, deadlines, pipeline
 from labelflow.actors import Actor
 from labelflow.criteria import OUTCOME_LABELS, Facts
 from labelflow.models import Event, Project
-from labelflow.projects import BUREAU_STATE, ProjectFilters, evaluate, load_facts
+from labelflow.pipeline import ProjectFilters
+from labelflow.projects import evaluate, load_facts
 from labelflow.schemas import (
     ActionEvaluation,
     ConsultantPublic,
@@ -228,7 +229,7 @@ def state_choices(engine: Engine) -> list[tuple[str, str]]:
 def dashboard(session: Session, engine: Engine) -> dict[str, Any]:
     """The staff home page: the pipeline, each number linking to its filtered list."""
     return {
-        "pipeline": projects.pipeline(session, engine=engine, today=dates.today()),
+        "pipeline": pipeline.dashboard(session, engine=engine, today=dates.today()),
         "json_url": "/api/v1/pipeline",
     }
 
@@ -243,11 +244,14 @@ def project_template(actor: Actor) -> str:
     return "my_project.html" if actor.role == "porteur" else "project.html"
 
 
-def home_projects(session: Session, actor: Actor) -> tuple[list[tuple[Project, bool]], int]:
-    """The projects on the home page of a role without the pipeline (the Bureau: those at its
-    step; the visibility rule does the rest)."""
-    filters = ProjectFilters(state=BUREAU_STATE if actor.role == "bureau" else None)
-    return projects.list_projects(session, actor=actor, filters=filters, limit=HOME_LIMIT, offset=0)
+def home_projects(
+    session: Session, engine: Engine, actor: Actor
+) -> tuple[list[tuple[Project, bool]], int]:
+    """The projects on the home page of a role without the pipeline (the visibility rule: a
+    porteur's own, a consultant's assigned, the Bureau's at its step)."""
+    return pipeline.list_projects(
+        session, engine=engine, actor=actor, filters=ProjectFilters(), limit=HOME_LIMIT, offset=0
+    )
 
 
 def single_project_home(actor: Actor, total: int) -> bool:
@@ -262,12 +266,11 @@ def role_home(
     title = HOME_LABELS.get(actor.role, "Accueil")
     if actor.role == "porteur" and total > 1:
         title = "Mes projets"
-    query = f"?state={BUREAU_STATE}" if actor.role == "bureau" else ""
     return {
         "role": actor.role,
         "title": title,
         "items": [project_summary(engine, p, overdue=o) for p, o in rows],
         "total": total,
         "nav": "home",
-        "json_url": "/api/v1/projects" + query,
+        "json_url": "/api/v1/projects",
     }

@@ -32,8 +32,8 @@ def list_users(
     summary="Créer un compte",
     dependencies=[permit(USERS_MANAGE)],
 )
-def create_user(data: UserCreate, session: SessionDep) -> UserPublic:
-    return user_public(accounts.create_user(session, data=data))
+def create_user(data: UserCreate, session: SessionDep, actor: ActorDep) -> UserPublic:
+    return user_public(accounts.create_user(session, data=data, actor=actor))
 
 
 @router.patch(

@@ -84,10 +84,10 @@ def users_list(
 
 @router.post("/users", dependencies=ADMIN)
 def create_user(
-    request: Request, form: Annotated[UserForm, Form()], session: SessionDep
+    request: Request, form: Annotated[UserForm, Form()], session: SessionDep, actor: ActorDep
 ) -> Response:
     try:
-        user = accounts.create_user(session, data=form.to_create())
+        user = accounts.create_user(session, data=form.to_create(), actor=actor)
     except REFUSALS as exc:
         session.rollback()
         state = refusal(exc, form.values())

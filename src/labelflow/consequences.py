@@ -1,0 +1,25 @@
+"""Who follows which fact: the one place where subscribers are registered, once at start-up.
+
+Each consequence lives with its own concept (the deadlines of a step with the deadlines, the end
+of an assignment with the assignments...); this module only says which fact each one follows,
+in the order they run. The notifications and webhooks to come subscribe here too.
+"""
+
+from __future__ import annotations
+
+from labelflow import assignments, deadlines, label, report_document, reports
+from labelflow.events import SUBSCRIBERS, Subscribers
+
+
+def install(registry: Subscribers = SUBSCRIBERS) -> None:
+    """(Re)build the registry; idempotent, called by `create_app` and the CLI."""
+    registry.clear()
+    registry.subscribe("creation", deadlines.on_project_created)
+    registry.subscribe("reprise", deadlines.on_resumed)
+    registry.subscribe("transition", deadlines.on_transition)
+    registry.subscribe("transition", assignments.on_transition)
+    registry.subscribe("transition", reports.on_transition)
+    # After the report is marked transmitted: its PDF is what the Bureau receives.
+    registry.subscribe("transition", report_document.on_transition)
+    registry.subscribe("transition", label.on_transition)
+    registry.installed = True

@@ -1,0 +1,342 @@
+"""Bureau decisions: the deliberation on a project's current pass (meeting, votes, quorum,
+recusals respected, outcome consistent with the vote), checked before anything is stored.
+
+A decision is stored only once it is valid, so the `bureau_decision` criterion keeps meaning "a
+decision for the current pass with that outcome".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlmodel import Session, col, select
+
+from labelflow import dates
+from labelflow.actors import Actor
+from labelflow.bureau import recused_ids, users_by_id
+from labelflow.errors import (
+    DomainError,
+    Invalid,
+    NoQuorum,
+    OutcomeContradictsVote,
+    RecusedVoter,
+    WrongStep,
+)
+from labelflow.events import record_fact
+from labelflow.models import BureauMeeting, Decision, MeetingAttendee, Project, User, Vote, id_of
+from labelflow.projects import at_bureau, bump
+from labelflow.settings import Settings
+from labelflow.workflow import Engine
+
+VOTE_LABELS = {"pour": "pour", "contre": "contre", "abstention": "abstention"}
+OUTCOME_LABELS = {
+    "attribution": "attribution du label",
+    "refus": "refus du label",
+    "ajournement": "ajournement",
+}
+
+
+@dataclass(frozen=True)
+class Quorum:
+    present: int  # present and not recused
+    members: int  # the Bureau's members on the meeting day, recused ones excepted
+    fraction: float
+
+    @property
+    def required(self) -> int:
+        """The smallest number of present members that is more than the fraction."""
+        return int(self.members * self.fraction) + 1
+
+    @property
+    def reached(self) -> bool:
+        return self.members > 0 and self.present > self.members * self.fraction
+
+
+def quorum(
+    meeting: BureauMeeting, attendee_ids: set[int], recused: set[int], *, fraction: float
+) -> Quorum:
+    # Recused members count neither among those present nor among the Bureau's members.
+    return Quorum(
+        present=len(attendee_ids - recused),
+        members=max(meeting.bureau_size - len(recused), 0),
+        fraction=fraction,
+    )
+
+
+def _counts(votes: Sequence[tuple[int, str]]) -> tuple[int, int, int]:
+    values = [v for _, v in votes]
+    return values.count("pour"), values.count("contre"), values.count("abstention")
+
+
+def vote_text(pour: int, contre: int, abstention: int) -> str:
+    def plural(n: int, word: str) -> str:
+        return f"{n} {word}{'s' if n > 1 and not word.endswith('s') else ''}"
+
+    return f"{pour} pour, {contre} contre, {plural(abstention, 'abstention')}"
+
+
+@dataclass(frozen=True)
+class Deliberation:
+    """A proposed decision with everything needed to judge it, already loaded."""
+
+    meeting: BureauMeeting
+    entered_on: date  # when the project entered the Bureau's step (this pass)
+    outcome: str
+    motivation: str | None
+    votes: Sequence[tuple[int, str]]  # (user id, vote)
+    attendee_ids: set[int]
+    recused: set[int]
+    names: Mapping[int, str]
+    quorum_fraction: float
+
+    def name(self, uid: int) -> str:
+        return self.names.get(uid, f"compte n° {uid}")
+
+
+def deliberation_problems(d: Deliberation) -> list[DomainError]:
+    """Why the deliberation cannot be recorded, most fundamental first (none: it can)."""
+    held = dates.french_date(d.meeting.held_on)
+    problems: list[DomainError] = []
+    if d.outcome not in OUTCOME_LABELS:
+        problems.append(Invalid(f"Décision inconnue « {d.outcome} ».", field="outcome"))
+    if d.meeting.held_on < d.entered_on:
+        problems.append(
+            Invalid(
+                f"La réunion du {held} précède l'arrivée du projet à l'étape « Décision du "
+                f"Bureau » (le {dates.french_date(d.entered_on)}) : choisissez une réunion "
+                "tenue depuis.",
+                field="meeting_id",
+            )
+        )
+    if d.outcome in ("refus", "ajournement") and not d.motivation:
+        problems.append(
+            Invalid(
+                "La motivation est requise pour un refus ou un ajournement "
+                "(pour un ajournement : les recommandations du Bureau).",
+                field="motivation",
+            )
+        )
+    voter_ids = [uid for uid, _ in d.votes]
+    twice = sorted({uid for uid in voter_ids if voter_ids.count(uid) > 1})
+    if twice:
+        who = ", ".join(d.name(u) for u in twice)
+        problems.append(
+            Invalid(f"Un seul vote par membre : {who} figure plusieurs fois.", field="votes")
+        )
+    recused_voters = [uid for uid in voter_ids if uid in d.recused]
+    if recused_voters:
+        who = ", ".join(d.name(u) for u in recused_voters)
+        problems.append(
+            RecusedVoter(
+                f"{who} s'est déporté·e sur ce dossier : son vote ne peut pas être enregistré.",
+                field="votes",
+            )
+        )
+    absent = [uid for uid in voter_ids if uid not in d.attendee_ids]
+    if absent:
+        problems.append(
+            Invalid(
+                f"Seuls les membres présents à la réunion du {held} votent : "
+                f"{', '.join(d.name(u) for u in absent)} n'y étai(en)t pas.",
+                field="votes",
+            )
+        )
+    count = quorum(d.meeting, d.attendee_ids, d.recused, fraction=d.quorum_fraction)
+    if not count.reached:
+        problems.append(
+            NoQuorum(
+                f"Quorum non atteint : {count.present} présent(s) sur {count.members} membre(s) "
+                f"non déporté(s) du Bureau ; il en faut au moins {count.required}.",
+                present=count.present,
+                members=count.members,
+                required=count.required,
+            )
+        )
+    missing = sorted(d.attendee_ids - d.recused - set(voter_ids), key=d.name)
+    if missing:
+        problems.append(
+            Invalid(
+                "Indiquez le vote (pour, contre ou abstention) de chaque membre présent et non "
+                f"déporté : il manque celui de {', '.join(d.name(u) for u in missing)}.",
+                field="votes",
+            )
+        )
+    problems += _outcome_problems(d.outcome, *_counts(d.votes))
+    return problems
+
+
+def _outcome_problems(outcome: str, pour: int, contre: int, abstention: int) -> list[DomainError]:
+    votes = vote_text(pour, contre, abstention)
+    if outcome == "attribution" and pour <= contre:
+        return [
+            OutcomeContradictsVote(
+                f"La décision « attribution du label » contredit le vote ({votes}) : "
+                "l'attribution demande plus de voix pour que contre.",
+                field="outcome",
+            )
+        ]
+    if outcome == "refus" and contre <= pour:
+        return [
+            OutcomeContradictsVote(
+                f"La décision « refus du label » contredit le vote ({votes}) : "
+                "le refus demande plus de voix contre que pour.",
+                field="outcome",
+            )
+        ]
+    return []
+
+
+def record_decision(
+    session: Session,
+    *,
+    engine: Engine,
+    project: Project,
+    meeting_id: int,
+    outcome: str,
+    motivation: str | None,
+    votes: Sequence[tuple[int, str]],
+    actor: Actor,
+    settings: Settings,
+    if_match: int | None,
+) -> Decision:
+    """The Bureau's decision on the project's current pass, taken at one of its meetings.
+
+    Refused, with nothing stored, for the first of `deliberation_problems` (a meeting before
+    the pass, someone voting who was absent or recused, a present member's vote missing, no
+    quorum, an outcome contradicting the vote).
+    """
+    if not at_bureau(engine, project):
+        raise WrongStep(
+            "Une décision du Bureau ne peut être enregistrée qu'à l'étape « Décision du Bureau ».",
+        )
+    if outcome not in OUTCOME_LABELS:  # before the meeting is looked up, as a form reads
+        raise Invalid(f"Décision inconnue « {outcome} ».", field="outcome")
+    deliberation = _deliberation(
+        session,
+        project=project,
+        meeting_id=meeting_id,
+        outcome=outcome,
+        motivation=(motivation or "").strip() or None,
+        votes=votes,
+        fraction=settings.bureau_quorum_fraction,
+    )
+    problems = deliberation_problems(deliberation)
+    if problems:
+        raise problems[0]
+    bump(session, project, if_match=if_match)
+    decision = _store_decision(session, project=project, d=deliberation, actor=actor)
+    pour, contre, abstention = _counts(votes)
+    record_fact(
+        session,
+        project=project,
+        actor=actor,
+        kind="decision",
+        comment=deliberation.motivation,
+        data={
+            "id": decision.id,
+            "outcome": outcome,
+            "meeting_id": meeting_id,
+            "meeting_on": deliberation.meeting.held_on.isoformat(),
+            "votes_for": pour,
+            "votes_against": contre,
+            "votes_abstain": abstention,
+            "recused": sorted(deliberation.name(u) for u in deliberation.recused),
+        },
+    )
+    return decision
+
+
+def _deliberation(
+    session: Session,
+    *,
+    project: Project,
+    meeting_id: int,
+    outcome: str,
+    motivation: str | None,
+    votes: Sequence[tuple[int, str]],
+    fraction: float,
+) -> Deliberation:
+    meeting = session.get(BureauMeeting, meeting_id)
+    if meeting is None:
+        raise Invalid("Cette réunion du Bureau est introuvable.", field="meeting_id")
+    attendee_ids = set(
+        session.exec(
+            select(MeetingAttendee.user_id).where(MeetingAttendee.meeting_id == meeting_id)
+        )
+    )
+    recused = recused_ids(session, project=project)
+    people = users_by_id(session, [*attendee_ids, *recused, *(uid for uid, _ in votes)])
+    return Deliberation(
+        meeting=meeting,
+        entered_on=dates.paris_date(project.entered_state_at),
+        outcome=outcome,
+        motivation=motivation,
+        votes=votes,
+        attendee_ids=attendee_ids,
+        recused=recused,
+        names={uid: user.name for uid, user in people.items()},
+        quorum_fraction=fraction,
+    )
+
+
+def _store_decision(
+    session: Session, *, project: Project, d: Deliberation, actor: Actor
+) -> Decision:
+    pour, contre, abstention = _counts(d.votes)
+    decision = Decision(
+        project_id=id_of(project),
+        meeting_id=id_of(d.meeting),
+        meeting_on=d.meeting.held_on,
+        outcome=d.outcome,
+        motivation=d.motivation,
+        votes_for=pour,
+        votes_against=contre,
+        votes_abstain=abstention,
+        pass_started_at=project.entered_state_at,
+        recorded_by=actor.name,
+        recorded_at=dates.now(),
+    )
+    session.add(decision)
+    session.flush()
+    for uid, value in d.votes:
+        session.add(Vote(decision_id=id_of(decision), user_id=uid, vote=value))
+    session.flush()
+    return decision
+
+
+def list_decisions(session: Session, *, project: Project) -> Sequence[Decision]:
+    return session.exec(
+        select(Decision).where(Decision.project_id == project.id).order_by(col(Decision.id))
+    ).all()
+
+
+def votes_of(
+    session: Session, decisions: Iterable[Decision]
+) -> dict[int, list[tuple[int, str, str]]]:
+    """(user id, name, vote) per decision, in one query."""
+    ids = [id_of(d) for d in decisions]
+    result: dict[int, list[tuple[int, str, str]]] = {i: [] for i in ids}
+    if not ids:
+        return result
+    for vote, user in session.exec(
+        select(Vote, User)
+        .join(User, col(User.id) == Vote.user_id)
+        .where(col(Vote.decision_id).in_(ids))
+        .order_by(col(User.name), col(User.id))
+    ):
+        result[vote.decision_id].append((vote.user_id, user.name, vote.vote))
+    return result
+
+
+def current_decision(
+    decisions: Iterable[Decision], *, pass_started_at: datetime, outcome: str | None = None
+) -> Decision | None:
+    """The decision that counts for a pass: the latest one recorded (with that outcome)."""
+    candidates = [
+        d
+        for d in decisions
+        if d.pass_started_at == pass_started_at and (outcome is None or d.outcome == outcome)
+    ]
+    return max(candidates, key=lambda d: (d.recorded_at, d.id or 0), default=None)

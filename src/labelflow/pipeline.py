@@ -1,0 +1,230 @@
+"""The project list and the staff dashboard: which projects a user finds, and how many are at
+each step, overdue or due soon."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import aliased
+from sqlmodel import Session, col, func, select
+
+from labelflow import dates, deadlines
+from labelflow.actors import Actor
+from labelflow.models import Deadline, Project
+from labelflow.projects import definition_of, fold, visibility_clause
+from labelflow.workflow import Engine
+
+
+@dataclass
+class ProjectFilters:
+    state: str | None = None
+    kind: str | None = None
+    region: str | None = None
+    overdue: bool | None = None
+    q: str | None = None
+    due_soon: bool | None = None
+    suspended: bool | None = None
+
+
+def list_projects(
+    session: Session,
+    *,
+    engine: Engine,
+    actor: Actor,
+    filters: ProjectFilters,
+    limit: int,
+    offset: int,
+) -> tuple[list[tuple[Project, bool]], int]:
+    """One page of the projects `actor` may see (newest first), overdue flag, total count."""
+    today = dates.today()
+    overdue = deadlines.overdue_clause(today)
+    conditions: list[Any] = []
+    visible = visibility_clause(actor, engine)
+    if visible is not None:
+        conditions.append(visible)
+    # PostgreSQL refuses NUL characters in text parameters (a 500): no stored value has one.
+    state, kind, region, q = (
+        (v or "").replace("\x00", "")
+        for v in (filters.state, filters.kind, filters.region, filters.q)
+    )
+    if state:
+        conditions.append(col(Project.state) == state)
+    if kind:
+        conditions.append(col(Project.kind) == kind)
+    if region.strip():
+        # Compared folded in Python: SQLite's lower() ignores accents ("Île-de-France").
+        wanted = fold(region.strip())
+        regions = [r for r in session.exec(select(Project.region).distinct()) if fold(r) == wanted]
+        conditions.append(col(Project.region).in_(regions))
+    if filters.overdue is not None:
+        conditions.append(overdue if filters.overdue else sa.not_(overdue))
+    if filters.due_soon is not None:
+        soon = deadlines.due_soon_clause(today)
+        conditions.append(soon if filters.due_soon else sa.not_(soon))
+    if filters.suspended is not None:
+        conditions.append(col(Project.suspended).is_(filters.suspended))
+    if q.strip():
+        escaped = fold(q.strip()).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        conditions.append(col(Project.search_text).like(f"%{escaped}%", escape="\\"))
+    total = session.exec(select(func.count()).select_from(Project).where(*conditions)).one()
+    rows = session.exec(
+        select(Project, overdue.label("overdue"))
+        .where(*conditions)
+        .order_by(col(Project.created_at).desc(), col(Project.id).desc())
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return [(p, bool(o)) for p, o in rows], int(total)
+
+
+# --- the dashboard ----------------------------------------------------------------------------
+
+PIPELINE_LIST_SIZE = 10
+
+
+@dataclass
+class StateCount:
+    """Projects at one step (or in one final state), both kinds and per kind."""
+
+    state: str
+    label: str
+    step: int | None
+    quartier: int = 0
+    territoire: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.quartier + self.territoire
+
+
+@dataclass
+class DueProject:
+    id: int
+    name: str
+    kind: str
+    state: str
+    state_label: str
+    step: int | None
+    due_on: date
+
+
+@dataclass
+class Pipeline:
+    today: date
+    steps: list[StateCount]
+    finals: list[StateCount]
+    suspended: int
+    overdue: int
+    due_soon: int
+    overdue_projects: list[DueProject]
+    due_soon_projects: list[DueProject]
+    due_soon_days: int = deadlines.DUE_SOON_DAYS
+
+    @property
+    def running(self) -> int:
+        return sum(s.total for s in self.steps)
+
+    @property
+    def total(self) -> int:
+        return self.running + sum(s.total for s in self.finals)
+
+
+def _pipeline_buckets(engine: Engine) -> tuple[dict[int, StateCount], dict[str, StateCount]]:
+    """Empty counters: the steps and final states of the latest definitions, in their order."""
+    steps: dict[int, StateCount] = {}
+    finals: dict[str, StateCount] = {}
+    for definition in engine.latest():
+        for state in definition.states:
+            if state.final:
+                finals.setdefault(state.key, StateCount(state.key, state.label, None))
+            elif state.step is not None:
+                steps.setdefault(state.step, StateCount(state.key, state.label, state.step))
+    return dict(sorted(steps.items())), finals
+
+
+def _due_projects(session: Session, engine: Engine, clause: Any, *, limit: int) -> list[DueProject]:
+    """The first `limit` projects matching `clause`, by their earliest open due date."""
+    # Aliased: `clause` has its own subqueries on deadlines, correlated to projects only.
+    deadline = aliased(Deadline)
+    due = func.min(deadline.due_on).label("due_on")
+    rows = session.exec(
+        select(Project, due)
+        .join(deadline, col(deadline.project_id) == col(Project.id))
+        .where(col(deadline.closed_on).is_(None), clause)
+        # The other columns depend on the primary key (accepted by SQLite and PostgreSQL).
+        .group_by(col(Project.id))
+        .order_by(due, col(Project.id))
+        .limit(limit)
+    ).all()
+    result = []
+    for project, due_on in rows:
+        assert project.id is not None
+        state = definition_of(engine, project).state(project.state)
+        result.append(
+            DueProject(
+                project.id,
+                project.name,
+                project.kind,
+                project.state,
+                state.label,
+                state.step,
+                due_on,
+            )
+        )
+    return result
+
+
+def dashboard(session: Session, *, engine: Engine, today: date) -> Pipeline:
+    """Projects per step, per final state, suspended, overdue and due soon: three queries.
+
+    Overdue and due soon use the same SQL conditions as the list filters, so each number
+    equals the length of the list it links to.
+    """
+    overdue = deadlines.overdue_clause(today)
+    soon = deadlines.due_soon_clause(today)
+
+    def flagged(condition: Any) -> Any:
+        return func.sum(sa.case((condition, 1), else_=0))
+
+    # Grouped by definition version too: a state is placed by the definition its projects follow.
+    group = (
+        col(Project.kind),
+        col(Project.workflow_key),
+        col(Project.workflow_version),
+        col(Project.state),
+    )
+    # sqlmodel's exec() is typed for at most four columns; this query has eight.
+    rows = session.exec(  # type: ignore[call-overload]
+        select(*group)
+        .add_columns(func.count(), flagged(col(Project.suspended)), flagged(overdue), flagged(soon))
+        .group_by(*group)
+    ).all()
+    steps, finals = _pipeline_buckets(engine)
+    suspended = late = due_soon = 0
+    for kind, key, version, state, count, n_suspended, n_late, n_soon in rows:
+        state_def = engine.definition(key, version).state(state)
+        if state_def.final:
+            bucket = finals.setdefault(state, StateCount(state, state_def.label, None))
+        else:
+            number = state_def.step or 0
+            bucket = steps.setdefault(number, StateCount(state, state_def.label, number))
+        if kind == "territoire":
+            bucket.territoire += int(count)
+        else:
+            bucket.quartier += int(count)
+        suspended += int(n_suspended or 0)
+        late += int(n_late or 0)
+        due_soon += int(n_soon or 0)
+    return Pipeline(
+        today=today,
+        steps=list(steps.values()),
+        finals=list(finals.values()),
+        suspended=suspended,
+        overdue=late,
+        due_soon=due_soon,
+        overdue_projects=_due_projects(session, engine, overdue, limit=PIPELINE_LIST_SIZE),
+        due_soon_projects=_due_projects(session, engine, soon, limit=PIPELINE_LIST_SIZE),
+    )
