@@ -314,16 +314,16 @@ def seed_roles(engine: Engine, workflows: Any) -> None:
             .order_by(col(Project.id))
         ).all()
         mine = running[0]
-        accounts.add_member(session, project=mine, user_id=porteur.id or 0, actor=SYSTEM)
+        accounts.create_member(session, project=mine, user_id=porteur.id or 0, actor=SYSTEM)
         # A project at the préfiguration step with no consultant yet: assigned, no link declared.
         assigned = next(
             p
             for p in running
             if p.id != mine.id
             and p.state == "prefiguration"
-            and assignments.current_assignment(session, project_id=p.id or 0) is None
+            and assignments.get_current_assignment(session, project=p) is None
         )
-        assignment = assignments.assign(
+        assignment = assignments.assign_consultant(
             session,
             engine=workflows,
             project=assigned,
@@ -331,7 +331,7 @@ def seed_roles(engine: Engine, workflows: Any) -> None:
             actor=SYSTEM,
             if_match=None,
         )
-        assignments.declare(
+        assignments.declare_independence(
             session,
             assignment=assignment,
             actor=accounts.actor_of(consultant),

@@ -260,7 +260,7 @@ def test_tokens_create_refuses_an_unknown_or_inactive_user(
                   "--role", "staff", env=sqlite_env)  # fmt: skip
     assert created.returncode == 0, created.stderr
     with transaction(cli_db) as session:
-        user = accounts.user_by_email(session, "parti@example.org")
+        user = accounts.get_user_by_email(session, "parti@example.org")
         assert user is not None
         user.active = False
         session.add(user)

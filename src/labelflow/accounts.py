@@ -86,20 +86,24 @@ def get_user(session: Session, user_id: int) -> User:
     return user
 
 
-def user_by_email(session: Session, email: str) -> User | None:
+def get_user_by_email(session: Session, email: str) -> User | None:
     return session.exec(select(User).where(User.email == normalize_email(email))).first()
 
 
-def list_users(session: Session, *, role: str | None = None) -> Sequence[User]:
+def list_users(
+    session: Session, *, role: str | None = None, active: bool | None = None
+) -> Sequence[User]:
     query = select(User).order_by(col(User.name), col(User.id))
     if role:
         query = query.where(User.role == role)
+    if active is not None:
+        query = query.where(col(User.active).is_(active))
     return session.exec(query).all()
 
 
 def create_user(session: Session, *, data: UserCreate, actor: Actor) -> User:
     email = normalize_email(str(data.email))
-    if user_by_email(session, email) is not None:
+    if get_user_by_email(session, email) is not None:
         raise AccountExists("Un compte existe déjà avec cette adresse e-mail.")
     if data.is_admin and data.role != "staff":
         raise Invalid(
@@ -207,7 +211,7 @@ def authenticate(
     email = normalize_email(email)[:320]
     now = dates.now()
     _check_throttle(session, email=email, address=address, settings=settings, now=now)
-    user = user_by_email(session, email)
+    user = get_user_by_email(session, email)
     ok = False
     hashed = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
     try:
@@ -369,7 +373,7 @@ def list_members(session: Session, *, project: Project) -> Sequence[User]:
     ).all()
 
 
-def add_member(session: Session, *, project: Project, user_id: int, actor: Actor) -> User:
+def create_member(session: Session, *, project: Project, user_id: int, actor: Actor) -> User:
     user = session.get(User, user_id)
     if user is None or user.role != "porteur":
         raise Invalid("Choisissez un compte de porteur de projet.", field="user_id")
@@ -396,7 +400,7 @@ def add_member(session: Session, *, project: Project, user_id: int, actor: Actor
     return user
 
 
-def remove_member(session: Session, *, project: Project, user_id: int, actor: Actor) -> None:
+def delete_member(session: Session, *, project: Project, user_id: int, actor: Actor) -> None:
     link = session.exec(
         select(ProjectMember).where(
             ProjectMember.project_id == project.id, ProjectMember.user_id == user_id
@@ -415,7 +419,7 @@ def remove_member(session: Session, *, project: Project, user_id: int, actor: Ac
     )
 
 
-def projects_of_member(session: Session, *, user_id: int) -> Sequence[Project]:
+def list_member_projects(session: Session, *, user_id: int) -> Sequence[Project]:
     return session.exec(
         select(Project)
         .join(ProjectMember, col(ProjectMember.project_id) == Project.id)

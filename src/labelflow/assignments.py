@@ -104,7 +104,9 @@ def get_assignment(session: Session, assignment_id: int) -> ConsultantAssignment
     return assignment
 
 
-def assignment_of(session: Session, *, assignment_id: int, actor: Actor) -> ConsultantAssignment:
+def get_own_assignment(
+    session: Session, *, assignment_id: int, actor: Actor
+) -> ConsultantAssignment:
     """One of `actor`'s own assignments; someone else's is reported as not existing."""
     assignment = session.get(ConsultantAssignment, assignment_id)
     if assignment is None or actor.user_id is None or assignment.consultant_id != actor.user_id:
@@ -112,12 +114,12 @@ def assignment_of(session: Session, *, assignment_id: int, actor: Actor) -> Cons
     return assignment
 
 
-def current_assignment(session: Session, *, project_id: int) -> ConsultantAssignment | None:
+def get_current_assignment(session: Session, *, project: Project) -> ConsultantAssignment | None:
     """The project's pending or active assignment, if any."""
     return session.exec(
         select(ConsultantAssignment)
         .where(
-            ConsultantAssignment.project_id == project_id,
+            ConsultantAssignment.project_id == project.id,
             col(ConsultantAssignment.status).in_(CURRENT),
         )
         .order_by(col(ConsultantAssignment.id).desc())
@@ -156,7 +158,7 @@ def _views(
     ]
 
 
-def list_for_project(session: Session, *, project: Project) -> list[AssignmentView]:
+def list_assignments(session: Session, *, project: Project) -> list[AssignmentView]:
     """Every assignment of the project, newest first."""
     rows = session.exec(
         select(ConsultantAssignment, User)
@@ -167,13 +169,13 @@ def list_for_project(session: Session, *, project: Project) -> list[AssignmentVi
     return _views(session, rows)
 
 
-def view_of(session: Session, assignment: ConsultantAssignment) -> AssignmentView:
+def assignment_view(session: Session, assignment: ConsultantAssignment) -> AssignmentView:
     consultant = session.get(User, assignment.consultant_id)
     assert consultant is not None  # the foreign key cascades
     return _views(session, [(assignment, consultant)])[0]
 
 
-def list_for_consultant(session: Session, *, actor: Actor) -> list[AssignmentView]:
+def list_consultant_assignments(session: Session, *, actor: Actor) -> list[AssignmentView]:
     """The consultant's own assignments, newest first, with their project and, for pending
     ones, the stakeholders to declare about (a fixed number of queries)."""
     rows = session.exec(
@@ -205,7 +207,7 @@ def list_for_consultant(session: Session, *, actor: Actor) -> list[AssignmentVie
     return views
 
 
-def pending_count(session: Session, *, actor: Actor) -> int:
+def count_pending_assignments(session: Session, *, actor: Actor) -> int:
     return session.exec(
         select(func.count()).where(
             ConsultantAssignment.consultant_id == actor.user_id,
@@ -217,7 +219,7 @@ def pending_count(session: Session, *, actor: Actor) -> int:
 # --- the facts ----------------------------------------------------------------------------------
 
 
-def assign(
+def assign_consultant(
     session: Session,
     *,
     engine: Engine,
@@ -239,7 +241,7 @@ def assign(
             f"Un·e consultant·e ne peut être désigné·e qu'aux étapes {steps} ; le projet est à "
             f"l'étape « {definition.state(project.state).label} ».",
         )
-    current = current_assignment(session, project_id=id_of(project))
+    current = get_current_assignment(session, project=project)
     if current is not None:
         holder = session.get(User, current.consultant_id)
         name = holder.name if holder else "un·e consultant·e"
@@ -319,7 +321,7 @@ def _check_coverage(
             )
 
 
-def declare(
+def declare_independence(
     session: Session,
     *,
     engine: Engine,
@@ -407,7 +409,7 @@ def declare(
     return assignment
 
 
-def end(
+def end_assignment(
     session: Session,
     *,
     project: Project,
@@ -473,7 +475,7 @@ def on_transition(fact: Fact) -> None:
     session, actor, (project, definition) = fact.session, fact.actor, fact.subject
     if not definition.is_final(project.state):
         return
-    assignment = current_assignment(session, project_id=id_of(project))
+    assignment = get_current_assignment(session, project=project)
     if assignment is None:
         return
     at = fact.event.at

@@ -46,7 +46,7 @@ BUREAU_ROLE = "bureau"
 # --- members ----------------------------------------------------------------------------------
 
 
-def members(session: Session) -> list[User]:
+def list_bureau_members(session: Session) -> list[User]:
     """The Bureau today: active accounts with the role `bureau`, by name."""
     return list(
         session.exec(
@@ -91,7 +91,7 @@ def create_meeting(
     """Record a meeting: who was there (active Bureau members) and who chaired it."""
     if held_on > dates.today():
         raise Invalid("Une réunion du Bureau ne peut pas être dans le futur.", field="held_on")
-    bureau = {id_of(u): u for u in members(session)}
+    bureau = {id_of(u): u for u in list_bureau_members(session)}
     present = list(dict.fromkeys(attendee_ids))
     if not present:
         raise Invalid("Cochez les membres du Bureau présents.", field="attendee_ids")
@@ -202,7 +202,7 @@ def get_meeting(
     return _meeting_views(session, [meeting], engine=engine, actor=actor)[0]
 
 
-def meetings_for(session: Session, *, engine: Engine, project: Project) -> list[MeetingView]:
+def list_meetings_for(session: Session, *, engine: Engine, project: Project) -> list[MeetingView]:
     """The meetings that may deliberate on the project: held since it entered the Bureau step."""
     if not at_bureau(engine, project):
         return []
@@ -322,7 +322,7 @@ class DecisionFile:
         return max(reports, key=lambda d: (d.uploaded_at, d.id or 0), default=None)
 
 
-def agenda(session: Session, *, engine: Engine) -> list[DecisionFile]:
+def list_decision_files(session: Session, *, engine: Engine) -> list[DecisionFile]:
     """Projects at the Bureau step, longest waiting first, each with what the Bureau reads:
     a fixed number of queries, whatever the number of projects."""
     projects_ = list(

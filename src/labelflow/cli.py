@@ -301,7 +301,7 @@ def cmd_tokens_create(args: argparse.Namespace, settings: Settings) -> int:
     db = _database(settings)
     _upgrade(db)
     with transaction(db) as session:
-        user = accounts.user_by_email(session, args.email)
+        user = accounts.get_user_by_email(session, args.email)
         if user is None or not user.active:
             raise CommandError(
                 f"Aucun compte actif avec l'adresse {args.email} : créez-le avec "

@@ -33,7 +33,7 @@ STATUS_LABELS = {
 }
 
 
-def status(deadline: Deadline, *, suspended: bool, today: date) -> str:
+def deadline_status(deadline: Deadline, *, suspended: bool, today: date) -> str:
     if deadline.closed_on is not None:
         return "tenue"
     if suspended:
@@ -59,10 +59,10 @@ def overdue_clause(today: date) -> Any:
     return sa.and_(late, sa.not_(col(Project.suspended)))
 
 
-def list_for_project(session: Session, *, project_id: int) -> Sequence[Deadline]:
+def list_deadlines(session: Session, *, project: Project) -> Sequence[Deadline]:
     return session.exec(
         select(Deadline)
-        .where(Deadline.project_id == project_id)
+        .where(Deadline.project_id == project.id)
         .order_by(col(Deadline.created_at), col(Deadline.id))
     ).all()
 
@@ -202,7 +202,7 @@ def _open_deadline(*conditions: Any) -> Any:
 def due_soon_clause(today: date) -> Any:
     """SQL condition: an open deadline within DUE_SOON_DAYS, none overdue, not suspended.
 
-    The project-level twin of `status(...) == "bientot"`: overdue wins over due soon.
+    The project-level twin of `deadline_status(...) == "bientot"`: overdue wins over due soon.
     """
     horizon = today + timedelta(days=DUE_SOON_DAYS)
     return sa.and_(

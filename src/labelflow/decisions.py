@@ -312,7 +312,7 @@ def list_decisions(session: Session, *, project: Project) -> Sequence[Decision]:
     ).all()
 
 
-def votes_of(
+def list_votes(
     session: Session, decisions: Iterable[Decision]
 ) -> dict[int, list[tuple[int, str, str]]]:
     """(user id, name, vote) per decision, in one query."""

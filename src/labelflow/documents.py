@@ -142,7 +142,7 @@ def check_type(engine: Engine, project: Project, doc_type: str) -> None:
         )
 
 
-def add_document(
+def create_document(
     session: Session,
     *,
     engine: Engine,
@@ -220,7 +220,7 @@ def add_document(
     return document
 
 
-def add_generated_document(
+def create_generated_document(
     session: Session,
     *,
     store: DocumentStore,

@@ -144,19 +144,21 @@ def record_fact(
     return event
 
 
-def list_events(session: Session, *, project_id: int, newest: int | None = None) -> Sequence[Event]:
+def list_events(
+    session: Session, *, project: Project, newest: int | None = None
+) -> Sequence[Event]:
     """The history oldest first; with `newest`, only that many of the latest facts."""
-    query = select(Event).where(Event.project_id == project_id)
+    query = select(Event).where(Event.project_id == project.id)
     if newest is None:
         return session.exec(query.order_by(col(Event.at), col(Event.id))).all()
     latest = session.exec(query.order_by(col(Event.at).desc(), col(Event.id).desc()).limit(newest))
     return list(reversed(latest.all()))
 
 
-def state_entries(session: Session, *, project_id: int) -> Sequence[Event]:
+def list_state_entries(session: Session, *, project: Project) -> Sequence[Event]:
     """The facts that put the project in a state (creation, transitions), oldest first."""
     return session.exec(
         select(Event)
-        .where(Event.project_id == project_id, col(Event.to_state).is_not(None))
+        .where(Event.project_id == project.id, col(Event.to_state).is_not(None))
         .order_by(col(Event.at), col(Event.id))
     ).all()

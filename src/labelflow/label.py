@@ -137,7 +137,7 @@ def _store_letter(
     context = letter_context(session, project=project, decision=decision, on=on)
     content = render_letter(runtime.templates, decision.outcome, context)
     suffix = project.label_number or on.isoformat()
-    return documents.add_generated_document(
+    return documents.create_generated_document(
         session,
         store=runtime.store,
         project=project,

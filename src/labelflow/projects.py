@@ -239,7 +239,7 @@ def load_facts(session: Session, *, engine: Engine, project: Project) -> Facts:
             )
         ),
         consultant=session.get(User, project.consultant_id) if project.consultant_id else None,
-        report=reports.latest_report(session, project_id=pid) if pid is not None else None,
+        report=reports.get_latest_report(session, project=project) if pid is not None else None,
     )
 
 

@@ -34,7 +34,7 @@ def list_stakeholders(session: Session, *, project: Project) -> Sequence[Stakeho
     ).all()
 
 
-def add_stakeholder(
+def create_stakeholder(
     session: Session,
     *,
     engine: Engine,
@@ -95,7 +95,7 @@ def delete_stakeholder(
     )
 
 
-def list_board(session: Session, *, project: Project) -> Sequence[BoardMember]:
+def list_board_members(session: Session, *, project: Project) -> Sequence[BoardMember]:
     return session.exec(
         select(BoardMember)
         .where(BoardMember.project_id == project.id)
@@ -103,7 +103,7 @@ def list_board(session: Session, *, project: Project) -> Sequence[BoardMember]:
     ).all()
 
 
-def add_board_member(
+def create_board_member(
     session: Session,
     *,
     engine: Engine,
@@ -113,7 +113,9 @@ def add_board_member(
     if_match: int | None,
 ) -> BoardMember:
     require_open(engine, project)
-    if data.is_president and any(m.is_president for m in list_board(session, project=project)):
+    if data.is_president and any(
+        m.is_president for m in list_board_members(session, project=project)
+    ):
         raise Invalid(
             "Le conseil d'administration a déjà un·e président·e : retirez-le ou la d'abord.",
             field="is_president",
@@ -170,7 +172,7 @@ def list_attestations(session: Session, *, project: Project) -> Sequence[Attesta
     ).all()
 
 
-def add_attestation(
+def create_attestation(
     session: Session,
     *,
     engine: Engine,

@@ -108,7 +108,7 @@ def report_public(
         recommendation=recommendation,
         recommendation_label=RECOMMENDATIONS.get(str(recommendation)),
         recommendations_text=shown.get("recommendations_text"),
-        board=board_composition(records.list_board(session, project=project)),
+        board=board_composition(records.list_board_members(session, project=project)),
         missing=[
             c.label
             for theme in themes
@@ -130,9 +130,9 @@ def report_card(
     assert project.id is not None
     writing = reports.writable(engine, project, actor)
     if writing:
-        report = reports.current_report(session, project=project)
+        report = reports.get_current_report(session, project=project)
     else:
-        report = reports.visible_report(session, project=project, actor=actor)
+        report = reports.get_visible_report(session, project=project, actor=actor)
     if report is None and not writing and actor.role != "staff":
         return None
     url = f"/projects/{project.id}/report"
@@ -192,7 +192,7 @@ def on_transition(fact: Fact) -> None:
     runtime = fact.runtime
     if fact.event.action != definition.roles.report_action or runtime is None:
         return
-    report = reports.latest_report(session, project_id=project.id or 0, transmitted=True)
+    report = reports.get_latest_report(session, project=project, transmitted=True)
     if report is None:
         return
     # Rendered as staff see it (the whole report), whoever fired the transition.
@@ -200,7 +200,7 @@ def on_transition(fact: Fact) -> None:
     content, filename = render_report_pdf(
         runtime.templates, session, runtime.workflows, project, reader
     )
-    documents.add_generated_document(
+    documents.create_generated_document(
         session,
         store=runtime.store,
         project=project,

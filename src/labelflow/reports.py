@@ -41,7 +41,7 @@ from labelflow.models import (
     Project,
     id_of,
 )
-from labelflow.permissions import RECORD_WRITE, require
+from labelflow.permissions import RECORD_WRITE, allows, require
 from labelflow.schemas import ReportDraft
 from labelflow.workflow import Engine, ExpertiseGrid, WorkflowDefinition
 
@@ -65,16 +65,16 @@ def _definition(engine: Engine, project: Project) -> WorkflowDefinition:
 # --- reading ----------------------------------------------------------------------------------
 
 
-def latest_report(
-    session: Session, *, project_id: int, transmitted: bool = False
+def get_latest_report(
+    session: Session, *, project: Project, transmitted: bool = False
 ) -> ExpertiseReport | None:
-    query = select(ExpertiseReport).where(ExpertiseReport.project_id == project_id)
+    query = select(ExpertiseReport).where(ExpertiseReport.project_id == project.id)
     if transmitted:
         query = query.where(col(ExpertiseReport.transmitted_at).is_not(None))
     return session.exec(query.order_by(col(ExpertiseReport.id).desc()).limit(1)).first()
 
 
-def current_report(session: Session, *, project: Project) -> ExpertiseReport | None:
+def get_current_report(session: Session, *, project: Project) -> ExpertiseReport | None:
     """The report the assigned consultant is writing (or has submitted) in this pass."""
     if project.consultant_id is None:
         return None
@@ -98,22 +98,25 @@ def may_write(actor: Actor, project: Project) -> bool:
     )
 
 
-def visible_report(session: Session, *, project: Project, actor: Actor) -> ExpertiseReport | None:
+def get_visible_report(
+    session: Session, *, project: Project, actor: Actor
+) -> ExpertiseReport | None:
     """The report `actor` may read on a project they see (None: none for them, yet).
 
     Porteurs and the Bureau read the report transmitted to the Bureau, never a draft; staff and
     the assigned consultant read the current one, else the latest.
     """
-    pid = id_of(project)
     if actor.role in ("porteur", "bureau"):
-        return latest_report(session, project_id=pid, transmitted=True)
+        return get_latest_report(session, project=project, transmitted=True)
     if actor.role in ("staff", "consultant"):
-        return current_report(session, project=project) or latest_report(session, project_id=pid)
+        return get_current_report(session, project=project) or get_latest_report(
+            session, project=project
+        )
     return None
 
 
 def require_visible_report(session: Session, *, project: Project, actor: Actor) -> ExpertiseReport:
-    report = visible_report(session, project=project, actor=actor)
+    report = get_visible_report(session, project=project, actor=actor)
     if report is None:
         if actor.role == "porteur":
             message = "Le rapport d'expertise sera consultable une fois transmis au Bureau."
@@ -123,7 +126,9 @@ def require_visible_report(session: Session, *, project: Project, actor: Actor) 
     return report
 
 
-def list_versions(session: Session, *, report: ExpertiseReport) -> Sequence[ExpertiseReportVersion]:
+def list_report_versions(
+    session: Session, *, report: ExpertiseReport
+) -> Sequence[ExpertiseReportVersion]:
     return session.exec(
         select(ExpertiseReportVersion)
         .where(ExpertiseReportVersion.report_id == report.id)
@@ -181,11 +186,36 @@ def report_for(
     staff see before anything is written. Porteurs and the Bureau get 404 until transmission.
     """
     if writable(engine, project, actor):
-        return current_report(session, project=project), True
-    report = visible_report(session, project=project, actor=actor)
+        return get_current_report(session, project=project), True
+    report = get_visible_report(session, project=project, actor=actor)
     if report is None and actor.role not in ("staff", "consultant"):
         require_visible_report(session, project=project, actor=actor)
     return report, False
+
+
+def may_reopen(actor: Actor, report: ExpertiseReport | None) -> bool:
+    """Staff may reopen a submitted report until it is transmitted to the Bureau."""
+    return (
+        allows(actor, RECORD_WRITE)
+        and report is not None
+        and report.status == "soumis"
+        and report.transmitted_at is None
+    )
+
+
+def may_see_versions(actor: Actor) -> bool:
+    """The report's history (every submitted revision) is for staff and the consultant."""
+    return actor.role in ("staff", "consultant")
+
+
+def list_visible_versions(
+    session: Session, *, actor: Actor, report: ExpertiseReport | None
+) -> Sequence[ExpertiseReportVersion]:
+    """The revisions of `report` (as `report_for` gave it to `actor`: its visibility comes first,
+    so a porteur learns nothing of a report not transmitted)."""
+    if not may_see_versions(actor):
+        raise Forbidden("Votre rôle ne permet pas de consulter l'historique du rapport.")
+    return [] if report is None else list_report_versions(session, report=report)
 
 
 def _locked() -> Conflict:
@@ -247,7 +277,7 @@ def _clean_content(grid: ExpertiseGrid, data: ReportDraft) -> dict[str, Any]:
     }
 
 
-def save_draft(
+def save_report_draft(
     session: Session,
     *,
     engine: Engine,
@@ -261,7 +291,7 @@ def save_draft(
     `if_match` is the report version the form was loaded with (0: no report yet).
     """
     _require_writer(engine, project, actor)
-    report = current_report(session, project=project)
+    report = get_current_report(session, project=project)
     if report is not None and report.status == "soumis":
         raise _locked()
     _check_version(report, if_match)
@@ -285,7 +315,7 @@ def save_draft(
         # Another first save of this report committed meanwhile (one current report per
         # consultant and pass: uq_expertise_reports_current). This one was written against
         # no report at all, version 0: stale, like any other.
-        winner = current_report(session, project=project)
+        winner = get_current_report(session, project=project)
         if winner is None:
             raise
         _check_version(winner, 0)
@@ -341,7 +371,7 @@ def check_complete(grid: ExpertiseGrid, report: ExpertiseReport | None) -> None:
         )
 
 
-def submit(
+def submit_report(
     session: Session,
     *,
     engine: Engine,
@@ -351,7 +381,7 @@ def submit(
 ) -> ExpertiseReport:
     """Check the report is complete, then lock it and keep this revision whole."""
     definition = _require_writer(engine, project, actor)
-    report = current_report(session, project=project)
+    report = get_current_report(session, project=project)
     if report is not None and report.status == "soumis":
         raise _locked()
     target = definition.roles.report_state
@@ -383,7 +413,7 @@ def submit(
     return report
 
 
-def reopen(
+def reopen_report(
     session: Session,
     *,
     engine: Engine,
@@ -394,9 +424,9 @@ def reopen(
 ) -> ExpertiseReport:
     """Staff send a submitted report back to its consultant as a new revision."""
     require(actor, RECORD_WRITE)
-    report = current_report(session, project=project)
+    report = get_current_report(session, project=project)
     if report is None or report.status != "soumis":
-        transmitted = latest_report(session, project_id=id_of(project), transmitted=True)
+        transmitted = get_latest_report(session, project=project, transmitted=True)
         if report is None and transmitted is not None:
             raise ReportTransmitted(
                 "Le rapport a été transmis au Bureau : il ne peut plus être rouvert.",

@@ -125,7 +125,7 @@ class Builder:
         def link_porteur() -> None:
             # The porteur who brought the project gets an account linked to it at once.
             user = demo_user(self.session, name=self.porteur_name, role="porteur", unique=True)
-            accounts.add_member(
+            accounts.create_member(
                 self.session, project=self.p, user_id=user.id or 0, actor=self.staff
             )
             self.porteur = accounts.actor_of(user)
@@ -140,7 +140,7 @@ class Builder:
                 engaged_on=dates.today(),
                 contact=self.person(),
             )
-            records.add_stakeholder(
+            records.create_stakeholder(
                 self.session,
                 engine=self.engine,
                 project=self.p,
@@ -165,7 +165,7 @@ class Builder:
         body = make_pdf(title, [self.s.name, ", ".join(n for _, n in self.s.place.communes)])
 
         def upload() -> Document:
-            return documents.add_document(
+            return documents.create_document(
                 self.session,
                 engine=self.engine,
                 store=self.store,
@@ -199,7 +199,7 @@ class Builder:
     def attestation(self, code: str, comment: str) -> None:
         def call() -> None:
             data = AttestationCreate(code=code, date=dates.today(), comment=comment)
-            records.add_attestation(
+            records.create_attestation(
                 self.session,
                 engine=self.engine,
                 project=self.p,

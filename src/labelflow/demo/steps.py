@@ -116,7 +116,7 @@ def draft_report(b: Builder) -> None:
             recommendations_text="Poursuivre l'ouverture du conseil d'administration aux "
             "habitants et diversifier les marchés.",
         )
-        reports.save_draft(
+        reports.save_report_draft(
             b.session,
             engine=b.engine,
             project=b.p,
@@ -131,7 +131,7 @@ def draft_report(b: Builder) -> None:
 def submit_report(b: Builder) -> None:
     b.at(
         b.day,
-        lambda: reports.submit(
+        lambda: reports.submit_report(
             b.session,
             engine=b.engine,
             project=b.p,
@@ -187,7 +187,7 @@ def elect_board(b: Builder) -> None:
     def call() -> None:
         for i, college in enumerate(colleges):
             data = BoardMemberCreate(name=b.person(), college=college, is_president=i == 0)
-            records.add_board_member(
+            records.create_board_member(
                 b.session,
                 engine=b.engine,
                 project=b.p,
@@ -211,7 +211,7 @@ def assign_consultant(b: Builder) -> None:
 def _assign_and_declare(b: Builder, consultant: Actor, *, linked: str | None) -> None:
     assignment = b.at(
         b.day,
-        lambda: assignments.assign(
+        lambda: assignments.assign_consultant(
             b.session,
             engine=b.engine,
             project=b.p,
@@ -223,7 +223,7 @@ def _assign_and_declare(b: Builder, consultant: Actor, *, linked: str | None) ->
 
     def declare() -> None:
         stakeholders = records.list_stakeholders(b.session, project=b.p)
-        assignments.declare(
+        assignments.declare_independence(
             b.session,
             engine=b.engine,
             assignment=assignment,

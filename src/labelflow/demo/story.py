@@ -74,7 +74,7 @@ def move_deadline(b: Builder, state: str, days_ago: int, extra_days: int) -> Non
     assert b.p.id is not None
     open_step = next(
         d
-        for d in deadlines.list_for_project(b.session, project_id=b.p.id)
+        for d in deadlines.list_deadlines(b.session, project=b.p)
         if d.state == state and d.closed_on is None
     )
     assert open_step.id is not None

@@ -62,7 +62,7 @@ def demo_user(
 ) -> User:
     """The demo account for `name`, created if missing; with `unique`, always a new one."""
     number = 1
-    while (existing := accounts.user_by_email(session, demo_email(name, number))) is not None:
+    while (existing := accounts.get_user_by_email(session, demo_email(name, number))) is not None:
         if not unique:
             return existing
         number += 1

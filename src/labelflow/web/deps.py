@@ -233,7 +233,7 @@ def load_own_assignment(
     assignment_id: AssignmentId, session: SessionDep, actor: ActorDep
 ) -> ConsultantAssignment:
     """One of the signed-in consultant's assignments (someone else's does not exist)."""
-    return assignments.assignment_of(session, assignment_id=assignment_id, actor=actor)
+    return assignments.get_own_assignment(session, assignment_id=assignment_id, actor=actor)
 
 
 OwnAssignmentDep = Annotated[ConsultantAssignment, Depends(load_own_assignment)]

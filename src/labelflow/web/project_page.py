@@ -46,10 +46,10 @@ def project_page(
     facts = load_facts(session, engine=engine, project=project)
     public = project_public(session, engine, project, facts=facts)
     # One more than shown tells whether older facts exist, without counting them.
-    recent = list(events.list_events(session, project_id=project.id, newest=HISTORY_ON_PAGE + 1))
+    recent = list(events.list_events(session, project=project, newest=HISTORY_ON_PAGE + 1))
     older_exist = len(recent) > HISTORY_ON_PAGE
     recent = recent[-HISTORY_ON_PAGE:]
-    entries = list(events.state_entries(session, project_id=project.id))
+    entries = list(events.list_state_entries(session, project=project))
     documents_shown = documents_public(
         definition, documents.list_documents(session, project=project)
     )

@@ -46,7 +46,7 @@ def put_consultant(
     if_match: IfMatchDep,
     response: Response,
 ) -> AssignmentPublic:
-    assignment = assignments.assign(
+    assignment = assignments.assign_consultant(
         session,
         engine=engine,
         project=project,
@@ -55,7 +55,7 @@ def put_consultant(
         if_match=if_match,
     )
     set_etag(response, project.version)
-    return assignment_public(assignments.view_of(session, assignment))
+    return assignment_public(assignments.assignment_view(session, assignment))
 
 
 @router.get(
@@ -65,7 +65,7 @@ def put_consultant(
     dependencies=[permit_on_project(RECORD_WRITE)],
 )
 def list_assignments(project: ProjectDep, session: SessionDep) -> list[AssignmentPublic]:
-    return [assignment_public(v) for v in assignments.list_for_project(session, project=project)]
+    return [assignment_public(v) for v in assignments.list_assignments(session, project=project)]
 
 
 @router.post(
@@ -82,7 +82,7 @@ def end_assignment(
     if_match: IfMatchDep,
     response: Response,
 ) -> AssignmentPublic:
-    assignment = assignments.end(
+    assignment = assignments.end_assignment(
         session,
         project=loaded.project,
         assignment=loaded.assignment,
@@ -91,7 +91,7 @@ def end_assignment(
         if_match=if_match,
     )
     set_etag(response, loaded.project.version)
-    return assignment_public(assignments.view_of(session, assignment))
+    return assignment_public(assignments.assignment_view(session, assignment))
 
 
 @router.get(
@@ -101,7 +101,10 @@ def end_assignment(
     dependencies=[permit(ASSIGNMENT_DECLARE)],
 )
 def my_assignments(session: SessionDep, actor: ActorDep) -> list[MyAssignmentPublic]:
-    return [my_assignment_public(v) for v in assignments.list_for_consultant(session, actor=actor)]
+    return [
+        my_assignment_public(v)
+        for v in assignments.list_consultant_assignments(session, actor=actor)
+    ]
 
 
 @router.post(
@@ -119,11 +122,11 @@ def declare(
 ) -> AssignmentPublic:
     """Any declared link refuses the assignment (`status: refusee`, `explanation` says why);
     none makes it active: the project becomes visible to the consultant."""
-    assignments.declare(
+    assignments.declare_independence(
         session,
         engine=engine,
         assignment=assignment,
         actor=actor,
         declarations=data.declarations,
     )
-    return assignment_public(assignments.view_of(session, assignment))
+    return assignment_public(assignments.assignment_view(session, assignment))

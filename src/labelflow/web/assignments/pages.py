@@ -58,7 +58,7 @@ def set_consultant(
     actor: ActorDep,
 ) -> Response:
     def call() -> Any:
-        return assignments.assign(
+        return assignments.assign_consultant(
             session,
             engine=engine,
             project=project,
@@ -95,7 +95,7 @@ def declare(
 ) -> Response:
     aid = assignment.id
     try:
-        assignments.declare(
+        assignments.declare_independence(
             session,
             engine=engine,
             assignment=assignment,
@@ -121,7 +121,7 @@ def end(
     actor: ActorDep,
 ) -> Response:
     def call() -> Any:
-        return assignments.end(
+        return assignments.end_assignment(
             session,
             project=loaded.project,
             assignment=loaded.assignment,

@@ -71,7 +71,7 @@ def my_assignment_public(view: AssignmentView) -> MyAssignmentPublic:
 
 def missions(session: Session, actor: Actor) -> dict[str, Any]:
     """The consultant's missions: pending ones to declare about, active ones, the others."""
-    views_ = assignments.list_for_consultant(session, actor=actor)
+    views_ = assignments.list_consultant_assignments(session, actor=actor)
     return {
         "pending": [v for v in views_ if v.assignment.status == "en_attente"],
         "active": [v for v in views_ if v.assignment.status == "active"],
@@ -95,7 +95,7 @@ def consultant_section(
         context["consultant_choices"] = user_choices(
             accounts.list_users(session, role="consultant")
         )
-        context["assignments"] = assignments.list_for_project(session, project=project)
+        context["assignments"] = assignments.list_assignments(session, project=project)
         context["current_assignment"] = next(
             (v for v in context["assignments"] if v.assignment.status in assignments.CURRENT),
             None,

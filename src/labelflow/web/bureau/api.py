@@ -149,7 +149,7 @@ def declare_recusal(
 @router.get("/projects/{project_id}/decisions", tags=["bureau"], summary="Décisions du Bureau")
 def list_decisions(project: ProjectDep, session: SessionDep) -> list[DecisionPublic]:
     recorded = decisions.list_decisions(session, project=project)
-    votes = decisions.votes_of(session, recorded)
+    votes = decisions.list_votes(session, recorded)
     return [decision_public(d, votes[d.id or 0]) for d in recorded]
 
 
@@ -183,4 +183,4 @@ def post_decision(
         if_match=if_match,
     )
     set_etag(response, project.version)
-    return decision_public(d, decisions.votes_of(session, [d])[d.id or 0])
+    return decision_public(d, decisions.list_votes(session, [d])[d.id or 0])

@@ -134,8 +134,8 @@ def _agenda_item(
 
 def agenda_public(session: Session, engine: Engine) -> list[AgendaItem]:
     """The agenda in the JSON API: the decision files of the projects at the Bureau step."""
-    files = bureau.agenda(session, engine=engine)
-    votes = decisions.votes_of(session, [d for f in files for d in f.decisions])
+    files = bureau.list_decision_files(session, engine=engine)
+    votes = decisions.list_votes(session, [d for f in files for d in f.decisions])
     return [_agenda_item(engine, f, votes) for f in files]
 
 
@@ -143,8 +143,8 @@ def agenda_page(
     session: Session, engine: Engine, actor: Actor, forms: Forms | None = None
 ) -> dict[str, Any]:
     """The agenda page (a Bureau member's home page), refused forms shown again (`forms`)."""
-    files = bureau.agenda(session, engine=engine)
-    votes = decisions.votes_of(session, [d for f in files for d in f.decisions])
+    files = bureau.list_decision_files(session, engine=engine)
+    votes = decisions.list_votes(session, [d for f in files for d in f.decisions])
     items = []
     for file in files:
         definition = definition_of(engine, file.project)
@@ -178,7 +178,7 @@ def meetings_page(
     form: FormState | None = None,
 ) -> dict[str, Any]:
     """The Bureau's meetings, and for staff the form that records one."""
-    members = bureau.members(session)
+    members = bureau.list_bureau_members(session)
     form = form or FormState()
     checked = {str(v) for v in form.value("attendee_ids", [])} if form.refused else set()
     return {
@@ -217,7 +217,7 @@ def bureau_section(
 ) -> dict[str, Any]:
     """The project page's « Décision du Bureau » section: decisions with their votes, recusals,
     letters, and for staff the meetings and members of the decision form."""
-    votes = decisions.votes_of(session, recorded)
+    votes = decisions.list_votes(session, recorded)
     deliberating = at_bureau(engine, project)
     context: dict[str, Any] = {
         "decisions": [decision_public(d, votes[d.id or 0]) for d in recorded],
@@ -249,14 +249,14 @@ def bureau_section(
     context["recusals"] = recusals
     context["my_recusal"] = recused.get(actor.user_id or 0)
     if allows(actor, RECORD_WRITE):
-        members = bureau.members(session)
+        members = bureau.list_bureau_members(session)
         context["bureau_meetings"] = [
             (
                 str(m.id),
                 f"{dates.french_date(m.meeting.held_on)} — {len(m.attendees)} présent(s) sur "
                 f"{m.meeting.bureau_size} : {', '.join(u.name for u in m.attendees)}",
             )
-            for m in bureau.meetings_for(session, engine=engine, project=project)
+            for m in bureau.list_meetings_for(session, engine=engine, project=project)
         ]
         context["voters"] = [
             Voter(u, (u.id or 0) in recused, recused[u.id or 0].recusal.reason)

@@ -58,7 +58,7 @@ def upload_document(
     file: Annotated[UploadFile, File(description="Le fichier")],
     type: Annotated[str, Form(min_length=1, max_length=50, description="Type de pièce")],
 ) -> DocumentPublic:
-    document = documents.add_document(
+    document = documents.create_document(
         session,
         engine=engine,
         store=store,

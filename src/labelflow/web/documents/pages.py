@@ -48,7 +48,7 @@ def upload_document(
     def call() -> Any:
         if file is None or not file.filename:
             raise Invalid("Choisissez le fichier à déposer.", field="file")
-        return documents.add_document(
+        return documents.create_document(
             session,
             engine=engine,
             store=store,

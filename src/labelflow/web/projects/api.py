@@ -219,7 +219,7 @@ def list_events(project: ProjectDep, session: SessionDep) -> list[EventPublic]:
     assert project.id is not None
     return [
         EventPublic.model_validate(e, from_attributes=True)
-        for e in events.list_events(session, project_id=project.id)
+        for e in events.list_events(session, project=project)
     ]
 
 

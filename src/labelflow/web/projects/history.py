@@ -176,5 +176,5 @@ def history_page(session: Session, engine: Engine, project: Project) -> dict[str
     assert project.id is not None
     definition = definition_of(engine, project)
     summary = project_summary(engine, project, overdue=False)
-    history = list(events.list_events(session, project_id=project.id))
+    history = list(events.list_events(session, project=project))
     return {"project": summary, "history": history_lines(definition, history)}

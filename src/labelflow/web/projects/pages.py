@@ -71,7 +71,7 @@ def home(request: Request, session: SessionDep, engine: EngineDep, actor: ActorD
         return show_project(request, session, engine, rows[0][0], at_home=True)
     context = role_home(engine, actor, rows, total)
     if allows(actor, ASSIGNMENT_DECLARE):
-        context["pending_missions"] = assignments.pending_count(session, actor=actor)
+        context["pending_missions"] = assignments.count_pending_assignments(session, actor=actor)
     return render(request, "home.html", context)
 
 

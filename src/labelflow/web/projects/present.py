@@ -73,9 +73,9 @@ def deadline_views(session: Session, project: Project) -> list[DeadlinePublic]:
             due_on=d.due_on,
             initial_due_on=d.initial_due_on,
             closed_on=d.closed_on,
-            status=deadlines.status(d, suspended=project.suspended, today=today),
+            status=deadlines.deadline_status(d, suspended=project.suspended, today=today),
         )
-        for d in deadlines.list_for_project(session, project_id=project.id)
+        for d in deadlines.list_deadlines(session, project=project)
     ]
 
 

@@ -69,7 +69,7 @@ def add_stakeholder(
     if_match: IfMatchDep,
     response: Response,
 ) -> StakeholderPublic:
-    s = records.add_stakeholder(
+    s = records.create_stakeholder(
         session, engine=engine, project=project, data=data, actor=actor, if_match=if_match
     )
     set_etag(response, project.version)
@@ -110,7 +110,7 @@ def delete_stakeholder(
 def list_board(project: ProjectDep, session: SessionDep) -> list[BoardMemberPublic]:
     return [
         BoardMemberPublic.model_validate(m, from_attributes=True)
-        for m in records.list_board(session, project=project)
+        for m in records.list_board_members(session, project=project)
     ]
 
 
@@ -130,7 +130,7 @@ def add_board_member(
     if_match: IfMatchDep,
     response: Response,
 ) -> BoardMemberPublic:
-    m = records.add_board_member(
+    m = records.create_board_member(
         session, engine=engine, project=project, data=data, actor=actor, if_match=if_match
     )
     set_etag(response, project.version)
@@ -187,7 +187,7 @@ def add_attestation(
     if_match: IfMatchDep,
     response: Response,
 ) -> AttestationPublic:
-    a = records.add_attestation(
+    a = records.create_attestation(
         session, engine=engine, project=project, data=data, actor=actor, if_match=if_match
     )
     set_etag(response, project.version)

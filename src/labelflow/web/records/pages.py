@@ -66,7 +66,7 @@ def add_stakeholder(
     actor: ActorDep,
 ) -> Response:
     def call() -> Any:
-        return records.add_stakeholder(
+        return records.create_stakeholder(
             session,
             engine=engine,
             project=project,
@@ -132,7 +132,7 @@ def add_board_member(
     actor: ActorDep,
 ) -> Response:
     def call() -> Any:
-        return records.add_board_member(
+        return records.create_board_member(
             session,
             engine=engine,
             project=project,
@@ -184,7 +184,7 @@ def add_attestation(
     actor: ActorDep,
 ) -> Response:
     def call() -> Any:
-        return records.add_attestation(
+        return records.create_attestation(
             session,
             engine=engine,
             project=project,

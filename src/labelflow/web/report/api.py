@@ -6,7 +6,6 @@ from fastapi import Request, Response
 from jinja2 import Environment
 
 from labelflow import reports
-from labelflow.errors import Forbidden
 from labelflow.models import ExpertiseReport
 from labelflow.report_document import render_report_pdf, report_public
 from labelflow.schemas import CommentIn, ReportDraft, ReportPublic, ReportVersionPublic
@@ -46,7 +45,7 @@ def put_report(
 ) -> ReportPublic:
     """Replace the draft's content (the assigned consultant only). `If-Match`: the report's
     version as read (0 before the first save); stale → 412; a submitted report → 409."""
-    report = reports.save_draft(
+    report = reports.save_report_draft(
         session, engine=engine, project=project, actor=actor, data=data, if_match=if_match
     )
     set_etag(response, report_version(report))
@@ -64,7 +63,9 @@ def submit_report(
 ) -> ReportPublic:
     """Every criterion assessed, an overall recommendation and a visit date, else 422
     `rapport_incomplet` listing what is missing; then the report is locked."""
-    report = reports.submit(session, engine=engine, project=project, actor=actor, if_match=if_match)
+    report = reports.submit_report(
+        session, engine=engine, project=project, actor=actor, if_match=if_match
+    )
     set_etag(response, report_version(report))
     return report_public(session, engine, project, report, actor=actor)
 
@@ -81,7 +82,7 @@ def reopen_report(
 ) -> ReportPublic:
     """Staff only, with a comment: the report becomes a draft again (next revision); the
     submitted revision stays in `.../report/versions`."""
-    report = reports.reopen(
+    report = reports.reopen_report(
         session,
         engine=engine,
         project=project,
@@ -99,14 +100,9 @@ def report_versions(
 ) -> list[ReportVersionPublic]:
     """Every submitted revision of the report (staff and the consultant)."""
     report, _writing = reports.report_for(session, engine=engine, project=project, actor=actor)
-    if actor.role not in ("staff", "consultant"):
-        # After the visibility rule: a porteur learns nothing of a report not transmitted.
-        raise Forbidden("Votre rôle ne permet pas de consulter l'historique du rapport.")
-    if report is None:
-        return []
     return [
         ReportVersionPublic.model_validate(v, from_attributes=True)
-        for v in reports.list_versions(session, report=report)
+        for v in reports.list_visible_versions(session, actor=actor, report=report)
     ]
 
 

@@ -109,7 +109,7 @@ async def save_report(
     content = _posted(form, keys)
     try:
         data = ReportDraft.model_validate(content)
-        reports.save_draft(
+        reports.save_report_draft(
             session,
             engine=engine,
             project=project,
@@ -138,7 +138,7 @@ async def save_report(
     if form.get("intent") != "submit":
         return RedirectResponse(f"/projects/{project.id}/report?fait=enregistre", 303)
     try:
-        reports.submit(session, engine=engine, project=project, actor=actor, if_match=None)
+        reports.submit_report(session, engine=engine, project=project, actor=actor, if_match=None)
     except DomainError as exc:
         # The draft just saved stays saved: only the submission is refused.
         return show_report(
@@ -164,7 +164,7 @@ def reopen_report(
     version: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
     try:
-        reports.reopen(
+        reports.reopen_report(
             session,
             engine=engine,
             project=project,

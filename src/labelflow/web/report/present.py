@@ -11,7 +11,7 @@ from labelflow import reports
 from labelflow.actors import Actor
 from labelflow.models import Project
 from labelflow.report_document import report_public
-from labelflow.web.account.present import abilities, home_link
+from labelflow.web.account.present import home_link
 from labelflow.web.projects.present import project_summary
 from labelflow.workflow import ASSESSMENTS, RECOMMENDATIONS, Engine
 
@@ -30,15 +30,10 @@ def report_page(
     """The report page of `actor`: the grid as saved, or as typed in a refused form (`content`)."""
     report, _writing = reports.report_for(session, engine=engine, project=project, actor=actor)
     public = report_public(session, engine, project, report, actor=actor, content=content)
-    can_reopen = (
-        abilities(actor)["records"]
-        and report is not None
-        and report.status == "soumis"
-        and report.transmitted_at is None
-    )
+    can_reopen = reports.may_reopen(actor, report)
     versions = (
-        reports.list_versions(session, report=report)
-        if report is not None and actor.role in ("staff", "consultant")
+        reports.list_visible_versions(session, actor=actor, report=report)
+        if reports.may_see_versions(actor)
         else []
     )
     nav, crumb_href, crumb_label = home_link(actor)

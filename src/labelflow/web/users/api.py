@@ -70,7 +70,7 @@ def add_member(
     data: MemberAdd, project: ProjectDep, session: SessionDep, actor: ActorDep
 ) -> UserPublic:
     return user_public(
-        accounts.add_member(session, project=project, user_id=data.user_id, actor=actor)
+        accounts.create_member(session, project=project, user_id=data.user_id, actor=actor)
     )
 
 
@@ -84,5 +84,5 @@ def add_member(
 def remove_member(
     user_id: UserId, project: ProjectDep, session: SessionDep, actor: ActorDep
 ) -> Response:
-    accounts.remove_member(session, project=project, user_id=user_id, actor=actor)
+    accounts.delete_member(session, project=project, user_id=user_id, actor=actor)
     return Response(status_code=204)

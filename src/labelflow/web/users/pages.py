@@ -28,7 +28,6 @@ from labelflow.web.deps import (
 from labelflow.web.forms import REFUSALS, FormState, MemberForm, PageForm, UserForm, refusal
 from labelflow.web.project_page import submit
 from labelflow.web.routing import page_router, render
-from labelflow.web.users.present import users_shown
 
 router = page_router()
 # The administrators' pages (the members' forms check their own permission).
@@ -56,7 +55,7 @@ def _users_page(
 ) -> Response:
     role = role if role in ROLES else ""
     active = active if active in ACTIVE_CHOICES else ""
-    users = users_shown(session, role=role or None, active=ACTIVE_CHOICES.get(active))
+    users = accounts.list_users(session, role=role or None, active=ACTIVE_CHOICES.get(active))
     return render(
         request,
         "users.html",
@@ -104,7 +103,7 @@ def _user_page(
     notice: str = "",
     status_code: int = 200,
 ) -> Response:
-    linked = accounts.projects_of_member(session, user_id=user.id or 0)
+    linked = accounts.list_member_projects(session, user_id=user.id or 0)
     return render(
         request,
         "user.html",
@@ -210,7 +209,7 @@ def add_member(
     actor: ActorDep,
 ) -> Response:
     def call() -> Any:
-        return accounts.add_member(
+        return accounts.create_member(
             session, project=project, user_id=form.to_model().user_id, actor=actor
         )
 
@@ -240,7 +239,7 @@ def remove_member(
     actor: ActorDep,
 ) -> Response:
     def call() -> Any:
-        accounts.remove_member(session, project=project, user_id=user_id, actor=actor)
+        accounts.delete_member(session, project=project, user_id=user_id, actor=actor)
 
     return submit(
         request,

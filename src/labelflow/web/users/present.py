@@ -24,12 +24,6 @@ def user_choices(
     return [(str(u.id), f"{u.name} ({u.email})") for u in users if u.active and u.id not in exclude]
 
 
-def users_shown(session: Session, *, role: str | None, active: bool | None) -> list[User]:
-    """The accounts shown by the users page, filtered by role and state."""
-    users = accounts.list_users(session, role=role)
-    return [u for u in users if active is None or u.active is active]
-
-
 def members_section(session: Session, project: Project, *, can_manage: bool) -> dict[str, Any]:
     """The project page's « Porteurs » section: the linked accounts and those one may add."""
     if not can_manage:
