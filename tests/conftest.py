@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, make_url, text
 from sqlmodel import SQLModel
 
-from labelflow import accounts, migrate
+from labelflow import accounts, consequences, migrate
 from labelflow.actors import SYSTEM
 from labelflow.db import make_engine, transaction
 from labelflow.models import User
@@ -28,6 +28,13 @@ from labelflow.settings import PROJECT_ROOT, Settings
 from labelflow.web.app import create_app
 
 KEEP_TABLES = {"workflow_versions", "alembic_version"}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def subscribers() -> None:
+    """The subscribers of facts, as `create_app` installs them: tests that call the services
+    directly (factories, fixtures seeding a server's database) record facts too."""
+    consequences.install()
 
 
 @pytest.fixture(scope="session")

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
@@ -24,13 +21,14 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
-from labelflow import accounts, migrate
+from labelflow import accounts, dates, migrate
 from labelflow.actors import SYSTEM
 from labelflow.db import make_engine, transaction
 from labelflow.models import User
 from labelflow.schemas import UserCreate
 from labelflow.settings import PROJECT_ROOT
 from tests.factories import PDF
+from tests.serving import free_port, running
 
 pytestmark = pytest.mark.browser
 
@@ -47,7 +45,8 @@ CHROMIUM_ARGS = [
     "--lang=fr-FR",
     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
 ]
-YESTERDAY = (date.today() - timedelta(days=1)).isoformat()
+# The service's dates are Paris dates, whatever the machine's time zone.
+YESTERDAY = (dates.today() - timedelta(days=1)).isoformat()
 PASSWORD = "mot de passe du navigateur"
 STAFF = "camille.roussel@example.org"
 PORTEUR = "awa.diallo@example.org"
@@ -78,12 +77,6 @@ def sign_in(page: Any, base: str, email: str, path: str = "/") -> None:
     expect(page.get_by_role("button", name="Se déconnecter")).to_be_visible()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def serve(data: Path, populate: Callable[[Engine], object] | None = None) -> Iterator[str]:
     """Run the app in uvicorn on a fresh SQLite database in `data`, filled by `populate`."""
@@ -93,48 +86,17 @@ def serve(data: Path, populate: Callable[[Engine], object] | None = None) -> Ite
     if populate is not None:
         populate(engine)
     engine.dispose()
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "LABELFLOW_DATA_DIR": str(data),
         "LABELFLOW_DATABASE_URL": url,
         "LABELFLOW_ENVIRONMENT": "test",
     }
-    log = (data / "uvicorn.log").open("wb")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "labelflow.web.app:create_app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        env=env,
-        cwd=PROJECT_ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError((data / "uvicorn.log").read_text())
-            time.sleep(0.1)
+    argv = [sys.executable, "-m", "uvicorn", "--factory", "labelflow.web.app:create_app"]
+    argv += ["--host", "127.0.0.1", "--port", str(port)]
+    with running(argv, port=port, env=env, log_path=data / "uvicorn.log", ready_within=20) as base:
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        log.close()
 
 
 @pytest.fixture(scope="module")
@@ -307,18 +269,18 @@ def seed_roles(engine: Engine, workflows: Any) -> None:
     porteur = add_account(engine, PORTEUR, "Awa Diallo", "porteur")
     consultant = add_account(engine, CONSULTANT, "Claire Martin", "consultant")
     with transaction(engine) as session:
-        running = session.exec(
+        under_way = session.exec(
             select(Project)
             .where(col(Project.state).in_(["prefiguration", "validation", "faisabilite"]))
             .where(col(Project.suspended).is_(False))
             .order_by(col(Project.id))
         ).all()
-        mine = running[0]
+        mine = under_way[0]
         accounts.create_member(session, project=mine, user_id=porteur.id or 0, actor=SYSTEM)
         # A project at the préfiguration step with no consultant yet: assigned, no link declared.
         assigned = next(
             p
-            for p in running
+            for p in under_way
             if p.id != mine.id
             and p.state == "prefiguration"
             and assignments.get_current_assignment(session, project=p) is None
@@ -333,6 +295,7 @@ def seed_roles(engine: Engine, workflows: Any) -> None:
         )
         assignments.declare_independence(
             session,
+            engine=workflows,
             assignment=assignment,
             actor=accounts.actor_of(consultant),
             declarations=[

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -21,6 +20,7 @@ from labelflow.db import make_engine, transaction
 from labelflow.demo.team import DEMO_PASSWORD
 from labelflow.models import User
 from labelflow.settings import PROJECT_ROOT, Settings
+from tests.serving import free_port
 
 WORKFLOWS = PROJECT_ROOT / "workflows"
 PASSWORD = "une phrase de passe solide"
@@ -290,12 +290,6 @@ def test_serve_refuses_the_default_secret_in_production(
     assert not (tmp_path / "cli.db").exists()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _read_until(process: subprocess.Popen[str], marker: str, timeout: float) -> str:
     """What the process printed until `marker` (or the timeout, or its exit): a regression
     that never prints the marker fails the test instead of hanging it."""
@@ -313,7 +307,7 @@ def _read_until(process: subprocess.Popen[str], marker: str, timeout: float) -> 
 
 
 def test_serve_demo_prints_the_demo_logins(sqlite_env: dict[str, str], cli_db: Engine) -> None:
-    port = _free_port()
+    port = free_port()
     env = _env({**sqlite_env, "PYTHONUNBUFFERED": "1"})
     with subprocess.Popen(
         [sys.executable, "-m", "labelflow.cli", "serve", "--demo", "--port", str(port)],

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -27,14 +26,13 @@ from starlette.responses import PlainTextResponse
 from starlette.types import Receive, Scope, Send
 
 from labelflow.models import User
-from labelflow.settings import PROJECT_ROOT, Settings
+from labelflow.settings import Settings
 from labelflow.web import errors
 from labelflow.web.limits import Admission
 from tests.conftest import token_for
 from tests.factories import complete_groupe_projet, create_project, events
-from tests.test_browser import _free_port
+from tests.serving import LABELFLOW, free_port, running
 
-LABELFLOW = PROJECT_ROOT / ".venv" / "bin" / "labelflow"
 # Every request and every wait is bounded: a stuck server fails the test, never hangs it.
 REQUEST_TIMEOUT = 60.0
 CROWD_TIMEOUT = 180.0
@@ -43,7 +41,7 @@ CROWD_TIMEOUT = 180.0
 @pytest.fixture(scope="module")
 def served(database_url: str, db: Engine, settings: Settings) -> Iterator[str]:
     """`labelflow serve` in a subprocess, on the suite's (already migrated) database."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "LABELFLOW_DATABASE_URL": database_url,
@@ -51,34 +49,9 @@ def served(database_url: str, db: Engine, settings: Settings) -> Iterator[str]:
         "LABELFLOW_ENVIRONMENT": "test",
     }
     log_path = Path(settings.data_dir) / f"serve-{port}.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [str(LABELFLOW), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            cwd=PROJECT_ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(log_path.read_text())
-                time.sleep(0.1)
-            yield base
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
+    argv = [LABELFLOW, "serve", "--host", "127.0.0.1", "--port", str(port)]
+    with running(argv, port=port, env=env, log_path=log_path) as base:
+        yield base
     errors = [line for line in log_path.read_text().splitlines() if "500 Internal" in line]
     assert not errors, errors
 

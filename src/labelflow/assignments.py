@@ -255,7 +255,7 @@ def assign_consultant(
             "mettez-y fin avant de désigner un·e autre consultant·e.",
             assignment_id=current.id,
         )
-    bump(session, project, if_match=if_match)
+    bump(session, project, if_match=if_match, relies_on_read=True)
     now = dates.now()
     assignment = ConsultantAssignment(
         project_id=id_of(project),
@@ -396,7 +396,13 @@ def declare_independence(
     else:
         assignment.status = "active"
         session.add(assignment)
-        bump(session, project, if_match=None, consultant_id=assignment.consultant_id)
+        bump(
+            session,
+            project,
+            if_match=None,
+            relies_on_read=True,
+            consultant_id=assignment.consultant_id,
+        )
         record_fact(
             session,
             project=project,
@@ -434,7 +440,7 @@ def end_assignment(
     values: dict[str, Any] = {}
     if project.consultant_id == assignment.consultant_id and assignment.status == "active":
         values["consultant_id"] = None
-    bump(session, project, if_match=if_match, **values)
+    bump(session, project, if_match=if_match, relies_on_read=True, **values)
     now = dates.now()
     consultant = session.get(User, assignment.consultant_id)
     previous = assignment.status

@@ -48,8 +48,12 @@ def _database(settings: Settings) -> SAEngine:
     consequences.install()
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # Sized as create_app sizes it: `serve` hands this engine to the app.
     return make_engine(
-        settings.resolved_database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms
+        settings.resolved_database_url,
+        busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+        pool_size=settings.max_requests_in_flight,
+        pool_timeout=settings.saturation_wait_seconds,
     )
 
 

@@ -130,20 +130,30 @@ def check_if_match(project: Project, if_match: int | None) -> None:
         )
 
 
-def bump(session: Session, project: Project, *, if_match: int | None, **values: Any) -> None:
-    """The optimistic lock: apply `values` to the project row and increment its version, only
-    if the row is still at the version this request read.
+def bump(
+    session: Session,
+    project: Project,
+    *,
+    if_match: int | None,
+    relies_on_read: bool = False,
+    **values: Any,
+) -> None:
+    """The optimistic lock: apply `values` to the project row and increment its version (the
+    ETag), moving the row only from the version the writer relied on.
 
-    `if_match` is the version the client read (If-Match, or the form's hidden field): when it
-    is not the current one, or when another writer changes the row first, the request is refused
-    with 412; without it, losing such a race answers 409.
+    That is the client's `if_match` when given (412 when it is not the current version, or
+    when another writer moves the row first) and, for a change decided on what this request
+    read of the project (a transition, a suspension, an assignment: `relies_on_read`), the
+    version read (409 when someone else moved it first). Other changes (a stakeholder added, a
+    document given) only increment it, so that colleagues adding records at once all succeed.
     """
     assert project.id is not None
     check_if_match(project, if_match)
+    stmt = sa.update(Project).where(col(Project.id) == project.id)
+    if if_match is not None or relies_on_read:
+        stmt = stmt.where(col(Project.version) == project.version)
     result = session.exec(
-        sa.update(Project)
-        .where(col(Project.id) == project.id, col(Project.version) == project.version)
-        .values(version=Project.version + 1, updated_at=dates.now(), **values)
+        stmt.values(version=Project.version + 1, updated_at=dates.now(), **values)
     )
     if result.rowcount != 1:
         if if_match is not None:
@@ -360,7 +370,7 @@ def transition(
         # A closed project needs no consultant: their access ends with the project.
         values["consultant_id"] = None
     # Conditional on the version read above: of two concurrent requests, only one moves it.
-    bump(session, project, if_match=if_match, **values)
+    bump(session, project, if_match=if_match, relies_on_read=True, **values)
     record_fact(
         session,
         project=project,
@@ -437,6 +447,7 @@ def set_suspended(
         session,
         project,
         if_match=if_match,
+        relies_on_read=True,
         suspended=suspend,
         suspended_at=now if suspend else None,
     )

@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import Engine as SAEngine
 from sqlmodel import func, select
 
-from labelflow import dates, pdf
+from labelflow import consequences, dates, pdf
 from labelflow.db import transaction
 from labelflow.demo.builder import Builder
 from labelflow.demo.scenarios import extra_scenario, scenarios
@@ -37,6 +37,7 @@ def load_demo(
 ) -> list[int]:
     """Create `count` demo projects (the dozen scenarios first) and the demo accounts (one per
     role, one porteur per project, all with `DEMO_PASSWORD`); returns the projects' ids."""
+    consequences.install()  # the demo records its facts through the services, as the app does
     rng = random.Random(seed)
     origin = dates.now()
     # The decision letters' templates (the app's own environment when it runs).

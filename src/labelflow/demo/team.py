@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import Engine as SAEngine
 from sqlmodel import Session, col, select
 
-from labelflow import accounts, dates
+from labelflow import accounts, consequences, dates
 from labelflow.actors import ROLE_LABELS, SYSTEM, Actor
 from labelflow.db import transaction
 from labelflow.demo.people import BUREAU, CONSULTANTS, STAFF
@@ -81,6 +81,7 @@ def demo_user(
 
 def ensure_demo_accounts(db: SAEngine, *, since: datetime | None = None) -> DemoPeople:
     """The staff, consultant and Bureau demo accounts, created when missing (demo mode only)."""
+    consequences.install()  # creating an account is a fact
     with dates.frozen(since or dates.now()), transaction(db) as session:
         staff = [
             demo_user(session, name=name, role="staff", is_admin=admin) for name, admin in STAFF

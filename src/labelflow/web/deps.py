@@ -13,7 +13,7 @@ from sqlmodel import Session
 from labelflow import accounts, assignments, documents, runtime
 from labelflow.actors import Actor
 from labelflow.db import transaction, write_engine
-from labelflow.errors import Forbidden, NotFound, Unauthenticated
+from labelflow.errors import CsrfRejected, NotFound, Unauthenticated
 from labelflow.models import ConsultantAssignment, Document, Project, User, WebSession
 from labelflow.permissions import require
 from labelflow.projects import visible_project
@@ -118,9 +118,7 @@ def current_identity(request: Request, session: SessionDep, settings: SettingsDe
         )
     ):
         # A browser session calling the API must prove it is our page (forms send a field).
-        raise Forbidden(
-            "Jeton anti-falsification absent ou invalide (en-tête X-CSRF-Token).", code="csrf"
-        )
+        raise CsrfRejected("Jeton anti-falsification absent ou invalide (en-tête X-CSRF-Token).")
     request.state.identity = identity
     return identity
 
@@ -146,9 +144,8 @@ async def csrf_form(request: Request, identity: IdentityDep) -> None:
     if expected is None or not accounts.csrf_matches(
         expected, given if isinstance(given, str) else None
     ):
-        raise Forbidden(
-            "Le formulaire a expiré ou ne vient pas de labelflow : rechargez la page et réessayez.",
-            code="csrf",
+        raise CsrfRejected(
+            "Le formulaire a expiré ou ne vient pas de labelflow : rechargez la page et réessayez."
         )
 
 
