@@ -158,6 +158,7 @@ MATRIX: dict[tuple[str, str], tuple[Cell, Cell, Cell, Cell, Cell, Cell]] = {
     ("POST", "/projects/{project_id}/suspend"): (LOGIN, OK, OK, DENY, DENY, DENY),
     ("POST", "/projects/{project_id}/resume"): (LOGIN, OK, OK, DENY, DENY, DENY),
     ("POST", "/projects/{project_id}/edit"): (LOGIN, OK, OK, DENY, DENY, DENY),
+    ("POST", "/projects/{project_id}/staff-owner"): (LOGIN, OK, OK, DENY, DENY, DENY),
     ("POST", "/projects/{project_id}/stakeholders"): (LOGIN, OK, OK, DENY, DENY, DENY),
     ("POST", "/projects/{project_id}/stakeholders/{stakeholder_id}/delete"): (
         LOGIN, OK, OK, DENY, DENY, DENY,

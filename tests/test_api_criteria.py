@@ -145,6 +145,7 @@ def test_rejected_document_does_not_count_until_replaced(client: Any) -> None:
             "code": "document_etude_faisabilite",
             "message": "La pièce « Étude de faisabilité » a été refusée : "
             "une nouvelle version est attendue.",
+            "by": "porteur",
         }
     ]
     second = upload(
@@ -247,6 +248,7 @@ def test_bureau_decision_checklist(client: Any) -> None:
         {
             "code": "decision_bureau_attribution",
             "message": "La décision enregistrée par le Bureau est : refus.",
+            "by": "bureau",
         }
     ]
     project = _get(client, pid)

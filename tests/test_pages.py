@@ -307,7 +307,7 @@ def test_upload_document_from_the_page(client: Any, docs_dir: Any) -> None:
     assert [(d["type"], d["filename"]) for d in docs] == [("note_cadrage", "note de cadrage.pdf")]
     html = text_of(client.get(f"/projects/{project['id']}"))
     assert f'href="/api/v1/documents/{docs[0]["id"]}/content"' in html
-    assert "En attente de revue" in html
+    assert "Déposée, en attente de relecture" in html
     assert "Il manque la pièce « Note de cadrage »." not in html
 
 

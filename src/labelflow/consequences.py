@@ -7,7 +7,7 @@ in the order they run. The notifications and webhooks to come subscribe here too
 
 from __future__ import annotations
 
-from labelflow import assignments, deadlines, label, report_document, reports
+from labelflow import assignments, deadlines, label, pipeline, report_document, reports
 from labelflow.events import SUBSCRIBERS, Subscribers
 
 
@@ -22,4 +22,9 @@ def install(registry: Subscribers = SUBSCRIBERS) -> None:
     # After the report is marked transmitted: its PDF is what the Bureau receives.
     registry.subscribe("transition", report_document.on_transition)
     registry.subscribe("transition", label.on_transition)
+    # The search text holds names kept elsewhere: it follows each of them.
+    registry.subscribe("creation", pipeline.on_project_fact)
+    registry.subscribe("modification", pipeline.on_project_fact)
+    registry.subscribe("membre", pipeline.on_project_fact)
+    registry.subscribe("compte", pipeline.on_account_changed)
     registry.installed = True

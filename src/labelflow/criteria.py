@@ -7,7 +7,7 @@ the API and the pages can show the porteur's full checklist rather than the firs
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 from labelflow.governance import governance_of
@@ -21,8 +21,14 @@ from labelflow.models import (
     Stakeholder,
     User,
 )
-from labelflow.schemas import RNA_PATTERN
-from labelflow.workflow import COLLEGE_LABELS, KNOWN_FIELDS, Criterion, WorkflowDefinition
+from labelflow.schemas import RNA_PATTERN, DoneBy
+from labelflow.workflow import (
+    COLLEGE_LABELS,
+    KNOWN_FIELDS,
+    Criterion,
+    CriterionKind,
+    WorkflowDefinition,
+)
 
 OUTCOME_LABELS = {
     "attribution": "attribution du label",
@@ -31,10 +37,26 @@ OUTCOME_LABELS = {
 }
 
 
+# Who does what a criterion asks for, by its kind: the documents are the porteur's to give; the
+# national team records the rest of the file and designates the consultant, who writes the report;
+# the Bureau decides.
+DONE_BY: dict[CriterionKind, DoneBy] = {
+    "document": "porteur",
+    "stakeholders": "equipe",
+    "attestation": "equipe",
+    "field": "equipe",
+    "governance": "equipe",
+    "consultant_assigned": "equipe",
+    "expertise_report": "consultant",
+    "bureau_decision": "bureau",
+}
+
+
 @dataclass(frozen=True)
 class Unmet:
     code: str
     message: str
+    by: DoneBy = "equipe"  # who does it (`DONE_BY`)
 
 
 @dataclass
@@ -212,4 +234,8 @@ CHECKS: dict[str, Check] = {
 
 
 def unmet_criteria(criteria: list[Criterion], facts: Facts) -> list[Unmet]:
-    return [u for criterion in criteria for u in CHECKS[criterion.kind](criterion, facts)]
+    return [
+        replace(u, by=DONE_BY[criterion.kind])
+        for criterion in criteria
+        for u in CHECKS[criterion.kind](criterion, facts)
+    ]

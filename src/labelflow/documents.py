@@ -34,7 +34,11 @@ CHUNK = 64 * 1024
 MULTIPLE_TYPES = {"autre", "courrier_decision"}
 # Documents labelflow makes itself, with their label for definitions that predate their type.
 GENERATED_TYPE_LABELS = {"courrier_decision": "Courrier de décision du Bureau"}
-REVIEW_LABELS = {"en_attente": "En attente de revue", "accepted": "Acceptée", "rejected": "Refusée"}
+REVIEW_LABELS = {
+    "en_attente": "Déposée, en attente de relecture",
+    "accepted": "Acceptée",
+    "rejected": "Refusée",
+}
 
 
 class DocumentStore:

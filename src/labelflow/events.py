@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from labelflow import dates
@@ -144,11 +145,46 @@ def record_fact(
     return event
 
 
+# --- what is internal to the national team, the consultant and the Bureau ----------------------
+
+# The consultant's solicitation, independence declaration and refusal (a declared link), kept
+# between the national team and the consultant.
+INTERNAL_CONSULTANT_OPS = ("assign", "declare", "refuse")
+# A Bureau member's recusal (a declared interest), kept among the Bureau and the team.
+INTERNAL_KINDS = ("deport",)
+# Facts carrying an audience (messages, notes) are internal unless it is the project's own.
+PORTEUR_AUDIENCE = "projet"
+
+
+def internal_clause() -> Any:
+    """SQL condition on Event: the facts a porteur's history leaves out (the one rule)."""
+    op = sa.func.coalesce(col(Event.data)["op"].as_string(), "")
+    audience = sa.func.coalesce(col(Event.data)["audience"].as_string(), "")
+    return sa.or_(
+        sa.and_(col(Event.kind) == "consultant", op.in_(INTERNAL_CONSULTANT_OPS)),
+        col(Event.kind).in_(INTERNAL_KINDS),
+        audience.not_in(("", PORTEUR_AUDIENCE)),
+    )
+
+
+def sees_internal_facts(actor: Actor) -> bool:
+    """Staff (and the consultant, the Bureau, whose facts they are) read the whole history;
+    a porteur reads what concerns their project's progress."""
+    return actor.role != "porteur"
+
+
 def list_events(
-    session: Session, *, project: Project, newest: int | None = None
+    session: Session,
+    *,
+    project: Project,
+    viewer: Actor | None = None,
+    newest: int | None = None,
 ) -> Sequence[Event]:
-    """The history oldest first; with `newest`, only that many of the latest facts."""
+    """The history oldest first, as `viewer` may read it (all of it when no viewer is given);
+    with `newest`, only that many of the latest facts."""
     query = select(Event).where(Event.project_id == project.id)
+    if viewer is not None and not sees_internal_facts(viewer):
+        query = query.where(sa.not_(internal_clause()))
     if newest is None:
         return session.exec(query.order_by(col(Event.at), col(Event.id))).all()
     latest = session.exec(query.order_by(col(Event.at).desc(), col(Event.id).desc()).limit(newest))

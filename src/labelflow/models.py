@@ -146,7 +146,8 @@ class Project(SQLModel, table=True):
     departement: str | None = Field(default=None, max_length=100)
     qpv: list[str] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
     initiator: str = Field(max_length=20)
-    # Lower-case, accent-free name and communes, for the `q` filter on every database.
+    # Lower-case, accent-free name, communes, association, porteurs and chargé·e de suivi, for
+    # the `q` filter on every database (`pipeline.search_text`).
     search_text: str = Field(max_length=2000)
     workflow_key: str = Field(max_length=100)
     workflow_version: int
@@ -163,6 +164,14 @@ class Project(SQLModel, table=True):
     charge_mission_recruited_on: date | None = None
     # The consultant account in charge of the expertise (access ends when it changes).
     consultant_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(
+            sa.Integer, sa.ForeignKey("users.id", ondelete="SET NULL"), nullable=True, index=True
+        ),
+    )
+    # The staff member in charge (chargé·e de suivi): the porteurs' contact. Empty only for
+    # projects older than the field whose creator the history does not know.
+    staff_owner_id: int | None = Field(
         default=None,
         sa_column=sa.Column(
             sa.Integer, sa.ForeignKey("users.id", ondelete="SET NULL"), nullable=True, index=True

@@ -13,9 +13,14 @@ from sqlmodel import Session, col, func, select
 
 from labelflow import dates, deadlines
 from labelflow.actors import Actor
-from labelflow.models import Deadline, Project
+from labelflow.events import Fact
+from labelflow.models import Deadline, Project, ProjectMember, User
 from labelflow.projects import definition_of, fold, visibility_clause
 from labelflow.workflow import Engine
+
+# The longest `q` searched for (the API refuses longer; the list page says so).
+SEARCH_MAX_LENGTH = 200
+SEARCH_TEXT_LENGTH = 2000
 
 
 @dataclass
@@ -27,6 +32,73 @@ class ProjectFilters:
     q: str | None = None
     due_soon: bool | None = None
     suspended: bool | None = None
+    staff_owner_id: int | None = None
+
+
+@dataclass
+class ProjectRow:
+    """One line of the list: the project, whether it is late, and its chargé·e de suivi."""
+
+    project: Project
+    overdue: bool
+    staff_owner: User | None
+
+
+# --- the search text: what `q` finds ---------------------------------------------------------
+
+
+def search_text(session: Session, *, project: Project) -> str:
+    """Folded name, communes (names and INSEE codes), association name, the porteurs linked to
+    the project and its chargé·e de suivi: what the list's search finds a project by."""
+    porteurs = session.exec(
+        select(User.name)
+        .join(ProjectMember, col(ProjectMember.user_id) == col(User.id))
+        .where(ProjectMember.project_id == project.id)
+        .order_by(col(ProjectMember.id))
+    ).all()
+    owner = session.get(User, project.staff_owner_id) if project.staff_owner_id else None
+    parts = [
+        project.name,
+        *(c["name"] for c in project.communes),
+        *(c["insee"] for c in project.communes),
+        project.association_name or "",
+        *porteurs,
+        owner.name if owner is not None else "",
+    ]
+    return fold(" ".join(p for p in parts if p))[:SEARCH_TEXT_LENGTH]
+
+
+def refresh_search_text(session: Session, *, project: Project) -> None:
+    # Derived data: written without moving the project's version (no one's edit is stale).
+    text = search_text(session, project=project)
+    if text != project.search_text:
+        project.search_text = text
+        session.add(project)
+        session.flush()
+
+
+def on_project_fact(fact: Fact) -> None:
+    """A project created or changed, a porteur linked or unlinked: its search text follows."""
+    if fact.project is not None:
+        refresh_search_text(fact.session, project=fact.project)
+
+
+def on_account_changed(fact: Fact) -> None:
+    """A renamed account: the projects it is a porteur of, or follows, are found by its new name."""
+    data = fact.event.data or {}
+    if data.get("op") != "modification" or "name" not in (data.get("fields") or []):
+        return
+    user_id = data.get("user_id")
+    member_of = select(ProjectMember.project_id).where(ProjectMember.user_id == user_id)
+    for project in fact.session.exec(
+        select(Project).where(
+            sa.or_(col(Project.staff_owner_id) == user_id, col(Project.id).in_(member_of))
+        )
+    ):
+        refresh_search_text(fact.session, project=project)
+
+
+# --- the list ----------------------------------------------------------------------------------
 
 
 def list_projects(
@@ -37,8 +109,9 @@ def list_projects(
     filters: ProjectFilters,
     limit: int,
     offset: int,
-) -> tuple[list[tuple[Project, bool]], int]:
-    """One page of the projects `actor` may see (newest first), overdue flag, total count."""
+) -> tuple[list[ProjectRow], int]:
+    """One page of the projects `actor` may see (newest first) with their overdue flag and
+    chargé·e de suivi (in the same query), and the total count."""
     today = dates.today()
     overdue = deadlines.overdue_clause(today)
     conditions: list[Any] = []
@@ -66,18 +139,22 @@ def list_projects(
         conditions.append(soon if filters.due_soon else sa.not_(soon))
     if filters.suspended is not None:
         conditions.append(col(Project.suspended).is_(filters.suspended))
+    if filters.staff_owner_id is not None:
+        conditions.append(col(Project.staff_owner_id) == filters.staff_owner_id)
     if q.strip():
         escaped = fold(q.strip()).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         conditions.append(col(Project.search_text).like(f"%{escaped}%", escape="\\"))
     total = session.exec(select(func.count()).select_from(Project).where(*conditions)).one()
+    owner = aliased(User)
     rows = session.exec(
-        select(Project, overdue.label("overdue"))
+        select(Project, overdue.label("overdue"), owner)
+        .outerjoin(owner, col(owner.id) == col(Project.staff_owner_id))
         .where(*conditions)
         .order_by(col(Project.created_at).desc(), col(Project.id).desc())
         .limit(limit)
         .offset(offset)
     ).all()
-    return [(p, bool(o)) for p, o in rows], int(total)
+    return [ProjectRow(p, bool(o), u) for p, o, u in rows], int(total)
 
 
 # --- the dashboard ----------------------------------------------------------------------------

@@ -45,10 +45,6 @@ def fold(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
-def _search_text(name: str, communes: list[dict[str, str]]) -> str:
-    return fold(" ".join([name, *(c["name"] for c in communes), *(c["insee"] for c in communes)]))
-
-
 # --- visibility: the one rule deciding which projects a user may see --------------------------
 
 
@@ -181,7 +177,10 @@ def create_project(
         departement=data.departement,
         qpv=list(data.qpv),
         initiator=data.initiator,
-        search_text=_search_text(data.name, communes),
+        # Filled by the `creation` fact's subscriber (`pipeline.on_search_fact`).
+        search_text="",
+        # Its creator follows it until staff hand it to someone else.
+        staff_owner_id=actor.user_id if actor.is_staff else None,
         workflow_key=definition.key,
         workflow_version=definition.version,
         state=definition.initial_state,
@@ -299,9 +298,10 @@ def update_project(
     changes = data.model_dump(exclude_unset=True)
     if "qpv" in changes and changes["qpv"] is None:
         changes["qpv"] = []
-    for required in ("name", "communes", "region"):
+    for required in ("name", "communes", "region", "staff_owner_id"):
         if required in changes and changes[required] is None:
             raise Invalid("Ce champ ne peut pas être vidé.", field=required)
+    owner = staff_owner(session, changes["staff_owner_id"]) if "staff_owner_id" in changes else None
     recruited_on = changes.get("charge_mission_recruited_on")
     if recruited_on and recruited_on > dates.today():
         raise Invalid(
@@ -317,21 +317,29 @@ def update_project(
     changed = {k: v for k, v in changes.items() if v != before[k]}
     if not changed:
         return project
-    values = dict(changed)
-    if "name" in changed or "communes" in changed:
-        values["search_text"] = _search_text(
-            changed.get("name", project.name), changed.get("communes", project.communes)
-        )
-    bump(session, project, if_match=if_match, **values)
+    bump(session, project, if_match=if_match, **changed)
     assert project.id is not None
-    record_fact(
-        session,
-        project=project,
-        actor=actor,
-        kind="modification",
-        data={"fields": {k: _jsonable(v) for k, v in changed.items()}},
-    )
+    fact: dict[str, Any] = {"fields": {k: _jsonable(v) for k, v in changed.items()}}
+    if owner is not None and "staff_owner_id" in changed:
+        # The name as it was, for the history (the account may be renamed later).
+        fact["staff_owner"] = {"id": owner.id, "name": owner.name}
+    record_fact(session, project=project, actor=actor, kind="modification", data=fact)
     return project
+
+
+def staff_owner(session: Session, user_id: int) -> User:
+    """The account that may be a project's chargé·e de suivi: an active staff account."""
+    user = session.get(User, user_id)
+    if user is None or user.role != "staff" or not user.active:
+        raise Invalid(
+            "Le ou la chargé·e de suivi doit être un compte actif de l'équipe nationale.",
+            field="staff_owner_id",
+        )
+    return user
+
+
+def get_staff_owner(session: Session, *, project: Project) -> User | None:
+    return session.get(User, project.staff_owner_id) if project.staff_owner_id else None
 
 
 def _jsonable(value: Any) -> Any:
@@ -414,7 +422,7 @@ def _require_criteria(
         raise CriteriaUnmet(
             f"L'action « {action_def.label} » n'est pas encore possible : "
             f"{len(unmet)} critère(s) non rempli(s).",
-            unmet=[{"code": u.code, "message": u.message} for u in unmet],
+            unmet=[{"code": u.code, "message": u.message, "by": u.by} for u in unmet],
         )
 
 

@@ -21,6 +21,9 @@ Initiator = Literal["habitants", "collectivite", "bailleur"]
 College = Literal["habitants", "collectivite", "bailleur", "partenaire"]
 Outcome = Literal["attribution", "refus", "ajournement"]
 ReviewStatus = Literal["accepted", "rejected"]
+# Who does what a criterion asks: the porteur (a document to give), the national team, the
+# consultant, the Bureau.
+DoneBy = Literal["porteur", "equipe", "consultant", "bureau"]
 
 
 def _no_nul(value: str) -> str:
@@ -69,6 +72,8 @@ class ProjectUpdate(Input):
     rna_number: str | None = None
     association_created_on: date | None = None
     charge_mission_recruited_on: date | None = None
+    # The chargé·e de suivi: an active staff account.
+    staff_owner_id: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
 
     @field_validator("rna_number")
     @classmethod
@@ -84,6 +89,7 @@ class ProjectUpdate(Input):
 class Unmet(BaseModel):
     code: str
     message: str
+    by: DoneBy
 
 
 class ActionEvaluation(BaseModel):
@@ -186,6 +192,13 @@ class MyAssignmentPublic(AssignmentPublic):
     stakeholders: list[StakeholderToDeclare]
 
 
+class StaffOwnerPublic(BaseModel):
+    """The project's chargé·e de suivi, as every role that sees the project sees them."""
+
+    id: int
+    name: str
+
+
 class ProjectSummary(BaseModel):
     id: int
     name: str
@@ -203,7 +216,12 @@ class ProjectSummary(BaseModel):
     entered_state_at: datetime
 
 
+class ProjectListItem(ProjectSummary):
+    staff_owner: StaffOwnerPublic | None
+
+
 class ProjectPublic(ProjectSummary):
+    staff_owner: StaffOwnerPublic | None
     qpv: list[str]
     initiator: Initiator
     workflow_key: str
@@ -222,7 +240,7 @@ class ProjectPublic(ProjectSummary):
 
 
 class ProjectList(BaseModel):
-    items: list[ProjectSummary]
+    items: list[ProjectListItem]
     total: int
     limit: int
     offset: int

@@ -150,6 +150,13 @@ class ProjectEditForm(PageForm):
         )
 
 
+class StaffOwnerForm(PageForm):
+    staff_owner_id: str = ""
+
+    def to_model(self) -> ProjectUpdate:
+        return ProjectUpdate.model_validate({"staff_owner_id": _blank_to_none(self.staff_owner_id)})
+
+
 class TransitionForm(PageForm):
     action: str = ""
     comment: str = ""

@@ -25,7 +25,14 @@ from labelflow.web.bureau.present import DECISION_LABELS, bureau_section
 from labelflow.web.documents.present import documents_public, upload_types
 from labelflow.web.forms import REFUSALS, Forms, PageForm, refusal
 from labelflow.web.projects.history import history_lines
-from labelflow.web.projects.present import project_public, project_template, state_label, timeline
+from labelflow.web.projects.present import (
+    done_by_labels,
+    project_public,
+    project_template,
+    staff_owner_choices,
+    state_label,
+    timeline,
+)
 from labelflow.web.records.present import attestation_public, edit_values, stakeholder_public
 from labelflow.web.routing import render
 from labelflow.web.users.present import members_section
@@ -46,7 +53,9 @@ def project_page(
     facts = load_facts(session, engine=engine, project=project)
     public = project_public(session, engine, project, facts=facts)
     # One more than shown tells whether older facts exist, without counting them.
-    recent = list(events.list_events(session, project=project, newest=HISTORY_ON_PAGE + 1))
+    recent = list(
+        events.list_events(session, project=project, viewer=actor, newest=HISTORY_ON_PAGE + 1)
+    )
     older_exist = len(recent) > HISTORY_ON_PAGE
     recent = recent[-HISTORY_ON_PAGE:]
     entries = list(events.list_state_entries(session, project=project))
@@ -73,6 +82,12 @@ def project_page(
         "report_card": report_card(session, engine, project, actor),
         "attestations": [attestation_public(definition, a) for a in facts.attestations],
         "documents": documents_shown,
+        # A refused document stays an alert until a new version replaces it.
+        "refused_documents": [
+            d for d in documents_shown if d.review_status == "rejected" and not d.superseded_by_id
+        ],
+        "done_by_labels": done_by_labels(actor),
+        "owner_choices": staff_owner_choices(session) if can["write"] else [],
         **bureau_section(session, engine, project, actor, facts.decisions, documents_shown),
         "label_deadline": next((d for d in public.deadlines if d.kind == "label"), None),
         "deadline_status_labels": deadlines.STATUS_LABELS,

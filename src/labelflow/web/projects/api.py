@@ -33,7 +33,7 @@ from labelflow.web.deps import (
     permit_on_project,
 )
 from labelflow.web.etag import IfMatchDep, set_etag
-from labelflow.web.projects.present import deadline_views, project_public, project_summary
+from labelflow.web.projects.present import deadline_views, list_item, project_public
 from labelflow.web.routing import api_router
 from labelflow.workflow import mermaid
 
@@ -83,13 +83,16 @@ def list_projects(
     kind: Annotated[str | None, Query(max_length=20)] = None,
     region: Annotated[str | None, Query(max_length=100)] = None,
     overdue: bool | None = None,
-    q: Annotated[str | None, Query(max_length=200)] = None,
+    q: Annotated[str | None, Query(max_length=pipeline.SEARCH_MAX_LENGTH)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     due_soon: Annotated[
         bool | None, Query(description="Échéance dans les 30 jours (et aucune en retard)")
     ] = None,
     suspended: bool | None = None,
+    staff_owner: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="Compte du ou de la chargé·e de suivi")
+    ] = None,
 ) -> ProjectList:
     filters = ProjectFilters(
         state=state,
@@ -99,12 +102,13 @@ def list_projects(
         q=q,
         due_soon=due_soon,
         suspended=suspended,
+        staff_owner_id=staff_owner,
     )
     rows, total = pipeline.list_projects(
         session, engine=engine, actor=actor, filters=filters, limit=limit, offset=offset
     )
     return ProjectList(
-        items=[project_summary(engine, p, overdue=o) for p, o in rows],
+        items=[list_item(engine, row) for row in rows],
         total=total,
         limit=limit,
         offset=offset,
@@ -215,11 +219,11 @@ def resume(
 
 
 @router.get("/projects/{project_id}/events", tags=["projets"], summary="Historique")
-def list_events(project: ProjectDep, session: SessionDep) -> list[EventPublic]:
+def list_events(project: ProjectDep, session: SessionDep, actor: ActorDep) -> list[EventPublic]:
     assert project.id is not None
     return [
         EventPublic.model_validate(e, from_attributes=True)
-        for e in events.list_events(session, project=project)
+        for e in events.list_events(session, project=project, viewer=actor)
     ]
 
 

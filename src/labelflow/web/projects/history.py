@@ -13,6 +13,7 @@ from typing import Any
 from sqlmodel import Session
 
 from labelflow import dates, documents, events
+from labelflow.actors import Actor
 from labelflow.models import Event, Project
 from labelflow.projects import definition_of
 from labelflow.web.bureau.present import DECISION_LABELS
@@ -26,6 +27,7 @@ FIELD_LABELS = {
     "region": "région",
     "departement": "département",
     "qpv": "quartiers prioritaires",
+    "staff_owner_id": "chargé·e de suivi",
     **KNOWN_FIELDS,
 }
 
@@ -57,8 +59,15 @@ def event_summary(definition: WorkflowDefinition, event: Event) -> str:
                 f"à « {state_label(definition, event.to_state)} »."
             )
         case "modification":
-            names = [FIELD_LABELS.get(k, k) for k in data.get("fields", {})]
-            return f"Champs modifiés : {', '.join(names)}."
+            fields = data.get("fields", {})
+            owner = data.get("staff_owner") or {}
+            if list(fields) == ["staff_owner_id"] and owner:
+                return f"{owner.get('name', '')} devient chargé·e de suivi du projet."
+            names = [FIELD_LABELS.get(k, k) for k in fields]
+            text = f"Champs modifiés : {', '.join(names)}."
+            if owner:
+                text += f" Chargé·e de suivi : {owner.get('name', '')}."
+            return text
         case "partie_prenante" | "membre_ca":
             verb = "Ajout" if data.get("op") == "ajout" else "Retrait"
             extra = " (présidence)" if data.get("is_president") else ""
@@ -171,10 +180,12 @@ def history_lines(definition: WorkflowDefinition, history: list[Event]) -> list[
     ]
 
 
-def history_page(session: Session, engine: Engine, project: Project) -> dict[str, Any]:
-    """The whole history of a project, oldest first."""
+def history_page(
+    session: Session, engine: Engine, project: Project, actor: Actor
+) -> dict[str, Any]:
+    """The whole history of a project as `actor` may read it, oldest first."""
     assert project.id is not None
     definition = definition_of(engine, project)
     summary = project_summary(engine, project, overdue=False)
-    history = list(events.list_events(session, project=project))
+    history = list(events.list_events(session, project=project, viewer=actor))
     return {"project": summary, "history": history_lines(definition, history)}

@@ -43,9 +43,11 @@ from labelflow.web.projects.present import (
     criterion_label,
     dashboard,
     home_projects,
-    project_summary,
+    list_item,
     role_home,
     single_project_home,
+    staff_choices,
+    staff_owner_filter,
     state_choices,
     state_label,
 )
@@ -68,7 +70,7 @@ def home(request: Request, session: SessionDep, engine: EngineDep, actor: ActorD
         return render(request, "bureau_agenda.html", agenda_page(session, engine, actor))
     rows, total = home_projects(session, engine, actor)
     if single_project_home(actor, total):
-        return show_project(request, session, engine, rows[0][0], at_home=True)
+        return show_project(request, session, engine, rows[0].project, at_home=True)
     context = role_home(engine, actor, rows, total)
     if allows(actor, ASSIGNMENT_DECLARE):
         context["pending_missions"] = assignments.count_pending_assignments(session, actor=actor)
@@ -116,19 +118,24 @@ def project_list(
     kind: Annotated[str, Query(max_length=20)] = "",
     region: Annotated[str, Query(max_length=100)] = "",
     overdue: Annotated[str, Query(max_length=3)] = "",
-    q: Annotated[str, Query(max_length=200)] = "",
+    # Any length: a search too long for the list is answered on the list, not by an error page.
+    q: str = "",
     page: Annotated[int, Query(ge=1, le=MAX_ID // PAGE_SIZE)] = 1,
     due_soon: Annotated[str, Query(max_length=3)] = "",
     suspended: Annotated[str, Query(max_length=3)] = "",
+    staff_owner: Annotated[str, Query(max_length=12)] = "",
 ) -> Response:
+    search_refused = len(q.strip()) > pipeline.SEARCH_MAX_LENGTH
+    owner_id = staff_owner_filter(actor, staff_owner)
     filters = ProjectFilters(
         state=state or None,
         kind=kind or None,
         region=region or None,
         overdue=OVERDUE_CHOICES.get(overdue),
-        q=q or None,
+        q=None if search_refused else q or None,
         due_soon=OVERDUE_CHOICES.get(due_soon),
         suspended=OVERDUE_CHOICES.get(suspended),
+        staff_owner_id=owner_id,
     )
     offset = (page - 1) * PAGE_SIZE
     rows, total = pipeline.list_projects(
@@ -144,10 +151,15 @@ def project_list(
             "q": q,
             "due_soon": due_soon if due_soon in OVERDUE_CHOICES else "",
             "suspended": suspended if suspended in OVERDUE_CHOICES else "",
+            "staff_owner": staff_owner if owner_id is not None else "",
         }.items()
         if v
     }
-    api_params = {**params, "limit": PAGE_SIZE, "offset": offset}
+    api_params: dict[str, Any] = {**params, "limit": PAGE_SIZE, "offset": offset}
+    if owner_id is not None:
+        api_params["staff_owner"] = owner_id
+    if search_refused:
+        del api_params["q"]
     for flag in ("overdue", "due_soon", "suspended"):
         if flag in params:
             api_params[flag] = "true" if OVERDUE_CHOICES[params[flag]] else "false"
@@ -160,7 +172,7 @@ def project_list(
         request,
         "projects.html",
         {
-            "items": [project_summary(engine, p, overdue=o) for p, o in rows],
+            "items": [list_item(engine, row) for row in rows],
             "total": total,
             "page": page,
             "pages": pages,
@@ -173,9 +185,18 @@ def project_list(
                 "q": q,
                 "due_soon": params.get("due_soon", ""),
                 "suspended": params.get("suspended", ""),
+                "staff_owner": params.get("staff_owner", ""),
             },
             "filtered": bool(params),
+            "search_error": (
+                f"La recherche est limitée à {pipeline.SEARCH_MAX_LENGTH} caractères (la vôtre "
+                f"en compte {len(q.strip())}) : raccourcissez-la. Les autres filtres sont "
+                "appliqués."
+                if search_refused
+                else ""
+            ),
             "state_choices": state_choices(engine),
+            "owner_choices": staff_choices(session, actor),
             "json_url": "/api/v1/projects?" + urlencode(api_params),
         },
     )
@@ -215,7 +236,7 @@ def project_page(
 def history_page(
     request: Request, project: ProjectDep, session: SessionDep, engine: EngineDep, actor: ActorDep
 ) -> Response:
-    context = history_context(session, engine, project)
+    context = history_context(session, engine, project, actor)
     nav, crumb_href, crumb_label = home_link(actor)
     context.update(
         nav=nav,

@@ -9,18 +9,20 @@ from typing import Any
 
 from sqlmodel import Session
 
-from labelflow import dates, deadlines, pipeline
+from labelflow import accounts, dates, deadlines, pipeline
 from labelflow.actors import Actor
 from labelflow.criteria import OUTCOME_LABELS, Facts
-from labelflow.models import Event, Project
-from labelflow.pipeline import ProjectFilters
-from labelflow.projects import evaluate, load_facts
+from labelflow.models import Event, Project, User
+from labelflow.pipeline import ProjectFilters, ProjectRow
+from labelflow.projects import evaluate, get_staff_owner, load_facts
 from labelflow.schemas import (
     ActionEvaluation,
     ConsultantPublic,
     DeadlinePublic,
+    ProjectListItem,
     ProjectPublic,
     ProjectSummary,
+    StaffOwnerPublic,
     Unmet,
 )
 from labelflow.web.account.present import HOME_LABELS
@@ -62,6 +64,16 @@ def project_summary(engine: Engine, project: Project, *, overdue: bool) -> Proje
     )
 
 
+def staff_owner_public(user: User | None) -> StaffOwnerPublic | None:
+    return StaffOwnerPublic(id=user.id or 0, name=user.name) if user is not None else None
+
+
+def list_item(engine: Engine, row: ProjectRow) -> ProjectListItem:
+    """A line of the project list, with its chargé·e de suivi (loaded with the list)."""
+    summary = project_summary(engine, row.project, overdue=row.overdue)
+    return ProjectListItem(**summary.model_dump(), staff_owner=staff_owner_public(row.staff_owner))
+
+
 def deadline_views(session: Session, project: Project) -> list[DeadlinePublic]:
     assert project.id is not None
     today = dates.today()
@@ -97,6 +109,7 @@ def project_public(
     )
     return ProjectPublic(
         **summary.model_dump(),
+        staff_owner=staff_owner_public(get_staff_owner(session, project=project)),
         qpv=project.qpv,
         initiator=project.initiator,
         workflow_key=project.workflow_key,
@@ -118,7 +131,7 @@ def project_public(
                 target=a.target,
                 comment_required=a.comment_required,
                 allowed=a.allowed,
-                unmet=[Unmet(code=u.code, message=u.message) for u in a.unmet],
+                unmet=[Unmet(code=u.code, message=u.message, by=u.by) for u in a.unmet],
             )
             for a in evaluate(facts)
         ],
@@ -226,6 +239,43 @@ def state_choices(engine: Engine) -> list[tuple[str, str]]:
     return list(seen.items())
 
 
+# The list's « Mes projets suivis »: the signed-in staff member's own.
+MINE = "moi"
+
+
+def staff_owner_filter(actor: Actor, value: str) -> int | None:
+    """The account the list's `staff_owner` filter names: « moi » or an account id."""
+    if value == MINE:
+        return actor.user_id
+    return int(value) if value.isdecimal() and 0 < int(value) < 2**31 else None
+
+
+def staff_choices(session: Session, actor: Actor) -> list[tuple[str, str]]:
+    """The chargé·e de suivi filter: « Mes projets suivis » for staff, then every active staff
+    account (one query)."""
+    mine = [(MINE, "Mes projets suivis")] if actor.is_staff and actor.user_id else []
+    return mine + staff_owner_choices(session)
+
+
+def staff_owner_choices(session: Session) -> list[tuple[str, str]]:
+    """Who may be a project's chargé·e de suivi: the active staff accounts."""
+    return [(str(u.id), u.name) for u in accounts.list_users(session, role="staff", active=True)]
+
+
+# Who does each missing item, as the porteur reads it and as the others read it.
+DONE_BY_FOR_PORTEUR = {
+    "porteur": "à déposer par vous",
+    "equipe": "enregistré par l'équipe nationale",
+    "consultant": "rédigé par le ou la consultant·e",
+    "bureau": "décidé par le Bureau",
+}
+DONE_BY_FOR_OTHERS = {**DONE_BY_FOR_PORTEUR, "porteur": "à déposer par le porteur de projet"}
+
+
+def done_by_labels(actor: Actor) -> dict[str, str]:
+    return DONE_BY_FOR_PORTEUR if actor.role == "porteur" else DONE_BY_FOR_OTHERS
+
+
 def dashboard(session: Session, engine: Engine) -> dict[str, Any]:
     """The staff home page: the pipeline, each number linking to its filtered list."""
     return {
@@ -244,9 +294,7 @@ def project_template(actor: Actor) -> str:
     return "my_project.html" if actor.role == "porteur" else "project.html"
 
 
-def home_projects(
-    session: Session, engine: Engine, actor: Actor
-) -> tuple[list[tuple[Project, bool]], int]:
+def home_projects(session: Session, engine: Engine, actor: Actor) -> tuple[list[ProjectRow], int]:
     """The projects on the home page of a role without the pipeline (the visibility rule: a
     porteur's own, a consultant's assigned, the Bureau's at its step)."""
     return pipeline.list_projects(
@@ -259,9 +307,7 @@ def single_project_home(actor: Actor, total: int) -> bool:
     return actor.role == "porteur" and total == 1
 
 
-def role_home(
-    engine: Engine, actor: Actor, rows: list[tuple[Project, bool]], total: int
-) -> dict[str, Any]:
+def role_home(engine: Engine, actor: Actor, rows: list[ProjectRow], total: int) -> dict[str, Any]:
     """The list home page of a role without the pipeline."""
     title = HOME_LABELS.get(actor.role, "Accueil")
     if actor.role == "porteur" and total > 1:
@@ -269,7 +315,7 @@ def role_home(
     return {
         "role": actor.role,
         "title": title,
-        "items": [project_summary(engine, p, overdue=o) for p, o in rows],
+        "items": [list_item(engine, row) for row in rows],
         "total": total,
         "nav": "home",
         "json_url": "/api/v1/projects",

@@ -17,6 +17,7 @@ from labelflow.web.forms import (
     BoardMemberForm,
     PageForm,
     ProjectEditForm,
+    StaffOwnerForm,
     StakeholderForm,
 )
 from labelflow.web.project_page import submit
@@ -52,6 +53,37 @@ def edit_project(
         form_name="edit",
         form=form,
         anchor="informations",
+        call=call,
+    )
+
+
+@router.post("/projects/{project_id}/staff-owner", dependencies=[permit_on_project(PROJECT_WRITE)])
+def change_staff_owner(
+    request: Request,
+    form: Annotated[StaffOwnerForm, Form()],
+    project: ProjectDep,
+    session: SessionDep,
+    engine: EngineDep,
+    actor: ActorDep,
+) -> Response:
+    def call() -> Any:
+        return projects.update_project(
+            session,
+            project=project,
+            data=form.to_model(),
+            actor=actor,
+            if_match=form.if_match(),
+            engine=engine,
+        )
+
+    return submit(
+        request,
+        session,
+        engine,
+        project,
+        form_name="staff-owner",
+        form=form,
+        anchor="suivi",
         call=call,
     )
 
