@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -19,7 +18,7 @@ from sqlalchemy import Engine, create_engine, inspect, make_url, text
 from sqlmodel import SQLModel
 
 from labelflow import migrate
-from labelflow.db import make_engine, write_engine
+from labelflow.db import make_engine
 
 
 def test_models_and_migrations_agree(db: Engine) -> None:
@@ -83,10 +82,7 @@ def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[E
 
 
 def _upgrade(engine: Engine, revision: str) -> None:
-    cfg = migrate.alembic_config()
-    with write_engine(engine).begin() as connection:
-        cfg.attributes["connection"] = connection
-        command.upgrade(cfg, revision)
+    migrate.upgrade(engine, revision)
 
 
 def _insert_project(conn: Any, name: str, consultant: tuple[str, str] | None) -> int:
@@ -141,3 +137,79 @@ def test_recorded_consultants_become_accounts(empty_database: Engine) -> None:
     assert all(u.active and not u.is_admin and u.password_hash is None for u in users)
     assert consultant_of == {alma: claire.id, bray: claire.id, other: yves.id, none: None}
     assert not {"consultant_name", "consultant_email"} & columns
+
+
+def test_projects_get_their_creator_as_chargé_de_suivi_and_a_wider_search_text(
+    empty_database: Engine,
+) -> None:
+    """Before the field, the history knows who created each project: they follow it; the search
+    text is rebuilt with the association, the porteurs and the chargé·e de suivi."""
+    engine = empty_database
+    _upgrade(engine, "c41d2e8f9a37")
+    at = datetime(2026, 5, 4, 8, 30, tzinfo=UTC)
+    with engine.begin() as conn:
+
+        def user(name: str, role: str) -> int:
+            conn.execute(
+                text(
+                    "INSERT INTO users (email, name, role, is_admin, active, created_at, "
+                    "updated_at) VALUES (:email, :name, :role, :false, :true, :at, :at)"
+                ),
+                {"email": f"{role}-{name[:3]}@example.org", "name": name, "role": role,
+                 "false": False, "true": True, "at": at},
+            )  # fmt: skip
+            return int(
+                conn.execute(text("SELECT id FROM users WHERE name = :n"), {"n": name}).scalar()
+            )
+
+        def project(name: str, creator: int | None, association: str | None) -> int:
+            conn.execute(
+                text(
+                    "INSERT INTO projects (name, kind, communes, region, qpv, initiator, "
+                    "search_text, workflow_key, workflow_version, state, entered_state_at, "
+                    "suspended, version, created_at, updated_at, association_name) VALUES "
+                    "(:name, 'quartier', :communes, 'Hauts-de-France', '[]', 'habitants', "
+                    "'ancien', 'regie-de-quartier', 1, 'groupe_projet', :at, :false, 1, :at, "
+                    ":at, :association)"
+                ),
+                {"name": name, "at": at, "false": False, "association": association,
+                 "communes": json.dumps([{"insee": "59512", "name": "Roubaix"}])},
+            )  # fmt: skip
+            pid = int(
+                conn.execute(text("SELECT id FROM projects WHERE name = :n"), {"n": name}).scalar()
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO events (project_id, at, actor, actor_id, kind, data) "
+                    "VALUES (:pid, :at, 'Quelqu''un', :creator, 'creation', '{}')"
+                ),
+                {"pid": pid, "at": at, "creator": creator},
+            )
+            return pid
+
+        camille = user("Camille Roussel", "staff")
+        awa = user("Awa Diallo", "porteur")
+        alma = project("Alma", camille, "Association Élan")
+        # Created by the command line (no account), or by an account that is no staff one.
+        cli = project("Bray", None, None)
+        odd = project("Épinay", awa, None)
+        conn.execute(
+            text(
+                "INSERT INTO project_members (project_id, user_id, added_at, added_by) "
+                "VALUES (:pid, :uid, :at, 'Camille Roussel')"
+            ),
+            {"pid": alma, "uid": awa, "at": at},
+        )
+
+    _upgrade(engine, "head")
+
+    with engine.connect() as conn:
+        rows = {
+            r.id: (r.staff_owner_id, r.search_text)
+            for r in conn.execute(text("SELECT id, staff_owner_id, search_text FROM projects"))
+        }
+    assert rows == {
+        alma: (camille, "alma roubaix 59512 association elan awa diallo camille roussel"),
+        cli: (None, "bray roubaix 59512"),
+        odd: (None, "epinay roubaix 59512"),
+    }

@@ -55,13 +55,12 @@ def _fold(text: str) -> str:
 
 
 def upgrade() -> None:
+    # On SQLite a copy of the table (foreign keys are off meanwhile: `labelflow.migrate`).
     with op.batch_alter_table("projects", schema=None) as batch_op:
         batch_op.add_column(sa.Column("staff_owner_id", sa.Integer(), nullable=True))
-        batch_op.create_index(
-            batch_op.f("ix_projects_staff_owner_id"), ["staff_owner_id"], unique=False
-        )
+        batch_op.create_index("ix_projects_staff_owner_id", ["staff_owner_id"], unique=False)
         batch_op.create_foreign_key(
-            batch_op.f("fk_projects_staff_owner_id_users"),
+            "fk_projects_staff_owner_id_users",
             "users",
             ["staff_owner_id"],
             ["id"],
@@ -101,7 +100,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # The search text keeps its wider content: it only finds more.
     with op.batch_alter_table("projects", schema=None) as batch_op:
-        batch_op.drop_constraint(batch_op.f("fk_projects_staff_owner_id_users"), type_="foreignkey")
-        batch_op.drop_index(batch_op.f("ix_projects_staff_owner_id"))
+        batch_op.drop_constraint("fk_projects_staff_owner_id_users", type_="foreignkey")
+        batch_op.drop_index("ix_projects_staff_owner_id")
         batch_op.drop_column("staff_owner_id")
