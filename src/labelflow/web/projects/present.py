@@ -253,7 +253,9 @@ def staff_owner_filter(actor: Actor, value: str) -> int | None:
 def staff_choices(session: Session, actor: Actor) -> list[tuple[str, str]]:
     """The chargé·e de suivi filter: « Mes projets suivis » for staff, then every active staff
     account (one query)."""
-    mine = [(MINE, "Mes projets suivis")] if actor.is_staff and actor.user_id else []
+    if not actor.is_staff:
+        return []  # the others' lists are short: their own, assigned or at the Bureau
+    mine = [(MINE, "Mes projets suivis")] if actor.user_id else []
     return mine + staff_owner_choices(session)
 
 
