@@ -446,12 +446,12 @@ def test_consultant_is_chosen_among_consultant_accounts(
 def test_account_page_creates_a_token_shown_once_and_revokes_it(
     db: Engine, anonymous: Any, session_as: Callable[[User], TestClient]
 ) -> None:
-    porteur = make_user(db, role="porteur", name="Awa Diallo", password=PASSWORD)
+    porteur = make_user(db, role="staff", name="Awa Diallo", password=PASSWORD)
     browser = session_as(porteur)
     page = browser.get("/account")
     html = text_of(page)
     assert "<h1>Mon compte</h1>" in html
-    assert "Awa Diallo" in html and porteur.email in html and "Porteur de projet" in html
+    assert "Awa Diallo" in html and porteur.email in html and "Équipe nationale" in html
     assert "Vous n'avez encore aucun jeton." in html
 
     refused = browser.post("/account/tokens", data={"csrf_token": csrf(page), "name": " "})
@@ -478,6 +478,75 @@ def test_account_page_creates_a_token_shown_once_and_revokes_it(
     assert (
         anonymous.get("/api/v1/me", headers={"Authorization": f"Bearer {raw}"}).status_code == 401
     )
+
+
+def test_technical_links_are_for_staff_and_the_json_twins_stay_reachable(
+    client: Any, db: Engine, session_as: Callable[[User], TestClient]
+) -> None:
+    project = walk_to(client, create_project(client), "decision_bureau")
+    pid = project["id"]
+    porteur = make_user(db, role="porteur", password=PASSWORD)
+    link(client, pid, porteur)
+    expertise = walk_to(client, create_project(client), "prefiguration")["id"]
+    consultant = make_user(db, role="consultant", password=PASSWORD)
+    assign(client, expertise, consultant)
+    member = make_user(db, role="bureau", password=PASSWORD)
+    workflow = f"/workflows/{project['workflow_key']}"
+    for user, shown, pages in (
+        (porteur, pid, ["/", f"/projects/{pid}", "/account", "/workflows", workflow]),
+        (consultant, expertise, ["/", f"/projects/{expertise}", "/assignments", workflow]),
+        (member, pid, ["/", f"/projects/{pid}", "/account", "/workflows"]),
+    ):
+        browser = session_as(user)
+        for url in pages:
+            response = browser.get(url)
+            assert response.status_code == 200, (user.role, url)
+            html = text_of(response)
+            assert 'class="json-link"' not in html, (user.role, url)
+            assert "Version JSON" not in html and 'href="/docs"' not in html, (user.role, url)
+            assert "Jetons d'API" not in html and "API" not in nav_labels(html), (user.role, url)
+            # The twin is still there for a program: the head's alternate link, and its URL.
+            twin = response.context.get("json_url")
+            if twin:
+                assert browser.get(twin).status_code == 200, (user.role, twin)
+        assert browser.get(f"/api/v1/projects/{shown}").status_code == 200
+        assert browser.get("/api/v1/me/tokens").status_code == 200
+
+    staff_page = text_of(client.get(f"/projects/{pid}"))
+    assert f'class="json-link" href="/api/v1/projects/{pid}"' in staff_page
+    assert "Version JSON de cette page" in staff_page
+    staff_account = text_of(client.get("/account"))
+    assert "Jetons d'API" in staff_account and 'action="/account/tokens"' in staff_account
+
+
+def test_a_token_holder_who_is_not_staff_may_still_revoke_it(
+    db: Engine, session_as: Callable[[User], TestClient]
+) -> None:
+    porteur = make_user(db, role="porteur", password=PASSWORD)
+    browser = session_as(porteur)
+    # Created through the API (a session's writes carry its anti-forgery token in a header).
+    page = browser.get("/account")
+    assert "Jetons d'API" not in text_of(page)
+    headers = {"X-CSRF-Token": csrf(page)}
+    created = browser.post("/api/v1/me/tokens", json={"name": "Export"}, headers=headers)
+    assert created.status_code == 201, created.text
+    html = text_of(browser.get("/account"))
+    assert "Jetons d'API" in html and "Export" in html and "Révoquer" in html
+    assert 'action="/account/tokens"' not in html  # no new token from the page
+
+
+def test_the_workflow_page_folds_the_mermaid_source_away(
+    db: Engine, session_as: Callable[[User], TestClient]
+) -> None:
+    browser = session_as(make_user(db, role="porteur", password=PASSWORD))
+    html = browser.get("/workflows/regie-de-quartier").text
+    assert "Schéma du parcours" in html
+    details = re.search(r"<details[^>]*>\s*<summary>([^<]+)</summary>(.*?)</details>", html, re.S)
+    assert details, "the Mermaid source is not folded in a <details>"
+    assert "open" not in details.group(0).split(">", 1)[0]
+    assert "flowchart" in details.group(2) or "stateDiagram" in details.group(2)
+    outside = html.replace(details.group(0), "")
+    assert '<pre class="code">' not in outside
 
 
 def hidden_token(html: str) -> str:
