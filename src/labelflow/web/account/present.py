@@ -77,6 +77,7 @@ def nav_items(actor: Actor) -> list[NavItem]:
         items.append(NavItem("users", "/users", "Comptes"))
     if can["technical"]:
         items.append(NavItem("api", "/docs", "API"))
+    items.append(NavItem("help", "/aide", "Aide"))
     items.append(NavItem("account", "/account", "Mon compte"))
     return items
 
