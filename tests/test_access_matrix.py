@@ -195,6 +195,7 @@ MATRIX: dict[tuple[str, str], tuple[Cell, Cell, Cell, Cell, Cell, Cell]] = {
     ("POST", "/users/{user_id}/deactivate"): (LOGIN, OK, 403, 403, 403, 403),
     ("POST", "/users/{user_id}/reactivate"): (LOGIN, OK, 403, 403, 403, 403),
     ("GET", "/account"): (LOGIN, 200, 200, 200, 200, 200),
+    ("GET", "/aide"): (LOGIN, 200, 200, 200, 200, 200),
     ("POST", "/account/tokens"): (LOGIN, OK, OK, OK, OK, OK),
     ("POST", "/account/tokens/{token_id}/revoke"): (LOGIN, OK, OK, OK, OK, OK),
 }  # fmt: skip

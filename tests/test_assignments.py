@@ -435,7 +435,13 @@ def test_consultant_declares_from_mes_missions(
 
     browser = signed_in(consultant)
     home = browser.get("/")
-    assert nav_labels(text_of(home)) == ["Mes projets", "Mes missions", "Parcours", "Mon compte"]
+    assert nav_labels(text_of(home)) == [
+        "Mes projets",
+        "Mes missions",
+        "Parcours",
+        "Aide",
+        "Mon compte",
+    ]
     assert "1 mission d'expertise attend votre déclaration d'indépendance" in text_of(home)
     assert browser.get(f"/projects/{pid}").status_code == 404
     missions = browser.get("/assignments")

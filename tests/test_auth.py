@@ -6,6 +6,7 @@ import logging
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from html import unescape
 from typing import Any
 
 import pytest
@@ -352,6 +353,74 @@ def test_failures_per_address_are_throttled(
     response = login(web, member.email, PASSWORD)
     assert response.status_code == 429
     assert int(response.headers["Retry-After"]) > 0
+
+
+def field_error(html: str, field_id: str) -> str:
+    """The message shown beside a field of the login form ('' when none)."""
+    found = re.search(rf'<p class="field-error" id="{field_id}-error">([^<]*)</p>', html)
+    return found.group(1) if found else ""
+
+
+def test_an_empty_field_is_required_not_a_wrong_password(
+    web: TestClient, member: User, settings: Settings
+) -> None:
+    no_password = login(web, member.email, "")
+    assert no_password.status_code == 422
+    html = no_password.text
+    assert field_error(html, "login-password") == "Ce champ est obligatoire."
+    assert field_error(html, "login-email") == ""
+    assert "incorrect" not in html
+    assert f'value="{member.email}"' in html  # what was typed stays
+    password_input = re.search(r'<input id="login-password"[^>]*>', html)
+    assert password_input
+    assert 'aria-invalid="true"' in password_input.group(0)
+    assert 'aria-describedby="login-password-error"' in password_input.group(0)
+
+    nothing = login(web, "  ", "")
+    assert nothing.status_code == 422
+    assert field_error(nothing.text, "login-email") == "Ce champ est obligatoire."
+    assert field_error(nothing.text, "login-password") == "Ce champ est obligatoire."
+    no_email = login(web, "", PASSWORD)
+    assert field_error(no_email.text, "login-email") == "Ce champ est obligatoire."
+    assert field_error(no_email.text, "login-password") == ""
+
+    # Not a failed attempt: far more empty submissions than the limit, and the account signs in.
+    for _ in range(settings.login_max_failures_per_account + 2):
+        assert login(web, member.email, "").status_code == 422
+    assert login(web, member.email, PASSWORD).status_code == 303
+
+
+def test_the_lockout_says_how_long_and_what_to_do(
+    web: TestClient, member: User, settings: Settings
+) -> None:
+    for _ in range(settings.login_max_failures_per_account):
+        with dates.frozen(T0):
+            fail(web, member.email)
+    with dates.frozen(T0):
+        locked = fail(web, member.email)
+    assert locked.status_code == 429
+    message = unescape(locked.text)
+    minutes = settings.login_window_minutes
+    assert f"la connexion est bloquée pendant {minutes} minutes." in message
+    assert "Attendez ce délai avant de réessayer" in message
+    assert "demandez à l'équipe nationale" in message and settings.contact_email in message
+    assert "réinitialiser votre mot de passe" in message
+    assert "(s)" not in message
+    with dates.frozen(T0 + timedelta(minutes=minutes, seconds=-30)):
+        last_minute = unescape(fail(web, member.email).text)
+    assert "bloquée pendant 1 minute." in last_minute
+
+
+def test_a_new_password_from_the_national_team_lifts_the_lockout(
+    client: Any, web: TestClient, member: User, settings: Settings
+) -> None:
+    for _ in range(settings.login_max_failures_per_account):
+        fail(web, member.email)
+    assert login(web, member.email, PASSWORD).status_code == 429
+    new_password = "une toute nouvelle phrase de passe"
+    reset = client.patch(f"/api/v1/users/{member.id}", json={"password": new_password})
+    assert reset.status_code == 200, reset.text
+    assert login(web, member.email, new_password).status_code == 303
 
 
 def test_api_errors_name_the_bearer_scheme(anonymous: Any) -> None:

@@ -325,6 +325,34 @@ def test_porteur_signs_in_and_sees_mon_projet(demo_server: str, page: Any) -> No
     shot(page, "mon-projet-porteur")
 
 
+def test_porteur_finds_help_from_the_header(demo_server: str, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    sign_in(page, demo_server, PORTEUR)
+    page.get_by_role("link", name="Aide", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Aide")
+    expect(page.get_by_role("heading", name="Les 6 étapes d'un projet")).to_be_visible()
+    expect(page.locator(".help-steps > li")).to_have_count(6)
+    expect(page.get_by_role("link", name="@")).to_have_attribute("href", re.compile("^mailto:"))
+    expect(page.locator(".json-link")).to_have_count(0)
+    shot(page, "aide-porteur")
+    page.set_viewport_size({"width": 390, "height": 844})
+    shot(page, "aide-porteur-390")
+
+
+def test_an_empty_sign_in_field_is_named(server: str, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(server + "/login")
+    page.get_by_label("Adresse e-mail").fill(STAFF)
+    page.get_by_role("button", name="Se connecter").click()
+    expect(page.locator("#login-password-error")).to_have_text("Ce champ est obligatoire.")
+    expect(page.get_by_label("Mot de passe")).to_be_focused()
+    expect(page.get_by_label("Adresse e-mail")).to_have_value(STAFF)
+    expect(page.get_by_text("incorrect")).to_have_count(0)
+    shot(page, "connexion-champ-obligatoire")
+
+
 def test_consultant_is_refused_someone_elses_project(demo_server: str, page: Any) -> None:
     from playwright.sync_api import expect
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,9 +19,9 @@ from labelflow.db import transaction
 from labelflow.demo.load import load_demo
 from labelflow.demo.pdfs import make_pdf
 from labelflow.demo.people import BUREAU
-from labelflow.demo.team import DEMO_DOMAIN, DEMO_PASSWORD, demo_logins
+from labelflow.demo.team import DEMO_DOMAIN, DEMO_PASSWORD, demo_login_lines, demo_logins
 from labelflow.models import Event, User
-from labelflow.settings import Settings
+from labelflow.settings import PROJECT_ROOT, Settings
 from labelflow.workflow import Engine as WorkflowEngine
 from tests.conftest import empty_database, token_for
 
@@ -359,3 +360,39 @@ class TestTheLoadedDemo:
         assert "(admin)" in logins[0].label
         assert logins[2].project  # the porteur's project, still in progress
         assert _sign_in(db, settings, logins[2].email) is not None
+
+    def test_the_readme_logins_are_the_printed_ones_and_sign_in(
+        self, demo: LoadedDemo, app: Any, db: Engine
+    ) -> None:
+        """The README's demo block is what `serve --demo` prints, and each of its pairs signs in
+        through the login form, as a first visitor copying it would."""
+        from fastapi.testclient import TestClient
+
+        block = _readme_demo_block()
+        defaults = Settings.model_fields
+        where = f"http://{defaults['host'].default}:{defaults['port'].default}"
+        assert block[0] == f"labelflow est disponible sur {where}"  # as `make run` prints it
+        assert block[1:] == demo_login_lines(demo_logins(db))
+        pairs = re.findall(r"^  .+?  (\S+@\S+) / (\S+)", "\n".join(block), re.M)
+        assert len(pairs) == 4, block
+        for email, password in pairs:
+            with TestClient(app, follow_redirects=False) as browser:
+                form = browser.get("/login")
+                token = re.search(r'name="login_token" value="([^"]+)"', form.text)
+                assert token, "the login form carries its anti-forgery field"
+                signed = browser.post(
+                    "/login",
+                    data={"email": email, "password": password, "login_token": token.group(1)},
+                )
+                assert signed.status_code == 303, (email, signed.text)
+                assert browser.get("/api/v1/me").json()["email"] == email
+                assert browser.get("/").status_code == 200
+
+
+def _readme_demo_block() -> list[str]:
+    """The lines of the first code block under the README's « Demo logins » heading."""
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Demo logins", 1)[1]
+    found = re.search(r"^```\n(.*?)^```", section, re.M | re.S)
+    assert found, "no code block under « Demo logins »"
+    return found.group(1).rstrip("\n").split("\n")

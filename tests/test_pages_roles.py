@@ -13,7 +13,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from labelflow.actors import ROLE_LABELS
 from labelflow.models import User
+from labelflow.web.app import create_app
 from tests.conftest import make_user
 from tests.factories import (
     PDF,
@@ -126,7 +128,7 @@ def test_porteur_home_is_mon_projet_and_read_only(
     # The documents they may add, the expertise report left out.
     types = option_values(html, "document-type")
     assert "note_cadrage" in types and "rapport_expertise" not in types
-    assert nav_labels(html) == ["Mon projet", "Parcours", "Mon compte"]
+    assert nav_labels(html) == ["Mon projet", "Parcours", "Aide", "Mon compte"]
     assert "Awa Diallo" in html and "Se déconnecter" in html
 
     # The project page is the same read-only view.
@@ -237,7 +239,7 @@ def test_consultant_sees_assigned_projects_and_uploads_the_report_only(
     home = text_of(browser.get("/"))
     assert "<h1>Mes projets</h1>" in home
     assert assigned["name"] in home and other["name"] not in home
-    assert nav_labels(home) == ["Mes projets", "Mes missions", "Parcours", "Mon compte"]
+    assert nav_labels(home) == ["Mes projets", "Mes missions", "Parcours", "Aide", "Mon compte"]
 
     page = text_of(browser.get(f"/projects/{assigned['id']}"))
     assert f"<h1>{assigned['name']}</h1>" in page
@@ -263,7 +265,7 @@ def test_bureau_sees_the_decision_files_read_only(
     home = text_of(browser.get("/"))
     assert "<h1>Dossiers du Bureau</h1>" in home
     assert at_bureau["name"] in home and earlier["name"] not in home
-    assert nav_labels(home) == ["Dossiers du Bureau", "Parcours", "Mon compte"]
+    assert nav_labels(home) == ["Dossiers du Bureau", "Parcours", "Aide", "Mon compte"]
 
     page = text_of(browser.get(f"/projects/{at_bureau['id']}"))
     for section in ("Pièces", "Conseil d'administration", "Historique", "Décision du Bureau"):
@@ -289,6 +291,7 @@ def test_staff_navigation_and_admin_only_user_management(
         "Bureau",
         "Comptes",
         "API",
+        "Aide",
         "Mon compte",
     ]
     staff = make_user(db, role="staff", password=PASSWORD)
@@ -446,12 +449,12 @@ def test_consultant_is_chosen_among_consultant_accounts(
 def test_account_page_creates_a_token_shown_once_and_revokes_it(
     db: Engine, anonymous: Any, session_as: Callable[[User], TestClient]
 ) -> None:
-    porteur = make_user(db, role="porteur", name="Awa Diallo", password=PASSWORD)
+    porteur = make_user(db, role="staff", name="Awa Diallo", password=PASSWORD)
     browser = session_as(porteur)
     page = browser.get("/account")
     html = text_of(page)
     assert "<h1>Mon compte</h1>" in html
-    assert "Awa Diallo" in html and porteur.email in html and "Porteur de projet" in html
+    assert "Awa Diallo" in html and porteur.email in html and "Équipe nationale" in html
     assert "Vous n'avez encore aucun jeton." in html
 
     refused = browser.post("/account/tokens", data={"csrf_token": csrf(page), "name": " "})
@@ -478,6 +481,75 @@ def test_account_page_creates_a_token_shown_once_and_revokes_it(
     assert (
         anonymous.get("/api/v1/me", headers={"Authorization": f"Bearer {raw}"}).status_code == 401
     )
+
+
+def test_technical_links_are_for_staff_and_the_json_twins_stay_reachable(
+    client: Any, db: Engine, session_as: Callable[[User], TestClient]
+) -> None:
+    project = walk_to(client, create_project(client), "decision_bureau")
+    pid = project["id"]
+    porteur = make_user(db, role="porteur", password=PASSWORD)
+    link(client, pid, porteur)
+    expertise = walk_to(client, create_project(client), "prefiguration")["id"]
+    consultant = make_user(db, role="consultant", password=PASSWORD)
+    assign(client, expertise, consultant)
+    member = make_user(db, role="bureau", password=PASSWORD)
+    workflow = f"/workflows/{project['workflow_key']}"
+    for user, shown, pages in (
+        (porteur, pid, ["/", f"/projects/{pid}", "/account", "/workflows", workflow]),
+        (consultant, expertise, ["/", f"/projects/{expertise}", "/assignments", workflow]),
+        (member, pid, ["/", f"/projects/{pid}", "/account", "/workflows"]),
+    ):
+        browser = session_as(user)
+        for url in pages:
+            response = browser.get(url)
+            assert response.status_code == 200, (user.role, url)
+            html = text_of(response)
+            assert 'class="json-link"' not in html, (user.role, url)
+            assert "Version JSON" not in html and 'href="/docs"' not in html, (user.role, url)
+            assert "Jetons d'API" not in html and "API" not in nav_labels(html), (user.role, url)
+            # The twin is still there for a program: the head's alternate link, and its URL.
+            twin = response.context.get("json_url")
+            if twin:
+                assert browser.get(twin).status_code == 200, (user.role, twin)
+        assert browser.get(f"/api/v1/projects/{shown}").status_code == 200
+        assert browser.get("/api/v1/me/tokens").status_code == 200
+
+    staff_page = text_of(client.get(f"/projects/{pid}"))
+    assert f'class="json-link" href="/api/v1/projects/{pid}"' in staff_page
+    assert "Version JSON de cette page" in staff_page
+    staff_account = text_of(client.get("/account"))
+    assert "Jetons d'API" in staff_account and 'action="/account/tokens"' in staff_account
+
+
+def test_a_token_holder_who_is_not_staff_may_still_revoke_it(
+    db: Engine, session_as: Callable[[User], TestClient]
+) -> None:
+    porteur = make_user(db, role="porteur", password=PASSWORD)
+    browser = session_as(porteur)
+    # Created through the API (a session's writes carry its anti-forgery token in a header).
+    page = browser.get("/account")
+    assert "Jetons d'API" not in text_of(page)
+    headers = {"X-CSRF-Token": csrf(page)}
+    created = browser.post("/api/v1/me/tokens", json={"name": "Export"}, headers=headers)
+    assert created.status_code == 201, created.text
+    html = text_of(browser.get("/account"))
+    assert "Jetons d'API" in html and "Export" in html and "Révoquer" in html
+    assert 'action="/account/tokens"' not in html  # no new token from the page
+
+
+def test_the_workflow_page_folds_the_mermaid_source_away(
+    db: Engine, session_as: Callable[[User], TestClient]
+) -> None:
+    browser = session_as(make_user(db, role="porteur", password=PASSWORD))
+    html = browser.get("/workflows/regie-de-quartier").text
+    assert "Schéma du parcours" in html
+    details = re.search(r"<details[^>]*>\s*<summary>([^<]+)</summary>(.*?)</details>", html, re.S)
+    assert details, "the Mermaid source is not folded in a <details>"
+    assert "open" not in details.group(0).split(">", 1)[0]
+    assert "flowchart" in details.group(2) or "stateDiagram" in details.group(2)
+    outside = html.replace(details.group(0), "")
+    assert '<pre class="code">' not in outside
 
 
 def hidden_token(html: str) -> str:
@@ -558,3 +630,54 @@ def test_role_pages_have_labels_and_no_inline_script(
         ids = set(re.findall(r'<(?:input|select|textarea)[^>]*\bid="([^"]+)"', html))
         labels = set(re.findall(r'<label for="([^"]+)"', html))
         assert ids <= labels, (url, ids - labels)
+
+
+# --- everyone: the « Aide » page ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", ["porteur", "staff", "consultant", "bureau"])
+def test_help_page_for_each_role(
+    role: str, app: Any, db: Engine, settings: Any, session_as: Callable[[User], TestClient]
+) -> None:
+    browser = session_as(make_user(db, role=role, password=PASSWORD))
+    home = browser.get("/")
+    assert home.status_code == 200
+    assert "Aide" in nav_labels(text_of(home)) and 'href="/aide"' in home.text
+
+    page = browser.get("/aide")
+    assert page.status_code == 200
+    html = text_of(page)
+    assert "<h1>Aide</h1>" in html and 'aria-current="page">Aide</a>' in html
+    # The six steps in plain words, from the definition: labels in order, their descriptions.
+    definition = app.state.workflows.latest()[0]
+    steps = definition.steps()
+    assert len(steps) == 6 and "Les 6 étapes d'un projet" in html
+    shown = re.findall(r"<li>\s*<h3>([^<]+?)\s*(?:<span|</h3>)", html)
+    assert shown == [s.label for s in steps]
+    for step in steps:
+        assert step.description.split(" : ")[0] in html, step.key
+    # Who does what: the viewer's own role first, then the others, the four of them.
+    headings = re.findall(r'<div class="help-role">\s*<h3>([^<]+?)\s*(?:<span|</h3>)', html)
+    order = ["porteur", "staff", "consultant", "bureau"]
+    expected = [role, *(r for r in order if r != role)]
+    assert headings == [ROLE_LABELS[r] for r in expected]
+    assert html.count("C'est vous") == 1
+    assert "Expertise sur site" in html and "rapport d'expertise" in html
+    # How to reach the national team.
+    assert f'<a href="mailto:{settings.contact_email}">{settings.contact_email}</a>' in html
+    assert "Mot de passe oublié" in html
+    assert " style=" not in html and 'class="json-link"' not in html
+
+
+def test_help_page_needs_a_sign_in_and_names_the_configured_contact(
+    anonymous: Any, db: Engine, settings: Any
+) -> None:
+    asked = anonymous.get("/aide", follow_redirects=False)
+    assert asked.status_code == 303 and asked.headers["location"].startswith("/login")
+    contact = {"contact_email": "labels@regies.example"}
+    other = create_app(settings.model_copy(update=contact), db=db)
+    user = make_user(db, role="porteur", password=PASSWORD)
+    with TestClient(other) as browser:
+        assert login(browser, user.email).status_code == 303
+        html = browser.get("/aide").text
+    assert 'href="mailto:labels@regies.example"' in html

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -156,6 +157,14 @@ def update_user(session: Session, *, user: User, data: UserUpdate, actor: Actor)
     if changes.get("active") is False or changes.get("password"):
         # Deactivation and a new password end every open session at once.
         close_user_sessions(session, user_id=user.id or 0)
+    if changes.get("password"):
+        # The lockout message sends a locked-out user to the national team for a new password:
+        # with it, the failures before it no longer count.
+        failures = select(LoginAttempt).where(
+            col(LoginAttempt.email) == user.email, col(LoginAttempt.success).is_(False)
+        )
+        for attempt in session.exec(failures):
+            session.delete(attempt)
     session.flush()
     # Which fields changed, never their values for a password.
     changed = sorted(k for k, v in changes.items() if v is not None)
@@ -196,9 +205,13 @@ def _check_throttle(
         ).one()
         if count >= limit:
             retry = _retry_after(oldest, window, now)
+            # retry has a second's margin over what is left: say the minutes actually left.
+            minutes = max(1, math.ceil((retry - 1) / 60))
             raise TooManyAttempts(
-                "Trop de tentatives de connexion : réessayez dans "
-                f"{max(1, retry // 60)} minute(s).",
+                "Trop de tentatives de connexion : la connexion est bloquée pendant "
+                f"{minutes} {'minute' if minutes == 1 else 'minutes'}. Attendez ce délai avant "
+                "de réessayer, ou demandez à l'équipe nationale "
+                f"({settings.contact_email}) de réinitialiser votre mot de passe.",
                 retry_after=retry,
             )
 

@@ -98,17 +98,10 @@ def _refuse_unsafe(settings: Settings) -> None:
 
 
 def _print_demo_logins(db: SAEngine) -> None:
-    from labelflow.demo.team import DEMO_PASSWORD, demo_logins  # noqa: PLC0415
+    from labelflow.demo.team import demo_login_lines, demo_logins  # noqa: PLC0415
 
-    logins = demo_logins(db)
-    if not logins:
-        return
-    print("Comptes de démonstration (e-mail / mot de passe) :")
-    width = max(len(login.label) for login in logins)
-    for login in logins:
-        where = f"  ({login.project})" if login.project else ""
-        print(f"  {login.label:<{width}}  {login.email} / {DEMO_PASSWORD}{where}")
-    print("  Chaque projet de démonstration a son porteur, avec le même mot de passe.")
+    for line in demo_login_lines(demo_logins(db)):
+        print(line)
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:

@@ -21,6 +21,9 @@ USERS_MANAGE = "users.manage"
 BUREAU_READ = "bureau.read"  # the agenda, the decision files, the meetings, the recusals
 BUREAU_MANAGE = "bureau.manage"  # record the Bureau's meetings
 RECUSAL_DECLARE = "recusal.declare"  # a Bureau member their own; staff on a member's behalf
+# What only the national team is shown: the links to the pages' JSON twins and to the API, the
+# API tokens. The twins themselves answer whoever may see the page.
+TECHNICAL_SHOW = "technical.show"
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "staff": frozenset(
@@ -35,6 +38,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             BUREAU_READ,
             BUREAU_MANAGE,
             RECUSAL_DECLARE,
+            TECHNICAL_SHOW,
         }
     ),
     "consultant": frozenset({PROJECT_READ, DOCUMENT_UPLOAD, ASSIGNMENT_DECLARE}),

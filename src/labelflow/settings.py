@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     # Bureau quorum: present non-recused members must be MORE than this share of the Bureau's
     # non-recused members (0.5: more than half).
     bureau_quorum_fraction: float = Field(default=0.5, ge=0, lt=1)
+    # How the national team is reached, shown on the help page and when sign-in is locked.
+    contact_email: str = Field(default="equipe.nationale@example.org", min_length=3, max_length=320)
     host: str = "127.0.0.1"
     port: int = 8000
     demo: bool = False

@@ -133,3 +133,16 @@ def demo_logins(db: SAEngine) -> list[DemoLogin]:
             2, DemoLogin("porteur", ROLE_LABELS["porteur"], user.email, user.name, project.name)
         )
     return logins
+
+
+def demo_login_lines(logins: list[DemoLogin]) -> list[str]:
+    """What `serve --demo` prints of the demo logins, line by line (also the README's block)."""
+    if not logins:
+        return []
+    width = max(len(login.label) for login in logins)
+    lines = ["Comptes de démonstration (e-mail / mot de passe) :"]
+    for login in logins:
+        where = f"  ({login.project})" if login.project else ""
+        lines.append(f"  {login.label:<{width}}  {login.email} / {DEMO_PASSWORD}{where}")
+    lines.append("  Chaque projet de démonstration a son porteur, avec le même mot de passe.")
+    return lines

@@ -24,6 +24,7 @@ from labelflow.web.bureau import api as bureau_api
 from labelflow.web.bureau import pages as bureau_pages
 from labelflow.web.documents import api as documents_api
 from labelflow.web.documents import pages as documents_pages
+from labelflow.web.help import pages as help_pages
 from labelflow.web.limits import Admission, BodySizeLimit, request_slots
 from labelflow.web.projects import api as projects_api
 from labelflow.web.projects import pages as projects_pages
@@ -110,6 +111,7 @@ def create_app(settings: Settings | None = None, *, db: SAEngine | None = None) 
         report_pages,
         users_pages,
         assignments_pages,
+        help_pages,
     ):
         app.include_router(pages.router)
     # What the subscribers of facts need: attached to every request's session (deps.get_session).

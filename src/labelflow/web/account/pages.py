@@ -37,6 +37,7 @@ from labelflow.web.routing import PAGE_DEPENDENCIES, public_page_router, render
 router = public_page_router()
 LOGIN_COOKIE = "labelflow_login"
 BAD_CREDENTIALS = "Adresse e-mail ou mot de passe incorrect."
+REQUIRED = "Ce champ est obligatoire."
 
 
 def _sign(settings: Settings, value: str) -> str:
@@ -69,15 +70,18 @@ def _login_page(
     email: str = "",
     next_url: str = "/",
     message: str = "",
+    errors: dict[str, list[str]] | None = None,
     status_code: int = 200,
 ) -> Response:
     token = _sign(settings, secrets.token_urlsafe(16))
-    response = render(
-        request,
-        "login.html",
-        {"email": email, "next": safe_next(next_url), "message": message, "login_token": token},
-        status_code,
-    )
+    context = {
+        "email": email,
+        "next": safe_next(next_url),
+        "message": message,
+        "errors": errors or {},
+        "login_token": token,
+    }
+    response = render(request, "login.html", context, status_code)
     response.set_cookie(
         LOGIN_COOKIE,
         token,
@@ -140,6 +144,17 @@ def login(
             next_url=next,
             status_code=403,
             message="Le formulaire a expiré : saisissez de nouveau vos identifiants.",
+        )
+    # An empty field is a slip, not a wrong password: said beside it, and not counted as a
+    # failed attempt.
+    missing = {
+        name: [REQUIRED]
+        for name, typed in (("email", email.strip()), ("password", password))
+        if not typed
+    }
+    if missing:
+        return _login_page(
+            request, settings, email=email, next_url=next, errors=missing, status_code=422
         )
     address = request.client.host if request.client else "inconnue"
     try:

@@ -17,6 +17,7 @@ from labelflow.permissions import (
     PROJECT_WRITE,
     RECORD_WRITE,
     RECUSAL_DECLARE,
+    TECHNICAL_SHOW,
     USERS_MANAGE,
     allows,
 )
@@ -50,6 +51,7 @@ def abilities(actor: Actor) -> dict[str, bool]:
         "bureau_manage": allows(actor, BUREAU_MANAGE),
         "recusal": allows(actor, RECUSAL_DECLARE),
         "assignments": allows(actor, ASSIGNMENT_DECLARE),
+        "technical": allows(actor, TECHNICAL_SHOW),
     }
 
 
@@ -73,8 +75,9 @@ def nav_items(actor: Actor) -> list[NavItem]:
         items.append(NavItem("bureau", "/bureau", "Bureau"))
     if can["users"]:
         items.append(NavItem("users", "/users", "Comptes"))
-    if can["pipeline"]:
+    if can["technical"]:
         items.append(NavItem("api", "/docs", "API"))
+    items.append(NavItem("help", "/aide", "Aide"))
     items.append(NavItem("account", "/account", "Mon compte"))
     return items
 
