@@ -14,6 +14,7 @@ import pypdf
 import pytest
 from sqlalchemy import Engine
 
+from labelflow.french import typeset
 from labelflow.models import User
 from tests.conftest import make_user
 from tests.factories import (
@@ -430,7 +431,7 @@ def test_agenda_and_recusal_from_the_pages(
         assert "Vous ne prenez pas part à la délibération" in page
     # Staff see the recusal on the decision form: that member cannot vote.
     staff_page = unescape(client.get(f"/projects/{project['id']}").text)
-    assert "Déporté·e : ne vote pas" in staff_page and "Élue de la commune." in staff_page
+    assert typeset("Déporté·e : ne vote pas") in staff_page and "Élue de la commune." in staff_page
 
 
 def test_staff_record_a_meeting_from_the_page(client: Any, db: Engine, app: Any) -> None:

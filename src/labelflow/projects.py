@@ -266,6 +266,14 @@ class ActionEvaluation:
         return not self.unmet
 
 
+# The labels of the `schemas.Kind` and `schemas.Initiator` values, as users read them.
+KIND_LABELS = {"quartier": "Régie de Quartier", "territoire": "Régie de Territoire"}
+INITIATOR_LABELS = {
+    "habitants": "Les habitants",
+    "collectivite": "La collectivité",
+    "bailleur": "Le bailleur social",
+}
+
 SUSPENDED_UNMET = Unmet("projet_suspendu", "Le projet est suspendu : reprenez-le pour agir.")
 
 
