@@ -384,7 +384,7 @@ def test_record_forms_and_their_refusals(client: Any, db: Engine) -> None:
 
     html = text_of(client.get(f"/projects/{pid}"))
     assert "Ville de Roubaix" in html
-    assert typeset("1 membre(s) dont 1 habitant(s) ; présidence : Mme Amrani (Habitants).") in html
+    assert typeset("1 membre dont 1 habitant ; présidence : Mme Amrani (Habitants).") in html
     assert "Vu en conseil." in html
     # A consultant is designated from the préfiguration step on, not before.
     assert "Un·e consultant·e se désigne aux étapes" in html

@@ -28,6 +28,7 @@ from labelflow.errors import (
     TooManyAttempts,
 )
 from labelflow.events import record_fact
+from labelflow.french import plural
 from labelflow.models import ApiToken, LoginAttempt, Project, ProjectMember, User, WebSession
 from labelflow.schemas import UserCreate, UserUpdate
 from labelflow.settings import Settings
@@ -198,7 +199,7 @@ def _check_throttle(
             retry = _retry_after(oldest, window, now)
             raise TooManyAttempts(
                 "Trop de tentatives de connexion : réessayez dans "
-                f"{max(1, retry // 60)} minute(s).",
+                f"{plural(max(1, retry // 60), 'minute')}.",
                 retry_after=retry,
             )
 

@@ -62,6 +62,32 @@ def _day(value: date) -> str:
     return f"{day} {MONTHS[value.month - 1]} {value.year}"
 
 
+def _easter(year: int) -> date:
+    """Easter Sunday (the anonymous Gregorian computus)."""
+    a, b, c = year % 19, year // 100, year % 100
+    d, e = divmod(b, 4)
+    g = (8 * b + 13) // 25
+    h = (19 * a + b - d - g + 15) % 30
+    i, k = divmod(c, 4)
+    lw = (32 + 2 * e + 2 * i - h - k) % 7
+    m = (a + 11 * h + 19 * lw) // 433
+    month, day = divmod(h + lw - 7 * m + 114, 31)
+    return date(year, month, day + 1)
+
+
+# France's public holidays that fall on a fixed date (month, day).
+_FIXED_HOLIDAYS = {(1, 1), (5, 1), (5, 8), (7, 14), (8, 15), (11, 1), (11, 11), (12, 25)}
+
+
+def is_working_day(day: date) -> bool:
+    """Monday to Friday and not a French public holiday (Easter Monday, Ascension and Whit
+    Monday included)."""
+    if day.weekday() >= 5 or (day.month, day.day) in _FIXED_HOLIDAYS:
+        return False
+    easter = _easter(day.year)
+    return (day - easter).days not in (1, 39, 50)
+
+
 def french_date(value: date | datetime | None) -> str:
     """'22 novembre 2026', '1er décembre 2026'."""
     if value is None:

@@ -25,6 +25,7 @@ from labelflow.errors import (
     Suspended,
 )
 from labelflow.events import record_fact
+from labelflow.french import plural
 from labelflow.models import (
     Attestation,
     BoardMember,
@@ -421,7 +422,7 @@ def _require_criteria(
     if unmet:
         raise CriteriaUnmet(
             f"L'action « {action_def.label} » n'est pas encore possible : "
-            f"{len(unmet)} critère(s) non rempli(s).",
+            f"{plural(len(unmet), 'critère non rempli', 'critères non remplis')}.",
             unmet=[{"code": u.code, "message": u.message} for u in unmet],
         )
 
