@@ -261,7 +261,9 @@ def test_create_validation_in_french(client: Any) -> None:
     }
     assert all(f["message"] == "Ce champ est obligatoire." for f in error["fields"])
     error = _error(client.post("/api/v1/projects", json={**QUARTIER, "kind": "village"}), 422)
-    assert "quartier" in error["fields"][0]["message"]
+    assert error["fields"][0]["message"] == (
+        "Valeur non reconnue. Choisissez parmi : Régie de Quartier, Régie de Territoire."
+    )
     _error(
         client.post(
             "/api/v1/projects", content=b"{nope", headers={"content-type": "application/json"}
@@ -288,7 +290,9 @@ def test_patch_refuses_invalid_values_and_stores_nothing(client: Any) -> None:
         ({"rna_number": "W12345678"}, "rna_number"),
         ({"charge_mission_recruited_on": TOMORROW}, "charge_mission_recruited_on"),
         ({"association_created_on": TOMORROW}, "association_created_on"),
-        ({"charge_mission_recruited_on": "22/11/2026"}, "charge_mission_recruited_on"),
+        ({"charge_mission_recruited_on": "31/02/2026"}, "charge_mission_recruited_on"),
+        ({"charge_mission_recruited_on": "22026-01-01"}, "charge_mission_recruited_on"),
+        ({"charge_mission_recruited_on": "22 novembre"}, "charge_mission_recruited_on"),
         ({"name": ""}, "name"),
         ({"name": None}, "name"),
         ({"region": None}, "region"),

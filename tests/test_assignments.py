@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from labelflow.french import typeset
 from labelflow.models import User
 from tests.conftest import make_user
 from tests.factories import (
@@ -389,8 +390,14 @@ def test_every_fact_is_in_the_history(
     assert history[2]["data"]["linked"] == ["Ville de Roubaix"]
     assert history[-1]["comment"] == "Départ en congé."
     page = text_of(client.get(f"/projects/{pid}/history"))
-    assert "Affectation de Yves Diallo refusée : lien déclaré avec « Ville de Roubaix »." in page
-    assert "Claire Martin (" in page and "en charge de l'expertise : affectation active." in page
+    assert (
+        typeset("Affectation de Yves Diallo refusée : lien déclaré avec « Ville de Roubaix ».")
+        in page
+    )
+    assert (
+        "Claire Martin (" in page
+        and typeset("en charge de l'expertise : affectation active.") in page
+    )
     assert "Fin de l'affectation de Claire Martin" in page
 
 
@@ -449,7 +456,7 @@ def test_consultant_declares_from_mes_missions(
     assert "<h1>Mes missions</h1>" in html and at_prefiguration["name"] in html
     names = stakeholder_names(client, pid)
     for name in names:
-        assert f"<legend>« {name} »" in html
+        assert typeset(f"<legend>« {name} »") in html
     ids = re.findall(r'name="link-(\d+)" value="non"', missions.text)
     assert len(ids) == len(names)
     action = re.search(r'action="(/assignments/\d+/declaration)"', missions.text)
@@ -460,7 +467,7 @@ def test_consultant_declares_from_mes_missions(
     refused = browser.post(action.group(1), data={"csrf_token": csrf(missions), **partial})
     assert refused.status_code == 422
     html = text_of(refused)
-    assert f"Il manque : « {names[0]} »." in html
+    assert typeset(f"Il manque : « {names[0]} ».") in html
     assert "Répondez pour cette partie prenante." in html
     assert re.search(rf'name="link-{ids[1]}" value="non" checked', refused.text)
     assert "Rien à signaler" in html
@@ -488,7 +495,7 @@ def test_consultant_declares_from_mes_missions(
     assert "Ce champ est obligatoire." in text_of(blank)
     ended = client.post(end_url, data={"reason": "Mission confiée à un autre cabinet."})
     assert ended.status_code == 200  # back on the project page, the section shows it
-    assert "Motif de fin : Mission confiée à un autre cabinet." in text_of(ended)
+    assert typeset("Motif de fin : Mission confiée à un autre cabinet.") in text_of(ended)
     assert browser.get(f"/projects/{pid}").status_code == 404
 
 
@@ -516,10 +523,10 @@ def test_a_refusal_is_explained_on_mes_missions(
     )
     assert sent.status_code == 303
     html = text_of(browser.get("/assignments"))
-    assert ROUBAIX_REFUSAL in html
+    assert typeset(ROUBAIX_REFUSAL) in html
     assert browser.get(f"/projects/{pid}").status_code == 404
     staff_view = text_of(client.get(f"/projects/{pid}"))
-    assert "Refusée : lien déclaré" in staff_view
+    assert typeset("Refusée : lien déclaré") in staff_view
     assert "Ancienne cheffe de projet de la ville." in staff_view
     # The form to designate someone else is back.
     assert f'action="/projects/{pid}/consultant"' in staff_view

@@ -465,7 +465,7 @@ def test_consultant_fills_and_submits_the_report(report_server: str, page: Any) 
     expect(status).to_contain_text(re.compile(r"Brouillon enregistré à \d\d:\d\d"))
 
     governance = page.locator("#critere-majorite_presidence_habitants")
-    expect(governance.locator(".board-box")).to_contain_text("5 membre(s) dont 3 habitant(s)")
+    expect(governance.locator(".board-box")).to_contain_text("5 membres dont 3 habitants")
     criteria = page.locator("fieldset.criterion[id^='critere-']")
     count = criteria.count()
     assert count >= 10

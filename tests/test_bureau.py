@@ -14,6 +14,7 @@ import pypdf
 import pytest
 from sqlalchemy import Engine
 
+from labelflow.french import typeset
 from labelflow.models import User
 from tests.conftest import make_user
 from tests.factories import (
@@ -128,7 +129,7 @@ def test_quorum_counts_present_members_who_are_not_recused(
     error = _error(response, 409)
     assert error["code"] == "quorum_non_atteint"
     assert error["message"].startswith(
-        "Quorum non atteint : 2 présent(s) sur 4 membre(s) non déporté(s)"
+        "Quorum non atteint : 2 présents sur 4 membres non déportés du Bureau"
     )
     assert (error["present"], error["members"], error["required"]) == (2, 4, 3)
     assert client.get(f"/api/v1/projects/{pid}/decisions").json() == []
@@ -398,7 +399,7 @@ def test_agenda_and_recusal_from_the_pages(
     agenda = browser.get("/api/v1/bureau/agenda").json()
     assert [item["project"]["id"] for item in agenda] == [project["id"]]
     (item,) = agenda
-    assert item["board_summary"].startswith("5 membre(s) dont 3 habitant(s)")
+    assert item["board_summary"].startswith("5 membres dont 3 habitants")
     assert item["documents"] and item["recusals"] == [] and item["decisions"] == []
     assert item["report_url"] == f"/api/v1/projects/{project['id']}/report.pdf"
     page = unescape(browser.get("/").text)
@@ -430,7 +431,7 @@ def test_agenda_and_recusal_from_the_pages(
         assert "Vous ne prenez pas part à la délibération" in page
     # Staff see the recusal on the decision form: that member cannot vote.
     staff_page = unescape(client.get(f"/projects/{project['id']}").text)
-    assert "Déporté·e : ne vote pas" in staff_page and "Élue de la commune." in staff_page
+    assert typeset("Déporté·e : ne vote pas") in staff_page and "Élue de la commune." in staff_page
 
 
 def test_staff_record_a_meeting_from_the_page(client: Any, db: Engine, app: Any) -> None:

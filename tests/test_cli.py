@@ -128,7 +128,7 @@ def test_demo_loads_once(sqlite_env: dict[str, str]) -> None:
     assert "12 projets" in first.stdout
     again = run("demo", env=sqlite_env)
     assert again.returncode == 1
-    assert "contient déjà 12 projet(s)" in again.stderr
+    assert "contient déjà 12 projets" in again.stderr
     listing = run("users", "list", env=sqlite_env)
     assert listing.returncode == 0, listing.stderr
     assert "camille.roussel@demo.labelflow.fr" in listing.stdout

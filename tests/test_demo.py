@@ -6,7 +6,8 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from html.parser import HTMLParser
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from bench.bulk import generate_bulk
 from sqlalchemy import Engine
 from sqlmodel import col, select
 
-from labelflow import accounts
+from labelflow import accounts, dates
 from labelflow.db import transaction
 from labelflow.demo.load import load_demo
 from labelflow.demo.pdfs import make_pdf
@@ -71,6 +72,36 @@ def demo(app: Any, db: Engine, settings: Settings) -> Iterator[LoadedDemo]:
         for other in opened:
             other.__exit__(None, None, None)
         empty_database(db, settings)
+
+
+class _Text(HTMLParser):
+    """What a reader sees of a page: its text, not its tags, scripts or text areas."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+        self.skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: Any) -> None:
+        self.skipping += tag in ("script", "style", "textarea")
+
+    def handle_endtag(self, tag: str) -> None:
+        self.skipping -= tag in ("script", "style", "textarea")
+
+    def handle_data(self, data: str) -> None:
+        if not self.skipping:
+            self.parts.append(data)
+
+
+# Plain spaces where French typography wants no-break ones, and « (s) » plurals.
+_TYPOGRAPHY_FAULTS = re.compile(r"«(?!\u00a0)|(?<!\u00a0)»|[ \t\n][:;!?](?=\s|$)|\(s\)")
+
+
+def typography_faults(html: str) -> list[str]:
+    parser = _Text()
+    parser.feed(html)
+    text = "".join(parser.parts)
+    return [text[max(0, m.start() - 40) : m.end() + 10] for m in _TYPOGRAPHY_FAULTS.finditer(text)]
 
 
 def _projects(client: Any, ids: list[int]) -> list[dict[str, Any]]:
@@ -350,6 +381,34 @@ class TestTheLoadedDemo:
         roles = {u.id: u.role for u in _demo_users(db)}
         by_role = Counter(roles[e.actor_id] for e in events if e.actor_id is not None)
         assert by_role["staff"] and by_role["porteur"] and by_role["consultant"]
+
+    def test_bureau_meetings_fall_on_working_days(self, demo: LoadedDemo) -> None:
+        meetings = demo.client.get("/api/v1/bureau/meetings").json()
+        held = [date.fromisoformat(m["held_on"]) for m in meetings]
+        assert held and all(dates.is_working_day(day) for day in held), held
+
+    def test_pages_follow_french_typography(self, demo: LoadedDemo, db: Engine) -> None:
+        """No « (s) », and no-break spaces inside « » and before ; : ! ? on every page of the
+        main flows, for every role."""
+        html = {"Accept": "text/html"}
+        urls = ["/", "/projects", "/projects/new", "/bureau", "/bureau/meetings", "/users"]
+        urls += ["/workflows", "/workflows/regie-de-quartier", "/account", "/login"]
+        for pid in demo.ids:
+            urls += [f"/projects/{pid}", f"/projects/{pid}/history", f"/projects/{pid}/report"]
+        users = _demo_users(db)
+        clients = [demo.client] + [
+            demo.as_user(next(u for u in users if u.role == role))
+            for role in ("consultant", "porteur", "bureau")
+        ]
+        seen = 0
+        for client in clients:
+            for url in [*urls, "/assignments"]:
+                response = client.get(url, headers=html)
+                if response.status_code != 200:
+                    continue
+                seen += 1
+                assert typography_faults(response.text) == [], url
+        assert seen > 3 * len(demo.ids)
 
     def test_demo_logins_name_one_account_per_role(
         self, demo: LoadedDemo, db: Engine, settings: Settings

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, event
 
+from labelflow.french import typeset
 from tests.conftest import make_user
 from tests.factories import (
     PDF,
@@ -153,7 +154,7 @@ def test_refused_creation_keeps_values_and_explains_each_field(client: Any) -> N
     html = text_of(response)
     assert "Régie des Trois Quartiers" in html  # typed values kept
     assert "59512 Roubaix\n5959 Tourcoing" in html
-    assert "Ligne 2 : Le code INSEE doit compter 5 caractères (par exemple 59512)." in html
+    assert typeset("Ligne 2 : Le code INSEE doit compter 5 caractères (par exemple 59512).") in html
     assert "Ce champ est obligatoire." in html
     assert re.search(r'id="project-region"[^>]*aria-invalid="true"', html)
     assert client.get("/api/v1/projects").json()["total"] == 0
@@ -163,7 +164,7 @@ def test_refused_creation_for_a_commune_line_without_name(client: Any) -> None:
     response = client.post("/projects", data={**NEW_PROJECT, "communes": "59512", "kind": ""})
     assert response.status_code == 422
     html = text_of(response)
-    assert "Ligne 1 : indiquez le code INSEE puis le nom de la commune" in html
+    assert typeset("Ligne 1 : indiquez le code INSEE puis le nom de la commune") in html
     assert client.get("/api/v1/projects").json()["total"] == 0
 
 
@@ -182,10 +183,10 @@ def test_project_page_shows_checklist_reasons_and_disabled_buttons(client: Any) 
     response = client.get(f"/projects/{project['id']}")
     assert response.status_code == 200
     html = text_of(response)
-    assert "Il manque une partie prenante engagée du collège « Collectivité »." in html
-    assert "Il manque la pièce « Note de cadrage »." in html
-    assert "Il manque l'attestation « Portage par la collectivité »." in html
-    assert "collège « Habitants »" not in html
+    assert typeset("Il manque une partie prenante engagée du collège « Collectivité ».") in html
+    assert typeset("Il manque la pièce « Note de cadrage ».") in html
+    assert typeset("Il manque l'attestation « Portage par la collectivité ».") in html
+    assert typeset("collège « Habitants »") not in html
     launch = button(html, "Lancer l'étude de faisabilité")
     assert "disabled" in launch
     assert 'aria-describedby="action-lancer_faisabilite-reasons"' in launch
@@ -224,9 +225,8 @@ def test_transition_from_the_page(client: Any) -> None:
     html = text_of(page)
     assert "Étape 2/6 · Étude de faisabilité" in html
     assert [s.status for s in page.context["timeline"]][:2] == ["done", "current"]
-    assert "Lancer l'étude de faisabilité : de « Groupe projet » à « Étude de faisabilité »." in (
-        html
-    )
+    moved = "Lancer l'étude de faisabilité : de « Groupe projet » à « Étude de faisabilité »."
+    assert typeset(moved) in html
 
 
 def test_transition_with_unmet_criteria_is_refused_beside_its_button(client: Any) -> None:
@@ -276,7 +276,9 @@ def test_comment_required_and_closed_project(client: Any) -> None:
     url = f"/projects/{project['id']}/transitions"
     refused = client.post(url, data={"action": "abandonner", "comment": "  "})
     assert refused.status_code == 422
-    assert "Un commentaire est requis pour l'action « Abandonner le projet »." in text_of(refused)
+    assert typeset("Un commentaire est requis pour l'action « Abandonner le projet ».") in text_of(
+        refused
+    )
     done = client.post(
         url,
         data={"action": "abandonner", "comment": "Les élus ont renoncé."},
@@ -308,7 +310,7 @@ def test_upload_document_from_the_page(client: Any, docs_dir: Any) -> None:
     html = text_of(client.get(f"/projects/{project['id']}"))
     assert f'href="/api/v1/documents/{docs[0]["id"]}/content"' in html
     assert "Déposée, en attente de relecture" in html
-    assert "Il manque la pièce « Note de cadrage »." not in html
+    assert typeset("Il manque la pièce « Note de cadrage ».") not in html
 
 
 def test_refused_uploads_say_why(client: Any) -> None:
@@ -318,7 +320,7 @@ def test_refused_uploads_say_why(client: Any) -> None:
         url, data={"type": "inconnu"}, files={"file": ("a.pdf", PDF, "application/pdf")}
     )
     assert unknown.status_code == 422
-    assert "Type de pièce inconnu « inconnu »" in text_of(unknown)
+    assert typeset("Type de pièce inconnu « inconnu »") in text_of(unknown)
     missing = client.post(
         url, data={"type": "note_cadrage"}, files={"file": ("", b"", "application/octet-stream")}
     )
@@ -348,7 +350,7 @@ def test_review_a_document_from_the_page(client: Any) -> None:
     assert done.headers["location"] == f"/projects/{project['id']}#piece-{doc['id']}"
     html = text_of(client.get(f"/projects/{project['id']}"))
     assert "Illisible." in html
-    assert "La pièce « Note de cadrage » a été refusée" in html
+    assert typeset("La pièce « Note de cadrage » a été refusée") in html
 
 
 def test_record_forms_and_their_refusals(client: Any, db: Engine) -> None:
@@ -382,14 +384,14 @@ def test_record_forms_and_their_refusals(client: Any, db: Engine) -> None:
 
     html = text_of(client.get(f"/projects/{pid}"))
     assert "Ville de Roubaix" in html
-    assert "1 membre(s) dont 1 habitant(s) ; présidence : Mme Amrani (Habitants)." in html
+    assert typeset("1 membre dont 1 habitant ; présidence : Mme Amrani (Habitants).") in html
     assert "Vu en conseil." in html
     # A consultant is designated from the préfiguration step on, not before.
     assert "Un·e consultant·e se désigne aux étapes" in html
     early = client.post(f"/projects/{pid}/consultant", data={"user_id": str(claire.id)})
     assert early.status_code == 409
     assert "Un·e consultant·e ne peut être désigné·e qu'aux étapes" in text_of(early)
-    assert "Il manque l'attestation « Portage par la collectivité »." not in html
+    assert typeset("Il manque l'attestation « Portage par la collectivité ».") not in html
 
     stakeholder = client.get(f"/api/v1/projects/{pid}/stakeholders").json()[0]
     removed = client.post(
@@ -444,7 +446,7 @@ def test_edit_project_fields(client: Any) -> None:
     assert stored["rna_number"] == "W595012345"
     assert stored["association_name"] == "Régie de l'Alma"
     assert stored["charge_mission_recruited_on"] == YESTERDAY
-    assert "Champs modifiés : nom de l'association, numéro RNA" in text_of(
+    assert typeset("Champs modifiés : nom de l'association, numéro RNA") in text_of(
         client.get(f"/projects/{pid}")
     )
 
@@ -498,7 +500,7 @@ def test_suspend_and_resume(client: Any) -> None:
         == 303
     )
     html = text_of(client.get(f"/projects/{pid}"))
-    assert "Le projet est suspendu : reprenez-le pour agir." in html
+    assert typeset("Le projet est suspendu : reprenez-le pour agir.") in html
     assert "disabled" in button(html, "Abandonner le projet")
     assert (
         client.post(f"/projects/{pid}/resume", data={}, follow_redirects=False).status_code == 303
@@ -569,15 +571,21 @@ def test_workflow_pages(client: Any) -> None:
     assert response.status_code == 200
     html = text_of(response)
     assert (
-        "Parties prenantes engagées des collèges : Habitants, Collectivité, "
-        "Partenaire socio-économique" in html
+        typeset(
+            "Parties prenantes engagées des collèges : Habitants, Collectivité, "
+            "Partenaire socio-économique"
+        )
+        in html
     )
     assert "stateDiagram-v2" in html
     assert '<pre class="mermaid"' in html
     assert '<script src="/static/vendor/mermaid.min.js"></script>' in html
     # The territoire's own document type, in its criterion and in the list of types (with its
     # key); the quartier's bailleur does not appear.
-    assert "Pièce « Engagement des partenaires socio-économiques » déposée et non refusée" in html
+    assert (
+        typeset("Pièce « Engagement des partenaires socio-économiques » déposée et non refusée")
+        in html
+    )
     assert "engagement_partenaires" in html
     assert "bailleur" not in html.lower()
     assert client.get("/static/vendor/mermaid.min.js").status_code == 200
@@ -667,8 +675,8 @@ def test_project_page_shows_the_latest_history_and_links_to_the_whole(client: An
     for i in range(35):
         add_stakeholder(client, project["id"], "habitants", name=f"Collectif n°{i}")
     page = unescape(client.get(f"/projects/{project['id']}").text)
-    assert "Collectif n°34 »" in page  # the newest facts are shown
-    assert "Collectif n°0 »" not in page  # the oldest are on the history page
+    assert typeset("Collectif n°34 »") in page  # the newest facts are shown
+    assert typeset("Collectif n°0 »") not in page  # the oldest are on the history page
     assert "Les 30 faits les plus récents" in page
     assert f'href="/projects/{project["id"]}/history"' in page
 
@@ -676,6 +684,6 @@ def test_project_page_shows_the_latest_history_and_links_to_the_whole(client: An
     assert whole.status_code == 200
     text = unescape(whole.text)
     assert "36 faits" in text
-    assert "Collectif n°0 »" in text and "Collectif n°34 »" in text
-    assert text.index("Création du projet") < text.index("Collectif n°34 »")
+    assert typeset("Collectif n°0 »") in text and typeset("Collectif n°34 »") in text
+    assert text.index("Création du projet") < text.index(typeset("Collectif n°34 »"))
     assert f'href="/api/v1/projects/{project["id"]}/events"' in whole.text

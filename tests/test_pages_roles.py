@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from labelflow.actors import ROLE_LABELS
+from labelflow.french import typeset
 from labelflow.models import User
 from labelflow.web.app import create_app
 from tests.conftest import make_user
@@ -118,7 +119,7 @@ def test_porteur_home_is_mon_projet_and_read_only(
     # Where it stands, what is missing, when.
     assert "en est à l'étape <strong>1 sur 6</strong>" in html
     assert [s.status for s in home.context["timeline"]] == ["current"] + ["future"] * 5
-    assert "Il manque la pièce « Note de cadrage »." in html
+    assert typeset("Il manque la pièce « Note de cadrage ».") in html
     assert "Échéances" in html and "Date cible du label" in html
     # Nothing they cannot do: no action, record, review, deadline or suspension form.
     for action in ("transitions", "stakeholders", "attestations", "edit", "suspend", "members"):
@@ -192,7 +193,7 @@ def test_porteur_uploads_a_document_but_not_the_expertise_report(
     )
     assert done.status_code == 303
     html = text_of(browser.get(f"/projects/{project['id']}"))
-    assert "note.pdf" in html and "Il manque la pièce « Note de cadrage »." not in html
+    assert "note.pdf" in html and typeset("Il manque la pièce « Note de cadrage ».") not in html
     refused = browser.post(
         url,
         data={"csrf_token": token, "type": "rapport_expertise"},
@@ -400,7 +401,7 @@ def test_link_and_unlink_porteurs_from_the_project_page(
     assert done.headers["location"] == f"/projects/{pid}#porteurs"
     assert browser.get(f"/projects/{pid}").status_code == 200
     page = text_of(client.get(f"/projects/{pid}"))
-    assert "Compte de « Awa Diallo » lié au projet." in page
+    assert typeset("Compte de « Awa Diallo » lié au projet.") in page
     assert f'action="/projects/{pid}/members/{porteur.id}/delete"' in page
 
     refused = client.post(f"/projects/{pid}/members", data={"user_id": ""})

@@ -11,6 +11,7 @@ from typing import Any
 import pypdf
 import pytest
 
+from labelflow.french import typeset
 from tests.conftest import make_user
 from tests.factories import (
     YESTERDAY,
@@ -322,8 +323,8 @@ def test_pdf_holds_the_grid_assessments_and_board(client: Any, at_expertise: Any
     assert "Favorable avec réserves" in text
     assert "Claire Martin" in text  # the consultant
     # The board composition recorded by complete_prefiguration: 3 habitants out of 5.
-    assert "5 membre(s) dont 3 habitant(s)" in text
-    assert "Habitants : 3" in text and "Bailleur social : 1" in text
+    assert "5 membres dont 3 habitants" in text
+    assert "Habitants : 3" in text and "Bailleur social : 1" in text  # spaces read as spaces
 
 
 def test_governance_criterion_shows_the_board_composition(client: Any, at_expertise: Any) -> None:
@@ -353,7 +354,7 @@ def test_governance_criterion_shows_the_board_composition(client: Any, at_expert
     assert page.status_code == 200
     text = html.unescape(page.text)
     assert "Composition du conseil d'administration enregistrée" in text
-    assert "7 membre(s) dont 3 habitant(s)" in text
+    assert "7 membres dont 3 habitants" in text
     assert "Pas de majorité d'habitants" in text
 
 
@@ -396,7 +397,7 @@ def test_report_form_without_javascript(client: Any, db: Any, at_expertise: Any)
     assert refused.status_code == 422
     text = html.unescape(refused.text)
     assert "le rapport n'est pas soumis" in text
-    assert "Critère non évalué : Autonomie de la Régie" in text
+    assert typeset("Critère non évalué : Autonomie de la Régie") in text
     assert "Présidente élue en juin." in text
     assert consultant.get(_url(pid)).json()["people_met"] == "Le trésorier"
 

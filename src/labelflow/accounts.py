@@ -29,6 +29,7 @@ from labelflow.errors import (
     TooManyAttempts,
 )
 from labelflow.events import record_fact
+from labelflow.french import plural
 from labelflow.models import ApiToken, LoginAttempt, Project, ProjectMember, User, WebSession
 from labelflow.schemas import UserCreate, UserUpdate
 from labelflow.settings import Settings
@@ -209,7 +210,7 @@ def _check_throttle(
             minutes = max(1, math.ceil((retry - 1) / 60))
             raise TooManyAttempts(
                 "Trop de tentatives de connexion : la connexion est bloquée pendant "
-                f"{minutes} {'minute' if minutes == 1 else 'minutes'}. Attendez ce délai avant "
+                f"{plural(minutes, 'minute')}. Attendez ce délai avant "
                 "de réessayer, ou demandez à l'équipe nationale "
                 f"({settings.contact_email}) de réinitialiser votre mot de passe.",
                 retry_after=retry,

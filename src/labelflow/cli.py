@@ -14,6 +14,7 @@ from sqlalchemy import Engine as SAEngine
 from sqlalchemy import make_url
 
 from labelflow.actors import ROLE_LABELS, ROLES, SYSTEM
+from labelflow.french import plural
 from labelflow.settings import Settings
 from labelflow.workflow import WorkflowDefinition, WorkflowError, load_directory, mermaid
 
@@ -158,7 +159,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     existing = project_count(db)
     if existing and not args.force:
         raise CommandError(
-            f"La base contient déjà {existing} projet(s) : les données de démonstration ne "
+            f"La base contient déjà {plural(existing, 'projet')} : les données de démonstration ne "
             "sont chargées que dans une base vide (ajoutez --force pour les ajouter quand même).",
             EXIT_REFUSED,
         )

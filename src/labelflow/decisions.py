@@ -25,6 +25,7 @@ from labelflow.errors import (
     WrongStep,
 )
 from labelflow.events import record_fact
+from labelflow.french import plural
 from labelflow.models import BureauMeeting, Decision, MeetingAttendee, Project, User, Vote, id_of
 from labelflow.projects import at_bureau, bump
 from labelflow.settings import Settings
@@ -71,9 +72,6 @@ def _counts(votes: Sequence[tuple[int, str]]) -> tuple[int, int, int]:
 
 
 def vote_text(pour: int, contre: int, abstention: int) -> str:
-    def plural(n: int, word: str) -> str:
-        return f"{n} {word}{'s' if n > 1 and not word.endswith('s') else ''}"
-
     return f"{pour} pour, {contre} contre, {plural(abstention, 'abstention')}"
 
 
@@ -147,8 +145,9 @@ def deliberation_problems(d: Deliberation) -> list[DomainError]:
     if not count.reached:
         problems.append(
             NoQuorum(
-                f"Quorum non atteint : {count.present} présent(s) sur {count.members} membre(s) "
-                f"non déporté(s) du Bureau ; il en faut au moins {count.required}.",
+                f"Quorum non atteint : {plural(count.present, 'présent')} sur "
+                f"{plural(count.members, 'membre non déporté', 'membres non déportés')} du "
+                f"Bureau ; il en faut au moins {count.required}.",
                 present=count.present,
                 members=count.members,
                 required=count.required,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from labelflow.french import plural
 from labelflow.models import BoardMember
 from labelflow.workflow import COLLEGE_LABELS
 
@@ -45,4 +46,5 @@ def board_summary(board: Sequence[BoardMember]) -> str:
         if len(rule.presidents) == 1
         else "présidence non désignée"
     )
-    return f"{rule.members} membre(s) dont {rule.habitants} habitant(s) ; {presidency}."
+    members = plural(rule.members, "membre")
+    return f"{members} dont {plural(rule.habitants, 'habitant')} ; {presidency}."

@@ -18,6 +18,7 @@ from labelflow.actors import Actor
 from labelflow.decisions import OUTCOME_LABELS, current_decision, list_decisions, vote_text
 from labelflow.events import Fact
 from labelflow.models import BureauMeeting, Decision, Document, LabelCounter, Project, User
+from labelflow.projects import KIND_LABELS
 from labelflow.runtime import Runtime
 
 LETTER_TYPE = "courrier_decision"
@@ -26,7 +27,6 @@ LETTER_TEMPLATES = {
     "refus": "pdf/letter_refus.html",
     "ajournement": "pdf/letter_ajournement.html",
 }
-KIND_LABELS = {"quartier": "Régie de Quartier", "territoire": "Régie de Territoire"}
 
 
 def next_label_number(session: Session, *, prefix: str, year: int) -> int:

@@ -10,9 +10,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, Template, select_autoescape
 
-from labelflow import dates
+from labelflow import dates, french
+
+
+class FrenchTemplate(Template):
+    """A template whose rendered text gets French typographic spaces (`french.typeset_html`)."""
+
+    def render(self, *args: Any, **kwargs: Any) -> str:
+        return french.typeset_html(super().render(*args, **kwargs))
 
 
 def make_environment(templates_dir: Path, *, auto_reload: bool = False) -> Environment:
@@ -23,8 +30,12 @@ def make_environment(templates_dir: Path, *, auto_reload: bool = False) -> Envir
         autoescape=select_autoescape(),
         auto_reload=auto_reload,
     )
+    env.template_class = FrenchTemplate
     env.filters["french_date"] = dates.french_date
     env.filters["french_datetime"] = dates.french_datetime
+    env.filters["plural"] = french.plural
+    env.filters["typeset"] = french.typeset
+    env.filters["de"] = french.de
     return env
 
 

@@ -25,6 +25,7 @@ from labelflow.errors import (
     Suspended,
 )
 from labelflow.events import record_fact
+from labelflow.french import plural
 from labelflow.models import (
     Attestation,
     BoardMember,
@@ -265,6 +266,14 @@ class ActionEvaluation:
         return not self.unmet
 
 
+# The labels of the `schemas.Kind` and `schemas.Initiator` values, as users read them.
+KIND_LABELS = {"quartier": "Régie de Quartier", "territoire": "Régie de Territoire"}
+INITIATOR_LABELS = {
+    "habitants": "Les habitants",
+    "collectivite": "La collectivité",
+    "bailleur": "Le bailleur social",
+}
+
 SUSPENDED_UNMET = Unmet("projet_suspendu", "Le projet est suspendu : reprenez-le pour agir.")
 
 
@@ -421,7 +430,7 @@ def _require_criteria(
     if unmet:
         raise CriteriaUnmet(
             f"L'action « {action_def.label} » n'est pas encore possible : "
-            f"{len(unmet)} critère(s) non rempli(s).",
+            f"{plural(len(unmet), 'critère non rempli', 'critères non remplis')}.",
             unmet=[{"code": u.code, "message": u.message, "by": u.by} for u in unmet],
         )
 

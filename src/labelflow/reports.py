@@ -34,6 +34,7 @@ from labelflow.errors import (
     StaleVersion,
 )
 from labelflow.events import Fact, record_fact
+from labelflow.french import plural
 from labelflow.models import (
     ConsultantAssignment,
     ExpertiseReport,
@@ -354,7 +355,8 @@ def check_complete(grid: ExpertiseGrid, report: ExpertiseReport | None) -> None:
     ]
     parts = []
     if missing:
-        parts.append(f"{len(missing)} critère(s) non évalué(s) : {' ; '.join(missing)}")
+        count = plural(len(missing), "critère non évalué", "critères non évalués")
+        parts.append(f"{count} : {' ; '.join(missing)}")
     if report is None or not report.recommendation:
         fields.append({"field": "recommendation", "message": "Choisissez un avis d'ensemble."})
         parts.append("l'avis d'ensemble manque")

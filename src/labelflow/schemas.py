@@ -9,12 +9,15 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     EmailStr,
     Field,
     StringConstraints,
     field_validator,
 )
+
+from labelflow import dates
 
 Kind = Literal["quartier", "territoire"]
 Initiator = Literal["habitants", "collectivite", "bailleur"]
@@ -34,6 +37,15 @@ def _no_nul(value: str) -> str:
 
 
 NoNul = AfterValidator(_no_nul)
+
+
+def _typed_date(value: Any) -> Any:
+    # A date as people type it (jj/mm/aaaa) or ISO, refused with what is wrong with it.
+    return dates.parse_date(value) if isinstance(value, str) else value
+
+
+# A date given by a user (JSON or form): « 15/03/2026 » or « 2026-03-15 ».
+Day = Annotated[date, BeforeValidator(_typed_date)]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NoNul]
 LongText = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000), NoNul
@@ -70,8 +82,8 @@ class ProjectUpdate(Input):
     qpv: list[Text] | None = Field(default=None, max_length=50)
     association_name: Text | None = None
     rna_number: str | None = None
-    association_created_on: date | None = None
-    charge_mission_recruited_on: date | None = None
+    association_created_on: Day | None = None
+    charge_mission_recruited_on: Day | None = None
     # The chargé·e de suivi: an active staff account.
     staff_owner_id: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
 
@@ -270,7 +282,7 @@ class EventPublic(BaseModel):
 class StakeholderCreate(Input):
     name: Text
     college: College
-    engaged_on: date | None = None
+    engaged_on: Day | None = None
     contact: (
         Annotated[str, StringConstraints(strip_whitespace=True, max_length=300), NoNul] | None
     ) = None
@@ -300,7 +312,7 @@ class BoardMemberPublic(BaseModel):
 
 class AttestationCreate(Input):
     code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
-    date: date
+    date: Day
     comment: LongText
 
 
@@ -339,7 +351,7 @@ class ReviewIn(Input):
 
 
 class DeadlineMove(Input):
-    due_on: date
+    due_on: Day
     reason: LongText
 
 
@@ -390,7 +402,7 @@ class DecisionPublic(BaseModel):
 
 
 class MeetingCreate(Input):
-    held_on: date
+    held_on: Day
     attendee_ids: list[UserId] = Field(max_length=200, description="Les membres présents")
     chair_id: UserId = Field(description="Qui préside la séance (parmi les présents)")
     notes: OptionalText | None = None
@@ -576,7 +588,7 @@ class ReportDraft(Input):
     """A draft of the report: any part may still be missing (checked at submission)."""
 
     assessments: dict[GridKey, AssessmentIn] = Field(default_factory=dict, max_length=200)
-    visit_dates: list[date] = Field(default_factory=list, max_length=30)
+    visit_dates: list[Day] = Field(default_factory=list, max_length=30)
     people_met: OptionalText | None = None
     recommendation: Recommendation | None = None
     recommendations_text: (

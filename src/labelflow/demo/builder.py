@@ -82,6 +82,16 @@ class Builder:
         self._last = moment
         return moment
 
+    def working_day(self, days_ago: int, *, after: int, before: int) -> int:
+        """The working day nearest to `days_ago`, strictly between `after` and `before` days
+        ago (a Bureau meets on a weekday, not on a Sunday or 14 July); `days_ago` if none."""
+        for shift in range(7):
+            for candidate in (days_ago - shift, days_ago + shift):
+                day = (self.origin - timedelta(days=candidate)).date()
+                if before < candidate < after and dates.is_working_day(day):
+                    return candidate
+        return days_ago
+
     def spread(self, count: int, start: int, end: int) -> list[int]:
         """`count` sorted days-ago values strictly between `start` and `end` (start > end)."""
         if count == 0:

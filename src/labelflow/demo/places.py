@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from labelflow.french import de
+
 
 @dataclass(frozen=True)
 class Place:
@@ -34,7 +36,7 @@ def _quartier(
         departement,
         qpv,
         collectif,
-        f"Ville de {commune}",
+        f"Ville {de(commune)}",
         bailleur,
         visited,
     )

@@ -249,7 +249,7 @@ def _assign_and_declare(b: Builder, consultant: Actor, *, linked: str | None) ->
 def decide(b: Builder, outcome: str, fired: int, entered: int, motivation: str | None) -> None:
     """The Bureau meets (all but one member present), a member withdraws when the label is
     refused, and those present vote as the outcome needs."""
-    meeting_day = max(fired + 3, (entered + fired) // 2)
+    meeting_day = b.working_day(max(fired + 3, (entered + fired) // 2), after=entered, before=fired)
     members = b.people.bureau
     present = members[:-1]
     recused = members[1] if outcome == "refus" and len(members) > 2 else None

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -15,6 +16,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from labelflow import actors, dates, decisions, documents, projects, workflow
 from labelflow.errors import DomainError, TooManyAttempts, Unauthenticated
 from labelflow.web.limits import RETRY_AFTER_SECONDS, SATURATED_MESSAGE
 
@@ -30,6 +32,37 @@ HTTP_MESSAGES = {
     415: ("type_de_fichier_refuse", "Ce type de contenu n'est pas accepté."),
     422: ("requete_invalide", "La requête est invalide."),
 }
+
+
+# The labels of every fixed set of values the API and the forms accept (`Literal` fields of
+# `schemas.py`), so that a refusal names the values as users know them.
+VOCABULARIES: tuple[Mapping[str, str], ...] = (
+    projects.KIND_LABELS,
+    projects.INITIATOR_LABELS,
+    workflow.COLLEGE_LABELS,
+    actors.ROLE_LABELS,
+    decisions.OUTCOME_LABELS,
+    decisions.VOTE_LABELS,
+    documents.REVIEW_LABELS,
+    workflow.ASSESSMENTS,
+    workflow.RECOMMENDATIONS,
+)
+# pydantic names the expected values by their repr: "'a', 'b' or 'c'".
+_EXPECTED_VALUE = re.compile(r"'((?:[^'\\]|\\.)*)'")
+
+
+def choices(expected: str) -> str:
+    """'Choisissez parmi : Satisfaisant, À consolider, Insuffisant.' from pydantic's list."""
+    values = _EXPECTED_VALUE.findall(expected)
+    # The smallest table holding them all: the initiators rather than the colleges.
+    table = min(
+        (t for t in VOCABULARIES if values and set(values) <= t.keys()), key=len, default=None
+    )
+    if table is None:
+        names = [f"« {v} »" for v in values]
+    else:
+        names = [table[v][:1].upper() + table[v][1:] for v in values]
+    return f"Choisissez parmi : {', '.join(names)}."
 
 
 def _field_name(loc: Sequence[Any]) -> str:
@@ -65,7 +98,7 @@ def french_message(error: dict[str, Any]) -> str:
                 return "Le code INSEE doit compter 5 caractères (par exemple 59512)."
             return "Le format de cette valeur n'est pas valide."
         case "literal_error" | "enum":
-            return f"Valeur non reconnue : choisissez parmi {ctx.get('expected', '')}."
+            return f"Valeur non reconnue. {choices(str(ctx.get('expected', '')))}"
         case "string_unicode":
             return "Ce texte contient des caractères invalides."
         case "string_type":
@@ -84,7 +117,7 @@ def french_message(error: dict[str, Any]) -> str:
             | "date_type"
             | "date_from_datetime_inexact"
         ):
-            return "Une date au format AAAA-MM-JJ est attendue."
+            return f"Une date au format {dates.TYPED_FORMAT} est attendue, {dates.EXAMPLE}."
         case "list_type":
             return "Une liste est attendue."
         case "dict_type" | "model_type" | "model_attributes_type":

@@ -10,10 +10,10 @@ from fastapi.templating import Jinja2Templates
 
 from labelflow import dates, pdf
 from labelflow.actors import ROLE_LABELS
+from labelflow.projects import INITIATOR_LABELS, KIND_LABELS
 from labelflow.settings import Settings
 from labelflow.web.account.present import abilities, nav_items
 from labelflow.web.documents.present import filesize
-from labelflow.web.projects.present import INITIATOR_LABELS, KIND_LABELS
 from labelflow.workflow import COLLEGE_LABELS
 
 

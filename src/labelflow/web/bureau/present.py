@@ -11,6 +11,7 @@ from sqlmodel import Session
 
 from labelflow import bureau, dates, decisions, governance, label
 from labelflow.actors import Actor
+from labelflow.french import plural
 from labelflow.models import Decision, Document, Project, User
 from labelflow.permissions import BUREAU_MANAGE, BUREAU_READ, RECORD_WRITE, allows
 from labelflow.projects import at_bureau, definition_of
@@ -253,8 +254,9 @@ def bureau_section(
         context["bureau_meetings"] = [
             (
                 str(m.id),
-                f"{dates.french_date(m.meeting.held_on)} — {len(m.attendees)} présent(s) sur "
-                f"{m.meeting.bureau_size} : {', '.join(u.name for u in m.attendees)}",
+                f"{dates.french_date(m.meeting.held_on)} — "
+                f"{plural(len(m.attendees), 'présent')} sur {m.meeting.bureau_size} : "
+                f"{', '.join(u.name for u in m.attendees)}",
             )
             for m in bureau.list_meetings_for(session, engine=engine, project=project)
         ]

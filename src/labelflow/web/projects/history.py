@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from labelflow import dates, documents, events
+from labelflow import dates, decisions, documents, events
 from labelflow.actors import Actor
 from labelflow.models import Event, Project
 from labelflow.projects import definition_of
@@ -119,10 +119,10 @@ def event_summary(definition: WorkflowDefinition, event: Event) -> str:
             outcome = DECISION_LABELS.get(str(data.get("outcome")), "")
             text = f"{outcome}, réunion du Bureau du {_iso_date(data.get('meeting_on'))}"
             if "votes_for" in data:
-                text += (
-                    f" ({data.get('votes_for')} pour, {data.get('votes_against')} contre, "
-                    f"{data.get('votes_abstain')} abstention(s))"
+                pour, contre, abstention = (
+                    int(data.get(k) or 0) for k in ("votes_for", "votes_against", "votes_abstain")
                 )
+                text += f" ({decisions.vote_text(pour, contre, abstention)})"
             return text + "."
         case "deport":
             return f"{data.get('name', '')} se déporte : ne participe pas à la délibération."

@@ -28,12 +28,6 @@ from labelflow.schemas import (
 from labelflow.web.account.present import HOME_LABELS
 from labelflow.workflow import COLLEGE_LABELS, KNOWN_FIELDS, Criterion, Engine, WorkflowDefinition
 
-KIND_LABELS = {"quartier": "Régie de Quartier", "territoire": "Régie de Territoire"}
-INITIATOR_LABELS = {
-    "habitants": "Les habitants",
-    "collectivite": "La collectivité",
-    "bailleur": "Le bailleur social",
-}
 STEP_STATUS_LABELS = {
     "done": "Terminée",
     "current": "En cours",

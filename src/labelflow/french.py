@@ -1,0 +1,105 @@
+"""French wording: plurals, elision and typographic spaces, for the messages and the templates.
+
+The spaces French typography wants are one consistent choice: a no-break space (U+00A0) inside
+« » and before the colon, a narrow no-break space (U+202F) before ; ! and ?. Sources keep plain
+spaces; `typeset` (plain text) and `typeset_html` (every rendered template, see
+`pdf.make_environment`) put the right ones in.
+"""
+
+from __future__ import annotations
+
+import re
+
+NBSP = "\u00a0"
+NNBSP = "\u202f"
+
+_VOWELS = "aàâäeéèêëiîïoôöuùûüyœæh"
+# Words starting with an aspirated h take no elision (« de Hautmont », « le Havre »).
+_ASPIRATED_H = ("hautmont", "havre", "haut", "haute", "hauts", "hénin", "hazebrouck", "houdain")
+
+
+def plural(n: int, singular: str, plural: str | None = None) -> str:
+    """'1 projet suspendu', '8 critères': French takes the singular below 2.
+
+    Without `plural`, every word of `singular` takes an s (unless it ends in s, x or z): give
+    `plural` for words that do not (« critère non rempli »).
+    """
+    if abs(n) < 2:
+        return f"{n} {singular}"
+    if plural is None:
+        plural = " ".join(w if w[-1:] in ("s", "x", "z") else w + "s" for w in singular.split(" "))
+    return f"{n} {plural}"
+
+
+def _elides(word: str) -> bool:
+    lowered = word.lower()
+    if not lowered or lowered[0] not in _VOWELS:
+        return False
+    return not (lowered[0] == "h" and lowered.startswith(_ASPIRATED_H))
+
+
+def de(name: str) -> str:
+    """« de » before a name: « d'Amiens », « de Lille », « du Havre », « des Ulis »."""
+    first, _, rest = name.partition(" ")
+    match first:
+        case "Le" | "le":
+            return f"du {rest}"
+        case "Les" | "les":
+            return f"des {rest}"
+        case "La" | "la":
+            return f"de {name}"
+    if first.lower().startswith(("l'", "l’")):
+        return f"de {name}"
+    return f"d'{name}" if _elides(name) else f"de {name}"
+
+
+def elide(text: str) -> str:
+    """Repairs what gluing words made: « de le Havre » → « du Havre », « de le Alma » → « de
+    l'Alma », « Ville de Amiens » → « Ville d'Amiens », « à les » → « aux »."""
+    text = re.sub(r"\b([lL])[ea] (?=(\w+))", _elided, text)
+    text = re.sub(r"\b([dD])e le (?=\w)", r"\1u ", text)
+    text = re.sub(r"\b([dD])e les\b", r"\1es", text)
+    text = re.sub(r"(?<!\w)([àÀ]) le (?=\w)", lambda m: "au " if m.group(1) == "à" else "Au ", text)
+    text = re.sub(r"(?<!\w)à les\b", "aux", text)
+    return re.sub(r"\b([dD]e|[qQ]ue) (?=(\w+))", _elided, text)
+
+
+def _elided(match: re.Match[str]) -> str:
+    if not _elides(match.group(2)):
+        return match.group(0)
+    return match.group(0)[:-2] + "'"  # "le " → "l'", "de " → "d'", "que " → "qu'"
+
+
+_BEFORE_COLON = re.compile(r"[ \t\u00a0\u202f]+:(?=\s|$)")
+_BEFORE_TALL = re.compile(r"[ \t\u00a0\u202f]+([;!?])")
+_OPENING = re.compile(r"«[ \t\u00a0\u202f]*")
+_CLOSING = re.compile(r"[ \t\u00a0\u202f]*»")
+
+
+def typeset(text: str) -> str:
+    """Plain spaces before ; : ! ? and inside « » become no-break ones (added inside « »)."""
+    if not any(c in text for c in ":;!?«»"):
+        return text
+    text = _BEFORE_COLON.sub(NBSP + ":", text)
+    text = _BEFORE_TALL.sub(NNBSP + r"\1", text)
+    text = _OPENING.sub("«" + NBSP, text)
+    return _CLOSING.sub(NBSP + "»", text)
+
+
+# A tag, or an element whose text is code or what the user typed (kept as it is).
+_HTML_SKIP = re.compile(
+    r"<(script|style|textarea|pre|code)\b.*?</\1\s*>|<!--.*?-->|<[^>]*>", re.DOTALL | re.IGNORECASE
+)
+
+
+def typeset_html(html: str) -> str:
+    """`typeset` on the text of an HTML document, leaving tags, attributes, scripts, styles and
+    text areas alone."""
+    out: list[str] = []
+    position = 0
+    for match in _HTML_SKIP.finditer(html):
+        out.append(typeset(html[position : match.start()]))
+        out.append(match.group(0))
+        position = match.end()
+    out.append(typeset(html[position:]))
+    return "".join(out)
