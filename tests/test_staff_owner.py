@@ -9,6 +9,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from labelflow.french import typeset
 from labelflow.models import User
 from tests.conftest import make_user
 from tests.factories import (
@@ -195,17 +196,24 @@ def test_mon_projet_names_the_contact_and_who_does_each_missing_item(
     link(client, project["id"], porteur)
     browser = session_as(porteur)
     html = text_of(browser.get("/"))
-    assert "Votre contact à l'équipe nationale : <strong>Camille Roussel</strong>" in html
+    assert typeset("Votre contact à l'équipe nationale : <strong>Camille Roussel</strong>") in html
     assert (
-        'Il manque la pièce « Note de cadrage ». <span class="unmet__who">(à déposer par vous)'
+        typeset(
+            'Il manque la pièce « Note de cadrage ». <span class="unmet__who">(à déposer par vous)'
+        )
         in html
     )
     assert (
-        "Il manque l'attestation « Portage par la collectivité ». "
-        '<span class="unmet__who">(enregistré par l\'équipe nationale)'
-    ) in html
+        typeset(
+            "Il manque l'attestation « Portage par la collectivité ». "
+            '<span class="unmet__who">(enregistré par l\'équipe nationale)'
+        )
+        in html
+    )
     assert (
-        'engagée du collège « Habitants ». <span class="unmet__who">(enregistré par l\'équipe'
+        typeset(
+            'engagée du collège « Habitants ». <span class="unmet__who">(enregistré par l\'équipe'
+        )
         in html
     )
     # The API says who, for every missing item.
@@ -245,18 +253,18 @@ def test_a_document_given_then_refused_then_given_again(
     alert = html.split('<div class="alert alert--error" role="alert" id="refus-')[1].split(
         "</div>"
     )[0]
-    assert "La pièce « Note de cadrage » a été refusée" in alert
-    assert f"Motif : {reason}" in alert
+    assert typeset("La pièce « Note de cadrage » a été refusée") in alert
+    assert typeset(f"Motif : {reason}") in alert
     assert 'href="#depot">Déposer une nouvelle version</a>' in alert
     # The alert comes first, before « Où en sommes-nous ? ».
-    assert html.index("a été refusée") < html.index("Où en sommes-nous ?")
+    assert html.index("a été refusée") < html.index(typeset("Où en sommes-nous ?"))
     # The upload form is open, on the refused document's type.
     assert '<details class="more" id="depot" open>' in html
     assert '<option value="note_cadrage" selected>' in html
 
     upload(client_as(porteur), pid, "note_cadrage", filename="note-v2.pdf")
     html = text_of(browser.get("/"))
-    assert "a été refusée" not in html.split("Où en sommes-nous ?")[0]
+    assert "a été refusée" not in html.split(typeset("Où en sommes-nous ?"))[0]
     assert "Déposée, en attente de relecture" in html
 
     accepted = client.get(f"/api/v1/projects/{pid}/documents").json()

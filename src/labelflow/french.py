@@ -86,20 +86,63 @@ def typeset(text: str) -> str:
     return _CLOSING.sub(NBSP + "»", text)
 
 
-# A tag, or an element whose text is code or what the user typed (kept as it is).
-_HTML_SKIP = re.compile(
-    r"<(script|style|textarea|pre|code)\b.*?</\1\s*>|<!--.*?-->|<[^>]*>", re.DOTALL | re.IGNORECASE
+# Elements whose text is code or what the user typed (kept as it is), and comments.
+_VERBATIM = re.compile(
+    r"<(script|style|textarea|pre|code)\b.*?</\1\s*>|<!--.*?-->", re.DOTALL | re.IGNORECASE
 )
+_PUNCTUATION = re.compile("[:;!?«»]")
+_SPACE_CHARS = " \t\u00a0\u202f"
+
+
+def _in_tag(html: str, index: int) -> bool:
+    """Whether `index` is inside a tag: the next angle bracket ahead is a closing one (a '>' in
+    text is escaped as &gt;)."""
+    closing = html.find(">", index)
+    opening = html.find("<", index)
+    return closing != -1 and (opening == -1 or closing < opening)
+
+
+def _typeset_markup(html: str) -> str:
+    """`typeset` on markup without verbatim elements. It runs on every page, so it walks the
+    (rare) punctuation marks rather than every space."""
+    out: list[str] = []
+    done = 0  # html[:done] is in `out`
+    for match in _PUNCTUATION.finditer(html):
+        index = match.start()
+        if index < done or _in_tag(html, index):
+            continue
+        mark = html[index]
+        if mark == "«":
+            after = index + 1
+            while after < len(html) and html[after] in _SPACE_CHARS:
+                after += 1
+            out += [html[done:index], "«" + NBSP]
+            done = after
+            continue
+        if mark == ":" and not (index + 1 == len(html) or html[index + 1] in " \t\r\n<"):
+            continue  # 12:30, https://
+        start = index
+        while start > done and html[start - 1] in _SPACE_CHARS:
+            start -= 1
+        if start == index and mark != "»":
+            continue  # no space before it: nothing to add (« ; » glued to a word stays so)
+        space = NNBSP if mark in ";!?" else NBSP
+        if mark == "»" and start == done and out and out[-1] == "«" + NBSP:
+            space = ""  # « » empty: one space between them
+        out += [html[done:start], space + mark]
+        done = index + 1
+    out.append(html[done:])
+    return "".join(out)
 
 
 def typeset_html(html: str) -> str:
     """`typeset` on the text of an HTML document, leaving tags, attributes, scripts, styles and
-    text areas alone."""
+    text areas alone (a few regular expressions over the whole page: it runs on every page)."""
     out: list[str] = []
     position = 0
-    for match in _HTML_SKIP.finditer(html):
-        out.append(typeset(html[position : match.start()]))
+    for match in _VERBATIM.finditer(html):
+        out.append(_typeset_markup(html[position : match.start()]))
         out.append(match.group(0))
         position = match.end()
-    out.append(typeset(html[position:]))
+    out.append(_typeset_markup(html[position:]))
     return "".join(out)
