@@ -55,6 +55,21 @@ def test_typeset_html_leaves_tags_scripts_and_typed_text_alone() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("html", "expected"),
+    [
+        ("<p>Statut :</p>", f"<p>Statut{NBSP}:</p>"),  # a colon before a tag
+        ("12:30 https://x.fr a :b", "12:30 https://x.fr a :b"),  # not before a space
+        ('<a title="a ; « b »">c ?</a>', f'<a title="a ; « b »">c{NNBSP}?</a>'),
+        ("«  » et «x»", f"«{NBSP}» et «{NBSP}x{NBSP}»"),
+        ("a  ;  b !?", f"a{NNBSP};  b{NNBSP}!?"),
+        ("<!-- a : b --> <code>c : d</code> e :", f"<!-- a : b --> <code>c : d</code> e{NBSP}:"),
+    ],
+)
+def test_typeset_html_edge_cases(html: str, expected: str) -> None:
+    assert typeset_html(html) == expected
+
+
 def test_french_dates_say_1er() -> None:
     assert dates.french_date(date(2026, 3, 1)) == "1er mars 2026"
     assert dates.french_date(date(2026, 3, 2)) == "2 mars 2026"
