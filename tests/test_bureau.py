@@ -432,6 +432,10 @@ def test_agenda_and_recusal_from_the_pages(
     # Staff see the recusal on the decision form: that member cannot vote.
     staff_page = unescape(client.get(f"/projects/{project['id']}").text)
     assert typeset("Déporté·e : ne vote pas") in staff_page and "Élue de la commune." in staff_page
+    # A deliberation recorded shows on the agenda by its French name, not its key.
+    decide(client, project["id"], "refus", motivation="Le modèle économique reste fragile.")
+    page = unescape(browser.get("/").text)
+    assert typeset("Délibération enregistrée : <strong>refus du label</strong>") in page
 
 
 def test_staff_record_a_meeting_from_the_page(client: Any, db: Engine, app: Any) -> None:

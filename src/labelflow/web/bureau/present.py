@@ -167,6 +167,7 @@ def agenda_page(
         "forms": forms or Forms(),
         "nav": "home" if actor.role == "bureau" else "bureau",
         "is_member": actor.role == "bureau",
+        "outcome_labels": decisions.OUTCOME_LABELS,
         "json_url": "/api/v1/bureau/agenda",
     }
 
