@@ -124,10 +124,12 @@ def show_project(
     actor: Actor = request.state.viewer
     context = project_page(session, engine, project, actor)
     forms = forms or Forms()
+    for state in forms.values():
+        state.general_above = True
     context.update(
         forms=forms,
         refused_anchor=refused_anchor,
-        refused_message=next((f.message for f in forms.values() if f.refused), ""),
+        refused_message=next((f.general for f in forms.values() if f.refused), ""),
         edit_values=edit_values(context["project"]),
         json_url=f"/api/v1/projects/{project.id}",
     )
