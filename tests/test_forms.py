@@ -185,9 +185,95 @@ def test_the_api_twin_of_the_account_form_answers_every_problem(client: Any) -> 
 def test_a_refusal_with_no_field_is_said_once(client: Any) -> None:
     project = create_project(client)
     refused = client.post(
-        f"/projects/{project['id']}/transitions", data={"action": "lancer_faisabilite"}
+        f"/projects/{project['id']}/transitions",
+        data={"action": "lancer_faisabilite", "confirm": "1"},
     )
     assert refused.status_code == 409
     html = page_text(refused)
     message = "n'est pas encore possible :"
     assert html.count(message) == 1
+
+
+# --- irreversible actions ask first; every success says so ---------------------------------------
+
+
+def notice_of(html: str) -> str:
+    found = re.search(r'<div class="alert alert--success" role="status"><p>(.*?)</p>', html)
+    return found.group(1) if found else ""
+
+
+def test_a_step_change_asks_first_without_javascript_then_says_it_is_done(client: Any) -> None:
+    from tests.factories import complete_groupe_projet
+
+    project = create_project(client)
+    pid = project["id"]
+    complete_groupe_projet(client, project)
+    version = str(client.get(f"/api/v1/projects/{pid}").json()["version"])
+    data = {"action": "lancer_faisabilite", "version": version}
+    asked = client.post(f"/projects/{pid}/transitions", data=data)
+    assert asked.status_code == 200
+    html = page_text(asked)
+    assert '<h1 id="confirm-title">Confirmer : Lancer l\'étude de faisabilité</h1>' in html
+    assert "Le projet passera à l'étape « Étude de faisabilité »" in html
+    # The same form's fields, confirmed; a way back without acting.
+    assert '<input type="hidden" name="action" value="lancer_faisabilite">' in html
+    assert f'<input type="hidden" name="version" value="{version}">' in html
+    assert '<input type="hidden" name="confirm" value="1">' in html
+    assert f'href="/projects/{pid}#actions">Annuler</a>' in html
+    assert client.get(f"/api/v1/projects/{pid}").json()["state"] == "groupe_projet"
+
+    done = client.post(
+        f"/projects/{pid}/transitions", data={**data, "confirm": "1"}, follow_redirects=False
+    )
+    assert done.status_code == 303
+    assert done.headers["location"] == f"/projects/{pid}?fait=etape#actions"
+    page = page_text(client.get(done.headers["location"]))
+    assert notice_of(page) == "Le projet est passé à l'étape 2 — Étude de faisabilité."
+    # The dialog for JavaScript names the same consequence on the next step's buttons.
+    assert 'data-confirm="Le projet passera à l' in page
+
+
+def test_removing_a_stakeholder_asks_first_and_says_it_is_done(client: Any) -> None:
+    project = create_project(client)
+    pid = project["id"]
+    client.post(
+        f"/api/v1/projects/{pid}/stakeholders",
+        json={"name": "Ville de Roubaix", "college": "collectivite"},
+    )
+    (stakeholder,) = client.get(f"/api/v1/projects/{pid}/stakeholders").json()
+    url = f"/projects/{pid}/stakeholders/{stakeholder['id']}/delete"
+    asked = page_text(client.post(url))
+    assert "Confirmer : retirer une partie prenante" in asked
+    assert len(client.get(f"/api/v1/projects/{pid}/stakeholders").json()) == 1
+    done = client.post(url, data={"confirm": "1"})
+    assert notice_of(page_text(done)) == "Partie prenante retirée."
+    assert client.get(f"/api/v1/projects/{pid}/stakeholders").json() == []
+
+
+def test_deactivating_an_account_asks_first(client: Any, db: Any) -> None:
+    from tests.conftest import make_user
+
+    user = make_user(db, role="consultant", name="Claire Martin")
+    asked = page_text(client.post(f"/users/{user.id}/deactivate"))
+    assert "Confirmer : désactiver le compte" in asked
+    assert "Ce compte ne pourra plus se connecter" in asked
+    assert client.get(f"/users/{user.id}").text.count("Désactiver le compte") >= 1
+    done = page_text(client.post(f"/users/{user.id}/deactivate", data={"confirm": "1"}))
+    assert "Le compte est désactivé" in done
+
+
+def test_every_page_success_says_so_and_an_unknown_key_says_nothing(client: Any) -> None:
+    project = create_project(client)
+    pid = project["id"]
+    added = client.post(
+        f"/projects/{pid}/stakeholders",
+        data={"name": "Ville de Roubaix", "college": "collectivite"},
+        follow_redirects=False,
+    )
+    assert (
+        added.headers["location"]
+        == f"/projects/{pid}?fait=partie_prenante_ajoutee#parties-prenantes"
+    )
+    assert notice_of(page_text(client.get(added.headers["location"]))) == "Partie prenante ajoutée."
+    assert notice_of(page_text(client.get(f"/projects/{pid}?fait=<b>pirate</b>"))) == ""
+    assert "pirate" not in client.get(f"/projects/{pid}?fait=pirate").text

@@ -156,12 +156,14 @@ class PageForm(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     version: str = ""
+    # "1" once the user confirmed an irreversible action (`web.confirm`).
+    confirm: str = ""
 
     def if_match(self) -> int | None:
         return version_of(self.version)
 
     def values(self) -> dict[str, Any]:
-        return self.model_dump(exclude={"version"})
+        return self.model_dump(exclude={"version", "confirm"})
 
 
 class ProjectForm(PageForm):
