@@ -596,6 +596,7 @@ def test_bureau_meeting_decision_and_the_labelled_project(bureau_server: str, pa
     section.get_by_role("button", name="Enregistrer la délibération").click()
     expect(section).to_contain_text("Vote : 3 pour, 0 contre, 0 abstention")
     page.get_by_role("button", name="Attribuer le label").click()
+    page.get_by_role("dialog").get_by_role("button", name="Confirmer").click()
 
     year = date.today().year
     number = f"RQ-{year}-001"
