@@ -490,10 +490,12 @@ def test_consultant_declares_from_mes_missions(
     (assignment,) = client.get(f"/api/v1/projects/{pid}/assignments").json()
     end_url = f"/assignments/{assignment['id']}/end"
     assert f'action="{end_url}"' in staff_view
-    blank = client.post(end_url, data={"reason": ""})
+    blank = client.post(end_url, data={"reason": "", "confirm": "1"})
     assert blank.status_code == 422
     assert "Ce champ est obligatoire." in text_of(blank)
-    ended = client.post(end_url, data={"reason": "Mission confiée à un autre cabinet."})
+    ended = client.post(
+        end_url, data={"reason": "Mission confiée à un autre cabinet.", "confirm": "1"}
+    )
     assert ended.status_code == 200  # back on the project page, the section shows it
     assert typeset("Motif de fin : Mission confiée à un autre cabinet.") in text_of(ended)
     assert browser.get(f"/projects/{pid}").status_code == 404

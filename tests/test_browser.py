@@ -205,6 +205,21 @@ def test_record_the_first_step_and_launch_the_feasibility_study(server: str, pag
     expect(launch).to_be_enabled()
     launch.click()
 
+    # A step change asks first, naming the consequence; cancelled, nothing changes.
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("Confirmer : Lancer l'étude de faisabilité")
+    expect(dialog).to_contain_text("Le projet passera à l'étape « Étude de faisabilité »")
+    page.screenshot(path=str(SCREENSHOTS / "confirmation-changement-d-etape.png"))
+    dialog.get_by_role("button", name="Annuler").click()
+    expect(dialog).to_be_hidden()
+    expect(page.get_by_text("Étape 1/6 · Groupe projet")).to_be_visible()
+    launch.click()
+    dialog.get_by_role("button", name="Confirmer").click()
+
+    expect(page.get_by_role("status")).to_contain_text(
+        "Le projet est passé à l'étape 2 — Étude de faisabilité."
+    )
     expect(page.get_by_text("Étape 2/6 · Étude de faisabilité")).to_be_visible()
     expect(page.locator(".timeline__step--current")).to_contain_text("Étude de faisabilité")
     expect(page.get_by_text("Il manque la pièce « Étude de faisabilité ».")).to_be_visible()
@@ -581,6 +596,7 @@ def test_bureau_meeting_decision_and_the_labelled_project(bureau_server: str, pa
     section.get_by_role("button", name="Enregistrer la délibération").click()
     expect(section).to_contain_text("Vote : 3 pour, 0 contre, 0 abstention")
     page.get_by_role("button", name="Attribuer le label").click()
+    page.get_by_role("dialog").get_by_role("button", name="Confirmer").click()
 
     year = date.today().year
     number = f"RQ-{year}-001"

@@ -416,17 +416,22 @@ def test_agenda_and_recusal_from_the_pages(
         web.headers["Cookie"] = f"labelflow_session={cookie}"
         refused = web.post(
             f"/projects/{project['id']}/recusals",
-            data={"csrf_token": csrf, "return_to": "bureau", "reason": ""},
+            data={"csrf_token": csrf, "return_to": "bureau", "reason": "", "confirm": "1"},
         )
         assert refused.status_code == 422
         text = unescape(refused.text)
         assert "Certaines valeurs sont manquantes" in text and "Ce champ est obligatoire." in text
         done = web.post(
             f"/projects/{project['id']}/recusals",
-            data={"csrf_token": csrf, "return_to": "bureau", "reason": "Élue de la commune."},
+            data={
+                "csrf_token": csrf,
+                "return_to": "bureau",
+                "reason": "Élue de la commune.",
+                "confirm": "1",
+            },
         )
         assert done.status_code == 303
-        assert done.headers["location"] == f"/bureau#dossier-{project['id']}"
+        assert done.headers["location"] == f"/bureau?fait=deport_declare#dossier-{project['id']}"
         page = unescape(web.get("/bureau").text)
         assert "Vous ne prenez pas part à la délibération" in page
     # Staff see the recusal on the decision form: that member cannot vote.

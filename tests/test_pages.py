@@ -215,11 +215,11 @@ def test_transition_from_the_page(client: Any) -> None:
     version = api(client, project["id"])["version"]
     response = client.post(
         f"/projects/{project['id']}/transitions",
-        data={"action": "lancer_faisabilite", "version": str(version)},
+        data={"action": "lancer_faisabilite", "version": str(version), "confirm": "1"},
         follow_redirects=False,
     )
     assert response.status_code == 303
-    assert response.headers["location"] == f"/projects/{project['id']}#actions"
+    assert response.headers["location"] == f"/projects/{project['id']}?fait=etape#actions"
     assert api(client, project["id"])["state"] == "faisabilite"
     page = client.get(response.headers["location"])
     html = text_of(page)
@@ -234,7 +234,7 @@ def test_transition_with_unmet_criteria_is_refused_beside_its_button(client: Any
     version = api(client, project["id"])["version"]
     response = client.post(
         f"/projects/{project['id']}/transitions",
-        data={"action": "lancer_faisabilite", "version": str(version)},
+        data={"action": "lancer_faisabilite", "version": str(version), "confirm": "1"},
     )
     assert response.status_code == 409
     html = text_of(response)
@@ -249,7 +249,7 @@ def test_stale_version_is_refused_politely(client: Any) -> None:
     stale = project["version"]  # read before the records were added
     response = client.post(
         f"/projects/{project['id']}/transitions",
-        data={"action": "lancer_faisabilite", "version": str(stale)},
+        data={"action": "lancer_faisabilite", "version": str(stale), "confirm": "1"},
     )
     assert response.status_code == 412
     html = text_of(response)
@@ -265,7 +265,7 @@ def test_unreadable_version_is_refused(client: Any) -> None:
     project = create_project(client)
     response = client.post(
         f"/projects/{project['id']}/transitions",
-        data={"action": "abandonner", "comment": "x", "version": "abc"},
+        data={"action": "abandonner", "comment": "x", "version": "abc", "confirm": "1"},
     )
     assert response.status_code == 412
     assert api(client, project["id"])["state"] == "groupe_projet"
@@ -274,14 +274,14 @@ def test_unreadable_version_is_refused(client: Any) -> None:
 def test_comment_required_and_closed_project(client: Any) -> None:
     project = create_project(client)
     url = f"/projects/{project['id']}/transitions"
-    refused = client.post(url, data={"action": "abandonner", "comment": "  "})
+    refused = client.post(url, data={"action": "abandonner", "comment": "  ", "confirm": "1"})
     assert refused.status_code == 422
     assert typeset("Un commentaire est requis pour l'action « Abandonner le projet ».") in text_of(
         refused
     )
     done = client.post(
         url,
-        data={"action": "abandonner", "comment": "Les élus ont renoncé."},
+        data={"action": "abandonner", "comment": "Les élus ont renoncé.", "confirm": "1"},
         follow_redirects=False,
     )
     assert done.status_code == 303
@@ -347,7 +347,9 @@ def test_review_a_document_from_the_page(client: Any) -> None:
         url, data={"status": "rejected", "comment": "Illisible."}, follow_redirects=False
     )
     assert done.status_code == 303
-    assert done.headers["location"] == f"/projects/{project['id']}#piece-{doc['id']}"
+    assert (
+        done.headers["location"] == f"/projects/{project['id']}?fait=piece_revue#piece-{doc['id']}"
+    )
     html = text_of(client.get(f"/projects/{project['id']}"))
     assert "Illisible." in html
     assert typeset("La pièce « Note de cadrage » a été refusée") in html
@@ -395,7 +397,9 @@ def test_record_forms_and_their_refusals(client: Any, db: Engine) -> None:
 
     stakeholder = client.get(f"/api/v1/projects/{pid}/stakeholders").json()[0]
     removed = client.post(
-        f"/projects/{pid}/stakeholders/{stakeholder['id']}/delete", follow_redirects=False
+        f"/projects/{pid}/stakeholders/{stakeholder['id']}/delete",
+        data={"confirm": "1"},
+        follow_redirects=False,
     )
     assert removed.status_code == 303
     assert client.get(f"/api/v1/projects/{pid}/stakeholders").json() == []
@@ -551,7 +555,9 @@ def test_bureau_decision_and_label_from_the_page(client: Any) -> None:
         == 303
     )
     done = client.post(
-        f"/projects/{pid}/transitions", data={"action": "attribuer_label"}, follow_redirects=False
+        f"/projects/{pid}/transitions",
+        data={"action": "attribuer_label", "confirm": "1"},
+        follow_redirects=False,
     )
     assert done.status_code == 303
     page = client.get(f"/projects/{pid}")

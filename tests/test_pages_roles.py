@@ -349,7 +349,10 @@ def test_admin_creates_filters_and_deactivates_users(
         token = awa.post(
             "/api/v1/me/tokens", json={"name": "x"}, headers={"x-csrf-token": csrf(awa.get("/"))}
         ).json()["token"]
-        assert client.post(user_url + "/deactivate", follow_redirects=False).status_code == 303
+        deactivated = client.post(
+            user_url + "/deactivate", data={"confirm": "1"}, follow_redirects=False
+        )
+        assert deactivated.status_code == 303
         # The next request of that user is refused, session and token alike.
         again = awa.get("/", follow_redirects=False)
         assert again.status_code == 303 and again.headers["location"].startswith("/login")
@@ -376,7 +379,7 @@ def test_admin_creates_filters_and_deactivates_users(
 
 
 def test_admin_cannot_deactivate_themselves(client: Any, staff_user: User) -> None:
-    response = client.post(f"/users/{staff_user.id}/deactivate")
+    response = client.post(f"/users/{staff_user.id}/deactivate", data={"confirm": "1"})
     assert response.status_code == 409
     assert "Vous ne pouvez pas vous retirer vos propres droits" in text_of(response)
 
@@ -398,7 +401,7 @@ def test_link_and_unlink_porteurs_from_the_project_page(
         f"/projects/{pid}/members", data={"user_id": str(porteur.id)}, follow_redirects=False
     )
     assert done.status_code == 303
-    assert done.headers["location"] == f"/projects/{pid}#porteurs"
+    assert done.headers["location"] == f"/projects/{pid}?fait=porteur_lie#porteurs"
     assert browser.get(f"/projects/{pid}").status_code == 200
     page = text_of(client.get(f"/projects/{pid}"))
     assert typeset("Compte de « Awa Diallo » lié au projet.") in page

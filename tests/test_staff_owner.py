@@ -21,11 +21,18 @@ from tests.factories import (
     walk_to,
 )
 from tests.test_dashboard import count_statements
-from tests.test_pages_roles import PASSWORD, csrf, link, option_values, session_as, text_of
+from tests.test_pages_roles import PASSWORD, csrf, link, option_values, session_as
+from tests.test_pages_roles import text_of as html_of
 
 __all__ = ["session_as"]  # the fixture, used by name
 
 OWNER_REFUSED = "Le ou la chargé·e de suivi doit être un compte actif de l'équipe nationale."
+
+
+def text_of(response: Any) -> str:
+    """The page as read: French typography's no-break spaces (before « : », inside « ») as
+    plain spaces."""
+    return html_of(response).replace("\u00a0", " ").replace("\u202f", " ")
 
 
 def owner_of(client: Any, project_id: int) -> Any:

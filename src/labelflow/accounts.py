@@ -52,15 +52,38 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-def check_password(password: str) -> None:
+def password_problem(password: str) -> str:
+    """Why `password` is refused ("": it is not)."""
     if len(password) < PASSWORD_MIN:
-        raise Invalid(
-            f"Le mot de passe doit compter au moins {PASSWORD_MIN} caractères.", field="password"
-        )
+        return f"Le mot de passe doit compter au moins {PASSWORD_MIN} caractères."
     if len(password) > PASSWORD_MAX:
-        raise Invalid(
-            f"Le mot de passe ne peut pas dépasser {PASSWORD_MAX} caractères.", field="password"
-        )
+        return f"Le mot de passe ne peut pas dépasser {PASSWORD_MAX} caractères."
+    return ""
+
+
+def check_password(password: str) -> None:
+    problem = password_problem(password)
+    if problem:
+        raise Invalid(problem, field="password")
+
+
+ADMIN_STAFF_ONLY = "Seul un membre de l'équipe nationale peut être administrateur."
+
+
+ACCOUNT_EXISTS = "Un compte existe déjà avec cette adresse e-mail."
+
+
+def user_problems(
+    *, role: str | None, is_admin: bool | None, password: str | None
+) -> list[dict[str, str]]:
+    """Every `{field, message}` the service refuses in an account's values (None: not given or
+    not valid by itself), without looking anything up: what a form checks with its own."""
+    problems = []
+    if is_admin and role is not None and role != "staff":
+        problems.append({"field": "is_admin", "message": ADMIN_STAFF_ONLY})
+    if password and password_problem(password):
+        problems.append({"field": "password", "message": password_problem(password)})
+    return problems
 
 
 def hash_password(password: str) -> str:
@@ -105,12 +128,15 @@ def list_users(
 
 def create_user(session: Session, *, data: UserCreate, actor: Actor) -> User:
     email = normalize_email(str(data.email))
+    problems = user_problems(role=data.role, is_admin=data.is_admin, password=data.password)
     if get_user_by_email(session, email) is not None:
-        raise AccountExists("Un compte existe déjà avec cette adresse e-mail.")
-    if data.is_admin and data.role != "staff":
-        raise Invalid(
-            "Seul un membre de l'équipe nationale peut être administrateur.", field="is_admin"
-        )
+        exists = {"field": "email", "message": ACCOUNT_EXISTS}
+        if not problems:
+            raise AccountExists(ACCOUNT_EXISTS, fields=[exists])
+        problems.insert(0, exists)
+    refused = Invalid.collected(problems)
+    if refused is not None:
+        raise refused
     now = dates.now()
     user = User(
         email=email,
@@ -138,10 +164,11 @@ def update_user(session: Session, *, user: User, data: UserUpdate, actor: Actor)
     changes = data.model_dump(exclude_unset=True)
     role = changes.get("role") or user.role
     is_admin = changes.get("is_admin", user.is_admin)
-    if is_admin and role != "staff":
-        raise Invalid(
-            "Seul un membre de l'équipe nationale peut être administrateur.", field="is_admin"
-        )
+    refused = Invalid.collected(
+        user_problems(role=role, is_admin=is_admin, password=changes.get("password"))
+    )
+    if refused is not None:
+        raise refused
     if user.id == actor.user_id and (
         changes.get("active") is False or changes.get("is_admin") is False
     ):

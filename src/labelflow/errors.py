@@ -75,6 +75,18 @@ class Invalid(DomainError):
             extra["fields"] = [{"field": field, "message": message}]
         super().__init__(message, **extra)
 
+    @classmethod
+    def collected(cls, problems: list[dict[str, str]]) -> Invalid | None:
+        """One refusal for every `{field, message}` found (none: nothing to refuse)."""
+        if not problems:
+            return None
+        if len(problems) == 1:
+            return cls(problems[0]["message"], fields=problems)
+        return cls(INVALID_VALUES, fields=problems)
+
+
+INVALID_VALUES = "Certaines valeurs sont manquantes ou invalides."
+
 
 class CommentRequired(Invalid):
     code = "commentaire_requis"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -307,21 +308,15 @@ def update_project(
     changes = data.model_dump(exclude_unset=True)
     if "qpv" in changes and changes["qpv"] is None:
         changes["qpv"] = []
-    for required in ("name", "communes", "region", "staff_owner_id"):
-        if required in changes and changes[required] is None:
-            raise Invalid("Ce champ ne peut pas être vidé.", field=required)
-    owner = staff_owner(session, changes["staff_owner_id"]) if "staff_owner_id" in changes else None
-    recruited_on = changes.get("charge_mission_recruited_on")
-    if recruited_on and recruited_on > dates.today():
-        raise Invalid(
-            "La date de recrutement ne peut pas être dans le futur.",
-            field="charge_mission_recruited_on",
-        )
-    created_on = changes.get("association_created_on")
-    if created_on and created_on > dates.today():
-        raise Invalid(
-            "La date de création ne peut pas être dans le futur.", field="association_created_on"
-        )
+    problems = update_problems(changes)
+    owner = None
+    if changes.get("staff_owner_id") is not None:
+        owner = session.get(User, changes["staff_owner_id"])
+        if owner is None or owner.role != "staff" or not owner.active:
+            problems.append({"field": "staff_owner_id", "message": STAFF_OWNER_REFUSED})
+    refused = Invalid.collected(problems)
+    if refused is not None:
+        raise refused
     before = {k: getattr(project, k) for k in changes}
     changed = {k: v for k, v in changes.items() if v != before[k]}
     if not changed:
@@ -336,15 +331,26 @@ def update_project(
     return project
 
 
-def staff_owner(session: Session, user_id: int) -> User:
-    """The account that may be a project's chargé·e de suivi: an active staff account."""
-    user = session.get(User, user_id)
-    if user is None or user.role != "staff" or not user.active:
-        raise Invalid(
-            "Le ou la chargé·e de suivi doit être un compte actif de l'équipe nationale.",
-            field="staff_owner_id",
-        )
-    return user
+STAFF_OWNER_REFUSED = "Le ou la chargé·e de suivi doit être un compte actif de l'équipe nationale."
+
+
+def update_problems(changes: Mapping[str, Any]) -> list[dict[str, str]]:
+    """Every `{field, message}` the service refuses among `changes` (the fields given, already
+    valid by themselves), without looking anything up: what a form checks with its own."""
+    problems = [
+        {"field": name, "message": "Ce champ ne peut pas être vidé."}
+        for name in ("name", "communes", "region", "staff_owner_id")
+        if name in changes and changes[name] is None
+    ]
+    today = dates.today()
+    for name, message in (
+        ("association_created_on", "La date de création ne peut pas être dans le futur."),
+        ("charge_mission_recruited_on", "La date de recrutement ne peut pas être dans le futur."),
+    ):
+        day = changes.get(name)
+        if day and day > today:
+            problems.append({"field": name, "message": message})
+    return problems
 
 
 def get_staff_owner(session: Session, *, project: Project) -> User | None:

@@ -7,12 +7,14 @@ becomes a bare validation page: the schema models of `labelflow.schemas` judge t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
-from labelflow.errors import DomainError
+from labelflow import accounts, projects
+from labelflow.errors import INVALID_VALUES, DomainError
 from labelflow.schemas import (
     AssignmentEndIn,
     AttestationCreate,
@@ -41,29 +43,94 @@ LINE_FIELDS = {"communes", "qpv"}
 
 
 class FormRefused(Exception):
-    """A value that cannot even be turned into the input model (for example a commune line)."""
+    """Every problem of a form, found before the service is called: values that cannot even be
+    turned into the input model (a commune line), those the model refuses, and what the
+    service's own checks refuse among the values the model accepted."""
 
-    def __init__(self, field_name: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field_name
-        self.message = message
+    def __init__(self, problems: list[dict[str, str]]) -> None:
+        super().__init__(INVALID_VALUES)
+        self.problems = problems
+
+
+M = TypeVar("M", bound=BaseModel)
+Checks = Callable[[dict[str, Any]], list[dict[str, str]]]
+
+
+def _accepted(model: type[BaseModel], data: dict[str, Any], refused: set[str]) -> dict[str, Any]:
+    """The fields of `data` the model accepts by themselves, as it would turn them."""
+    accepted: dict[str, Any] = {}
+    for name, value in data.items():
+        info = model.model_fields.get(name)
+        if info is None or name in refused:
+            continue
+        # The field's type with its constraints (lengths, patterns) as the model declares them.
+        field_type: Any = Annotated[info.annotation, info]
+        try:
+            accepted[name] = TypeAdapter(field_type).validate_python(value)
+        except ValidationError:
+            continue
+    return accepted
+
+
+def validated(
+    model: type[M],
+    data: dict[str, Any],
+    *,
+    problems: list[dict[str, str]] | None = None,
+    checks: Checks | None = None,
+) -> M:
+    """`model` from `data`, or FormRefused with every problem at once: `problems` found while
+    reading the form, the model's, and those of `checks` (the service's own checks) on the
+    fields the model accepted. A field with its own problems gets no « obligatoire » too."""
+    found = list(problems or [])
+    early = {p["field"] for p in found}
+    try:
+        result = model.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors()
+        found += [
+            p
+            for p, e in zip(french_fields(errors), errors, strict=True)
+            if not (len(e["loc"]) == 1 and e["loc"][0] in early)
+        ]
+        if checks is not None:
+            refused = {str(e["loc"][0]) for e in errors if e["loc"]} | early
+            found += checks(_accepted(model, data, refused))
+        raise FormRefused(_in_order(model, found)) from None
+    if found:
+        if checks is not None:
+            found += checks({k: getattr(result, k) for k in data if k not in early})
+        raise FormRefused(_in_order(model, found))
+    return result
+
+
+def _in_order(model: type[BaseModel], problems: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The problems in the order of the model's fields, as the form shows them."""
+    order = {name: index for index, name in enumerate(model.model_fields)}
+    return sorted(problems, key=lambda p: order.get(p["field"].partition(".")[0], len(order)))
 
 
 def lines(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
-def parse_communes(text: str) -> list[dict[str, str]]:
-    """'59512 Roubaix' per line → [{"insee": "59512", "name": "Roubaix"}]."""
+def parse_communes(text: str, problems: list[dict[str, str]]) -> list[dict[str, str]]:
+    """'59512 Roubaix' per line → [{"insee": "59512", "name": "Roubaix"}]; a line without a
+    name adds its problem to `problems`."""
     communes = []
     for number, line in enumerate(lines(text), start=1):
         insee, _, name = line.partition(" ")
         if not name.strip():
-            raise FormRefused(
-                "communes",
-                f"Ligne {number} : indiquez le code INSEE puis le nom de la commune, "
-                "par exemple « 59512 Roubaix ».",
+            problems.append(
+                {
+                    "field": "communes",
+                    "message": f"Ligne {number} : indiquez le code INSEE puis le nom de la "
+                    "commune, par exemple « 59512 Roubaix ».",
+                }
             )
+            # A stand-in the model accepts, so that the lines after keep their numbers.
+            communes.append({"insee": "00000", "name": "?"})
+            continue
         communes.append({"insee": insee, "name": name.strip()})
     return communes
 
@@ -89,12 +156,14 @@ class PageForm(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     version: str = ""
+    # "1" once the user confirmed an irreversible action (`web.confirm`).
+    confirm: str = ""
 
     def if_match(self) -> int | None:
         return version_of(self.version)
 
     def values(self) -> dict[str, Any]:
-        return self.model_dump(exclude={"version"})
+        return self.model_dump(exclude={"version", "confirm"})
 
 
 class ProjectForm(PageForm):
@@ -107,19 +176,19 @@ class ProjectForm(PageForm):
     initiator: str = ""
 
     def to_model(self) -> ProjectCreate:
-        return ProjectCreate.model_validate(
-            _filled(
-                {
-                    "name": self.name,
-                    "kind": self.kind,
-                    "communes": parse_communes(self.communes),
-                    "region": self.region,
-                    "initiator": self.initiator,
-                    "departement": _blank_to_none(self.departement),
-                    "qpv": lines(self.qpv),
-                }
-            )
+        problems: list[dict[str, str]] = []
+        data = _filled(
+            {
+                "name": self.name,
+                "kind": self.kind,
+                "communes": parse_communes(self.communes, problems),
+                "region": self.region,
+                "initiator": self.initiator,
+                "departement": _blank_to_none(self.departement),
+                "qpv": lines(self.qpv),
+            }
         )
+        return validated(ProjectCreate, data, problems=problems)
 
 
 class ProjectEditForm(PageForm):
@@ -134,8 +203,10 @@ class ProjectEditForm(PageForm):
     charge_mission_recruited_on: str = ""
 
     def to_model(self) -> ProjectUpdate:
-        communes = parse_communes(self.communes)
-        return ProjectUpdate.model_validate(
+        problems: list[dict[str, str]] = []
+        communes = parse_communes(self.communes, problems)
+        return validated(
+            ProjectUpdate,
             {
                 "name": _blank_to_none(self.name),
                 "communes": communes or None,
@@ -146,7 +217,9 @@ class ProjectEditForm(PageForm):
                 "rna_number": _blank_to_none(self.rna_number),
                 "association_created_on": _blank_to_none(self.association_created_on),
                 "charge_mission_recruited_on": _blank_to_none(self.charge_mission_recruited_on),
-            }
+            },
+            problems=problems,
+            checks=projects.update_problems,
         )
 
 
@@ -239,7 +312,14 @@ class DeclarationForm(PageForm):
                 continue
             number = key.removeprefix("link-")
             if not number.isdigit() or len(number) > 9 or answer not in ("oui", "non"):
-                raise FormRefused(key, "Réponse illisible : rechargez la page et recommencez.")
+                raise FormRefused(
+                    [
+                        {
+                            "field": key,
+                            "message": "Réponse illisible : rechargez la page et recommencez.",
+                        }
+                    ]
+                )
             details = extra.get(f"details-{number}")
             declarations.append(
                 {
@@ -296,17 +376,16 @@ class UserForm(BaseModel):
         return self.model_dump(exclude={"password"})  # a password is never shown again
 
     def to_create(self) -> UserCreate:
-        return UserCreate.model_validate(
-            _filled(
-                {
-                    "email": self.email.strip(),
-                    "name": self.name,
-                    "role": self.role,
-                    "is_admin": _checked(self.is_admin),
-                    "password": self.password or None,
-                }
-            )
+        data = _filled(
+            {
+                "email": self.email.strip(),
+                "name": self.name,
+                "role": self.role,
+                "is_admin": _checked(self.is_admin),
+                "password": self.password or None,
+            }
         )
+        return validated(UserCreate, data, checks=_user_checks)
 
     def to_update(self) -> UserUpdate:
         changes: dict[str, Any] = {
@@ -316,7 +395,15 @@ class UserForm(BaseModel):
         }
         if self.password:
             changes["password"] = self.password
-        return UserUpdate.model_validate(changes)
+        return validated(UserUpdate, changes, checks=_user_checks)
+
+
+def _user_checks(accepted: dict[str, Any]) -> list[dict[str, str]]:
+    return accounts.user_problems(
+        role=accepted.get("role"),
+        is_admin=accepted.get("is_admin"),
+        password=accepted.get("password"),
+    )
 
 
 class DecisionForm(PageForm):
@@ -404,6 +491,48 @@ class DocumentForm(PageForm):
     type: str = ""
 
 
+# The fields' labels, as the summary of a refused form names them (links to the fields).
+FIELD_LABELS = {
+    "name": "Nom",
+    "kind": "Type de Régie",
+    "communes": "Communes",
+    "region": "Région",
+    "departement": "Département",
+    "qpv": "Quartiers prioritaires (QPV)",
+    "initiator": "À l'initiative du projet",
+    "association_name": "Association",
+    "rna_number": "Numéro RNA",
+    "association_created_on": "Date de création de l'association",
+    "charge_mission_recruited_on": "Date de recrutement du chargé de mission",
+    "staff_owner_id": "Chargé·e de suivi",
+    "comment": "Commentaire",
+    "college": "Collège",
+    "engaged_on": "Date d'engagement",
+    "contact": "Contact",
+    "is_president": "Président·e",
+    "code": "Attestation",
+    "date": "Date",
+    "user_id": "Compte",
+    "reason": "Raison",
+    "email": "Adresse e-mail",
+    "role": "Rôle",
+    "is_admin": "Administrateur·rice",
+    "password": "Mot de passe",
+    "meeting_id": "Réunion",
+    "outcome": "Décision",
+    "motivation": "Motivation",
+    "votes": "Votes",
+    "held_on": "Date de la réunion",
+    "attendee_ids": "Présents",
+    "chair_id": "Présidence de séance",
+    "notes": "Notes",
+    "due_on": "Nouvelle échéance",
+    "status": "Avis",
+    "type": "Type de pièce",
+    "file": "Fichier",
+}
+
+
 # --- refusals ----------------------------------------------------------------------------------
 
 
@@ -416,6 +545,8 @@ class FormState:
     fields: dict[str, list[str]] = field(default_factory=dict)
     unmet: list[dict[str, str]] = field(default_factory=list)
     status: int = 200
+    # The page shows the general message at its top (the project page): not again in the form.
+    general_above: bool = False
 
     @property
     def refused(self) -> bool:
@@ -426,6 +557,16 @@ class FormState:
 
     def errors(self, name: str) -> list[str]:
         return self.fields.get(name, [])
+
+    @property
+    def general(self) -> str:
+        """The message shown above the form when no field carries it (a field's own message
+        is beside it, once)."""
+        return "" if self.fields else self.message
+
+    def summary(self) -> list[tuple[str, str]]:
+        """(field name, label) of every field with a problem, in the order found."""
+        return [(name, FIELD_LABELS.get(name, name)) for name in self.fields]
 
 
 class Forms(dict[str, FormState]):
@@ -462,7 +603,7 @@ def refusal(exc: Exception, values: dict[str, Any]) -> FormState:
         return FormState(
             values,
             "Certaines valeurs sont manquantes ou invalides : corrigez les champs signalés.",
-            {exc.field: [exc.message]},
+            _field_messages(exc.problems),
             status=422,
         )
     assert isinstance(exc, DomainError)

@@ -7,7 +7,7 @@ page module imports another.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from fastapi import Request
@@ -22,6 +22,7 @@ from labelflow.report_document import report_card
 from labelflow.web.account.present import abilities, home_link
 from labelflow.web.assignments.present import consultant_section
 from labelflow.web.bureau.present import DECISION_LABELS, bureau_section
+from labelflow.web.confirm import ask, confirmed, hidden_fields, notice
 from labelflow.web.documents.present import documents_public, upload_types
 from labelflow.web.forms import REFUSALS, Forms, PageForm, refusal
 from labelflow.web.projects.history import history_lines
@@ -124,16 +125,30 @@ def show_project(
     actor: Actor = request.state.viewer
     context = project_page(session, engine, project, actor)
     forms = forms or Forms()
+    for state in forms.values():
+        state.general_above = True
     context.update(
         forms=forms,
         refused_anchor=refused_anchor,
-        refused_message=next((f.message for f in forms.values() if f.refused), ""),
+        refused_message=next((f.general for f in forms.values() if f.refused), ""),
         edit_values=edit_values(context["project"]),
         json_url=f"/api/v1/projects/{project.id}",
     )
     if at_home:
         context["nav"] = "home"
+    context["notice"] = "" if forms else _notice(context, request.query_params.get("fait", ""))
     return render(request, project_template(actor), context, status_code)
+
+
+def _notice(context: dict[str, Any], key: str) -> str:
+    """What the last action did (`?fait=`): a known key's message, the step reached for a
+    transition, nothing for any other key."""
+    if key != "etape":
+        return notice(key)
+    public = context["project"]
+    if public.step is None:
+        return f"Le projet est passé à « {public.state_label} »."
+    return f"Le projet est passé à l'étape {public.step} — {public.state_label}."
 
 
 def submit(
@@ -146,8 +161,22 @@ def submit(
     form: PageForm,
     anchor: str,
     call: Callable[[], object],
+    done: str = "",
+    ask_first: str = "",
+    names: Mapping[str, object] | None = None,
 ) -> Response:
-    """Run one service call; on success 303 back to the section, else the page with reasons."""
+    """Run one service call; on success 303 back to the section saying it (`done`: a key of
+    `confirm.NOTICES`, or "etape"), else the page with reasons. `ask_first`: the key of the
+    irreversible action's confirmation (`confirm.CONFIRMATIONS`, with `names`), asked on a page
+    when the form comes without `confirm=1` (no JavaScript)."""
+    if ask_first and not confirmed(form.confirm):
+        return ask(
+            request,
+            key=ask_first,
+            fields=hidden_fields(form.model_dump()),
+            cancel=f"/projects/{project.id}#{anchor}",
+            **(names or {}),
+        )
     try:
         call()
     except REFUSALS as exc:
@@ -157,4 +186,5 @@ def submit(
         return show_project(
             request, session, engine, project, Forms({form_name: state}), state.status, anchor
         )
-    return RedirectResponse(f"/projects/{project.id}#{anchor}", status_code=303)
+    query = f"?fait={done}" if done else ""
+    return RedirectResponse(f"/projects/{project.id}{query}#{anchor}", status_code=303)

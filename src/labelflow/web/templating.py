@@ -13,6 +13,8 @@ from labelflow.actors import ROLE_LABELS
 from labelflow.projects import INITIATOR_LABELS, KIND_LABELS
 from labelflow.settings import Settings
 from labelflow.web.account.present import abilities, nav_items
+from labelflow.web.confirm import consequence
+from labelflow.web.confirm import title as confirm_title
 from labelflow.web.documents.present import filesize
 from labelflow.workflow import COLLEGE_LABELS
 
@@ -39,5 +41,7 @@ def make_templates(settings: Settings) -> Jinja2Templates:
         initiator_labels=INITIATOR_LABELS,
         role_labels=ROLE_LABELS,
         today=dates.today,
+        consequence=consequence,
+        confirm_title=confirm_title,
     )
     return templates

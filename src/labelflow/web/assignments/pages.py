@@ -76,6 +76,7 @@ def set_consultant(
         form=form,
         anchor="consultant",
         call=call,
+        done="consultant_designe",
     )
 
 
@@ -139,4 +140,6 @@ def end(
         form=form,
         anchor="consultant",
         call=call,
+        done="mission_terminee",
+        ask_first="assignment_end",
     )

@@ -13,6 +13,7 @@ from labelflow import bureau, decisions
 from labelflow.actors import Actor
 from labelflow.permissions import BUREAU_MANAGE, BUREAU_READ, RECORD_WRITE, RECUSAL_DECLARE
 from labelflow.web.bureau.present import agenda_page, meetings_page
+from labelflow.web.confirm import ask, confirmed, hidden_fields
 from labelflow.web.deps import (
     ActorDep,
     EngineDep,
@@ -105,6 +106,13 @@ def declare_recusal(
 
     if form.return_to == "bureau":
         # Declared from the agenda: come back to the project's decision file there.
+        if not confirmed(form.confirm):
+            return ask(
+                request,
+                key="recusal",
+                fields=hidden_fields(form.model_dump()),
+                cancel=f"/bureau#dossier-{project.id}",
+            )
         try:
             call()
         except REFUSALS as exc:
@@ -113,7 +121,7 @@ def declare_recusal(
             forms = Forms({f"recusal-{project.id}": state})
             context = agenda_page(session, engine, actor, forms)
             return render(request, "bureau_agenda.html", context, state.status)
-        return RedirectResponse(f"/bureau#dossier-{project.id}", status_code=303)
+        return RedirectResponse(f"/bureau?fait=deport_declare#dossier-{project.id}", 303)
     return submit(
         request,
         session,
@@ -123,6 +131,8 @@ def declare_recusal(
         form=form,
         anchor="decision",
         call=call,
+        done="deport_declare",
+        ask_first="recusal",
     )
 
 
@@ -160,4 +170,5 @@ def record_decision(
         form=form,
         anchor="decision",
         call=call,
+        done="decision_enregistree",
     )

@@ -72,6 +72,7 @@ def upload_document(
         form=form,
         anchor="pieces",
         call=call,
+        done="piece_deposee",
     )
 
 
@@ -109,4 +110,5 @@ def review_document(
         form=form,
         anchor=f"piece-{document_id}",
         call=call,
+        done="piece_revue",
     )

@@ -268,6 +268,7 @@ def post_transition(
             if_match=form.if_match(),
         )
 
+    ask_first, names = _transition_confirmation(engine, project, form.action)
     return submit(
         request,
         session,
@@ -277,7 +278,24 @@ def post_transition(
         form=form,
         anchor="actions",
         call=call,
+        done="etape",
+        ask_first=ask_first,
+        names=names,
     )
+
+
+def _transition_confirmation(
+    engine: Engine, project: Project, action: str
+) -> tuple[str, dict[str, str]]:
+    """Every step change asks first, naming where the project goes (an unknown action is
+    refused by the service, without asking)."""
+    definition = projects.definition_of(engine, project)
+    action_def = definition.action(action)
+    if action_def is None:
+        return "", {}
+    target = action_def.target
+    key = "closing" if definition.is_final(target) else "transition"
+    return key, {"action": action_def.label, "target": state_label(definition, target)}
 
 
 def _suspension(
@@ -310,6 +328,7 @@ def _suspension(
         form=form,
         anchor="suspension",
         call=call,
+        done="suspendu" if suspend else "repris",
     )
 
 
@@ -370,4 +389,5 @@ def move_deadline(
         form=form,
         anchor="echeances",
         call=call,
+        done="echeance_deplacee",
     )

@@ -54,6 +54,7 @@ def edit_project(
         form=form,
         anchor="informations",
         call=call,
+        done="projet_modifie",
     )
 
 
@@ -85,6 +86,7 @@ def change_staff_owner(
         form=form,
         anchor="suivi",
         call=call,
+        done="suivi_change",
     )
 
 
@@ -116,6 +118,7 @@ def add_stakeholder(
         form=form,
         anchor="parties-prenantes",
         call=call,
+        done="partie_prenante_ajoutee",
     )
 
 
@@ -151,6 +154,8 @@ def delete_stakeholder(
         form=form,
         anchor="parties-prenantes",
         call=call,
+        done="partie_prenante_retiree",
+        ask_first="stakeholder_delete",
     )
 
 
@@ -174,7 +179,15 @@ def add_board_member(
         )
 
     return submit(
-        request, session, engine, project, form_name="board", form=form, anchor="conseil", call=call
+        request,
+        session,
+        engine,
+        project,
+        form_name="board",
+        form=form,
+        anchor="conseil",
+        call=call,
+        done="membre_ajoute",
     )
 
 
@@ -202,7 +215,16 @@ def delete_board_member(
         )
 
     return submit(
-        request, session, engine, project, form_name="board", form=form, anchor="conseil", call=call
+        request,
+        session,
+        engine,
+        project,
+        form_name="board",
+        form=form,
+        anchor="conseil",
+        call=call,
+        done="membre_retire",
+        ask_first="board_delete",
     )
 
 
@@ -234,4 +256,5 @@ def add_attestation(
         form=form,
         anchor="attestations",
         call=call,
+        done="attestation_enregistree",
     )

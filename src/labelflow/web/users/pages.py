@@ -15,6 +15,7 @@ from labelflow.actors import ROLES, Actor
 from labelflow.models import User
 from labelflow.permissions import MEMBERS_MANAGE, USERS_MANAGE
 from labelflow.schemas import UserUpdate
+from labelflow.web.confirm import ask, confirmed
 from labelflow.web.deps import (
     MAX_ID,
     ActorDep,
@@ -171,8 +172,14 @@ def update_user(
 
 @router.post("/users/{user_id}/deactivate", dependencies=ADMIN)
 def deactivate_user(
-    request: Request, user_id: UserId, session: SessionDep, actor: ActorDep
+    request: Request,
+    user_id: UserId,
+    session: SessionDep,
+    actor: ActorDep,
+    confirm: Annotated[str, Form(max_length=1)] = "",
 ) -> Response:
+    if not confirmed(confirm):
+        return ask(request, key="user_deactivate", fields=[], cancel=f"/users/{user_id}")
     return _change(
         request,
         session,
@@ -222,6 +229,7 @@ def add_member(
         form=form,
         anchor="porteurs",
         call=call,
+        done="porteur_lie",
     )
 
 
@@ -250,4 +258,5 @@ def remove_member(
         form=form,
         anchor="porteurs",
         call=call,
+        done="porteur_retire",
     )
