@@ -564,9 +564,16 @@ class FormState:
         is beside it, once)."""
         return "" if self.fields else self.message
 
-    def summary(self) -> list[tuple[str, str]]:
-        """(field name, label) of every field with a problem, in the order found."""
-        return [(name, FIELD_LABELS.get(name, name)) for name in self.fields]
+    def summary(self) -> list[tuple[str, str, bool]]:
+        """(field name, text, linked) for every field with a problem, in the order found: the
+        field's label, linked to it; for a problem about no input of the form (the whole
+        declaration, say), its message itself, which would be shown nowhere else."""
+        return [
+            (name, FIELD_LABELS[name], True)
+            if name in FIELD_LABELS
+            else (name, " ".join(messages), False)
+            for name, messages in self.fields.items()
+        ]
 
 
 class Forms(dict[str, FormState]):
