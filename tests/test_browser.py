@@ -518,9 +518,13 @@ def test_consultant_fills_and_submits_the_report(report_server: str, page: Any) 
     expect(page.get_by_label("Personnes rencontrées")).to_have_value(re.compile("Mme Lefèvre"))
     expect(governance.get_by_label("Satisfaisant")).to_be_checked()
 
-    # A plain form post and its redirect: wait for the new page (slow on a loaded machine).
+    # Submitting asks first (a dialog naming the consequence), then a plain form post and its
+    # redirect: wait for the new page (slow on a loaded machine).
+    page.get_by_role("button", name="Soumettre le rapport").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("Confirmer : soumettre le rapport d'expertise")
     with page.expect_navigation(timeout=30_000):
-        page.get_by_role("button", name="Soumettre le rapport").click()
+        dialog.get_by_role("button", name="Confirmer").click()
     expect(page.get_by_role("status").first).to_contain_text("Rapport soumis", timeout=15_000)
     expect(page.locator(".badges")).to_contain_text("Soumis le")
     expect(page.locator("#rapport-form")).to_have_count(0)

@@ -391,8 +391,21 @@ def test_report_form_without_javascript(client: Any, db: Any, at_expertise: Any)
     report = consultant.get(_url(pid)).json()
     assert report["version"] == 1 and report["visit_dates"] == [YESTERDAY]
 
-    # Submitting an incomplete report: refused, the typed comment kept, the draft saved.
+    # Submitting asks first (no JavaScript here): the draft is saved, the same form is asked
+    # again at the version just saved, with a confirmation naming the consequence.
     form.update(version="1", intent="submit", people_met="Le trésorier")
+    asked = browser.post(f"/projects/{pid}/report", data=form)
+    assert asked.status_code == 200
+    text = html.unescape(asked.text)
+    assert typeset("Confirmer : soumettre le rapport d'expertise") in text
+    assert "vous ne pourrez plus le modifier" in text
+    assert 'name="version" value="2"' in text and 'name="people_met" value="Le trésorier"' in text
+    assert f'href="/projects/{pid}/report">Annuler' in text
+    assert consultant.get(_url(pid)).json()["people_met"] == "Le trésorier"
+    assert consultant.get(_url(pid)).json()["status"] == "brouillon"
+
+    # Confirmed, but incomplete: refused, the typed comment kept, the draft saved.
+    form.update(version="2", confirm="1")
     refused = browser.post(f"/projects/{pid}/report", data=form)
     assert refused.status_code == 422
     text = html.unescape(refused.text)
@@ -405,7 +418,8 @@ def test_report_form_without_javascript(client: Any, db: Any, at_expertise: Any)
     full = report_body(blank)
     for key, value in full["assessments"].items():
         form[f"a__{key}"] = value["assessment"]
-    form.update(version="2", recommendation="favorable")
+    form.update(version=str(consultant.get(_url(pid)).json()["version"]))
+    form.update(recommendation="favorable")
     done = browser.post(f"/projects/{pid}/report", data=form)
     assert done.status_code == 303, done.text
     locked = browser.get(f"/projects/{pid}/report")

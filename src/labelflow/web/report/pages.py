@@ -16,6 +16,7 @@ from labelflow.actors import Actor
 from labelflow.errors import DomainError
 from labelflow.models import Project
 from labelflow.schemas import ReportDraft
+from labelflow.web import confirm
 from labelflow.web.deps import ActorDep, EngineDep, ProjectDep, SessionDep
 from labelflow.web.errors import french_fields
 from labelflow.web.etag import version_of
@@ -109,7 +110,7 @@ async def save_report(
     content = _posted(form, keys)
     try:
         data = ReportDraft.model_validate(content)
-        reports.save_report_draft(
+        saved = reports.save_report_draft(
             session,
             engine=engine,
             project=project,
@@ -137,6 +138,17 @@ async def save_report(
         )
     if form.get("intent") != "submit":
         return RedirectResponse(f"/projects/{project.id}/report?fait=enregistre", 303)
+    if not confirm.confirmed(form.get("confirm")):
+        # Without JavaScript: the draft is saved (nothing typed is lost, « Annuler » goes back
+        # to it), then the same form is asked again, at the version just saved.
+        values: dict[str, object] = {k: form.getlist(k) for k in form}
+        values["version"] = str(saved.version)
+        return confirm.ask(
+            request,
+            key="report_submit",
+            fields=confirm.hidden_fields(values),
+            cancel=f"/projects/{project.id}/report",
+        )
     try:
         reports.submit_report(session, engine=engine, project=project, actor=actor, if_match=None)
     except DomainError as exc:
