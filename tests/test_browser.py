@@ -753,7 +753,8 @@ def test_a_refused_form_lists_its_problems(server: str, page: Any) -> None:
     page.get_by_role("button", name="Créer le projet").click()
     expect(page.locator("#project-region-error")).to_have_text("Ce champ est obligatoire.")
     expect(page.locator("#project-communes-error")).to_contain_text("code INSEE")
-    expect(page.locator(".field--invalid")).to_have_count(page.locator(".field-error").count())
-    assert page.locator(".field-error").count() >= 2
+    expect(page.locator("#project-kind-error")).to_have_text("Ce champ est obligatoire.")
+    expect(page.locator("#project-initiator-error")).to_have_text("Ce champ est obligatoire.")
+    expect(page.locator(".field--invalid")).to_have_count(4)
     expect(page.get_by_label("Communes")).to_have_value("5951 Roubaix")
     shot(page, "creation-plusieurs-erreurs")
