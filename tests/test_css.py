@@ -60,3 +60,22 @@ def test_the_focus_ring_stands_out_in_the_header() -> None:
     colours = variables()
     ratio = contrast(colours["focus-on-dark"], colours["primary-dark"])
     assert ratio >= 3, f"--focus-on-dark sur --primary-dark : {ratio:.2f} à 1"
+
+
+def test_every_scrolling_box_can_be_reached_with_the_keyboard() -> None:
+    """A box that scrolls sideways (overflow-x in the stylesheet) is focusable and named in
+    every template, so that a keyboard user can scroll it and a screen reader says what it is."""
+    scrolling = {"table-wrap", "diagram", "code"}
+    assert re.search(r"\.table-wrap\s*\{[^}]*overflow-x:\s*auto", CSS)
+    found = 0
+    for template in sorted((PROJECT_ROOT / "templates").rglob("*.html")):
+        html = template.read_text(encoding="utf-8")
+        for tag in re.findall(r"<(?:div|pre)\b[^>]*>", html):
+            classes = re.search(r'class="([^"]*)"', tag)
+            if classes is None or not scrolling & set(classes.group(1).split()):
+                continue
+            found += 1
+            assert 'tabindex="0"' in tag, f"{template.name} : {tag}"
+            assert re.search(r'role="(region|group)"', tag), f"{template.name} : {tag}"
+            assert re.search(r"aria-label(ledby)?=", tag), f"{template.name} : {tag}"
+    assert found >= 15
