@@ -634,6 +634,7 @@ def test_bureau_meeting_decision_and_the_labelled_project(bureau_server: str, pa
         "Poursuivre l'ouverture du conseil d'administration aux habitants des Trois-Ponts."
     )
     section.screenshot(path=str(SCREENSHOTS / "bureau-deliberation.png"))
+    shot(page, "projet-deliberation")
     section.get_by_role("button", name="Enregistrer la délibération").click()
     expect(section).to_contain_text("Vote : 3 pour, 0 contre, 0 abstention")
     page.get_by_role("button", name="Attribuer le label").click()
@@ -653,7 +654,7 @@ def test_bureau_meeting_decision_and_the_labelled_project(bureau_server: str, pa
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF-")
     expect(page.locator("#pieces")).to_contain_text("Courrier de décision du Bureau")
     page.goto(bureau_server + "/projects/1")
-    page.screenshot(path=str(SCREENSHOTS / "projet-labellise.png"))
+    shot(page, "projet-labellise")
     page.locator("#decision").scroll_into_view_if_needed()
     page.locator("#decision").screenshot(path=str(SCREENSHOTS / "projet-labellise-decision.png"))
 
