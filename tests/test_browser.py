@@ -3,7 +3,9 @@ on; a porteur signs in and sees « Mon projet »; a consultant is refused anothe
 
 Runs the app in uvicorn (a subprocess, its own SQLite database migrated first, accounts created
 with the accounts service) and drives it with Playwright's sync API. Screenshots go to
-test-artifacts/screenshots/.
+test-artifacts/screenshots/: `shot()` takes each one at 1280 and 390 px wide (NAME-1280.png,
+NAME-390.png) and fails the test on any axe-core violation (static/vendor/axe.min.js) or any
+page scrolling sideways at either width; every page a test visits goes through it.
 """
 
 from __future__ import annotations
