@@ -3,7 +3,9 @@ on; a porteur signs in and sees « Mon projet »; a consultant is refused anothe
 
 Runs the app in uvicorn (a subprocess, its own SQLite database migrated first, accounts created
 with the accounts service) and drives it with Playwright's sync API. Screenshots go to
-test-artifacts/screenshots/.
+test-artifacts/screenshots/: `shot()` takes each one at 1280 and 390 px wide (NAME-1280.png,
+NAME-390.png) and fails the test on any axe-core violation (static/vendor/axe.min.js) or any
+page scrolling sideways at either width; every page a test visits goes through it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -34,6 +37,9 @@ pytestmark = pytest.mark.browser
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = PROJECT_ROOT / "test-artifacts" / "screenshots"
+AXE_URL = "/static/vendor/axe.min.js"
+# A desktop screen and a phone (an iPhone 12 to 15 held upright).
+WIDTHS = (1280, 390)
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -133,9 +139,63 @@ def page(browser: Any) -> Iterator[Any]:
     assert errors == []
 
 
+def axe_violations(page: Any) -> list[str]:
+    """What axe-core finds on the page as it is now, one line per violation."""
+    if not page.evaluate("typeof window.axe === 'object'"):
+        # From the app's own /static: the pages' CSP (script-src 'self') refuses the inline
+        # script that `add_script_tag(path=...)` writes, and bypassing the CSP would hide its
+        # own errors.
+        page.add_script_tag(url=AXE_URL)
+    result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    return [
+        f"{v['id']} ({v['impact']}) {node['target']}: {v['help']}"
+        for v in result["violations"]
+        for node in v["nodes"]
+    ]
+
+
+# The elements sticking out of the page on the right, outside any scrolling container: what
+# makes a phone scroll the whole page sideways.
+OVERFLOWING = """() => {
+  const width = document.documentElement.clientWidth;
+  if (document.documentElement.scrollWidth <= width) return [];
+  const clipped = (el) => {
+    for (let p = el.parentElement; p && p !== document.body; p = p.parentElement) {
+      if (getComputedStyle(p).overflowX !== "visible") return true;
+    }
+    return false;
+  };
+  const out = [...document.body.querySelectorAll("*")]
+    .filter((el) => el.getBoundingClientRect().right > width + 1);
+  // An absolutely positioned element escapes a scrolling parent that is not positioned itself.
+  const free = out.filter((el) => !clipped(el));
+  return (free.length ? free : out).slice(-8)
+    .map((el) => el.tagName.toLowerCase() + (el.id ? "#" + el.id : "")
+      + [...el.classList].map((c) => "." + c).join(""));
+}"""
+
+
 def shot(page: Any, name: str) -> None:
+    """A full-page screenshot at each width of WIDTHS, each one an axe-core check too.
+
+    Every page the tests visit goes through here, so that none escapes the accessibility check.
+    """
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    size = page.viewport_size
+    found: list[str] = []
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": size["height"]})
+        page.screenshot(path=str(SCREENSHOTS / f"{name}-{width}.png"), full_page=True)
+        # Swagger UI is not ours to fix.
+        if urlsplit(page.url).path != "/docs":
+            found += [f"{name} à {width} px : {line}" for line in axe_violations(page)]
+            wide = page.evaluate(OVERFLOWING)
+            if wide:
+                found.append(f"{name} à {width} px : la page défile de côté ({', '.join(wide)})")
+    page.set_viewport_size(size)
+    for line in found:
+        print(line)
+    assert found == [], "axe-core :\n" + "\n".join(found)
 
 
 def open_form(page: Any, section: str, summary: str) -> Any:
@@ -351,8 +411,6 @@ def test_porteur_finds_help_from_the_header(demo_server: str, page: Any) -> None
     expect(page.get_by_role("link", name="@")).to_have_attribute("href", re.compile("^mailto:"))
     expect(page.locator(".json-link")).to_have_count(0)
     shot(page, "aide-porteur")
-    page.set_viewport_size({"width": 390, "height": 844})
-    shot(page, "aide-porteur-390")
 
 
 def test_an_empty_sign_in_field_is_named(server: str, page: Any) -> None:
@@ -597,6 +655,7 @@ def test_bureau_meeting_decision_and_the_labelled_project(bureau_server: str, pa
         "Poursuivre l'ouverture du conseil d'administration aux habitants des Trois-Ponts."
     )
     section.screenshot(path=str(SCREENSHOTS / "bureau-deliberation.png"))
+    shot(page, "projet-deliberation")
     section.get_by_role("button", name="Enregistrer la délibération").click()
     expect(section).to_contain_text("Vote : 3 pour, 0 contre, 0 abstention")
     page.get_by_role("button", name="Attribuer le label").click()
@@ -617,6 +676,108 @@ def test_bureau_meeting_decision_and_the_labelled_project(bureau_server: str, pa
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF-")
     expect(page.locator("#pieces")).to_contain_text("Courrier de décision du Bureau")
     page.goto(bureau_server + "/projects/1")
-    page.screenshot(path=str(SCREENSHOTS / "projet-labellise.png"))
+    shot(page, "projet-labellise")
     page.locator("#decision").scroll_into_view_if_needed()
     page.locator("#decision").screenshot(path=str(SCREENSHOTS / "projet-labellise-decision.png"))
+
+
+# --- phones and long names ----------------------------------------------------------------------
+
+# A file name of 300 characters without a space (the service keeps its first 255).
+LONG_FILENAME = "compte-rendu-du-comite-de-pilotage-" + "x" * 261 + ".pdf"
+REFUSAL = "La note n'est pas signée par la présidente de l'association : signez-la et déposez-la."
+
+
+@pytest.fixture(scope="module")
+def porteur_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A project at its first step whose note de cadrage was refused, and whose other piece has
+    a 300-character file name; Awa Diallo its porteur."""
+    from fastapi.testclient import TestClient
+
+    from labelflow.models import Project
+    from labelflow.settings import Settings
+    from labelflow.web.app import create_app
+    from tests.factories import create_project, upload
+
+    data = tmp_path_factory.mktemp("porteur-data")
+
+    def populate(engine: Engine) -> None:
+        staff = add_account(engine, STAFF, "Camille Roussel", "staff", is_admin=True)
+        porteur = add_account(engine, PORTEUR, "Awa Diallo", "porteur")
+        settings = Settings(
+            environment="test", data_dir=data, database_url=f"sqlite:///{data / 'labelflow.db'}"
+        )
+        with transaction(engine) as session:
+            raw, _token = accounts.create_token(session, user=staff, name="préparation")
+        with TestClient(create_app(settings, db=engine)) as client:
+            client.headers["Authorization"] = f"Bearer {raw}"
+            project = create_project(client)
+            note = upload(client, project["id"], "note_cadrage", filename="note-de-cadrage.pdf")
+            r = client.post(
+                f"/api/v1/documents/{note['id']}/review",
+                json={"status": "rejected", "comment": REFUSAL},
+            )
+            assert r.status_code == 200, r.text
+            upload(client, project["id"], "statuts", filename=LONG_FILENAME)
+        with transaction(engine) as session:
+            mine = session.get(Project, project["id"])
+            assert mine is not None
+            accounts.create_member(session, project=mine, user_id=porteur.id or 0, actor=SYSTEM)
+
+    with serve(data, populate) as base:
+        yield base
+
+
+def test_porteur_reads_the_refusal_at_the_top_of_mon_projet(porteur_server: str, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    sign_in(page, porteur_server, PORTEUR)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Mon projet")
+    alert = page.get_by_role("alert").first
+    expect(alert).to_contain_text("La pièce « Note de cadrage » a été refusée")
+    expect(alert).to_contain_text(REFUSAL)
+    # At the top: before the summary of the project.
+    summary = page.get_by_role("heading", name="Où en sommes-nous ?")
+    assert alert.bounding_box()["y"] < summary.bounding_box()["y"]
+    shot(page, "mon-projet-piece-refusee")
+    alert.get_by_role("link", name="Déposer une nouvelle version").click()
+    expect(page.locator("#depot")).to_have_attribute("open", "")
+    expect(page.get_by_label("Type de pièce")).to_have_value("note_cadrage")
+
+
+def test_the_documents_table_on_a_phone(porteur_server: str, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    sign_in(page, porteur_server, STAFF, "/projects/1#pieces")
+    table = page.locator("#pieces table")
+    name = LONG_FILENAME[:255]
+    expect(table.get_by_role("link", name=name)).to_be_visible()
+    shot(page, "pieces-nom-long")
+    page.set_viewport_size({"width": 390, "height": 844})
+    # One block per row: the type, then each cell under its column's name, nothing cut off.
+    row = table.locator("tbody tr", has_text=name)
+    expect(row.locator("td[data-label='Fichier']")).to_contain_text(name[:40])
+    expect(row.locator("td[data-label='Revue']")).to_contain_text("attente")
+    refused = table.locator("tbody tr", has_text="note-de-cadrage.pdf")
+    expect(refused.locator("td[data-label='Revue']")).to_contain_text(REFUSAL)
+    wrap = page.locator("#pieces .table-wrap")
+    assert wrap.evaluate("el => el.scrollWidth <= el.clientWidth")
+    box = row.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 390
+    page.locator("#pieces").screenshot(path=str(SCREENSHOTS / "pieces-nom-long-390-section.png"))
+
+
+def test_a_refused_form_lists_its_problems(server: str, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    sign_in(page, server, STAFF, "/projects/new")
+    page.get_by_label("Nom du projet").fill("Régie de quartier des Trois-Ponts")
+    page.get_by_label("Communes").fill("5951 Roubaix")
+    page.get_by_role("button", name="Créer le projet").click()
+    expect(page.locator("#project-region-error")).to_have_text("Ce champ est obligatoire.")
+    expect(page.locator("#project-communes-error")).to_contain_text("code INSEE")
+    expect(page.locator("#project-kind-error")).to_have_text("Ce champ est obligatoire.")
+    expect(page.locator("#project-initiator-error")).to_have_text("Ce champ est obligatoire.")
+    expect(page.locator(".field--invalid")).to_have_count(4)
+    expect(page.get_by_label("Communes")).to_have_value("5951 Roubaix")
+    shot(page, "creation-plusieurs-erreurs")

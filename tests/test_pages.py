@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, event
 
+from labelflow.dates import french_date
 from labelflow.french import typeset
 from tests.conftest import make_user
 from tests.factories import (
@@ -197,7 +198,8 @@ def test_project_page_shows_checklist_reasons_and_disabled_buttons(client: Any) 
     steps = response.context["timeline"]
     assert [s.status for s in steps] == ["current"] + ["future"] * 5
     assert 'aria-current="step"' in html
-    assert "Entrée le " + steps[0].entered[0].strftime("%-d") in html
+    # The Paris date, which is not the UTC one between 22:00 or 23:00 UTC and midnight.
+    assert "Entrée le " + french_date(steps[0].entered[0]).split()[0] in html
     assert f'href="/api/v1/projects/{project["id"]}"' in html
 
 

@@ -3,13 +3,13 @@ search that forgives: through the real app, API and pages."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from labelflow.french import typeset
 from labelflow.models import User
 from tests.conftest import make_user
 from tests.factories import (
@@ -21,18 +21,17 @@ from tests.factories import (
     walk_to,
 )
 from tests.test_dashboard import count_statements
-from tests.test_pages_roles import PASSWORD, csrf, link, option_values, session_as
-from tests.test_pages_roles import text_of as html_of
+from tests.test_pages_roles import PASSWORD, csrf, link, option_values, session_as, text_of
+
+
+def plain(html: str) -> str:
+    """The page with French typography's non-breaking spaces read as plain ones."""
+    return html.replace("\u00a0", " ").replace("\u202f", " ")
+
 
 __all__ = ["session_as"]  # the fixture, used by name
 
 OWNER_REFUSED = "Le ou la chargé·e de suivi doit être un compte actif de l'équipe nationale."
-
-
-def text_of(response: Any) -> str:
-    """The page as read: French typography's no-break spaces (before « : », inside « ») as
-    plain spaces."""
-    return html_of(response).replace("\u00a0", " ").replace("\u202f", " ")
 
 
 def owner_of(client: Any, project_id: int) -> Any:
@@ -126,7 +125,8 @@ def test_the_list_filters_by_chargé_de_suivi(
     page = browser.get("/projects")
     html = text_of(page)
     assert '<th scope="col">Chargé·e de suivi</th>' in html
-    assert "<td>Camille Roussel</td>" in html and "<td>Jérôme Petit</td>" in html
+    assert re.search(r"<td[^>]*>Camille Roussel</td>", html)
+    assert re.search(r"<td[^>]*>Jérôme Petit</td>", html)
     assert '<option value="moi">Mes projets suivis</option>' in html
     followed = text_of(browser.get("/projects?staff_owner=moi"))
     assert "Régie suivie par Jérôme" in followed and "Régie suivie par moi" not in followed
@@ -202,25 +202,18 @@ def test_mon_projet_names_the_contact_and_who_does_each_missing_item(
     porteur = make_user(db, role="porteur", name="Awa Diallo", password=PASSWORD)
     link(client, project["id"], porteur)
     browser = session_as(porteur)
-    html = text_of(browser.get("/"))
-    assert typeset("Votre contact à l'équipe nationale : <strong>Camille Roussel</strong>") in html
+    html = plain(text_of(browser.get("/")))
+    assert "Votre contact à l'équipe nationale : <strong>Camille Roussel</strong>" in html
     assert (
-        typeset(
-            'Il manque la pièce « Note de cadrage ». <span class="unmet__who">(à déposer par vous)'
-        )
+        'Il manque la pièce « Note de cadrage ». <span class="unmet__who">(à déposer par vous)'
         in html
     )
     assert (
-        typeset(
-            "Il manque l'attestation « Portage par la collectivité ». "
-            '<span class="unmet__who">(enregistré par l\'équipe nationale)'
-        )
-        in html
-    )
+        "Il manque l'attestation « Portage par la collectivité ». "
+        '<span class="unmet__who">(enregistré par l\'équipe nationale)'
+    ) in html
     assert (
-        typeset(
-            'engagée du collège « Habitants ». <span class="unmet__who">(enregistré par l\'équipe'
-        )
+        'engagée du collège « Habitants ». <span class="unmet__who">(enregistré par l\'équipe'
         in html
     )
     # The API says who, for every missing item.
@@ -247,7 +240,7 @@ def test_a_document_given_then_refused_then_given_again(
     link(client, pid, porteur)
     browser = session_as(porteur)
     note = upload(client, pid, "note_cadrage", filename="note.pdf")
-    html = text_of(browser.get("/"))
+    html = plain(text_of(browser.get("/")))
     assert "Déposée, en attente de relecture" in html
     assert "a été refusée" not in html
 
@@ -256,22 +249,22 @@ def test_a_document_given_then_refused_then_given_again(
         f"/api/v1/documents/{note['id']}/review", json={"status": "rejected", "comment": reason}
     )
     assert refused.status_code == 200, refused.text
-    html = text_of(browser.get("/"))
+    html = plain(text_of(browser.get("/")))
     alert = html.split('<div class="alert alert--error" role="alert" id="refus-')[1].split(
         "</div>"
     )[0]
-    assert typeset("La pièce « Note de cadrage » a été refusée") in alert
-    assert typeset(f"Motif : {reason}") in alert
+    assert "La pièce « Note de cadrage » a été refusée" in alert
+    assert f"Motif : {reason}" in alert
     assert 'href="#depot">Déposer une nouvelle version</a>' in alert
     # The alert comes first, before « Où en sommes-nous ? ».
-    assert html.index("a été refusée") < html.index(typeset("Où en sommes-nous ?"))
+    assert html.index("a été refusée") < html.index("Où en sommes-nous ?")
     # The upload form is open, on the refused document's type.
     assert '<details class="more" id="depot" open>' in html
     assert '<option value="note_cadrage" selected>' in html
 
     upload(client_as(porteur), pid, "note_cadrage", filename="note-v2.pdf")
-    html = text_of(browser.get("/"))
-    assert "a été refusée" not in html.split(typeset("Où en sommes-nous ?"))[0]
+    html = plain(text_of(browser.get("/")))
+    assert "a été refusée" not in html.split("Où en sommes-nous ?")[0]
     assert "Déposée, en attente de relecture" in html
 
     accepted = client.get(f"/api/v1/projects/{pid}/documents").json()
