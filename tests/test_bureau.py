@@ -432,8 +432,10 @@ def test_agenda_and_recusal_from_the_pages(
         )
         assert done.status_code == 303
         assert done.headers["location"] == f"/bureau?fait=deport_declare#dossier-{project['id']}"
-        page = unescape(web.get("/bureau").text)
+        page = unescape(web.get(done.headers["location"]).text)
         assert "Vous ne prenez pas part à la délibération" in page
+        assert '<div class="alert alert--success" role="status"><p>Déport déclaré.</p>' in page
+        assert "Déport déclaré." not in unescape(web.get("/bureau?fait=inconnu").text)
     # Staff see the recusal on the decision form: that member cannot vote.
     staff_page = unescape(client.get(f"/projects/{project['id']}").text)
     assert typeset("Déporté·e : ne vote pas") in staff_page and "Élue de la commune." in staff_page

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Form, Request
+from fastapi import Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
@@ -13,7 +13,7 @@ from labelflow import bureau, decisions
 from labelflow.actors import Actor
 from labelflow.permissions import BUREAU_MANAGE, BUREAU_READ, RECORD_WRITE, RECUSAL_DECLARE
 from labelflow.web.bureau.present import agenda_page, meetings_page
-from labelflow.web.confirm import ask, confirmed, hidden_fields
+from labelflow.web.confirm import NOTICES, ask, confirmed, hidden_fields
 from labelflow.web.deps import (
     ActorDep,
     EngineDep,
@@ -39,8 +39,16 @@ router = page_router()
 
 
 @router.get("/bureau", dependencies=[permit(BUREAU_READ)])
-def agenda(request: Request, session: SessionDep, engine: EngineDep, actor: ActorDep) -> Response:
-    return render(request, "bureau_agenda.html", agenda_page(session, engine, actor))
+def agenda(
+    request: Request,
+    session: SessionDep,
+    engine: EngineDep,
+    actor: ActorDep,
+    fait: Annotated[str, Query(max_length=20)] = "",
+) -> Response:
+    context = agenda_page(session, engine, actor)
+    context["notice"] = NOTICES.get(fait, "")  # what the last action did (a recusal)
+    return render(request, "bureau_agenda.html", context)
 
 
 def _meetings(
