@@ -6,9 +6,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Query, Response, status
+from sqlmodel import Session
 
 from labelflow import dates, deadlines, events, pipeline, projects
+from labelflow.actors import Actor
 from labelflow.errors import NotFound
+from labelflow.models import Project
 from labelflow.permissions import PIPELINE_READ, PROJECT_WRITE
 from labelflow.pipeline import ProjectFilters
 from labelflow.schemas import (
@@ -35,7 +38,7 @@ from labelflow.web.deps import (
 from labelflow.web.etag import IfMatchDep, set_etag
 from labelflow.web.projects.present import deadline_views, list_item, project_public
 from labelflow.web.routing import api_router
-from labelflow.workflow import mermaid
+from labelflow.workflow import Engine, mermaid
 
 # Every route needs a signed-in user (401); each write route also names its permission (403).
 router = api_router()
@@ -177,17 +180,7 @@ def suspend(
     if_match: IfMatchDep,
     response: Response,
 ) -> ProjectPublic:
-    projects.set_suspended(
-        session,
-        project=project,
-        suspend=True,
-        comment=data.comment,
-        actor=actor,
-        engine=engine,
-        if_match=if_match,
-    )
-    set_etag(response, project.version)
-    return project_public(session, engine, project)
+    return _set_suspended(session, engine, project, actor, data, if_match, response, True)
 
 
 @router.post(
@@ -205,10 +198,23 @@ def resume(
     if_match: IfMatchDep,
     response: Response,
 ) -> ProjectPublic:
+    return _set_suspended(session, engine, project, actor, data, if_match, response, False)
+
+
+def _set_suspended(
+    session: Session,
+    engine: Engine,
+    project: Project,
+    actor: Actor,
+    data: CommentIn,
+    if_match: int | None,
+    response: Response,
+    suspend: bool,
+) -> ProjectPublic:
     projects.set_suspended(
         session,
         project=project,
-        suspend=False,
+        suspend=suspend,
         comment=data.comment,
         actor=actor,
         engine=engine,

@@ -8,8 +8,11 @@ from typing import Annotated, Any
 
 from fastapi import Form, Request
 from fastapi.responses import Response
+from sqlmodel import Session
 
 from labelflow import projects, records
+from labelflow.actors import Actor
+from labelflow.models import Project
 from labelflow.permissions import PROJECT_WRITE, RECORD_WRITE
 from labelflow.web.deps import ActorDep, EngineDep, ProjectDep, SessionDep, SubId, permit_on_project
 from labelflow.web.forms import (
@@ -22,6 +25,7 @@ from labelflow.web.forms import (
 )
 from labelflow.web.project_page import submit
 from labelflow.web.routing import page_router
+from labelflow.workflow import Engine
 
 router = page_router()
 
@@ -35,25 +39,15 @@ def edit_project(
     engine: EngineDep,
     actor: ActorDep,
 ) -> Response:
-    def call() -> Any:
-        return projects.update_project(
-            session,
-            project=project,
-            data=form.to_model(),
-            actor=actor,
-            if_match=form.if_match(),
-            engine=engine,
-        )
-
-    return submit(
+    return _update_project(
         request,
         session,
         engine,
         project,
+        actor,
+        form,
         form_name="edit",
-        form=form,
         anchor="informations",
-        call=call,
         done="projet_modifie",
     )
 
@@ -67,6 +61,33 @@ def change_staff_owner(
     engine: EngineDep,
     actor: ActorDep,
 ) -> Response:
+    return _update_project(
+        request,
+        session,
+        engine,
+        project,
+        actor,
+        form,
+        form_name="staff-owner",
+        anchor="suivi",
+        done="suivi_change",
+    )
+
+
+def _update_project(
+    request: Request,
+    session: Session,
+    engine: Engine,
+    project: Project,
+    actor: Actor,
+    form: ProjectEditForm | StaffOwnerForm,
+    *,
+    form_name: str,
+    anchor: str,
+    done: str,
+) -> Response:
+    """A form changing project fields (its details, its chargé·e de suivi)."""
+
     def call() -> Any:
         return projects.update_project(
             session,
@@ -82,11 +103,11 @@ def change_staff_owner(
         session,
         engine,
         project,
-        form_name="staff-owner",
+        form_name=form_name,
         form=form,
-        anchor="suivi",
+        anchor=anchor,
         call=call,
-        done="suivi_change",
+        done=done,
     )
 
 
