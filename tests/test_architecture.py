@@ -27,6 +27,8 @@ STATE_KEYS_ALLOWED: tuple[str, ...] = ("labelflow.demo",)
 # ("expertise") are skipped wherever they are.
 OTHER_VOCABULARIES = {
     "refusee": ("labelflow.assignments", "labelflow.schemas", "labelflow.web.assignments"),
+    # A job's status (DESIGN §9), not the project state of the same name.
+    "abandonnee": ("labelflow.jobs", "labelflow.schemas", "labelflow.web.jobs"),
 }
 QUERY_CALLS = {"select", "exec", "execute"}
 

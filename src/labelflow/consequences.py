@@ -7,12 +7,26 @@ in the order they run. The notifications and webhooks to come subscribe here too
 
 from __future__ import annotations
 
-from labelflow import assignments, deadlines, label, pipeline, report_document, reports
+from labelflow import (
+    assignments,
+    deadlines,
+    jobs,
+    label,
+    notifications,
+    pipeline,
+    report_document,
+    reports,
+)
 from labelflow.events import SUBSCRIBERS, Subscribers
 
 
-def install(registry: Subscribers = SUBSCRIBERS) -> None:
-    """(Re)build the registry; idempotent, called by `create_app` and the CLI."""
+def install(registry: Subscribers = SUBSCRIBERS, handlers: jobs.Handlers = jobs.HANDLERS) -> None:
+    """(Re)build the registries; idempotent, called by `create_app` and the CLI."""
+    handlers.clear()
+    # What the worker runs, by kind of job.
+    handlers.register(notifications.EMAIL_JOB, notifications.send_notification_email)
+    handlers.register(notifications.DIGEST_JOB, notifications.send_digest)
+
     registry.clear()
     registry.subscribe("creation", deadlines.on_project_created)
     registry.subscribe("reprise", deadlines.on_resumed)

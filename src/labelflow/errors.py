@@ -219,3 +219,14 @@ class OutcomeContradictsVote(Invalid):
 
 class CsrfRejected(Forbidden):
     code = "csrf"
+
+
+# --- follow-up: jobs, notifications ---------------------------------------------------------------
+
+
+class JobNotAbandoned(Conflict):
+    code = "tache_non_abandonnee"
+
+
+class EssentialNotification(Invalid):
+    code = "notification_essentielle"

@@ -500,3 +500,93 @@ class LabelCounter(SQLModel, table=True):
     prefix: str = Field(primary_key=True, max_length=10)
     year: int = Field(primary_key=True)
     last: int = 0
+
+
+# --- follow-up: jobs (the outbox), leases, notifications ----------------------------------------
+
+
+class Job(SQLModel, table=True):
+    """A piece of work to do after a commit (an e-mail to send...): the transactional outbox.
+
+    Written in the transaction of the fact that causes it, so a rolled-back request leaves none
+    and a committed one cannot lose it. `labelflow worker` claims and runs them (`jobs.py`).
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (sa.Index("ix_jobs_status_next_attempt_at", "status", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=40)
+    payload: dict[str, Any] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
+    # The same work asked twice (two overlapping reminder runs...) is one job.
+    dedupe_key: str = Field(max_length=200, unique=True)
+    # en_attente, en_cours, faite, abandonnee
+    status: str = Field(default="en_attente", max_length=20)
+    attempts: int = 0
+    next_attempt_at: datetime = _ts()
+    # While en_cours: the worker holding it, until when (a killed worker's job is taken again).
+    locked_by: str | None = Field(default=None, max_length=100)
+    locked_until: datetime | None = _ts(nullable=True)
+    last_error: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    created_at: datetime = _ts()
+    done_at: datetime | None = _ts(nullable=True)
+
+
+class Lease(SQLModel, table=True):
+    """A named lease held by one worker at a time (the scheduler of periodic work)."""
+
+    __tablename__ = "leases"
+
+    name: str = Field(primary_key=True, max_length=50)
+    holder: str = Field(max_length=100)
+    expires_at: datetime = _ts()
+
+
+class Notification(SQLModel, table=True):
+    """One thing one person is told, in the application and (by their preference) by e-mail."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (sa.Index("ix_notifications_user_id_read_at", "user_id", "read_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = _fk("users", index=False)
+    kind: str = Field(max_length=30)
+    project_id: int | None = _fk("projects", nullable=True)
+    title: str = Field(max_length=300)
+    body: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False))
+    # Relative to the site (`/projets/12`); e-mails make it absolute with LABELFLOW_BASE_URL.
+    url: str = Field(max_length=500)
+    # How it is delivered by e-mail, fixed when it is created: immediat, quotidien, application.
+    delivery: str = Field(default="immediat", max_length=20)
+    created_at: datetime = _ts()
+    read_at: datetime | None = _ts(nullable=True)
+    # When an e-mail carried it (at once or in a digest).
+    emailed_at: datetime | None = _ts(nullable=True)
+
+
+class NotificationPreference(SQLModel, table=True):
+    """A person's choice for one kind of notification (absent: `immediat`)."""
+
+    __tablename__ = "notification_preferences"
+
+    user_id: int = Field(
+        sa_column=sa.Column(
+            sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    kind: str = Field(primary_key=True, max_length=30)
+    mode: str = Field(max_length=20)  # immediat, quotidien, application
+
+
+class ProjectFollower(SQLModel, table=True):
+    """A staff member who chose to follow a project (notified like its chargé·e de suivi)."""
+
+    __tablename__ = "project_followers"
+    __table_args__ = (
+        sa.UniqueConstraint("project_id", "user_id", name="uq_project_followers_project_user"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = _fk("projects")
+    user_id: int = _fk("users")
+    created_at: datetime = _ts()

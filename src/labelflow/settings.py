@@ -60,9 +60,28 @@ class Settings(BaseSettings):
     port: int = 8000
     demo: bool = False
 
+    # Follow-up (DESIGN §9). Without an SMTP host, e-mails go to the local mailbox (`mailbox_dir`).
+    smtp_host: str = ""
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: Literal["none", "starttls", "tls"] = "starttls"
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    mail_from: str = "labelflow <ne-pas-repondre@labelflow.invalid>"
+    # Links in e-mails are absolute under this address.
+    base_url: str = "http://127.0.0.1:8000"
+    # `labelflow serve` runs one worker in its process (false where dedicated workers run).
+    worker: bool = True
+    # How long a claimed job is its worker's before another may take it again.
+    job_lease_seconds: int = Field(default=300, ge=5, le=86_400)
+
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'labelflow.db'}"
+
+    @property
+    def mailbox_dir(self) -> Path:
+        return self.data_dir / "mailbox"
 
     @property
     def resolved_documents_dir(self) -> Path:

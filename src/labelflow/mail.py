@@ -1,0 +1,122 @@
+"""E-mail: composing French messages from templates, and sending them (DESIGN §9).
+
+`send` goes through SMTP when `LABELFLOW_SMTP_HOST` is set; otherwise it writes the message as an
+`.eml` file in the local mailbox (`settings.mailbox_dir`), which admins read on « Courriels
+envoyés »: a development or demo instance never sends anything out by accident.
+
+Failures are classified for the jobs' retries: connection refused, a timeout or a 4xx answer is
+temporary (`jobs.TemporaryFailure`), a 5xx answer permanent (`jobs.PermanentFailure`).
+"""
+
+from __future__ import annotations
+
+import os
+import smtplib
+import ssl
+import tempfile
+import uuid
+from dataclasses import dataclass
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid, parseaddr
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment
+
+from labelflow import dates
+from labelflow.jobs import PermanentFailure, TemporaryFailure
+from labelflow.settings import Settings
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str
+
+
+def render(templates: Environment, name: str, context: dict[str, Any]) -> Rendered:
+    """`email/<name>.txt` and `email/<name>.html`; the subject is the text's first line."""
+    text = templates.get_template(f"email/{name}.txt").render(context)
+    subject, _, body = text.partition("\n")
+    html = templates.get_template(f"email/{name}.html").render(context)
+    return Rendered(subject=" ".join(subject.split()), text=body.lstrip("\n"), html=html)
+
+
+def compose(*, settings: Settings, to: tuple[str, str], rendered: Rendered) -> EmailMessage:
+    """A multipart (text, HTML) message to `(name, address)`."""
+    message = EmailMessage()
+    name, address = to
+    message["From"] = settings.mail_from
+    message["To"] = Address(display_name=name, addr_spec=address)
+    message["Subject"] = rendered.subject
+    message["Date"] = format_datetime(dates.now())
+    domain = parseaddr(settings.mail_from)[1].rpartition("@")[2] or "labelflow.invalid"
+    message["Message-ID"] = make_msgid(domain=domain)
+    # An automatic message: out-of-office replies are not sent back to it (RFC 3834).
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(rendered.text)
+    message.add_alternative(rendered.html, subtype="html")
+    return message
+
+
+def send(message: EmailMessage, *, settings: Settings) -> None:
+    """Deliver `message` (SMTP, or the local mailbox without an SMTP host)."""
+    if not settings.smtp_host:
+        write_to_mailbox(message, settings.mailbox_dir)
+        return
+    try:
+        _send_smtp(message, settings)
+    except smtplib.SMTPRecipientsRefused as exc:
+        codes = [code for code, _ in exc.recipients.values()]
+        failure = TemporaryFailure if all(400 <= c < 500 for c in codes) else PermanentFailure
+        raise failure(f"destinataire refusé par le serveur SMTP : {exc.recipients}") from exc
+    except smtplib.SMTPResponseException as exc:
+        failure = TemporaryFailure if 400 <= exc.smtp_code < 500 else PermanentFailure
+        detail = (
+            exc.smtp_error.decode(errors="replace")
+            if isinstance(exc.smtp_error, bytes)
+            else exc.smtp_error
+        )
+        raise failure(f"le serveur SMTP a répondu {exc.smtp_code} : {detail}") from exc
+    except (OSError, smtplib.SMTPException) as exc:
+        raise TemporaryFailure(f"serveur SMTP injoignable : {exc}") from exc
+
+
+def _send_smtp(message: EmailMessage, settings: Settings) -> None:
+    timeout = settings.smtp_timeout_seconds
+    smtp: smtplib.SMTP
+    if settings.smtp_security == "tls":
+        smtp = smtplib.SMTP_SSL(
+            settings.smtp_host,
+            settings.smtp_port,
+            timeout=timeout,
+            context=ssl.create_default_context(),
+        )
+    else:
+        smtp = smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=timeout)
+    with smtp:
+        if settings.smtp_security == "starttls":
+            smtp.starttls(context=ssl.create_default_context())
+        if settings.smtp_user:
+            smtp.login(settings.smtp_user, settings.smtp_password)
+        smtp.send_message(message)
+
+
+def write_to_mailbox(message: EmailMessage, folder: Path) -> Path:
+    """Write `message` as a new `.eml` file, atomically (a reader never sees half a file)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = dates.now().strftime("%Y%m%dT%H%M%S%f")
+    target = folder / f"{stamp}-{uuid.uuid4().hex[:8]}.eml"
+    fd, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".eml")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(message.as_bytes())
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return target
