@@ -27,6 +27,9 @@ from labelflow.schemas import UserCreate
 from labelflow.settings import PROJECT_ROOT, Settings
 from labelflow.web.app import create_app
 
+# The SMTP server fixture (`smtp_server`), for every test that checks an e-mail.
+pytest_plugins = ["tests.smtp"]
+
 KEEP_TABLES = {"workflow_versions", "alembic_version"}
 
 

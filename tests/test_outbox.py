@@ -17,6 +17,7 @@ from labelflow.pdf import make_environment
 from labelflow.runtime import Runtime
 from labelflow.settings import PROJECT_ROOT, Settings
 from tests.factories import create_project
+from tests.smtp import text_of
 
 
 def runtime_for(app: Any) -> Runtime:
@@ -118,3 +119,35 @@ def test_email_templates_render_in_french() -> None:
     rendered = mail.render(env, "notification", context)
     assert rendered.subject == "Régie A — Pièce refusée"
     assert "Bonjour A" in rendered.text and '<a href="http://x/p/1">' in rendered.html
+
+
+def test_smtp_down_then_up_delivers_once(
+    client: Any, app: Any, db: Engine, settings: Settings, staff_user: User, smtp_server: Any
+) -> None:
+    project_id = create_project(client)["id"]
+    with transaction(db) as session:
+        project = session.get(Project, project_id)
+        notifications.notify(
+            session,
+            kind="transition",
+            user_ids=[staff_user.id],
+            title="t",
+            url="/",
+            project=project,
+        )
+    mail_settings = smtp_server.settings(settings)
+    smtp_server.stop()
+    jobs.run_due(db, settings=mail_settings, runtime=runtime_for(app))
+    with Session(db) as session:
+        [job] = session.exec(select(Job)).all()
+        assert job.status == jobs.PENDING and job.attempts == 1
+        assert job.last_error and "injoignable" in job.last_error
+        job.next_attempt_at = job.created_at  # the retry is due now
+        session.add(job)
+        session.commit()
+    smtp_server.start()
+    jobs.run_due(db, settings=mail_settings, runtime=runtime_for(app))
+    jobs.run_due(db, settings=mail_settings, runtime=runtime_for(app))
+    assert len(smtp_server.messages) == 1
+    assert smtp_server.envelopes[0][1] == [staff_user.email]
+    assert "ne pas y répondre" in text_of(smtp_server.messages[0])
