@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from labelflow import jobs, mail, notifications
+from labelflow import consequences, jobs, mail, notifications
 from labelflow.db import transaction
 from labelflow.models import Job, Notification, Project, User
 from labelflow.pdf import make_environment
@@ -151,3 +151,32 @@ def test_smtp_down_then_up_delivers_once(
     assert len(smtp_server.messages) == 1
     assert smtp_server.envelopes[0][1] == [staff_user.email]
     assert "ne pas y répondre" in text_of(smtp_server.messages[0])
+
+
+def test_a_job_talking_to_the_outside_holds_no_write_lock(db: Engine, settings: Settings) -> None:
+    """While an e-mail is being sent, requests can still write (SQLite has one writer)."""
+    seen: list[str] = []
+
+    def handler(ctx: jobs.JobContext) -> jobs.Finish:
+        ctx.session.get(Job, ctx.job.id)  # it reads what it sends, as the e-mail handlers do
+        # Another connection writes while this job is in the middle of its outside exchange.
+        with transaction(db) as other:
+            jobs.enqueue(other, kind="autre", payload={}, dedupe_key="written-meanwhile")
+        seen.append("outside done")
+
+        def finish(session: Session) -> None:
+            seen.append("recorded")
+
+        return finish
+
+    jobs.HANDLERS.register("test_dehors", handler, outside=True)
+    try:
+        with transaction(db) as session:
+            jobs.enqueue(session, kind="test_dehors", payload={})
+        ran = jobs.run_due(db, settings=settings, limit=1)
+    finally:
+        consequences.install()
+    assert ran == 1 and seen == ["outside done", "recorded"]
+    with Session(db) as session:
+        statuses = {j.kind: j.status for j in session.exec(select(Job)).all()}
+    assert statuses == {"test_dehors": jobs.DONE, "autre": jobs.PENDING}

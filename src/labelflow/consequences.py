@@ -24,8 +24,8 @@ def install(registry: Subscribers = SUBSCRIBERS, handlers: jobs.Handlers = jobs.
     """(Re)build the registries; idempotent, called by `create_app` and the CLI."""
     handlers.clear()
     # What the worker runs, by kind of job.
-    handlers.register(notifications.EMAIL_JOB, notifications.send_notification_email)
-    handlers.register(notifications.DIGEST_JOB, notifications.send_digest)
+    handlers.register(notifications.EMAIL_JOB, notifications.send_notification_email, outside=True)
+    handlers.register(notifications.DIGEST_JOB, notifications.send_digest, outside=True)
 
     registry.clear()
     registry.subscribe("creation", deadlines.on_project_created)

@@ -84,20 +84,30 @@ class JobContext:
         return self.job.payload
 
 
-Handler = Callable[[JobContext], None]
+# A handler may return what to record once its outside effect succeeded (see `run_job`).
+Finish = Callable[[Session], None]
+Handler = Callable[[JobContext], Finish | None]
+
+
+@dataclass(frozen=True)
+class Registered:
+    handler: Handler
+    # True: the handler talks to the outside world (SMTP, HTTP) and must not hold the database's
+    # write lock meanwhile; it reads in a read-only transaction and returns a `Finish`.
+    outside: bool
 
 
 @dataclass
 class Handlers:
-    by_kind: dict[str, Handler] = field(default_factory=dict)
+    by_kind: dict[str, Registered] = field(default_factory=dict)
 
-    def register(self, kind: str, handler: Handler) -> None:
-        self.by_kind[kind] = handler
+    def register(self, kind: str, handler: Handler, *, outside: bool = False) -> None:
+        self.by_kind[kind] = Registered(handler, outside)
 
     def clear(self) -> None:
         self.by_kind.clear()
 
-    def __getitem__(self, kind: str) -> Handler:
+    def __getitem__(self, kind: str) -> Registered:
         return self.by_kind[kind]
 
     def __contains__(self, kind: object) -> bool:
@@ -171,6 +181,10 @@ def _due() -> Any:
 
 def claim(engine: Engine, *, worker: str, lease: timedelta, limit: int = 20) -> list[int]:
     """Mark up to `limit` due jobs as this worker's, oldest due first; their ids."""
+    with Session(engine) as session:
+        # A cheap read first: an idle worker polling never takes SQLite's write lock.
+        if session.exec(select(Job.id).where(_due()).limit(1)).first() is None:
+            return []
     with Session(write_engine(engine)) as session:
         query = select(Job.id).where(_due()).order_by(col(Job.next_attempt_at)).limit(limit)
         if engine.dialect.name == "postgresql":
@@ -200,44 +214,77 @@ def run_job(
     settings: Settings,
     runtime: Runtime | None = None,
 ) -> str:
-    """Run one claimed job in its own transaction; its new status."""
-    bind = write_engine(engine)
-    with Session(bind, expire_on_commit=False) as session:
-        if runtime is not None:
-            attach(session, runtime)
+    """Run one claimed job; its new status.
+
+    A job that only writes to the database runs in one write transaction with its new status.
+    A job that talks to the outside world (`outside`: an e-mail) reads in a read-only
+    transaction, does its exchange with no transaction open (on SQLite, a slow SMTP server must
+    not hold the write lock every request waits for), then records what it returned together
+    with its status in a short write transaction.
+    """
+    with Session(engine, expire_on_commit=False) as session:
         job = session.get(Job, job_id)
         if job is None or job.status != RUNNING or job.locked_by != worker:
             return "perdue"  # taken again by another worker after our lease passed
-        error: str | None = None
-        permanent = False
+        registered = HANDLERS.by_kind.get(job.kind)
+        outside = registered is not None and registered.outside
+    error: str | None = None
+    permanent = False
+    with Session(engine if outside else write_engine(engine), expire_on_commit=False) as session:
+        if runtime is not None:
+            attach(session, runtime)
+        finish: Finish | None = None
         try:
-            if job.kind not in HANDLERS:
+            if registered is None:
                 raise PermanentFailure(f"type de tâche inconnu : {job.kind}")
-            HANDLERS[job.kind](JobContext(session, job, settings, runtime))
-            session.flush()
+            finish = registered.handler(JobContext(session, job, settings, runtime))
+            if outside:
+                session.rollback()  # it only read
+            else:
+                session.flush()
         except PermanentFailure as exc:
             error, permanent = str(exc) or type(exc).__name__, True
         except Exception as exc:  # a handler's bug or a fault: retried like a temporary failure
             error = str(exc) or type(exc).__name__
             if not isinstance(exc, TemporaryFailure):
                 log.exception("job %s (%s) failed", job_id, job.kind)
-        if error is None:
-            job.status, job.done_at, job.last_error = DONE, dates.now(), None
-        else:
-            # What the handler wrote is undone; only the failure is recorded.
+        if error is not None or outside:
+            # What the handler wrote is undone; what it did outside is recorded below.
             session.rollback()
-            job = session.get(Job, job_id)
-            assert job is not None
-            job.last_error = error[:2000]
-            if permanent or job.attempts > len(RETRY_DELAYS):
-                job.status, job.done_at = ABANDONED, dates.now()
-            else:
-                job.status = PENDING
-                job.next_attempt_at = dates.now() + RETRY_DELAYS[job.attempts - 1]
-        job.locked_by, job.locked_until = None, None
-        session.add(job)
-        session.commit()
-        return job.status
+        else:
+            return _record(session, job_id, worker, None, False, None)
+    with Session(write_engine(engine), expire_on_commit=False) as session:
+        return _record(session, job_id, worker, error, permanent, finish)
+
+
+def _record(
+    session: Session,
+    job_id: int,
+    worker: str,
+    error: str | None,
+    permanent: bool,
+    finish: Finish | None,
+) -> str:
+    """Write a job's outcome (and what its handler returned to record) and commit."""
+    job = session.get(Job, job_id)
+    if job is None or job.locked_by != worker:
+        session.rollback()
+        return "perdue"
+    if error is None:
+        if finish is not None:
+            finish(session)
+        job.status, job.done_at, job.last_error = DONE, dates.now(), None
+    else:
+        job.last_error = error[:2000]
+        if permanent or job.attempts > len(RETRY_DELAYS):
+            job.status, job.done_at = ABANDONED, dates.now()
+        else:
+            job.status = PENDING
+            job.next_attempt_at = dates.now() + RETRY_DELAYS[job.attempts - 1]
+    job.locked_by, job.locked_until = None, None
+    session.add(job)
+    session.commit()
+    return job.status
 
 
 def run_due(

@@ -186,15 +186,26 @@ def _item(session: Session, notification: Notification, base_url: str) -> EmailI
     )
 
 
-def send_notification_email(ctx: jobs.JobContext) -> None:
-    """Job `courriel_notification`: the e-mail of one notification."""
+def _mark_emailed(ids: list[int]) -> jobs.Finish:
+    def finish(session: Session) -> None:
+        session.execute(
+            sa.update(Notification)
+            .where(col(Notification.id).in_(ids))
+            .values(emailed_at=dates.now())
+        )
+
+    return finish
+
+
+def send_notification_email(ctx: jobs.JobContext) -> jobs.Finish | None:
+    """Job `courriel_notification` (outside): the e-mail of one notification."""
     session = ctx.session
     notification = session.get(Notification, ctx.payload["notification_id"])
     if notification is None or notification.emailed_at is not None:
-        return  # gone with its account, or already sent (a job run twice)
+        return None  # gone with its account, or already sent (a job run twice)
     user = session.get(User, notification.user_id)
     if user is None or not user.active:
-        return
+        return None
     if ctx.runtime is None:
         raise jobs.PermanentFailure("pas de gabarits de courriel (runtime absent)")
     item = _item(session, notification, ctx.settings.base_url)
@@ -205,8 +216,7 @@ def send_notification_email(ctx: jobs.JobContext) -> None:
     )
     message = mail.compose(settings=ctx.settings, to=(user.name, user.email), rendered=rendered)
     mail.send(message, settings=ctx.settings)
-    notification.emailed_at = dates.now()
-    session.add(notification)
+    return _mark_emailed([id_of(notification)])
 
 
 def pending_digest(session: Session, *, user_id: int, until: datetime) -> list[Notification]:
@@ -224,15 +234,15 @@ def pending_digest(session: Session, *, user_id: int, until: datetime) -> list[N
     )
 
 
-def send_digest(ctx: jobs.JobContext) -> None:
-    """Job `resume_quotidien` {user_id, day}: one e-mail gathering the day's notifications."""
+def send_digest(ctx: jobs.JobContext) -> jobs.Finish | None:
+    """Job `resume_quotidien` {user_id, day} (outside): one e-mail gathering the waiting ones."""
     session = ctx.session
     user = session.get(User, ctx.payload["user_id"])
     if user is None or not user.active:
-        return
+        return None
     items = pending_digest(session, user_id=id_of(user), until=dates.now())
     if not items:
-        return
+        return None
     if ctx.runtime is None:
         raise jobs.PermanentFailure("pas de gabarits de courriel (runtime absent)")
     rendered = mail.render(
@@ -247,12 +257,7 @@ def send_digest(ctx: jobs.JobContext) -> None:
     )
     message = mail.compose(settings=ctx.settings, to=(user.name, user.email), rendered=rendered)
     mail.send(message, settings=ctx.settings)
-    now = dates.now()
-    session.execute(
-        sa.update(Notification)
-        .where(col(Notification.id).in_([id_of(n) for n in items]))
-        .values(emailed_at=now)
-    )
+    return _mark_emailed([id_of(n) for n in items])
 
 
 def schedule_digests(session: Session, *, day: date) -> int:
