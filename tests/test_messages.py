@@ -3,7 +3,9 @@ whom, unread counts, attachments, refusals that change nothing, the pages."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +13,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
 from labelflow.db import transaction
-from labelflow.french import typeset
 from labelflow.models import Document, Message, MessageDocument, User
 from tests.conftest import make_user
 from tests.factories import PDF, create_project, upload, walk_to
-from tests.test_pages_roles import PASSWORD, csrf, link, session_as, text_of
+from tests.test_pages_roles import PASSWORD, csrf, link, option_values, session_as, text_of
 
 __all__ = ["session_as"]  # the fixture, used by name
 
@@ -318,3 +319,207 @@ def test_the_porteur_history_hides_internal_and_expertise_message_facts(
         e for e in client.get(f"/api/v1/projects/{pid}/events").json() if e["kind"] == "message"
     )
     assert set(fact["data"]) >= {"message_id", "audience"} and "Message projet" not in str(fact)
+
+
+# --- pages -------------------------------------------------------------------------------------
+
+
+def plain(html: str) -> str:
+    """The page with French typography's non-breaking spaces read as plain ones."""
+    return html.replace("\u00a0", " ").replace("\u202f", " ")
+
+
+def thread_of(html: str) -> str:
+    match = re.search(r'<section class="card" id="messages".*?</section>', html, re.S)
+    assert match, "no « Messages » section"
+    return plain(unescape(match.group(0)))
+
+
+def header_count(html: str) -> str:
+    match = re.search(r'<a class="nav-messages"[^>]*>(.*?)</a>', html, re.S)
+    assert match, "no messages link in the header"
+    return plain(re.sub(r"<[^>]+>", "", match.group(1))).strip()
+
+
+def send_form(browser: TestClient, project_id: int, page: Any, **fields: Any) -> Any:
+    files = fields.pop("files", None)
+    return browser.post(
+        f"/projects/{project_id}/messages",
+        data={"csrf_token": csrf(page), **fields},
+        files=files,
+        follow_redirects=False,
+    )
+
+
+def test_staff_and_porteur_talk_through_the_pages(
+    client: Any, db: Engine, session_as: Callable[[User], TestClient]
+) -> None:
+    staff = make_user(db, role="staff", name="Inès Moreau", password=PASSWORD)
+    project = create_project(client)
+    pid = project["id"]
+    assert (
+        client.patch(f"/api/v1/projects/{pid}", json={"staff_owner_id": staff.id}).status_code
+        == 200
+    )
+    porteur = porteur_of(client, db, pid)
+    team, home = session_as(staff), session_as(porteur)
+
+    page = team.get(f"/projects/{pid}")
+    html = text_of(page)
+    assert 'id="messages-title"' in html and "Aucun message pour l'instant." in html
+    # Staff choose the audience and may ask for an answer.
+    assert option_values(html, "message-audience") == ["projet", "interne", "expertise"]
+    assert 'name="awaiting_reply"' in html
+    sent = send_form(
+        team,
+        pid,
+        page,
+        body="Pouvez-vous nous envoyer les statuts ?",
+        audience="projet",
+        awaiting_reply="on",
+    )
+    assert (
+        sent.status_code == 303
+        and sent.headers["location"] == f"/projects/{pid}?fait=message_envoye#messages"
+    )
+    send_form(team, pid, page, body="Dossier à surveiller", audience="interne")
+    staff_page = text_of(team.get(f"/projects/{pid}?fait=message_envoye"))
+    assert "Message envoyé." in staff_page
+    assert "En attente de réponse du porteur de projet" in plain(staff_page)
+
+    # « Mon projet »: one audience, no choice, no « réponse attendue »; the header counts it.
+    mine = home.get("/")
+    mine_html = text_of(mine)
+    thread = thread_of(mine_html)
+    assert (
+        "Pouvez-vous nous envoyer les statuts ?" in thread and "Dossier à surveiller" not in thread
+    )
+    assert "Nouveau" in thread and "Réponse attendue" in thread
+    assert 'id="message-audience"' not in mine_html and 'name="awaiting_reply"' not in mine_html
+    assert "En attente de votre réponse" in plain(mine_html)
+    # Opened: read at once, the header of this very page counts it no more.
+    assert header_count(mine_html) == "Messages"
+    # Opening the thread read it: the next page counts nothing new.
+    again = text_of(home.get("/"))
+    assert "Nouveau" not in thread_of(again)
+    assert header_count(again) == "Messages"
+
+    # The porteur answers: the team is now the one awaited, and their header counts it.
+    answered = send_form(
+        home,
+        pid,
+        home.get("/"),
+        body="Les voici, en pièce jointe.",
+        files={"file": ("statuts.pdf", PDF, "application/pdf")},
+    )
+    assert answered.status_code == 303, answered.text
+    (document,) = [
+        d
+        for d in client.get(f"/api/v1/projects/{pid}/documents").json()
+        if d["type"] == "piece_jointe"
+    ]
+    assert document["filename"] == "statuts.pdf"
+    last = client.get(url(pid)).json()[-1]
+    assert last["author"]["role"] == "porteur" and last["document_ids"] == [document["id"]]
+    dashboard = team.get("/")
+    assert header_count(text_of(dashboard)) == "Messages 1 non lu"
+    listing = text_of(team.get("/projects"))
+    assert "1 message non lu" in plain(listing)
+    staff_thread = thread_of(text_of(team.get(f"/projects/{pid}")))
+    assert "statuts.pdf" in staff_thread and "Nouveau" in staff_thread
+    assert header_count(text_of(team.get("/messages"))) == "Messages"
+
+
+def test_a_refused_message_keeps_what_was_typed(
+    client: Any, db: Engine, session_as: Callable[[User], TestClient], docs_dir: Path
+) -> None:
+    pid = create_project(client)["id"]
+    home = session_as(porteur_of(client, db, pid))
+    page = home.get("/")
+    typed = "Voici ma réponse détaillée. " * 400  # beyond 10 000 characters
+    refused = send_form(home, pid, page, body=typed)
+    assert refused.status_code == 422
+    html = text_of(refused)
+    assert "Votre demande n'a pas abouti, rien n'a été modifié." in plain(html)
+    assert "Le message est trop long" in plain(html)
+    assert typed.strip()[:200] in unescape(refused.text)
+    # A file of a refused type: 415, the body kept, no message and no document stored.
+    bad = send_form(
+        home,
+        pid,
+        page,
+        body="Avec un fichier",
+        files={"file": ("x.exe", b"MZ\x00\x00binary", "application/octet-stream")},
+    )
+    assert bad.status_code == 415
+    assert ">Avec un fichier</textarea>" in bad.text
+    assert count_messages(db) == 0
+    assert client.get(f"/api/v1/projects/{pid}/documents").json() == []
+    # An empty body with a file stores no file either.
+    empty = send_form(
+        home, pid, page, body="  ", files={"file": ("a.pdf", PDF + b"unique", "application/pdf")}
+    )
+    assert empty.status_code == 422 and "Écrivez votre message" in text_of(empty)
+    assert [p for p in docs_dir.rglob("*") if p.is_file() and p.parent.name != "tmp"] == []
+
+
+def test_the_consultant_and_the_bureau_on_the_project_page(
+    client: Any, db: Engine, session_as: Callable[[User], TestClient]
+) -> None:
+    project, consultant = consultant_on(client, db)
+    pid = project["id"]
+    post(client, pid, body="Pour les porteurs")
+    post(client, pid, body="Votre visite est-elle calée ?", audience="expertise")
+    browser = session_as(consultant)
+    page = browser.get(f"/projects/{pid}")
+    thread = thread_of(text_of(page))
+    assert "Votre visite est-elle calée ?" in thread and "Pour les porteurs" not in thread
+    assert 'id="message-audience"' not in page.text
+    assert send_form(browser, pid, page, body="Oui, le 12.").status_code == 303
+    assert client.get(url(pid)).json()[-1]["audience"] == "expertise"
+
+    at_bureau = walk_to(client, create_project(client, kind="territoire"), "decision_bureau")
+    member = session_as(make_user(db, role="bureau", name="Membre", password=PASSWORD))
+    bureau_page = member.get(f"/projects/{at_bureau['id']}")
+    assert bureau_page.status_code == 200
+    assert 'id="messages"' not in bureau_page.text and "nav-messages" not in bureau_page.text
+    refused = send_form(member, at_bureau["id"], bureau_page, body="Avis")
+    assert refused.status_code == 403
+    assert member.get("/messages").status_code == 403
+
+
+def test_the_dashboard_lists_who_is_waiting_oldest_first(
+    client: Any, db: Engine, client_as: Callable[[User], Any]
+) -> None:
+    first = create_project(client, name="Régie du Nord")["id"]
+    second = create_project(client, name="Régie du Sud")["id"]
+    third = create_project(client, name="Régie de l'Est")["id"]
+    answered = create_project(client, name="Régie de l'Ouest")["id"]
+    porteurs = {
+        pid: client_as(porteur_of(client, db, pid, name=f"Porteur {pid}"))
+        for pid in (first, second, third, answered)
+    }
+    post(client, second, body="Question au Sud", awaiting_reply=True)
+    post(client, first, body="Question au Nord", awaiting_reply=True)
+    post(porteurs[third], third, body="Première question de l'Est")
+    post(porteurs[third], third, body="Relance de l'Est")
+    post(porteurs[answered], answered, body="Question de l'Ouest")
+    post(client, answered, body="Réponse à l'Ouest")
+
+    page = client.get("/")
+    assert page.status_code == 200
+    ctx = page.context
+    assert [w.name for w in ctx["awaiting_porteurs"]] == ["Régie du Sud", "Régie du Nord"]
+    (waiting,) = ctx["awaiting_staff"]
+    assert waiting.name == "Régie de l'Est" and waiting.excerpt == "Première question de l'Est"
+    html = plain(text_of(page))
+    assert (
+        "En attente d'une réponse des porteurs" in html
+        and "Messages des porteurs sans réponse" in html
+    )
+    # An answer takes each off its list.
+    post(porteurs[second], second, body="Réponse du Sud")
+    post(client, third, body="Réponse à l'Est")
+    ctx = client.get("/").context
+    assert [w.name for w in ctx["awaiting_porteurs"]] == ["Régie du Nord"]
+    assert [w.name for w in ctx["awaiting_staff"]] == ["Régie du Sud"]
