@@ -6,7 +6,7 @@ from fastapi import Response
 
 from labelflow import messages
 from labelflow.schemas import MessageIn, MessagePublic
-from labelflow.web.deps import ActorDep, ProjectDep, SessionDep
+from labelflow.web.deps import ActorDep, ProjectDep, SessionDep, permit_messages
 from labelflow.web.messages.present import message_public
 from labelflow.web.routing import api_router
 
@@ -25,6 +25,7 @@ def list_messages(project: ProjectDep, session: SessionDep, actor: ActorDep) -> 
     status_code=201,
     tags=["messages"],
     summary="Écrire un message",
+    dependencies=[permit_messages()],
 )
 def post_message(
     data: MessageIn, project: ProjectDep, session: SessionDep, actor: ActorDep
@@ -46,6 +47,7 @@ def post_message(
     status_code=204,
     tags=["messages"],
     summary="Marquer les messages comme lus",
+    dependencies=[permit_messages()],
 )
 def mark_read(project: ProjectDep, session: SessionDep, actor: ActorDep) -> Response:
     messages.mark_read(session, project=project, actor=actor)

@@ -17,6 +17,7 @@ from labelflow.web.deps import (
     SessionDep,
     SettingsDep,
     StoreDep,
+    permit_messages,
 )
 from labelflow.web.forms import MessageForm
 from labelflow.web.messages.present import unread_context
@@ -32,7 +33,7 @@ def unread_page(request: Request, session: SessionDep, actor: ActorDep) -> Respo
     return render(request, "messages.html", unread_context(session, actor))
 
 
-@router.post("/projects/{project_id}/messages")
+@router.post("/projects/{project_id}/messages", dependencies=[permit_messages()])
 def post_message(
     request: Request,
     project: ProjectDep,
