@@ -126,6 +126,14 @@ MATRIX: dict[tuple[str, str], tuple[Cell, Cell, Cell, Cell, Cell, Cell]] = {
     ),
     ("GET", "/api/v1/documents/{document_id}/content"): (401, 200, 200, SEEN, SEEN, SEEN),
     ("POST", "/api/v1/documents/{document_id}/review"): (401, 422, 422, DENY, DENY, DENY),
+    # messages: staff every audience, the consultant and the porteurs their own, the Bureau none
+    ("GET", "/api/v1/projects/{project_id}/messages"): (401, 200, 200, SEEN, SEEN, DENY),
+    ("POST", "/api/v1/projects/{project_id}/messages"): (
+        401, 422, 422, (422, 404), (422, 404), DENY,
+    ),
+    ("POST", "/api/v1/projects/{project_id}/messages/read"): (
+        401, 204, 204, (204, 404), (204, 404), DENY,
+    ),
     # accounts
     ("GET", "/api/v1/me"): (401, 200, 200, 200, 200, 200),
     ("GET", "/api/v1/me/tokens"): (401, 200, 200, 200, 200, 200),
@@ -194,6 +202,8 @@ MATRIX: dict[tuple[str, str], tuple[Cell, Cell, Cell, Cell, Cell, Cell]] = {
     ("POST", "/users/{user_id}"): (LOGIN, OK, 403, 403, 403, 403),
     ("POST", "/users/{user_id}/deactivate"): (LOGIN, OK, 403, 403, 403, 403),
     ("POST", "/users/{user_id}/reactivate"): (LOGIN, OK, 403, 403, 403, 403),
+    ("GET", "/messages"): (LOGIN, 200, 200, 200, 200, 403),
+    ("POST", "/projects/{project_id}/messages"): (LOGIN, OK, OK, (OK, 404), (OK, 404), DENY),
     ("GET", "/account"): (LOGIN, 200, 200, 200, 200, 200),
     ("GET", "/aide"): (LOGIN, 200, 200, 200, 200, 200),
     ("POST", "/account/tokens"): (LOGIN, OK, OK, OK, OK, OK),

@@ -31,7 +31,7 @@ from labelflow.workflow import Engine
 
 CHUNK = 64 * 1024
 # Types whose every upload is kept side by side; for the others a new upload replaces the last.
-MULTIPLE_TYPES = {"autre", "courrier_decision"}
+MULTIPLE_TYPES = {"autre", "courrier_decision", "piece_jointe"}
 # Documents labelflow makes itself, with their label for definitions that predate their type.
 GENERATED_TYPE_LABELS = {"courrier_decision": "Courrier de décision du Bureau"}
 REVIEW_LABELS = {

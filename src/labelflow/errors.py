@@ -217,6 +217,28 @@ class OutcomeContradictsVote(Invalid):
     code = "decision_contraire_au_vote"
 
 
+class UnknownAudience(Invalid):
+    code = "audience_inconnue"
+
+
+class EmptyMessage(Invalid):
+    code = "message_vide"
+
+
+class MessageTooLong(Invalid):
+    code = "message_trop_long"
+
+
+class AttachmentInvalid(Invalid):
+    """A document attached to a message is not one of the project's (or not the caller's to see)."""
+
+    code = "piece_jointe_invalide"
+
+
+class AudienceNotAllowed(Forbidden):
+    code = "audience_interdite"
+
+
 class CsrfRejected(Forbidden):
     code = "csrf"
 

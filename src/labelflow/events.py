@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 from labelflow import dates
 from labelflow.actors import Actor
 from labelflow.models import Event, Project
+from labelflow.permissions import message_audiences
 from labelflow.runtime import Runtime, runtime_of
 from labelflow.workflow import WorkflowDefinition
 
@@ -36,6 +37,7 @@ KIND_LABELS = {
     "rapport": "Rapport d'expertise",
     "reunion": "Réunion du Bureau",
     "compte": "Compte utilisateur",
+    "message": "Message",
 }
 
 
@@ -167,6 +169,13 @@ def internal_clause() -> Any:
     )
 
 
+def other_audiences_clause(readable: Sequence[str]) -> Any:
+    """SQL condition on Event: facts carrying an audience other than those in `readable` (the
+    consultant's and the Bureau's history leave out the messages they may not read)."""
+    audience = sa.func.coalesce(col(Event.data)["audience"].as_string(), "")
+    return audience.not_in(("", *readable))
+
+
 def sees_internal_facts(actor: Actor) -> bool:
     """Staff (and the consultant, the Bureau, whose facts they are) read the whole history;
     a porteur reads what concerns their project's progress."""
@@ -185,6 +194,8 @@ def list_events(
     query = select(Event).where(Event.project_id == project.id)
     if viewer is not None and not sees_internal_facts(viewer):
         query = query.where(sa.not_(internal_clause()))
+    elif viewer is not None and not viewer.is_staff:
+        query = query.where(sa.not_(other_audiences_clause(message_audiences(viewer))))
     if newest is None:
         return session.exec(query.order_by(col(Event.at), col(Event.id))).all()
     latest = session.exec(query.order_by(col(Event.at).desc(), col(Event.id).desc()).limit(newest))

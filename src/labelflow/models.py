@@ -590,3 +590,52 @@ class ProjectFollower(SQLModel, table=True):
     project_id: int = _fk("projects")
     user_id: int = _fk("users")
     created_at: datetime = _ts()
+
+
+# --- messages ---------------------------------------------------------------------------------
+
+
+class Message(SQLModel, table=True):
+    """One message of a project's thread, for one audience (`projet`, `interne`, `expertise`)."""
+
+    __tablename__ = "messages"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = _fk("projects")
+    author_id: int = _fk("users")
+    # The author's role when writing: who is waiting for whom reads it (`awaiting_reply_from`).
+    author_role: str = Field(max_length=20)
+    audience: str = Field(max_length=20)
+    body: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    awaiting_reply: bool = False
+    created_at: datetime = _ts()
+
+
+class MessageDocument(SQLModel, table=True):
+    """A document of the project attached to a message (a `piece_jointe` or any other)."""
+
+    __tablename__ = "message_documents"
+    __table_args__ = (
+        sa.UniqueConstraint(
+            "message_id", "document_id", name="uq_message_documents_message_document"
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = _fk("messages")
+    document_id: int = _fk("documents")
+
+
+class MessageRead(SQLModel, table=True):
+    """How far one user has read one project's thread (the unread counts)."""
+
+    __tablename__ = "message_reads"
+    __table_args__ = (
+        sa.UniqueConstraint("project_id", "user_id", name="uq_message_reads_project_user"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = _fk("projects")
+    user_id: int = _fk("users")
+    last_read_message_id: int
+    read_at: datetime = _ts()

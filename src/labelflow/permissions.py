@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from labelflow.actors import Actor
 from labelflow.errors import (
+    AudienceNotAllowed,
     Forbidden,
 )
 
@@ -53,7 +54,21 @@ RESTRICTED_DOCUMENT_TYPES = {
     "annexe_expertise": {"staff", "consultant"},
     "courrier_decision": {"staff"},
 }
-CONSULTANT_DOCUMENT_TYPES = {"rapport_expertise", "annexe_expertise", "autre"}
+CONSULTANT_DOCUMENT_TYPES = {"rapport_expertise", "annexe_expertise", "autre", "piece_jointe"}
+
+# The audiences of a project's messages, and which each role reads and writes: staff all of
+# them; a porteur the project's own; the consultant the expertise's (while assigned: the
+# visibility rule); the Bureau none.
+MESSAGE_AUDIENCES = {
+    "projet": "Équipe nationale et porteurs du projet",
+    "interne": "Note interne à l'équipe nationale",
+    "expertise": "Équipe nationale et consultant·e",
+}
+AUDIENCES_OF_ROLE: dict[str, tuple[str, ...]] = {
+    "staff": tuple(MESSAGE_AUDIENCES),
+    "porteur": ("projet",),
+    "consultant": ("expertise",),
+}
 
 
 def allows(actor: Actor, permission: str) -> bool:
@@ -74,3 +89,20 @@ def require_upload(actor: Actor, doc_type: str) -> None:
         raise Forbidden("Votre rôle ne permet pas de déposer ce type de pièce.")
     if actor.role == "consultant" and doc_type not in CONSULTANT_DOCUMENT_TYPES:
         raise Forbidden("Un·e consultant·e dépose le rapport d'expertise et ses annexes.")
+
+
+def message_audiences(actor: Actor) -> tuple[str, ...]:
+    """The audiences of a project's messages `actor` may read and write (none: no messages)."""
+    return AUDIENCES_OF_ROLE.get(actor.role, ())
+
+
+def require_messages(actor: Actor, audience: str | None = None) -> None:
+    """The role may use a project's messages (of `audience`, when given), else 403."""
+    allowed = message_audiences(actor)
+    if not allowed:
+        raise AudienceNotAllowed("Votre rôle ne donne pas accès aux messages des projets.")
+    if audience is not None and audience not in allowed:
+        raise AudienceNotAllowed(
+            "Votre rôle ne donne pas accès aux messages destinés à : "
+            f"{MESSAGE_AUDIENCES.get(audience, audience).lower()}."
+        )

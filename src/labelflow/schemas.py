@@ -249,6 +249,10 @@ class ProjectPublic(ProjectSummary):
     network_member_since: date | None
     deadlines: list[DeadlinePublic]
     actions: list[ActionEvaluation]
+    unread_messages: int = Field(description="Messages du projet non lus par l'appelant")
+    awaiting_reply_from: Literal["porteur", "equipe"] | None = Field(
+        description="Qui doit répondre aux messages du projet (`porteur`, `equipe`) ou null"
+    )
 
 
 class ProjectList(BaseModel):
@@ -657,3 +661,37 @@ class ReportVersionPublic(BaseModel):
     submitted_at: datetime
     submitted_by: str
     content: dict[str, Any]
+
+
+# --- messages ---------------------------------------------------------------------------------
+
+DocumentId = Annotated[int, Field(ge=1, le=2**31 - 1)]
+
+
+class MessageIn(Input):
+    # Bounds of the request only: the service strips the body and refuses it empty or beyond
+    # 10 000 characters, and an unknown audience, with their own French messages.
+    body: Annotated[str, StringConstraints(max_length=20_000), NoNul]
+    # Omitted: the first the role writes in (`projet`; `expertise` for the consultant).
+    audience: (
+        Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), NoNul] | None
+    ) = None
+    awaiting_reply: bool = False
+    document_ids: Annotated[list[DocumentId], Field(max_length=100)] = []
+
+
+class MessageAuthor(BaseModel):
+    id: int
+    name: str
+    role: Role
+
+
+class MessagePublic(BaseModel):
+    id: int
+    project_id: int
+    author: MessageAuthor
+    audience: Literal["projet", "interne", "expertise"]
+    body: str
+    awaiting_reply: bool
+    document_ids: list[int]
+    created_at: datetime

@@ -18,8 +18,11 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
     ValidationError,
     ValidationInfo,
+    field_serializer,
     field_validator,
     model_validator,
 )
@@ -135,6 +138,19 @@ class DocumentTypeDef(_Frozen):
     key: str = Field(pattern=_KEY_PATTERN)
     label: str = Field(min_length=1)
     description: str = ""
+
+
+# Document types every definition has, appended when its file does not declare them: a file
+# attached to a message (satisfies no criterion). Left out of the stored body (dumped with the
+# context `{DECLARED_ONLY: True}`) so that a version already loaded keeps its digest.
+DECLARED_ONLY = "declared_only"
+BUILTIN_DOCUMENT_TYPES = (
+    DocumentTypeDef(
+        key="piece_jointe",
+        label="Pièce jointe",
+        description="Un fichier joint à un message du projet.",
+    ),
+)
 
 
 class AttestationDef(_Frozen):
@@ -261,6 +277,25 @@ class WorkflowDefinition(_Frozen):
     _document_types: dict[str, DocumentTypeDef] = PrivateAttr(default_factory=dict)
     _attestations: dict[str, AttestationDef] = PrivateAttr(default_factory=dict)
     _roles: StateRoles = PrivateAttr()
+
+    @field_validator("document_types", mode="after")
+    @classmethod
+    def _add_builtin_types(cls, types: list[DocumentTypeDef]) -> list[DocumentTypeDef]:
+        declared = {t.key for t in types}
+        return [*types, *(t for t in BUILTIN_DOCUMENT_TYPES if t.key not in declared)]
+
+    @field_serializer("document_types", mode="wrap")
+    def _declared_only(
+        self,
+        types: list[DocumentTypeDef],
+        handler: SerializerFunctionWrapHandler,
+        info: SerializationInfo,
+    ) -> Any:
+        # The stored body (`workflow_store`) keeps what the file declared: its digest is the
+        # same as before the built-in types existed.
+        if isinstance(info.context, dict) and info.context.get(DECLARED_ONLY):
+            types = [t for t in types if t not in BUILTIN_DOCUMENT_TYPES]
+        return handler(types)
 
     @field_validator("actions", mode="after")
     @classmethod

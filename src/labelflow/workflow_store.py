@@ -17,6 +17,7 @@ from labelflow import dates
 from labelflow.db import transaction
 from labelflow.models import WorkflowVersion
 from labelflow.workflow import (
+    DECLARED_ONLY,
     Engine,
     WorkflowDefinition,
     WorkflowError,
@@ -26,7 +27,7 @@ from labelflow.workflow import (
 
 
 def _digest(definition: WorkflowDefinition) -> tuple[dict[str, object], str]:
-    body = definition.model_dump(mode="json")
+    body = definition.model_dump(mode="json", context={DECLARED_ONLY: True})
     text = json.dumps(body, sort_keys=True, ensure_ascii=False)
     return body, hashlib.sha256(text.encode()).hexdigest()
 

@@ -110,6 +110,7 @@ def ask(
 
 # What a success says at the top of the page it comes back to (`?fait=<key>`).
 NOTICES: dict[str, str] = {
+    "message_envoye": "Message envoyé.",
     "piece_deposee": "Pièce déposée.",
     "piece_revue": "Revue de la pièce enregistrée.",
     "projet_modifie": "Les informations du projet sont enregistrées.",

@@ -15,7 +15,7 @@ from labelflow.actors import Actor
 from labelflow.db import transaction, write_engine
 from labelflow.errors import CsrfRejected, NotFound, Unauthenticated
 from labelflow.models import ConsultantAssignment, Document, Project, User, WebSession
-from labelflow.permissions import require
+from labelflow.permissions import require, require_messages
 from labelflow.projects import visible_project
 from labelflow.settings import Settings
 from labelflow.workflow import Engine
@@ -163,6 +163,15 @@ def permit_on_project(permission: str) -> Any:
 
     def check(project: ProjectDep, actor: ActorDep) -> None:
         require(actor, permission)
+
+    return Depends(check)
+
+
+def permit_messages() -> Any:
+    """The role uses a project's messages (403), after the project is loaded (404 first)."""
+
+    def check(project: ProjectDep, actor: ActorDep) -> None:
+        require_messages(actor)
 
     return Depends(check)
 

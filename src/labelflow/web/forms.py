@@ -25,6 +25,7 @@ from labelflow.schemas import (
     DeclarationsIn,
     MeetingCreate,
     MemberAdd,
+    MessageIn,
     ProjectCreate,
     ProjectUpdate,
     RecusalCreate,
@@ -491,6 +492,24 @@ class DocumentForm(PageForm):
     type: str = ""
 
 
+class MessageForm(PageForm):
+    body: str = ""
+    audience: str = ""
+    awaiting_reply: str = ""
+    document_ids: list[str] = []
+
+    def to_model(self) -> MessageIn:
+        return validated(
+            MessageIn,
+            {
+                "body": self.body,
+                "audience": self.audience or None,
+                "awaiting_reply": bool(self.awaiting_reply),
+                "document_ids": self.document_ids,
+            },
+        )
+
+
 # The fields' labels, as the summary of a refused form names them (links to the fields).
 FIELD_LABELS = {
     "name": "Nom",
@@ -530,6 +549,9 @@ FIELD_LABELS = {
     "status": "Avis",
     "type": "Type de pièce",
     "file": "Fichier",
+    "body": "Message",
+    "audience": "Destinataires",
+    "document_ids": "Pièces jointes",
 }
 
 

@@ -14,8 +14,9 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
-from labelflow import deadlines, documents, events, governance
+from labelflow import deadlines, documents, events, governance, messages
 from labelflow.actors import Actor
+from labelflow.db import transaction
 from labelflow.models import Project
 from labelflow.projects import definition_of, load_facts
 from labelflow.report_document import report_card
@@ -23,8 +24,10 @@ from labelflow.web.account.present import abilities, home_link
 from labelflow.web.assignments.present import consultant_section
 from labelflow.web.bureau.present import DECISION_LABELS, bureau_section
 from labelflow.web.confirm import ask, confirmed, hidden_fields, notice
+from labelflow.web.deps import READ_METHODS
 from labelflow.web.documents.present import documents_public, upload_types
 from labelflow.web.forms import REFUSALS, Forms, PageForm, refusal
+from labelflow.web.messages.present import messages_section
 from labelflow.web.projects.history import history_lines
 from labelflow.web.projects.present import (
     done_by_labels,
@@ -52,7 +55,7 @@ def project_page(
     definition = definition_of(engine, project)
     # One load of the project's records serves both the checklist and the sections.
     facts = load_facts(session, engine=engine, project=project)
-    public = project_public(session, engine, project, facts=facts)
+    public = project_public(session, engine, project, facts=facts, viewer=actor)
     # One more than shown tells whether older facts exist, without counting them.
     recent = list(
         events.list_events(session, project=project, viewer=actor, newest=HISTORY_ON_PAGE + 1)
@@ -106,6 +109,7 @@ def project_page(
         "upload_types": upload_types(definition, actor) if can["upload"] else [],
         **members_section(session, project, can_manage=can["members"]),
         **consultant_section(session, engine, project, can_assign=can["records"]),
+        **messages_section(session, project, actor, documents_shown),
     }
 
 
@@ -136,8 +140,24 @@ def show_project(
     )
     if at_home:
         context["nav"] = "home"
+    if context.get("messages_unread"):
+        _mark_read_on_view(request, session, project, actor, context["messages_unread"])
     context["notice"] = "" if forms else _notice(context, request.query_params.get("fait", ""))
     return render(request, project_template(actor), context, status_code)
+
+
+def _mark_read_on_view(
+    request: Request, session: Session, project: Project, actor: Actor, unread: int
+) -> None:
+    """Opening the thread reads it: in the request's own transaction for a form shown again,
+    else in a short one (a page read must not hold SQLite's write lock while it renders)."""
+    if request.method in READ_METHODS:
+        with transaction(request.app.state.db) as own:
+            messages.mark_read(own, project=project, actor=actor)
+    else:
+        messages.mark_read(session, project=project, actor=actor)
+    # The navigation's count was read before: without this thread's now.
+    request.state.unread_messages = max(0, getattr(request.state, "unread_messages", 0) - unread)
 
 
 def _notice(context: dict[str, Any], key: str) -> str:

@@ -13,8 +13,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from fastapi.templating import Jinja2Templates
 
-from labelflow import accounts
-from labelflow.web.deps import IdentityDep, csrf_form, current_identity
+from labelflow import accounts, messages
+from labelflow.web.deps import IdentityDep, SessionDep, csrf_form, current_identity
 
 API_PREFIX = "/api/v1"
 
@@ -32,8 +32,15 @@ def remember_viewer(request: Request, identity: IdentityDep) -> None:
     request.state.csrf_token = web_session.csrf_token if web_session is not None else ""
 
 
+def remember_unread(request: Request, identity: IdentityDep, session: SessionDep) -> None:
+    """The navigation's count of unread messages (`messages.unread_total`), read once."""
+    request.state.unread_messages = messages.unread_total(
+        session, actor=accounts.actor_of(identity.user)
+    )
+
+
 # Pages need a signed-in user (else: the login page) and forms their anti-forgery token.
-PAGE_DEPENDENCIES = [Depends(remember_viewer), Depends(csrf_form)]
+PAGE_DEPENDENCIES = [Depends(remember_viewer), Depends(remember_unread), Depends(csrf_form)]
 
 
 def page_router() -> APIRouter:

@@ -10,6 +10,7 @@ from fastapi.templating import Jinja2Templates
 
 from labelflow import dates, pdf
 from labelflow.actors import ROLE_LABELS
+from labelflow.permissions import message_audiences
 from labelflow.projects import INITIATOR_LABELS, KIND_LABELS
 from labelflow.settings import Settings
 from labelflow.web.account.present import abilities, nav_items
@@ -27,6 +28,10 @@ def _identity_context(request: Request) -> dict[str, Any]:
         "csrf_token": getattr(request.state, "csrf_token", ""),
         "nav_items": nav_items(viewer) if viewer is not None else [],
         "viewer_can": abilities(viewer) if viewer is not None else {},
+        # None: a role without messages, or a page shown before sign-in.
+        "unread_messages": getattr(request.state, "unread_messages", None)
+        if viewer is not None and message_audiences(viewer)
+        else None,
     }
 
 

@@ -10,7 +10,7 @@ from labelflow.errors import Forbidden
 from labelflow.models import Document
 from labelflow.permissions import require_upload
 from labelflow.schemas import DocumentPublic
-from labelflow.workflow import WorkflowDefinition
+from labelflow.workflow import BUILTIN_DOCUMENT_TYPES, WorkflowDefinition
 
 
 def document_public(definition: WorkflowDefinition, d: Document) -> DocumentPublic:
@@ -54,9 +54,12 @@ def filesize(size: int) -> str:
 
 
 def upload_types(definition: WorkflowDefinition, actor: Actor) -> list[tuple[str, str]]:
-    """The document types `actor` may add (the rule itself lives in `permissions`)."""
+    """The document types `actor` may add (the rule itself lives in `permissions`); the
+    built-in ones (a message's attachment) are added with their message."""
     allowed = []
     for doc_type in definition.document_types:
+        if doc_type in BUILTIN_DOCUMENT_TYPES:
+            continue
         try:
             require_upload(actor, doc_type.key)
         except Forbidden:

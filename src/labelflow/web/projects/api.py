@@ -74,7 +74,7 @@ def create_project(
     session.flush()
     response.headers["Location"] = f"/api/v1/projects/{project.id}"
     set_etag(response, project.version)
-    return project_public(session, engine, project)
+    return project_public(session, engine, project, viewer=actor)
 
 
 @router.get("/projects", tags=["projets"], summary="Lister les projets")
@@ -131,10 +131,10 @@ def get_pipeline(session: SessionDep, engine: EngineDep) -> PipelinePublic:
 
 @router.get("/projects/{project_id}", tags=["projets"], summary="Un projet et ses actions")
 def get_project(
-    project: ProjectDep, session: SessionDep, engine: EngineDep, response: Response
+    project: ProjectDep, session: SessionDep, engine: EngineDep, actor: ActorDep, response: Response
 ) -> ProjectPublic:
     set_etag(response, project.version)
-    return project_public(session, engine, project)
+    return project_public(session, engine, project, viewer=actor)
 
 
 @router.post(
@@ -162,7 +162,7 @@ def post_transition(
         if_match=if_match,
     )
     set_etag(response, project.version)
-    return project_public(session, engine, project)
+    return project_public(session, engine, project, viewer=actor)
 
 
 @router.post(
@@ -221,7 +221,7 @@ def _set_suspended(
         if_match=if_match,
     )
     set_etag(response, project.version)
-    return project_public(session, engine, project)
+    return project_public(session, engine, project, viewer=actor)
 
 
 @router.get("/projects/{project_id}/events", tags=["projets"], summary="Historique")

@@ -18,6 +18,7 @@ from labelflow.models import Event, Project
 from labelflow.projects import definition_of
 from labelflow.web.bureau.present import DECISION_LABELS
 from labelflow.web.documents.present import filesize
+from labelflow.web.messages.present import message_summary
 from labelflow.web.projects.present import project_summary, state_label
 from labelflow.workflow import COLLEGE_LABELS, KNOWN_FIELDS, Engine, WorkflowDefinition
 
@@ -126,6 +127,8 @@ def event_summary(definition: WorkflowDefinition, event: Event) -> str:
             return text + "."
         case "deport":
             return f"{data.get('name', '')} se déporte : ne participe pas à la délibération."
+        case "message":
+            return message_summary(data)
     return ""
 
 

@@ -11,7 +11,7 @@ from fastapi import Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
-from labelflow import assignments, deadlines, pipeline, projects
+from labelflow import assignments, deadlines, messages, pipeline, projects
 from labelflow.errors import NotFound
 from labelflow.models import Project
 from labelflow.permissions import ASSIGNMENT_DECLARE, PIPELINE_READ, PROJECT_WRITE, allows
@@ -173,6 +173,9 @@ def project_list(
         "projects.html",
         {
             "items": [list_item(engine, row) for row in rows],
+            "unread_messages_by_project": messages.unread_counts(
+                session, project_ids=[row.project.id or 0 for row in rows], actor=actor
+            ),
             "total": total,
             "page": page,
             "pages": pages,

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from labelflow import accounts, dates, deadlines, pipeline
+from labelflow import accounts, dates, deadlines, messages, pipeline
 from labelflow.actors import Actor
 from labelflow.criteria import OUTCOME_LABELS, Facts
 from labelflow.models import Event, Project, User
@@ -26,6 +26,7 @@ from labelflow.schemas import (
     Unmet,
 )
 from labelflow.web.account.present import HOME_LABELS
+from labelflow.web.messages.present import waiting_lists
 from labelflow.workflow import COLLEGE_LABELS, KNOWN_FIELDS, Criterion, Engine, WorkflowDefinition
 
 STEP_STATUS_LABELS = {
@@ -86,8 +87,14 @@ def deadline_views(session: Session, project: Project) -> list[DeadlinePublic]:
 
 
 def project_public(
-    session: Session, engine: Engine, project: Project, facts: Facts | None = None
+    session: Session,
+    engine: Engine,
+    project: Project,
+    facts: Facts | None = None,
+    *,
+    viewer: Actor,
 ) -> ProjectPublic:
+    """The project as `viewer` reads it (their unread messages among it)."""
     facts = facts or load_facts(session, engine=engine, project=project)
     deadline_list = deadline_views(session, project)
     overdue = any(d.status == "en_retard" for d in deadline_list)
@@ -129,6 +136,8 @@ def project_public(
             )
             for a in evaluate(facts)
         ],
+        unread_messages=messages.unread_count(session, project=project, actor=viewer),
+        awaiting_reply_from=messages.awaiting_reply_from(session, project=project),
     )
 
 
@@ -273,9 +282,11 @@ def done_by_labels(actor: Actor) -> dict[str, str]:
 
 
 def dashboard(session: Session, engine: Engine) -> dict[str, Any]:
-    """The staff home page: the pipeline, each number linking to its filtered list."""
+    """The staff home page: the pipeline, each number linking to its filtered list, and the
+    projects waiting for an answer (`messages`)."""
     return {
         "pipeline": pipeline.dashboard(session, engine=engine, today=dates.today()),
+        **waiting_lists(session),
         "json_url": "/api/v1/pipeline",
     }
 

@@ -45,7 +45,7 @@ def patch_project(
         session, project=project, data=data, actor=actor, if_match=if_match, engine=engine
     )
     set_etag(response, project.version)
-    return project_public(session, engine, project)
+    return project_public(session, engine, project, viewer=actor)
 
 
 @router.get("/projects/{project_id}/stakeholders", tags=["dossier"], summary="Parties prenantes")
