@@ -41,4 +41,6 @@ def install(registry: Subscribers = SUBSCRIBERS, handlers: jobs.Handlers = jobs.
     registry.subscribe("modification", pipeline.on_project_fact)
     registry.subscribe("membre", pipeline.on_project_fact)
     registry.subscribe("compte", pipeline.on_account_changed)
+    # Who is told (DESIGN §9): after the consequences above, so that they read the new state.
+    registry.subscribe("message", notifications.on_message)
     registry.installed = True

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from labelflow import dates, jobs, mail
+from labelflow.events import Fact
 from labelflow.models import (
     Notification,
     NotificationPreference,
@@ -301,3 +302,35 @@ def payload_of(notification: Notification) -> dict[str, Any]:
         "created_at": notification.created_at,
         "read_at": notification.read_at,
     }
+
+
+# --- subscribers: the facts that tell someone (DESIGN §9, "What is sent, to whom") ---------------
+
+
+def on_message(fact: Fact) -> None:
+    """A message reaches the other side of its audience: porteurs ↔ the staff in charge on
+    `projet`, the assigned consultant ↔ the staff in charge on `expertise`, the staff in charge
+    for an `interne` note."""
+    project = fact.project
+    if project is None:
+        return
+    session, audience = fact.session, fact.event.data.get("audience")
+    from_staff = fact.actor.role == "staff"
+    people: set[int | None]
+    if audience == "projet":
+        people = set(
+            porteurs_of(session, project) if from_staff else staff_in_charge(session, project)
+        )
+    elif audience == "expertise":
+        people = {project.consultant_id} if from_staff else set(staff_in_charge(session, project))
+    else:
+        people = set(staff_in_charge(session, project))
+    notify(
+        session,
+        kind="message",
+        user_ids=people,
+        title=f"Nouveau message de {fact.actor.name}",
+        url=f"/projects/{project.id}#messages",
+        project=project,
+        actor_id=fact.actor.user_id,
+    )
