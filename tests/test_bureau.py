@@ -487,3 +487,117 @@ def test_decision_needs_the_bureau_step(client: Any) -> None:
         json={"user_id": meeting["attendees"][0]["user_id"], "reason": "x"},
     )
     assert _error(r, 409)["code"] == "etape_incorrecte"
+
+
+# --- every problem of a deliberation at once ----------------------------------------------------
+
+
+def _short_of_quorum(client: Any, db: Engine) -> tuple[dict[str, Any], dict[str, Any], list[User]]:
+    """A project at the Bureau and a meeting where two of its four members sat: no quorum."""
+    project = at_bureau(client)
+    members = [bureau_user(db, n) for n in ("Anne", "Bruno", "Chloé", "Driss")]
+    meeting = hold_meeting(client, present=[members[0].id or 0, members[1].id or 0])
+    return project, meeting, members
+
+
+QUORUM_2_OF_4 = (
+    "Quorum non atteint : 2 présents sur 4 membres non déportés du Bureau ; il en faut au moins 3."
+)
+BRUNO_MISSING = (
+    "Indiquez le vote (pour, contre ou abstention) de chaque membre présent et non déporté : "
+    "il manque celui de Bruno."
+)
+MOTIVATION_REQUIRED = (
+    "La motivation est requise pour un refus ou un ajournement "
+    "(pour un ajournement : les recommandations du Bureau)."
+)
+
+
+def test_the_api_answers_every_problem_of_a_deliberation_at_once(client: Any, db: Engine) -> None:
+    project, meeting, (anne, bruno, *_) = _short_of_quorum(client, db)
+    pid = project["id"]
+    url = f"/api/v1/projects/{pid}/decisions"
+    before = client.get(f"/api/v1/projects/{pid}").json()["version"]
+
+    # Two field problems (a present member's vote, the motivation of a refusal) and no quorum:
+    # a 422 listing both fields, the quorum named beside them.
+    body = _decision_body(meeting, "refus", {anne.id or 0: "contre"})
+    error = _error(client.post(url, json=body), 422)
+    assert error["code"] == "requete_invalide"
+    assert error["message"] == "Certaines valeurs sont manquantes ou invalides."
+    assert error["fields"] == [
+        {"field": "votes", "message": BRUNO_MISSING},
+        {"field": "motivation", "message": MOTIVATION_REQUIRED},
+    ]
+    assert error["problems"] == [{"code": "quorum_non_atteint", "message": QUORUM_2_OF_4}]
+
+    # One field problem: that one, with its own code, the quorum still beside it.
+    body = _decision_body(meeting, "attribution", {anne.id or 0: "pour", bruno.id or 0: "contre"})
+    error = _error(client.post(url, json=body), 422)
+    assert error["code"] == "decision_contraire_au_vote"
+    assert [f["field"] for f in error["fields"]] == ["outcome"]
+    assert [p["code"] for p in error["problems"]] == ["quorum_non_atteint"]
+
+    # The fields fine: the 409 of the quorum alone.
+    body = _decision_body(
+        meeting, "refus", {anne.id or 0: "contre", bruno.id or 0: "contre"}, motivation="Fragile."
+    )
+    error = _error(client.post(url, json=body), 409)
+    assert error["code"] == "quorum_non_atteint" and error["message"] == QUORUM_2_OF_4
+    assert "fields" not in error
+    assert error["problems"] == [{"code": "quorum_non_atteint", "message": QUORUM_2_OF_4}]
+
+    # Nothing stored by any of them.
+    assert client.get(url).json() == []
+    assert client.get(f"/api/v1/projects/{pid}").json()["version"] == before
+    assert "decision" not in [e["kind"] for e in events(client, pid)]
+
+
+def test_the_decision_form_shows_every_problem_at_once(client: Any, db: Engine) -> None:
+    from tests.test_forms import assert_each_once, page_text
+
+    project, meeting, (anne, bruno, *_) = _short_of_quorum(client, db)
+    pid = project["id"]
+    version = client.get(f"/api/v1/projects/{pid}").json()["version"]
+    # No decision chosen (the form model refuses it), Bruno's vote left out (the deliberation's
+    # check), and no quorum.
+    refused = client.post(
+        f"/projects/{pid}/decisions",
+        data={
+            "version": str(version),
+            "meeting_id": str(meeting["id"]),
+            "outcome": "",
+            "motivation": "Le Bureau salue l'engagement des habitants.",
+            "votes": [f"{anne.id}:pour", ""],
+        },
+    )
+    assert refused.status_code == 422
+    html = page_text(refused)
+    form = html[html.index('action="/projects/' + str(pid) + '/decisions"') :]
+    assert_each_once(
+        form,
+        {"decision-votes": BRUNO_MISSING, "decision-outcome": "Ce champ est obligatoire."},
+    )
+    assert "Certaines valeurs sont manquantes ou invalides : 2 champs à corriger." in form
+    assert html.count(QUORUM_2_OF_4) == 1 and QUORUM_2_OF_4 in form  # in the form, once
+    # What was typed is kept.
+    assert f'value="{anne.id}:pour" selected' in form
+    assert f'value="{meeting["id"]}" selected' in form
+    assert "Le Bureau salue l'engagement des habitants.</textarea>" in form
+
+    # The fields fine, the quorum alone is said, once, at the top of the page.
+    refused = client.post(
+        f"/projects/{pid}/decisions",
+        data={
+            "version": str(version),
+            "meeting_id": str(meeting["id"]),
+            "outcome": "attribution",
+            "votes": [f"{anne.id}:pour", f"{bruno.id}:pour"],
+        },
+    )
+    assert refused.status_code == 409
+    html = page_text(refused)
+    assert html.count(QUORUM_2_OF_4) == 1 and 'class="field-error"' not in html
+
+    assert client.get(f"/api/v1/projects/{pid}/decisions").json() == []
+    assert client.get(f"/api/v1/projects/{pid}").json()["version"] == version
