@@ -608,3 +608,148 @@ def test_the_decision_form_shows_every_problem_at_once(client: Any, db: Engine) 
 
     assert client.get(f"/api/v1/projects/{pid}/decisions").json() == []
     assert client.get(f"/api/v1/projects/{pid}").json()["version"] == version
+
+
+def test_an_unknown_meeting_is_listed_with_the_other_field_problems(
+    client: Any, db: Engine
+) -> None:
+    project, meeting, (anne, *_) = _short_of_quorum(client, db)
+    url = f"/api/v1/projects/{project['id']}/decisions"
+    body = _decision_body({"id": 999999}, "ajournement", {anne.id or 0: "pour"})
+    error = _error(client.post(url, json=body), 422)
+    # Without the meeting, neither the quorum nor who was present can be judged.
+    assert error["fields"] == [
+        {"field": "meeting_id", "message": "Cette réunion du Bureau est introuvable."},
+        {"field": "motivation", "message": MOTIVATION_REQUIRED},
+    ]
+    assert "problems" not in error
+    assert client.get(url).json() == []
+
+
+def test_the_decision_form_judges_the_votes_beside_an_unreadable_meeting(
+    client: Any, db: Engine
+) -> None:
+    from tests.test_forms import page_text
+
+    project, meeting, (anne, bruno, chloe, _) = _short_of_quorum(client, db)
+    pid = project["id"]
+    r = client.post(
+        f"/api/v1/projects/{pid}/recusals", json={"user_id": chloe.id, "reason": "Élue."}
+    )
+    assert r.status_code == 201, r.text
+    version = client.get(f"/api/v1/projects/{pid}").json()["version"]
+    refused = client.post(
+        f"/projects/{pid}/decisions",
+        data={
+            "version": str(version),
+            "meeting_id": "la dernière",  # not an id: the form model refuses it
+            "outcome": "attribution",
+            "votes": [f"{anne.id}:pour", f"{chloe.id}:pour"],
+        },
+    )
+    assert refused.status_code == 422
+    html = page_text(refused)
+    assert "Un nombre entier est attendu." in html
+    assert (
+        plain(
+            typeset("Chloé s'est déporté·e sur ce dossier : son vote ne peut pas être enregistré.")
+        )
+        in html
+    )
+    assert "Certaines valeurs sont manquantes ou invalides : 2 champs à corriger." in html
+    assert client.get(f"/api/v1/projects/{pid}/decisions").json() == []
+
+
+def test_a_stale_decision_form_is_refused_and_stores_nothing(client: Any) -> None:
+    from tests.test_forms import page_text
+
+    project = at_bureau(client)
+    pid = project["id"]
+    members = bureau_members(client)
+    meeting = hold_meeting(client)
+    version = client.get(f"/api/v1/projects/{pid}").json()["version"]
+    # Someone else changes the project after the form was read.
+    assert client.patch(f"/api/v1/projects/{pid}", json={"name": "Régie renommée"}).is_success
+    form = {
+        "version": str(version),
+        "meeting_id": str(meeting["id"]),
+        "outcome": "attribution",
+        "votes": [f"{u['id']}:pour" for u in members],
+    }
+    refused = client.post(f"/projects/{pid}/decisions", data=form)
+    assert refused.status_code == 412
+    assert "Le projet a changé depuis votre lecture" in page_text(refused)
+    assert client.get(f"/api/v1/projects/{pid}/decisions").json() == []
+    # Read again, the same deliberation is recorded.
+    form["version"] = str(client.get(f"/api/v1/projects/{pid}").json()["version"])
+    done = client.post(f"/projects/{pid}/decisions", data=form, follow_redirects=False)
+    assert done.status_code == 303
+    assert done.headers["location"] == f"/projects/{pid}?fait=decision_enregistree#decision"
+    assert [d["outcome"] for d in client.get(f"/api/v1/projects/{pid}/decisions").json()] == [
+        "attribution"
+    ]
+
+
+def _deliberation(**overrides: Any) -> Any:
+    from labelflow.decisions import Deliberation
+    from labelflow.models import BureauMeeting
+
+    values: dict[str, Any] = {
+        "meeting": BureauMeeting(held_on=date(2026, 6, 2), bureau_size=4, created_by="Sacha"),
+        "entered_on": date(2026, 6, 1),
+        "outcome": "refus",
+        "motivation": None,
+        "votes": [(1, "pour")],
+        "attendee_ids": {1, 2},
+        "recused": set(),
+        "names": {1: "Anne", 2: "Bruno"},
+        "quorum_fraction": 0.5,
+    }
+    return Deliberation(**(values | overrides))
+
+
+def test_what_is_left_out_skips_only_the_checks_needing_it() -> None:
+    from labelflow.decisions import deliberation_problems
+
+    def codes(**overrides: Any) -> list[tuple[str, str | None]]:
+        return [
+            (p.code, (p.extra.get("fields") or [{}])[0].get("field"))
+            for p in deliberation_problems(_deliberation(**overrides))
+        ]
+
+    everything = [
+        ("requete_invalide", "motivation"),
+        ("quorum_non_atteint", None),
+        ("requete_invalide", "votes"),  # Bruno's vote
+        ("decision_contraire_au_vote", "outcome"),
+    ]
+    assert codes() == everything
+    # No meeting: neither the quorum nor the missing votes; no votes: no vote check at all.
+    assert codes(meeting=None) == [everything[0], everything[3]]
+    assert codes(votes=None) == everything[:2]
+    assert codes(outcome=None) == everything[1:3]
+    assert codes(outcome=None, votes=None, meeting=None) == []
+
+
+def test_one_refusal_for_every_problem() -> None:
+    from labelflow.decisions import deliberation_problems, refusal
+    from labelflow.errors import Conflict, NoQuorum
+
+    assert refusal([]) is None
+    problems = deliberation_problems(_deliberation())
+    error = refusal(problems)
+    assert error is not None and error.status == 422 and error.code == "requete_invalide"
+    assert [f["field"] for f in error.extra["fields"]] == ["votes", "outcome", "motivation"]
+    assert [p["code"] for p in error.extra["problems"]] == ["quorum_non_atteint"]
+    # A field the input model refused gets no other problem.
+    model = [{"field": "outcome", "message": "Ce champ est obligatoire."}]
+    error = refusal(problems, refused=model)
+    assert error is not None
+    assert [f for f in error.extra["fields"] if f["field"] == "outcome"] == model
+    assert [f["field"] for f in error.extra["fields"]] == ["votes", "outcome", "motivation"]
+    # Only problems on no field: the 409, every one named.
+    two = [NoQuorum("Pas de quorum."), Conflict("Autre chose.")]
+    error = refusal(two)
+    assert error is not None and error.status == 409
+    assert error.message == "Pas de quorum. Autre chose."
+    assert [p["code"] for p in error.extra["problems"]] == ["quorum_non_atteint", "conflit"]
