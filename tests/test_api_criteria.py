@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from labelflow.french import typeset
 from tests.factories import (
     add_stakeholder,
     attest,
@@ -70,7 +71,7 @@ def test_groupe_projet_checklist(client: Any, kind: str, third: str) -> None:
         u["code"]: u["message"] for u in _refused(client, pid, "lancer_faisabilite")["unmet"]
     }
     assert "Collectivité" in messages["partie_prenante_collectivite"]
-    assert messages["document_note_cadrage"] == "Il manque la pièce « Note de cadrage »."
+    assert messages["document_note_cadrage"] == typeset("Il manque la pièce « Note de cadrage ».")
 
     # Engaged in the future, or with no engagement date: not engaged yet.
     add_stakeholder(client, pid, "habitants", engaged_on=TOMORROW)
@@ -143,8 +144,10 @@ def test_rejected_document_does_not_count_until_replaced(client: Any) -> None:
     assert error["unmet"] == [
         {
             "code": "document_etude_faisabilite",
-            "message": "La pièce « Étude de faisabilité » a été refusée : "
-            "une nouvelle version est attendue.",
+            "message": typeset(
+                "La pièce « Étude de faisabilité » a été refusée : "
+                "une nouvelle version est attendue."
+            ),
             "by": "porteur",
         }
     ]
@@ -247,7 +250,7 @@ def test_bureau_decision_checklist(client: Any) -> None:
     assert error["unmet"] == [
         {
             "code": "decision_bureau_attribution",
-            "message": "La décision enregistrée par le Bureau est : refus.",
+            "message": typeset("La décision enregistrée par le Bureau est : refus."),
             "by": "bureau",
         }
     ]

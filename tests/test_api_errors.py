@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import date, timedelta
 from typing import Any
 
 import pytest
 
+from labelflow.french import typeset
 from tests.factories import (
     PDF,
     QUARTIER,
@@ -261,7 +263,7 @@ def test_create_validation_in_french(client: Any) -> None:
     }
     assert all(f["message"] == "Ce champ est obligatoire." for f in error["fields"])
     error = _error(client.post("/api/v1/projects", json={**QUARTIER, "kind": "village"}), 422)
-    assert error["fields"][0]["message"] == (
+    assert error["fields"][0]["message"] == typeset(
         "Valeur non reconnue. Choisissez parmi : Régie de Quartier, Régie de Territoire."
     )
     _error(
@@ -605,3 +607,100 @@ def test_no_server_error_on_garbage(client: Any) -> None:
                 seen += 1
     assert seen >= 8 * 12
     assert client.get(f"/api/v1/projects/{pid}").json()["state"] == "faisabilite"
+
+
+# --- French typography in every message --------------------------------------------------------
+
+# A plain space (or the wrong no-break one) where French typography wants a no-break space:
+# before : (U+00A0), before ; ! ? (U+202F), after « and before » (U+00A0).
+_MISSPACED = re.compile("[ \t\u202f]:(?=\\s|$)|[ \t\u00a0][;!?]|«(?!\u00a0)|(?<!\u00a0)»")
+
+
+def _messages(value: Any) -> list[str]:
+    """Every `message` of an error body, the listed ones (fields, unmet, problems) included."""
+    if isinstance(value, dict):
+        found = [value["message"]] if isinstance(value.get("message"), str) else []
+        return found + [m for v in value.values() for m in _messages(v)]
+    if isinstance(value, list):
+        return [m for v in value for m in _messages(v)]
+    return []
+
+
+def test_every_api_message_is_typeset(client: Any, db: Any) -> None:
+    from tests.test_bureau import bureau_user
+
+    pid = create_project(client)["id"]
+    url = f"/api/v1/projects/{pid}"
+    answers = [
+        # 422 of the input model, several fields.
+        _error(
+            client.post("/api/v1/projects", json={**QUARTIER, "kind": "village", "name": ""}),
+            422,
+        ),
+        # 422 of a service, one field.
+        _error(client.patch(url, json={"charge_mission_recruited_on": "31/02/2026"}), 422),
+        # 409 of unmet criteria, and of an action impossible from here.
+        _error(
+            client.post(f"{url}/transitions", json={"action": "lancer_faisabilite"}),
+            409,
+            "criteres_non_remplis",
+        ),
+        _error(
+            client.post(f"{url}/transitions", json={"action": "attribuer_label"}),
+            409,
+            "action_impossible",
+        ),
+        # 404s, the app's and a domain one.
+        _error(client.get("/api/v1/projects/999999"), 404),
+        _error(client.get("/api/v1/nulle-part"), 404),
+    ]
+    # A deliberation with two field problems and no quorum: 422 with the quorum beside.
+    at_bureau = walk_to(client, create_project(client, name="Régie du Bureau"), "decision_bureau")
+    anne, bruno, *_ = (bureau_user(db, n) for n in ("Anne", "Bruno", "Chloé", "Driss"))
+    meeting = hold_meeting(client, present=[anne.id, bruno.id])
+    decision = {"meeting_id": meeting["id"], "outcome": "refus", "votes": []}
+    answers.append(
+        _error(client.post(f"/api/v1/projects/{at_bureau['id']}/decisions", json=decision), 422)
+    )
+
+    messages = [m for error in answers for m in _messages(error)]
+    assert len(messages) > len(answers)  # the listed messages too
+    for message in messages:
+        assert not _MISSPACED.search(message), repr(message)
+    # Every kind of space was needed somewhere: the test looked at typeset sentences.
+    text = "".join(messages)
+    assert "\u00a0:" in text and "«\u00a0" in text and "\u00a0»" in text and "\u202f;" in text
+    # The criteria's sentences are the ones the project lists for that action.
+    (action,) = [
+        a for a in client.get(url).json()["actions"] if a["action"] == "lancer_faisabilite"
+    ]
+    assert answers[2]["unmet"] == action["unmet"]
+    assert all(not _MISSPACED.search(u["message"]) for u in action["unmet"])
+
+
+def test_typesetting_leaves_codes_fields_and_figures_alone() -> None:
+    from labelflow.web.errors import typeset_body
+
+    body = {
+        "error": {
+            "code": "quorum_non_atteint",
+            "message": "Quorum non atteint : 2 présents ; il en faut 3 !",
+            "present": 2,
+            "fields": [{"field": "communes.0.insee", "message": "Ligne 1 : « 5951 »."}],
+            "problems": [{"code": "x", "message": "Vraiment ?"}],
+            "request_id": "ab : cd",  # not a sentence: as it is
+        }
+    }
+    assert typeset_body(body) == {
+        "error": {
+            "code": "quorum_non_atteint",
+            "message": "Quorum non atteint\u00a0: 2 présents\u202f; il en faut 3\u202f!",
+            "present": 2,
+            "fields": [
+                {"field": "communes.0.insee", "message": "Ligne 1\u00a0: «\u00a05951\u00a0»."}
+            ],
+            "problems": [{"code": "x", "message": "Vraiment\u202f?"}],
+            "request_id": "ab : cd",
+        }
+    }
+    assert body["error"]["message"] == "Quorum non atteint : 2 présents ; il en faut 3 !"

@@ -169,7 +169,7 @@ def test_an_incomplete_or_malformed_declaration_is_refused(
     assert incomplete.status_code == 422
     error = incomplete.json()["error"]
     assert error["code"] == "declaration_incomplete"
-    assert error["message"] == (
+    assert error["message"] == typeset(
         "Votre déclaration doit couvrir chaque partie prenante du projet. Il manque : "
         "« Ville de Roubaix »."
     )
@@ -187,7 +187,7 @@ def test_an_incomplete_or_malformed_declaration_is_refused(
         [d if d["stakeholder_id"] != roubaix["id"] else {**d, "has_link": True} for d in no_link]
     )
     assert vague.status_code == 422
-    assert vague.json()["error"]["message"] == (
+    assert vague.json()["error"]["message"] == typeset(
         "Précisez la nature de votre lien avec « Ville de Roubaix »."
     )
     malformed = as_consultant.post(url, json={"declarations": [{"stakeholder_id": "x"}]})
@@ -313,7 +313,7 @@ def test_one_assignment_at_a_time(
     assert busy.status_code == 409
     error = busy.json()["error"]
     assert error["code"] == "affectation_en_cours" and error["assignment_id"] == first["id"]
-    assert error["message"] == (
+    assert error["message"] == typeset(
         "Une affectation est déjà en cours pour ce projet (Claire Martin, en attente de sa "
         "déclaration d'indépendance) : mettez-y fin avant de désigner un·e autre consultant·e."
     )
@@ -343,7 +343,7 @@ def test_who_and_when_a_consultant_may_be_assigned(
     assert r.status_code == 409
     assert r.json()["error"]["code"] == "etape_incorrecte"
     assert (
-        "« Association de préfiguration » et « Expertise sur site »"
+        typeset("« Association de préfiguration » et « Expertise sur site »")
         in (r.json()["error"]["message"])
     )
     pid = at_prefiguration["id"]

@@ -14,7 +14,7 @@ import pypdf
 import pytest
 from sqlalchemy import Engine
 
-from labelflow.french import typeset
+from labelflow.french import NBSP, NNBSP, typeset
 from labelflow.models import User
 from tests.conftest import make_user
 from tests.factories import (
@@ -129,7 +129,7 @@ def test_quorum_counts_present_members_who_are_not_recused(
     error = _error(response, 409)
     assert error["code"] == "quorum_non_atteint"
     assert error["message"].startswith(
-        "Quorum non atteint : 2 présents sur 4 membres non déportés du Bureau"
+        typeset("Quorum non atteint : 2 présents sur 4 membres non déportés du Bureau")
     )
     assert (error["present"], error["members"], error["required"]) == (2, 4, 3)
     assert client.get(f"/api/v1/projects/{pid}/decisions").json() == []
@@ -198,7 +198,7 @@ def test_a_recused_members_vote_is_refused(client: Any, db: Engine, client_as: A
     )
     error = _error(response, 422)
     assert error["code"] == "membre_deporte"
-    assert error["message"] == (
+    assert error["message"] == typeset(
         "Chloé Roy s'est déporté·e sur ce dossier : son vote ne peut pas être enregistré."
     )
     assert error["fields"][0]["field"] == "votes"
@@ -487,3 +487,269 @@ def test_decision_needs_the_bureau_step(client: Any) -> None:
         json={"user_id": meeting["attendees"][0]["user_id"], "reason": "x"},
     )
     assert _error(r, 409)["code"] == "etape_incorrecte"
+
+
+# --- every problem of a deliberation at once ----------------------------------------------------
+
+
+def _short_of_quorum(client: Any, db: Engine) -> tuple[dict[str, Any], dict[str, Any], list[User]]:
+    """A project at the Bureau and a meeting where two of its four members sat: no quorum."""
+    project = at_bureau(client)
+    members = [bureau_user(db, n) for n in ("Anne", "Bruno", "Chloé", "Driss")]
+    meeting = hold_meeting(client, present=[members[0].id or 0, members[1].id or 0])
+    return project, meeting, members
+
+
+# As the API says them (typeset); the page tests read them with plain spaces.
+QUORUM_2_OF_4 = typeset(
+    "Quorum non atteint : 2 présents sur 4 membres non déportés du Bureau ; il en faut au moins 3."
+)
+BRUNO_MISSING = typeset(
+    "Indiquez le vote (pour, contre ou abstention) de chaque membre présent et non déporté : "
+    "il manque celui de Bruno."
+)
+MOTIVATION_REQUIRED = typeset(
+    "La motivation est requise pour un refus ou un ajournement "
+    "(pour un ajournement : les recommandations du Bureau)."
+)
+
+
+def plain(text: str) -> str:
+    """A typeset sentence as `tests.test_forms.page_text` reads it: no-break spaces as plain."""
+    return text.replace(NBSP, " ").replace(NNBSP, " ")
+
+
+def test_the_api_answers_every_problem_of_a_deliberation_at_once(client: Any, db: Engine) -> None:
+    project, meeting, (anne, bruno, *_) = _short_of_quorum(client, db)
+    pid = project["id"]
+    url = f"/api/v1/projects/{pid}/decisions"
+    before = client.get(f"/api/v1/projects/{pid}").json()["version"]
+
+    # Two field problems (a present member's vote, the motivation of a refusal) and no quorum:
+    # a 422 listing both fields, the quorum named beside them.
+    body = _decision_body(meeting, "refus", {anne.id or 0: "contre"})
+    error = _error(client.post(url, json=body), 422)
+    assert error["code"] == "requete_invalide"
+    assert error["message"] == "Certaines valeurs sont manquantes ou invalides."
+    assert error["fields"] == [
+        {"field": "votes", "message": BRUNO_MISSING},
+        {"field": "motivation", "message": MOTIVATION_REQUIRED},
+    ]
+    assert error["problems"] == [{"code": "quorum_non_atteint", "message": QUORUM_2_OF_4}]
+
+    # One field problem: that one, with its own code, the quorum still beside it.
+    body = _decision_body(meeting, "attribution", {anne.id or 0: "pour", bruno.id or 0: "contre"})
+    error = _error(client.post(url, json=body), 422)
+    assert error["code"] == "decision_contraire_au_vote"
+    assert [f["field"] for f in error["fields"]] == ["outcome"]
+    assert [p["code"] for p in error["problems"]] == ["quorum_non_atteint"]
+
+    # The fields fine: the 409 of the quorum alone.
+    body = _decision_body(
+        meeting, "refus", {anne.id or 0: "contre", bruno.id or 0: "contre"}, motivation="Fragile."
+    )
+    error = _error(client.post(url, json=body), 409)
+    assert error["code"] == "quorum_non_atteint" and error["message"] == QUORUM_2_OF_4
+    assert "fields" not in error
+    assert error["problems"] == [{"code": "quorum_non_atteint", "message": QUORUM_2_OF_4}]
+
+    # Nothing stored by any of them.
+    assert client.get(url).json() == []
+    assert client.get(f"/api/v1/projects/{pid}").json()["version"] == before
+    assert "decision" not in [e["kind"] for e in events(client, pid)]
+
+
+def test_the_decision_form_shows_every_problem_at_once(client: Any, db: Engine) -> None:
+    from tests.test_forms import assert_each_once, page_text
+
+    project, meeting, (anne, bruno, *_) = _short_of_quorum(client, db)
+    pid = project["id"]
+    version = client.get(f"/api/v1/projects/{pid}").json()["version"]
+    # No decision chosen (the form model refuses it), Bruno's vote left out (the deliberation's
+    # check), and no quorum.
+    refused = client.post(
+        f"/projects/{pid}/decisions",
+        data={
+            "version": str(version),
+            "meeting_id": str(meeting["id"]),
+            "outcome": "",
+            "motivation": "Le Bureau salue l'engagement des habitants.",
+            "votes": [f"{anne.id}:pour", ""],
+        },
+    )
+    assert refused.status_code == 422
+    html = page_text(refused)
+    form = html[html.index('action="/projects/' + str(pid) + '/decisions"') :]
+    assert_each_once(
+        form,
+        {"decision-votes": plain(BRUNO_MISSING), "decision-outcome": "Ce champ est obligatoire."},
+    )
+    assert "Certaines valeurs sont manquantes ou invalides : 2 champs à corriger." in form
+    quorum = plain(QUORUM_2_OF_4)
+    assert html.count(quorum) == 1 and quorum in form  # in the form, once
+    # What was typed is kept.
+    assert f'value="{anne.id}:pour" selected' in form
+    assert f'value="{meeting["id"]}" selected' in form
+    assert "Le Bureau salue l'engagement des habitants.</textarea>" in form
+
+    # The fields fine, the quorum alone is said, once, at the top of the page.
+    refused = client.post(
+        f"/projects/{pid}/decisions",
+        data={
+            "version": str(version),
+            "meeting_id": str(meeting["id"]),
+            "outcome": "attribution",
+            "votes": [f"{anne.id}:pour", f"{bruno.id}:pour"],
+        },
+    )
+    assert refused.status_code == 409
+    html = page_text(refused)
+    assert html.count(quorum) == 1 and 'class="field-error"' not in html
+
+    assert client.get(f"/api/v1/projects/{pid}/decisions").json() == []
+    assert client.get(f"/api/v1/projects/{pid}").json()["version"] == version
+
+
+def test_an_unknown_meeting_is_listed_with_the_other_field_problems(
+    client: Any, db: Engine
+) -> None:
+    project, meeting, (anne, *_) = _short_of_quorum(client, db)
+    url = f"/api/v1/projects/{project['id']}/decisions"
+    body = _decision_body({"id": 999999}, "ajournement", {anne.id or 0: "pour"})
+    error = _error(client.post(url, json=body), 422)
+    # Without the meeting, neither the quorum nor who was present can be judged.
+    assert error["fields"] == [
+        {"field": "meeting_id", "message": "Cette réunion du Bureau est introuvable."},
+        {"field": "motivation", "message": MOTIVATION_REQUIRED},
+    ]
+    assert "problems" not in error
+    assert client.get(url).json() == []
+
+
+def test_the_decision_form_judges_the_votes_beside_an_unreadable_meeting(
+    client: Any, db: Engine
+) -> None:
+    from tests.test_forms import page_text
+
+    project, meeting, (anne, bruno, chloe, _) = _short_of_quorum(client, db)
+    pid = project["id"]
+    r = client.post(
+        f"/api/v1/projects/{pid}/recusals", json={"user_id": chloe.id, "reason": "Élue."}
+    )
+    assert r.status_code == 201, r.text
+    version = client.get(f"/api/v1/projects/{pid}").json()["version"]
+    refused = client.post(
+        f"/projects/{pid}/decisions",
+        data={
+            "version": str(version),
+            "meeting_id": "la dernière",  # not an id: the form model refuses it
+            "outcome": "attribution",
+            "votes": [f"{anne.id}:pour", f"{chloe.id}:pour"],
+        },
+    )
+    assert refused.status_code == 422
+    html = page_text(refused)
+    assert "Un nombre entier est attendu." in html
+    assert (
+        plain(
+            typeset("Chloé s'est déporté·e sur ce dossier : son vote ne peut pas être enregistré.")
+        )
+        in html
+    )
+    assert "Certaines valeurs sont manquantes ou invalides : 2 champs à corriger." in html
+    assert client.get(f"/api/v1/projects/{pid}/decisions").json() == []
+
+
+def test_a_stale_decision_form_is_refused_and_stores_nothing(client: Any) -> None:
+    from tests.test_forms import page_text
+
+    project = at_bureau(client)
+    pid = project["id"]
+    members = bureau_members(client)
+    meeting = hold_meeting(client)
+    version = client.get(f"/api/v1/projects/{pid}").json()["version"]
+    # Someone else changes the project after the form was read.
+    assert client.patch(f"/api/v1/projects/{pid}", json={"name": "Régie renommée"}).is_success
+    form = {
+        "version": str(version),
+        "meeting_id": str(meeting["id"]),
+        "outcome": "attribution",
+        "votes": [f"{u['id']}:pour" for u in members],
+    }
+    refused = client.post(f"/projects/{pid}/decisions", data=form)
+    assert refused.status_code == 412
+    assert "Le projet a changé depuis votre lecture" in page_text(refused)
+    assert client.get(f"/api/v1/projects/{pid}/decisions").json() == []
+    # Read again, the same deliberation is recorded.
+    form["version"] = str(client.get(f"/api/v1/projects/{pid}").json()["version"])
+    done = client.post(f"/projects/{pid}/decisions", data=form, follow_redirects=False)
+    assert done.status_code == 303
+    assert done.headers["location"] == f"/projects/{pid}?fait=decision_enregistree#decision"
+    assert [d["outcome"] for d in client.get(f"/api/v1/projects/{pid}/decisions").json()] == [
+        "attribution"
+    ]
+
+
+def _deliberation(**overrides: Any) -> Any:
+    from labelflow.decisions import Deliberation
+    from labelflow.models import BureauMeeting
+
+    values: dict[str, Any] = {
+        "meeting": BureauMeeting(held_on=date(2026, 6, 2), bureau_size=4, created_by="Sacha"),
+        "entered_on": date(2026, 6, 1),
+        "outcome": "refus",
+        "motivation": None,
+        "votes": [(1, "pour")],
+        "attendee_ids": {1, 2},
+        "recused": set(),
+        "names": {1: "Anne", 2: "Bruno"},
+        "quorum_fraction": 0.5,
+    }
+    return Deliberation(**(values | overrides))
+
+
+def test_what_is_left_out_skips_only_the_checks_needing_it() -> None:
+    from labelflow.decisions import deliberation_problems
+
+    def codes(**overrides: Any) -> list[tuple[str, str | None]]:
+        return [
+            (p.code, (p.extra.get("fields") or [{}])[0].get("field"))
+            for p in deliberation_problems(_deliberation(**overrides))
+        ]
+
+    everything = [
+        ("requete_invalide", "motivation"),
+        ("quorum_non_atteint", None),
+        ("requete_invalide", "votes"),  # Bruno's vote
+        ("decision_contraire_au_vote", "outcome"),
+    ]
+    assert codes() == everything
+    # No meeting: neither the quorum nor the missing votes; no votes: no vote check at all.
+    assert codes(meeting=None) == [everything[0], everything[3]]
+    assert codes(votes=None) == everything[:2]
+    assert codes(outcome=None) == everything[1:3]
+    assert codes(outcome=None, votes=None, meeting=None) == []
+
+
+def test_one_refusal_for_every_problem() -> None:
+    from labelflow.decisions import deliberation_problems, refusal
+    from labelflow.errors import Conflict, NoQuorum
+
+    assert refusal([]) is None
+    problems = deliberation_problems(_deliberation())
+    error = refusal(problems)
+    assert error is not None and error.status == 422 and error.code == "requete_invalide"
+    assert [f["field"] for f in error.extra["fields"]] == ["votes", "outcome", "motivation"]
+    assert [p["code"] for p in error.extra["problems"]] == ["quorum_non_atteint"]
+    # A field the input model refused gets no other problem.
+    model = [{"field": "outcome", "message": "Ce champ est obligatoire."}]
+    error = refusal(problems, refused=model)
+    assert error is not None
+    assert [f for f in error.extra["fields"] if f["field"] == "outcome"] == model
+    assert [f["field"] for f in error.extra["fields"]] == ["votes", "outcome", "motivation"]
+    # Only problems on no field: the 409, every one named.
+    two = [NoQuorum("Pas de quorum."), Conflict("Autre chose.")]
+    error = refusal(two)
+    assert error is not None and error.status == 409
+    assert error.message == "Pas de quorum. Autre chose."
+    assert [p["code"] for p in error.extra["problems"]] == ["quorum_non_atteint", "conflit"]

@@ -117,7 +117,7 @@ def test_an_impossible_date_is_refused_in_french_by_the_api_and_the_page(client:
     [field] = response.json()["error"]["fields"]
     assert field == {
         "field": "charge_mission_recruited_on",
-        "message": "Date impossible : février 2026 n'a que 28 jours, le 31 n'existe pas.",
+        "message": typeset("Date impossible : février 2026 n'a que 28 jours, le 31 n'existe pas."),
     }
     # A date typed jj/mm/aaaa is accepted.
     response = client.patch(
@@ -241,7 +241,7 @@ def test_every_enumerated_field_is_refused_in_french(app: Any, client: Any) -> N
         messages = [e["message"] for e in errors if e["field"] == expected_field]
         assert messages, (url, expected_field, errors)
         for message in messages:
-            assert message.startswith("Valeur non reconnue. Choisissez parmi : "), message
+            assert message.startswith(typeset("Valeur non reconnue. Choisissez parmi : ")), message
             assert "'" not in message and not any(word in message for word in ENGLISH), message
 
 
@@ -253,8 +253,10 @@ def test_a_refused_value_is_named_by_its_label(client: Any) -> None:
     assert response.json()["error"]["fields"] == [
         {
             "field": "college",
-            "message": "Valeur non reconnue. Choisissez parmi : Habitants, Collectivité, "
-            "Bailleur social, Partenaire socio-économique.",
+            "message": typeset(
+                "Valeur non reconnue. Choisissez parmi : Habitants, Collectivité, "
+                "Bailleur social, Partenaire socio-économique."
+            ),
         }
     ]
     report = client.put(
@@ -262,6 +264,5 @@ def test_a_refused_value_is_named_by_its_label(client: Any) -> None:
         json={"assessments": {"autonomie": {"assessment": "bien"}}},
     )
     messages = [f["message"] for f in report.json()["error"]["fields"]]
-    assert "Valeur non reconnue. Choisissez parmi : Satisfaisant, À consolider, Insuffisant." in (
-        messages
-    ), report.text
+    expected = "Valeur non reconnue. Choisissez parmi : Satisfaisant, À consolider, Insuffisant."
+    assert typeset(expected) in messages, report.text

@@ -17,6 +17,7 @@ from labelflow import dates
 from labelflow.actors import Actor
 from labelflow.bureau import recused_ids, users_by_id
 from labelflow.errors import (
+    Conflict,
     DomainError,
     Invalid,
     NoQuorum,
@@ -77,13 +78,15 @@ def vote_text(pour: int, contre: int, abstention: int) -> str:
 
 @dataclass(frozen=True)
 class Deliberation:
-    """A proposed decision with everything needed to judge it, already loaded."""
+    """A proposed decision with everything needed to judge it, already loaded. What the input
+    left out or had refused is None (a page form with a field refused): the checks that need it
+    are skipped, the others still run."""
 
-    meeting: BureauMeeting
+    meeting: BureauMeeting | None
     entered_on: date  # when the project entered the Bureau's step (this pass)
-    outcome: str
+    outcome: str | None
     motivation: str | None
-    votes: Sequence[tuple[int, str]]  # (user id, vote)
+    votes: Sequence[tuple[int, str]] | None  # (user id, vote)
     attendee_ids: set[int]
     recused: set[int]
     names: Mapping[int, str]
@@ -95,16 +98,15 @@ class Deliberation:
 
 def deliberation_problems(d: Deliberation) -> list[DomainError]:
     """Why the deliberation cannot be recorded, most fundamental first (none: it can)."""
-    held = dates.french_date(d.meeting.held_on)
     problems: list[DomainError] = []
-    if d.outcome not in OUTCOME_LABELS:
+    if d.outcome is not None and d.outcome not in OUTCOME_LABELS:
         problems.append(Invalid(f"Décision inconnue « {d.outcome} ».", field="outcome"))
-    if d.meeting.held_on < d.entered_on:
+    if d.meeting is not None and d.meeting.held_on < d.entered_on:
         problems.append(
             Invalid(
-                f"La réunion du {held} précède l'arrivée du projet à l'étape « Décision du "
-                f"Bureau » (le {dates.french_date(d.entered_on)}) : choisissez une réunion "
-                "tenue depuis.",
+                f"La réunion du {dates.french_date(d.meeting.held_on)} précède l'arrivée du "
+                "projet à l'étape « Décision du Bureau » (le "
+                f"{dates.french_date(d.entered_on)}) : choisissez une réunion tenue depuis.",
                 field="meeting_id",
             )
         )
@@ -116,7 +118,41 @@ def deliberation_problems(d: Deliberation) -> list[DomainError]:
                 field="motivation",
             )
         )
-    voter_ids = [uid for uid, _ in d.votes]
+    if d.votes is not None:
+        problems += _vote_problems(d, d.votes)
+    if d.meeting is not None:
+        count = quorum(d.meeting, d.attendee_ids, d.recused, fraction=d.quorum_fraction)
+        if not count.reached:
+            problems.append(
+                NoQuorum(
+                    f"Quorum non atteint : {plural(count.present, 'présent')} sur "
+                    f"{plural(count.members, 'membre non déporté', 'membres non déportés')} "
+                    f"du Bureau ; il en faut au moins {count.required}.",
+                    present=count.present,
+                    members=count.members,
+                    required=count.required,
+                )
+            )
+    if d.meeting is not None and d.votes is not None:
+        voter_ids = {uid for uid, _ in d.votes}
+        missing = sorted(d.attendee_ids - d.recused - voter_ids, key=d.name)
+        if missing:
+            problems.append(
+                Invalid(
+                    "Indiquez le vote (pour, contre ou abstention) de chaque membre présent et "
+                    f"non déporté : il manque celui de {', '.join(d.name(u) for u in missing)}.",
+                    field="votes",
+                )
+            )
+    if d.outcome is not None and d.votes is not None:
+        problems += _outcome_problems(d.outcome, *_counts(d.votes))
+    return problems
+
+
+def _vote_problems(d: Deliberation, votes: Sequence[tuple[int, str]]) -> list[DomainError]:
+    """Who may not vote: twice, recused, or absent from the meeting (when it is known)."""
+    problems: list[DomainError] = []
+    voter_ids = [uid for uid, _ in votes]
     twice = sorted({uid for uid in voter_ids if voter_ids.count(uid) > 1})
     if twice:
         who = ", ".join(d.name(u) for u in twice)
@@ -133,37 +169,65 @@ def deliberation_problems(d: Deliberation) -> list[DomainError]:
             )
         )
     absent = [uid for uid in voter_ids if uid not in d.attendee_ids]
-    if absent:
+    if d.meeting is not None and absent:
         problems.append(
             Invalid(
-                f"Seuls les membres présents à la réunion du {held} votent : "
+                "Seuls les membres présents à la réunion du "
+                f"{dates.french_date(d.meeting.held_on)} votent : "
                 f"{', '.join(d.name(u) for u in absent)} n'y étai(en)t pas.",
                 field="votes",
             )
         )
-    count = quorum(d.meeting, d.attendee_ids, d.recused, fraction=d.quorum_fraction)
-    if not count.reached:
-        problems.append(
-            NoQuorum(
-                f"Quorum non atteint : {plural(count.present, 'présent')} sur "
-                f"{plural(count.members, 'membre non déporté', 'membres non déportés')} du "
-                f"Bureau ; il en faut au moins {count.required}.",
-                present=count.present,
-                members=count.members,
-                required=count.required,
-            )
-        )
-    missing = sorted(d.attendee_ids - d.recused - set(voter_ids), key=d.name)
-    if missing:
-        problems.append(
-            Invalid(
-                "Indiquez le vote (pour, contre ou abstention) de chaque membre présent et non "
-                f"déporté : il manque celui de {', '.join(d.name(u) for u in missing)}.",
-                field="votes",
-            )
-        )
-    problems += _outcome_problems(d.outcome, *_counts(d.votes))
     return problems
+
+
+# The order in which a deliberation is read (and its form filled): which meeting, who voted
+# what, the decision, its motivation.
+FIELD_ORDER = ("meeting_id", "votes", "outcome", "motivation")
+
+
+def _field_rank(problem: Mapping[str, str]) -> int:
+    name = problem["field"].partition(".")[0]
+    return FIELD_ORDER.index(name) if name in FIELD_ORDER else len(FIELD_ORDER)
+
+
+def refusal(
+    problems: Sequence[DomainError], *, refused: Sequence[Mapping[str, str]] = ()
+) -> DomainError | None:
+    """One refusal for every problem at once (none: nothing to refuse).
+
+    A problem on a field makes it a 422 listing every field's problems in `fields` (the one
+    problem itself, with its code, when it is alone), the others (the quorum) named beside
+    them in `problems`; only when the fields are fine is it the 409 of the others, all named.
+    `refused`: the `{field, message}` the input model already refused (a page form's), whose
+    fields get no other problem.
+    """
+    taken = {f["field"].partition(".")[0] for f in refused}
+    on_fields = [
+        p
+        for p in problems
+        if p.extra.get("fields") and not {f["field"] for f in p.extra["fields"]} & taken
+    ]
+    others = [p for p in problems if not p.extra.get("fields")]
+    listed = [{"code": p.code, "message": p.message} for p in others]
+    error: DomainError
+    if refused or on_fields:
+        if not refused and len(on_fields) == 1:
+            error = on_fields[0]
+        else:
+            fields = [dict(f) for f in refused] + [f for p in on_fields for f in p.extra["fields"]]
+            collected = Invalid.collected(sorted(fields, key=_field_rank))
+            assert collected is not None
+            error = collected
+    elif len(others) == 1:
+        error = others[0]
+    elif others:
+        error = Conflict(" ".join(p.message for p in others))
+    else:
+        return None
+    if listed:
+        error.extra["problems"] = listed
+    return error
 
 
 def _outcome_problems(outcome: str, pour: int, contre: int, abstention: int) -> list[DomainError]:
@@ -187,6 +251,47 @@ def _outcome_problems(outcome: str, pour: int, contre: int, abstention: int) -> 
     return []
 
 
+def deliberate(
+    session: Session,
+    *,
+    engine: Engine,
+    project: Project,
+    meeting_id: int | None,
+    outcome: str | None,
+    motivation: str | None,
+    votes: Sequence[tuple[int, str]] | None,
+    settings: Settings,
+    refused: Sequence[Mapping[str, str]] = (),
+) -> Deliberation:
+    """The deliberation on the project's current pass, loaded and judged: refused with every
+    problem at once (`refusal`), nothing stored. None: a value left out or refused by the input
+    model, whose problems (`refused`, a page form's) are refused with the others.
+
+    Outside the Bureau's step there is no pass to judge the values against: that 409 comes
+    before anything else.
+    """
+    if not at_bureau(engine, project):
+        raise WrongStep(
+            "Une décision du Bureau ne peut être enregistrée qu'à l'étape « Décision du Bureau ».",
+        )
+    deliberation = _deliberation(
+        session,
+        project=project,
+        meeting_id=meeting_id,
+        outcome=outcome,
+        motivation=(motivation or "").strip() or None,
+        votes=votes,
+        fraction=settings.bureau_quorum_fraction,
+    )
+    problems = deliberation_problems(deliberation)
+    if meeting_id is not None and deliberation.meeting is None:
+        problems.insert(0, Invalid("Cette réunion du Bureau est introuvable.", field="meeting_id"))
+    error = refusal(problems, refused=refused)
+    if error is not None:
+        raise error
+    return deliberation
+
+
 def record_decision(
     session: Session,
     *,
@@ -202,30 +307,27 @@ def record_decision(
 ) -> Decision:
     """The Bureau's decision on the project's current pass, taken at one of its meetings.
 
-    Refused, with nothing stored, for the first of `deliberation_problems` (a meeting before
-    the pass, someone voting who was absent or recused, a present member's vote missing, no
-    quorum, an outcome contradicting the vote).
+    Refused, with nothing stored, for every one of `deliberation_problems` at once (a meeting
+    before the pass, someone voting who was absent or recused, a present member's vote missing,
+    no quorum, an outcome contradicting the vote).
     """
-    if not at_bureau(engine, project):
-        raise WrongStep(
-            "Une décision du Bureau ne peut être enregistrée qu'à l'étape « Décision du Bureau ».",
-        )
-    if outcome not in OUTCOME_LABELS:  # before the meeting is looked up, as a form reads
-        raise Invalid(f"Décision inconnue « {outcome} ».", field="outcome")
-    deliberation = _deliberation(
+    deliberation = deliberate(
         session,
+        engine=engine,
         project=project,
         meeting_id=meeting_id,
         outcome=outcome,
-        motivation=(motivation or "").strip() or None,
+        motivation=motivation,
         votes=votes,
-        fraction=settings.bureau_quorum_fraction,
+        settings=settings,
     )
-    problems = deliberation_problems(deliberation)
-    if problems:
-        raise problems[0]
+    meeting = deliberation.meeting
+    assert meeting is not None  # an unknown meeting is refused
     bump(session, project, if_match=if_match)
-    decision = _store_decision(session, project=project, d=deliberation, actor=actor)
+    decision = _store_decision(
+        session, project=project, d=deliberation, meeting=meeting, outcome=outcome, votes=votes,
+        actor=actor,
+    )  # fmt: skip
     pour, contre, abstention = _counts(votes)
     record_fact(
         session,
@@ -237,7 +339,7 @@ def record_decision(
             "id": decision.id,
             "outcome": outcome,
             "meeting_id": meeting_id,
-            "meeting_on": deliberation.meeting.held_on.isoformat(),
+            "meeting_on": meeting.held_on.isoformat(),
             "votes_for": pour,
             "votes_against": contre,
             "votes_abstain": abstention,
@@ -251,22 +353,22 @@ def _deliberation(
     session: Session,
     *,
     project: Project,
-    meeting_id: int,
-    outcome: str,
+    meeting_id: int | None,
+    outcome: str | None,
     motivation: str | None,
-    votes: Sequence[tuple[int, str]],
+    votes: Sequence[tuple[int, str]] | None,
     fraction: float,
 ) -> Deliberation:
-    meeting = session.get(BureauMeeting, meeting_id)
-    if meeting is None:
-        raise Invalid("Cette réunion du Bureau est introuvable.", field="meeting_id")
-    attendee_ids = set(
-        session.exec(
-            select(MeetingAttendee.user_id).where(MeetingAttendee.meeting_id == meeting_id)
+    meeting = session.get(BureauMeeting, meeting_id) if meeting_id is not None else None
+    attendee_ids: set[int] = set()
+    if meeting is not None:
+        attendee_ids = set(
+            session.exec(
+                select(MeetingAttendee.user_id).where(MeetingAttendee.meeting_id == meeting_id)
+            )
         )
-    )
     recused = recused_ids(session, project=project)
-    people = users_by_id(session, [*attendee_ids, *recused, *(uid for uid, _ in votes)])
+    people = users_by_id(session, [*attendee_ids, *recused, *(uid for uid, _ in votes or ())])
     return Deliberation(
         meeting=meeting,
         entered_on=dates.paris_date(project.entered_state_at),
@@ -281,14 +383,21 @@ def _deliberation(
 
 
 def _store_decision(
-    session: Session, *, project: Project, d: Deliberation, actor: Actor
+    session: Session,
+    *,
+    project: Project,
+    d: Deliberation,
+    meeting: BureauMeeting,
+    outcome: str,
+    votes: Sequence[tuple[int, str]],
+    actor: Actor,
 ) -> Decision:
-    pour, contre, abstention = _counts(d.votes)
+    pour, contre, abstention = _counts(votes)
     decision = Decision(
         project_id=id_of(project),
-        meeting_id=id_of(d.meeting),
-        meeting_on=d.meeting.held_on,
-        outcome=d.outcome,
+        meeting_id=id_of(meeting),
+        meeting_on=meeting.held_on,
+        outcome=outcome,
         motivation=d.motivation,
         votes_for=pour,
         votes_against=contre,
@@ -299,7 +408,7 @@ def _store_decision(
     )
     session.add(decision)
     session.flush()
-    for uid, value in d.votes:
+    for uid, value in votes:
         session.add(Vote(decision_id=id_of(decision), user_id=uid, vote=value))
     session.flush()
     return decision

@@ -18,9 +18,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from labelflow import actors, dates, decisions, documents, projects, workflow
 from labelflow.errors import DomainError, TooManyAttempts, Unauthenticated
-from labelflow.web.limits import RETRY_AFTER_SECONDS, SATURATED_MESSAGE
+from labelflow.french import typeset
 
 log = logging.getLogger("labelflow")
+
+# The answer of a saturated service (`web.limits` and the database's own saturation).
+RETRY_AFTER_SECONDS = 2
+SATURATED_MESSAGE = (
+    "Le service est momentanément saturé : trop de demandes arrivent en même temps. "
+    "Réessayez dans quelques secondes."
+)
 
 HTTP_MESSAGES = {
     400: ("requete_invalide", "La requête est invalide."),
@@ -169,6 +176,35 @@ def _html_error(request: Request, status: int, message: str, code: str) -> Respo
     )
 
 
+# The lists of an error body whose entries carry a French `message`: the fields' problems, the
+# unmet criteria, the problems beside the fields.
+MESSAGE_LISTS = ("fields", "unmet", "problems")
+
+
+def typeset_body(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The error body with its French sentences typeset as the pages are (`french.typeset`):
+    the message and each listed entry's message; codes, field names and figures as they are."""
+    err = dict(body["error"])
+    if isinstance(err.get("message"), str):
+        err["message"] = typeset(err["message"])
+    for key in MESSAGE_LISTS:
+        if isinstance(err.get(key), list):
+            err[key] = [
+                {**item, "message": typeset(item["message"])}
+                if isinstance(item, Mapping) and isinstance(item.get("message"), str)
+                else item
+                for item in err[key]
+            ]
+    return {**body, "error": err}
+
+
+def json_error(
+    status: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    """Every JSON error goes out here, typeset (the middlewares' too)."""
+    return JSONResponse(typeset_body(body), status_code=status, headers=headers)
+
+
 def error_response(
     request: Request, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
 ) -> Response:
@@ -178,7 +214,7 @@ def error_response(
         if headers:
             response.headers.update(headers)
         return response
-    return JSONResponse(body, status_code=status, headers=headers)
+    return json_error(status, body, headers)
 
 
 # What a database says when it is saturated rather than broken: SQLite's write lock still held

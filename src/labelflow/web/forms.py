@@ -414,23 +414,35 @@ class DecisionForm(PageForm):
     # One select per Bureau member, each option "<user id>:<vote>"; blank: absent.
     votes: list[str] = []
 
-    def to_model(self) -> DecisionCreate:
+    def _data(self) -> dict[str, Any]:
         votes = []
         for value in self.votes:
             user_id, _, vote = value.partition(":")
             if user_id.strip() and vote.strip():
                 votes.append({"user_id": user_id.strip(), "vote": vote.strip()})
-        return DecisionCreate.model_validate(
-            _filled(
-                {
-                    "meeting_id": _blank_to_none(self.meeting_id),
-                    "outcome": self.outcome,
-                    "motivation": _blank_to_none(self.motivation),
-                    "votes": votes,
-                }
-            )
-            | {"votes": votes}
-        )
+        return _filled(
+            {
+                "meeting_id": _blank_to_none(self.meeting_id),
+                "outcome": self.outcome,
+                "motivation": _blank_to_none(self.motivation),
+            }
+        ) | {"votes": votes}
+
+    def to_model(self) -> DecisionCreate:
+        return DecisionCreate.model_validate(self._data())
+
+    def accepted(self) -> dict[str, Any]:
+        """`meeting_id`, `outcome`, `motivation` and `votes` as the model accepts each by
+        itself (None: left out or refused), for the deliberation's own checks when the model
+        refuses the form (`decisions.deliberate`)."""
+        ok = _accepted(DecisionCreate, self._data(), set())
+        votes = ok.get("votes")
+        return {
+            "meeting_id": ok.get("meeting_id"),
+            "outcome": ok.get("outcome"),
+            "motivation": ok.get("motivation"),
+            "votes": None if votes is None else [(v.user_id, v.vote) for v in votes],
+        }
 
     def vote_of(self, user_id: int) -> str:
         """The vote chosen for `user_id` (to show a refused form again)."""
@@ -636,11 +648,15 @@ def refusal(exc: Exception, values: dict[str, Any]) -> FormState:
             status=422,
         )
     assert isinstance(exc, DomainError)
+    fields = _field_messages(exc.extra.get("fields", []))
+    # The problems on no field (a quorum) listed beside the fields' (without any, the message
+    # names them, once).
+    beside = list(exc.extra.get("problems", [])) if fields else []
     return FormState(
         values,
         exc.message,
-        _field_messages(exc.extra.get("fields", [])),
-        list(exc.extra.get("unmet", [])),
+        fields,
+        list(exc.extra.get("unmet", [])) + beside,
         status=exc.status,
     )
 

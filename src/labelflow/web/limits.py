@@ -9,11 +9,13 @@ import weakref
 
 from anyio.to_thread import current_default_thread_limiter
 from sqlalchemy import Engine
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from labelflow.db import pool_capacity
+from labelflow.french import typeset
 from labelflow.settings import Settings
+from labelflow.web.errors import RETRY_AFTER_SECONDS, SATURATED_MESSAGE, json_error
 
 log = logging.getLogger("labelflow")
 
@@ -26,11 +28,10 @@ def _too_large(scope: Scope, limit: int) -> Response:
         f"La requête dépasse la taille maximale autorisée ({max(1, limit // (1024 * 1024))} Mo)."
     )
     if str(scope.get("path", "")).startswith("/api/"):
-        return JSONResponse(
-            {"error": {"code": "fichier_trop_volumineux", "message": message}}, status_code=413
-        )
+        return json_error(413, {"error": {"code": "fichier_trop_volumineux", "message": message}})
     return HTMLResponse(
-        f"<!doctype html><html lang=fr><title>Trop volumineux</title><p>{message}</p></html>",
+        "<!doctype html><html lang=fr><title>Trop volumineux</title>"
+        f"<p>{typeset(message)}</p></html>",
         status_code=413,
     )
 
@@ -81,25 +82,17 @@ class BodySizeLimit:
 
 # --- admission: at most N requests in flight ----------------------------------------------------
 
-RETRY_AFTER_SECONDS = 2
-SATURATED_MESSAGE = (
-    "Le service est momentanément saturé : trop de demandes arrivent en même temps. "
-    "Réessayez dans quelques secondes."
-)
-
 
 def saturated(scope: Scope) -> Response:
     """The French 503 of a saturated service, with `Retry-After`."""
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
     if str(scope.get("path", "")).startswith("/api/"):
-        return JSONResponse(
-            {"error": {"code": "service_sature", "message": SATURATED_MESSAGE}},
-            status_code=503,
-            headers=headers,
+        return json_error(
+            503, {"error": {"code": "service_sature", "message": SATURATED_MESSAGE}}, headers
         )
     return HTMLResponse(
-        f"<!doctype html><html lang=fr><title>Service saturé</title><p>{SATURATED_MESSAGE}</p>"
-        "</html>",
+        "<!doctype html><html lang=fr><title>Service saturé</title>"
+        f"<p>{typeset(SATURATED_MESSAGE)}</p></html>",
         status_code=503,
         headers=headers,
     )

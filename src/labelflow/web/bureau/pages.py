@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
 from sqlmodel import Session
 
 from labelflow import bureau, decisions
@@ -23,6 +24,7 @@ from labelflow.web.deps import (
     permit,
     permit_on_project,
 )
+from labelflow.web.errors import french_fields
 from labelflow.web.forms import (
     REFUSALS,
     DecisionForm,
@@ -155,7 +157,20 @@ def record_decision(
     actor: ActorDep,
 ) -> Response:
     def call() -> Any:
-        data = form.to_model()
+        try:
+            data = form.to_model()
+        except ValidationError as exc:
+            # The deliberation's own checks on the values the model accepted, so that the form
+            # lists every problem at once: refused with the model's.
+            decisions.deliberate(
+                session,
+                engine=engine,
+                project=project,
+                settings=settings,
+                refused=french_fields(exc.errors()),
+                **form.accepted(),
+            )
+            raise
         return decisions.record_decision(
             session,
             engine=engine,

@@ -12,6 +12,7 @@ from sqlmodel import Session
 from labelflow import accounts, dates, deadlines, messages, pipeline
 from labelflow.actors import Actor
 from labelflow.criteria import OUTCOME_LABELS, Facts
+from labelflow.french import typeset
 from labelflow.models import Event, Project, User
 from labelflow.pipeline import ProjectFilters, ProjectRow
 from labelflow.projects import evaluate, get_staff_owner, load_facts
@@ -132,7 +133,8 @@ def project_public(
                 target=a.target,
                 comment_required=a.comment_required,
                 allowed=a.allowed,
-                unmet=[Unmet(code=u.code, message=u.message, by=u.by) for u in a.unmet],
+                # Typeset as the 409 of the same criteria is (`web.errors`): the same sentence.
+                unmet=[Unmet(code=u.code, message=typeset(u.message), by=u.by) for u in a.unmet],
             )
             for a in evaluate(facts)
         ],
