@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
 from labelflow.db import transaction
+from labelflow.french import typeset
 from labelflow.models import Document, Message, MessageDocument, User
 from tests.conftest import make_user
 from tests.factories import PDF, create_project, upload, walk_to
@@ -180,7 +181,8 @@ def test_bad_values_are_refused_in_french_and_nothing_is_stored(client: Any, db:
         assert error["code"] == code
         assert words in error["message"].replace("\u202f", "").replace("\u00a0", " ")
     unknown = client.post(url(pid), json={"body": "Bonjour", "audience": "tous"}).json()["error"]
-    assert "« interne »" in unknown["message"] and "« expertise »" in unknown["message"]
+    assert typeset("« interne »") in unknown["message"]
+    assert typeset("« expertise »") in unknown["message"]
     assert unknown["fields"][0]["field"] == "audience"
     # The request's own bounds answer the shared validation shape, in French.
     huge = client.post(url(pid), json={"body": "x" * 20_001})
