@@ -34,6 +34,7 @@ OTHER_VOCABULARIES = {
     "expertise": (
         "labelflow.permissions",
         "labelflow.messages",
+        "labelflow.notifications",
         "labelflow.schemas",
         "labelflow.web.messages",
     ),
