@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from urllib.parse import quote
 
 from labelflow.actors import Actor
 from labelflow.documents import GENERATED_TYPE_LABELS
@@ -63,3 +64,9 @@ def upload_types(definition: WorkflowDefinition, actor: Actor) -> list[tuple[str
             continue
         allowed.append((doc_type.key, doc_type.label))
     return allowed
+
+
+def content_disposition(filename: str) -> str:
+    """`attachment` with the name twice (RFC 6266): an ASCII fallback, then `filename*` UTF-8."""
+    fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\%' else "_" for c in filename)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
