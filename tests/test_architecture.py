@@ -23,10 +23,15 @@ FUNCTION_IMPORTS_ALLOWED = {"labelflow.cli"}
 # The demo's stories name the steps they reach.
 STATE_KEYS_ALLOWED: tuple[str, ...] = ("labelflow.demo",)
 # A state key that is also a key of another vocabulary, and the modules where that one is meant:
-# "refusee" is an assignment's status too (the consultant declared a link). OpenAPI tags
-# ("expertise") are skipped wherever they are.
+# "refusee" is an assignment's status too (the consultant declared a link), and an expected
+# document's (refused by staff). OpenAPI tags ("expertise") are skipped wherever they are.
 OTHER_VOCABULARIES = {
-    "refusee": ("labelflow.assignments", "labelflow.schemas", "labelflow.web.assignments"),
+    "refusee": (
+        "labelflow.assignments",
+        "labelflow.schemas",
+        "labelflow.web.assignments",
+        "labelflow.criteria",
+    ),
 }
 QUERY_CALLS = {"select", "exec", "execute"}
 

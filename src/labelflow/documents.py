@@ -102,17 +102,22 @@ def create_document(
     )
     session.add(document)
     session.flush()
-    if doc_type not in MULTIPLE_TYPES:
-        for previous in session.exec(
-            select(Document).where(
-                Document.project_id == project.id,
-                Document.type == doc_type,
-                col(Document.superseded_by_id).is_(None),
-                Document.id != document.id,
-            )
-        ):
-            previous.superseded_by_id = document.id
-            session.add(previous)
+    # A new version supersedes the last one (kept in the history); where several files are
+    # allowed, it supersedes only those refused (the correction asked for).
+    expected = definition_of(engine, project).expected_document(project.state, doc_type)
+    multiple = doc_type in MULTIPLE_TYPES or (expected is not None and expected.multiple)
+    for previous in session.exec(
+        select(Document).where(
+            Document.project_id == project.id,
+            Document.type == doc_type,
+            col(Document.superseded_by_id).is_(None),
+            Document.id != document.id,
+        )
+    ):
+        if multiple and previous.review_status != "rejected":
+            continue
+        previous.superseded_by_id = document.id
+        session.add(previous)
     record_fact(
         session,
         project=project,

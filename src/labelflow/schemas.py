@@ -249,6 +249,8 @@ class ProjectPublic(ProjectSummary):
     network_member_since: date | None
     deadlines: list[DeadlinePublic]
     actions: list[ActionEvaluation]
+    # The documents the current step expects (none in a final state).
+    expected_documents: list[ExpectedDocumentPublic] = []
 
 
 class ProjectList(BaseModel):
@@ -343,6 +345,19 @@ class DocumentPublic(BaseModel):
     reviewed_at: datetime | None
     superseded_by_id: int | None
     download_url: str
+
+
+class ExpectedDocumentPublic(BaseModel):
+    """A document the current step expects, and where it stands."""
+
+    type: str
+    label: str
+    description: str
+    multiple: bool
+    needs: Literal["accepted", "given"]
+    status: Literal["attendue", "deposee", "acceptee", "refusee"]
+    document_ids: list[int]
+    reason: str | None
 
 
 class ReviewIn(Input):
