@@ -4,6 +4,8 @@ reviewed. The files themselves live in a `storage.Storage`; `files` says whether
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import BinaryIO
 
 from sqlmodel import Session, col, select
@@ -230,3 +232,63 @@ def review_document(
         },
     )
     return document
+
+
+# --- The store's upkeep: `labelflow storage check` and `labelflow storage gc` ------------------
+
+
+@dataclass(frozen=True)
+class StoreProblem:
+    document_id: int | None  # None: a file no document references
+    sha256: str
+    what: str
+
+    def line(self) -> str:
+        who = f"pièce {self.document_id}" if self.document_id is not None else "aucune pièce"
+        return f"{who} · sha256 {self.sha256} · {self.what}"
+
+
+def _referenced(session: Session) -> dict[str, list[Document]]:
+    rows: dict[str, list[Document]] = {}
+    for document in session.exec(select(Document).order_by(col(Document.id))):
+        rows.setdefault(document.sha256, []).append(document)
+    return rows
+
+
+def check_store(session: Session, *, store: Storage) -> list[StoreProblem]:
+    """Rows whose file is missing, altered or of another size, and files no row references."""
+    problems: list[StoreProblem] = []
+    referenced = _referenced(session)
+    stored = {o.sha256: o for o in store.objects()}
+    for sha, documents_of in referenced.items():
+        found = stored.get(sha)
+        what = None
+        if found is None:
+            what = "fichier manquant"
+        else:
+            actual = store.hash_of(sha)
+            if actual != sha:
+                what = f"contenu altéré (son sha256 est désormais {actual})"
+            elif any(d.size != found.size for d in documents_of):
+                what = f"taille différente ({found.size} octets sur le stockage)"
+        if what is not None:
+            problems.extend(StoreProblem(d.id, sha, what) for d in documents_of)
+    for sha in sorted(stored.keys() - referenced.keys()):
+        problems.append(StoreProblem(None, sha, "fichier orphelin : aucune pièce ne le référence"))
+    return problems
+
+
+def collect_garbage(session: Session, *, store: Storage, older_than_hours: float) -> list[str]:
+    """Remove files no row references, older than the grace period (an upload being recorded
+    right now has a younger file), and staging leftovers of that age. Returns what went."""
+    limit = datetime.now(UTC) - timedelta(hours=older_than_hours)
+    referenced = _referenced(session).keys()
+    removed = []
+    for stored in list(store.objects()):
+        if stored.sha256 not in referenced and stored.modified < limit:
+            store.delete(stored.sha256)
+            removed.append(stored.sha256)
+    for leftover in store.stale_staging(older_than_seconds=older_than_hours * 3600):
+        leftover.unlink(missing_ok=True)
+        removed.append(str(leftover))
+    return removed

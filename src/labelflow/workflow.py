@@ -516,8 +516,7 @@ def _check_documents(definition: WorkflowDefinition, source: str) -> None:
                 raise WorkflowError(
                     source,
                     entry,
-                    f"type de document « {expected.type} » non déclaré dans document_types "
-                    f"{where}",
+                    f"type de document « {expected.type} » non déclaré dans document_types {where}",
                 )
             if expected.type in seen:
                 raise WorkflowError(
