@@ -105,15 +105,14 @@ def test_gc_removes_staging_leftovers_of_a_dead_upload(
     assert not leftover.exists() and fresh.exists()
 
 
-def test_a_rolled_back_upload_leaves_a_file_gc_can_remove(
+def test_an_upload_refused_for_a_stale_version_keeps_nothing(
     client: Any,
     settings: Settings,
     docs_dir: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """The file is made durable before the row: if the request fails after that (a stale
-    version here), the file has no row and is an orphan for `gc`, never a row without file."""
+    """A stale If-Match is refused before the file is staged: no row, no file, check clean."""
     pid = create_project(client)["id"]
     response = client.post(
         f"/api/v1/projects/{pid}/documents",
@@ -123,6 +122,7 @@ def test_a_rolled_back_upload_leaves_a_file_gc_can_remove(
     )
     assert response.status_code == 412
     assert client.get(f"/api/v1/projects/{pid}/documents").json() == []
+    assert [p for p in docs_dir.rglob("*") if p.is_file()] == []
     assert _run(monkeypatch, settings, "storage", "check") == 0
     capsys.readouterr()
 

@@ -361,11 +361,15 @@ def _store_and_db(settings: Settings) -> tuple[SAEngine, Any]:
     from labelflow.storage import from_settings  # noqa: PLC0415
 
     db = _database(settings)
-    _upgrade(db)
     try:
+        _upgrade(db)
         return db, from_settings(settings)
     except ValueError as exc:
+        db.dispose()
         raise CommandError(str(exc), EXIT_USAGE) from None
+    except BaseException:
+        db.dispose()
+        raise
 
 
 def cmd_storage_check(args: argparse.Namespace, settings: Settings) -> int:
@@ -373,8 +377,11 @@ def cmd_storage_check(args: argparse.Namespace, settings: Settings) -> int:
     from labelflow.documents import check_store  # noqa: PLC0415
 
     db, store = _store_and_db(settings)
-    with transaction(db) as session:
-        problems = check_store(session, store=store)
+    try:
+        with transaction(db) as session:
+            problems = check_store(session, store=store)
+    finally:
+        db.dispose()
     for problem in problems:
         print(problem.line())
     if problems:
@@ -395,8 +402,11 @@ def cmd_storage_gc(args: argparse.Namespace, settings: Settings) -> int:
     if args.older_than < 0:
         raise CommandError("--older-than : un nombre d'heures positif est attendu.", EXIT_USAGE)
     db, store = _store_and_db(settings)
-    with transaction(db) as session:
-        removed = collect_garbage(session, store=store, older_than_hours=args.older_than)
+    try:
+        with transaction(db) as session:
+            removed = collect_garbage(session, store=store, older_than_hours=args.older_than)
+    finally:
+        db.dispose()
     for name in removed:
         print(f"supprimé : {name}")
     print(f"{plural(len(removed), 'fichier supprimé', 'fichiers supprimés')}.")
