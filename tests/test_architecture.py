@@ -23,11 +23,16 @@ FUNCTION_IMPORTS_ALLOWED = {"labelflow.cli"}
 # The demo's stories name the steps they reach.
 STATE_KEYS_ALLOWED: tuple[str, ...] = ("labelflow.demo",)
 # A state key that is also a key of another vocabulary, and the modules where that one is meant:
-# "refusee" is an assignment's status too (the consultant declared a link), "expertise" a
-# messages' audience. OpenAPI tags
-# ("expertise") are skipped wherever they are.
+# "refusee" is an assignment's status too (the consultant declared a link), and an expected
+# document's (refused by staff); "expertise" a messages' audience. OpenAPI tags ("expertise") are
+# skipped wherever they are.
 OTHER_VOCABULARIES = {
-    "refusee": ("labelflow.assignments", "labelflow.schemas", "labelflow.web.assignments"),
+    "refusee": (
+        "labelflow.assignments",
+        "labelflow.schemas",
+        "labelflow.web.assignments",
+        "labelflow.criteria",
+    ),
     # A job's status (DESIGN §9), not the project state of the same name.
     "abandonnee": ("labelflow.jobs", "labelflow.schemas", "labelflow.web.jobs"),
     # "expertise" is also an audience of the project's messages (staff and the consultant).

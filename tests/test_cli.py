@@ -83,8 +83,8 @@ def broken_workflows(tmp_path: Path) -> Path:
 def test_workflow_check_lists_the_shipped_definitions() -> None:
     result = run("workflow", "check", "--dir", str(WORKFLOWS))
     assert result.returncode == 0, result.stderr
-    assert "regie-de-quartier v2 : 9 états, 9 actions" in result.stdout
-    assert "regie-de-territoire v2 : 9 états, 9 actions" in result.stdout
+    assert "regie-de-quartier v3 : 9 états, 9 actions" in result.stdout
+    assert "regie-de-territoire v3 : 9 états, 9 actions" in result.stdout
 
 
 def test_workflow_check_names_the_broken_file_and_entry(broken_workflows: Path) -> None:

@@ -29,7 +29,7 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures" / "workflows"
 QUARTIER = WORKFLOWS / "regie-de-quartier.yaml"
 TERRITOIRE = WORKFLOWS / "regie-de-territoire.yaml"
 SOURCE = "regie-de-quartier.yaml"
-SHIPPED = 2  # the version of both shipped files
+SHIPPED = 3  # the version of both shipped files
 PATH = [
     ("lancer_faisabilite", "faisabilite"),
     ("soumettre_validation", "validation"),

@@ -19,7 +19,7 @@ from labelflow.web.app import create_app
 from labelflow.workflow import WorkflowError
 from tests.factories import create_project
 
-SHIPPED = 2  # the version of the files in workflows/
+SHIPPED = 3  # the version of the files in workflows/
 
 
 def _copy_workflows(tmp_path: Path) -> Path:

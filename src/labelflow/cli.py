@@ -8,6 +8,7 @@ import select
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import Engine as SAEngine
@@ -70,14 +71,14 @@ def _shown_url(settings: Settings) -> str:
 
 def _load_demo(db: SAEngine, settings: Settings, *, count: int, seed: int) -> list[int]:
     from labelflow.demo.load import load_demo  # noqa: PLC0415
-    from labelflow.documents import DocumentStore  # noqa: PLC0415
+    from labelflow.storage import from_settings  # noqa: PLC0415
     from labelflow.workflow_store import sync_definitions  # noqa: PLC0415
 
     try:
         workflows = sync_definitions(db, settings.workflows_dir)
     except WorkflowError as exc:
         raise _workflow_error(exc) from None
-    store = DocumentStore(settings.resolved_documents_dir)
+    store = from_settings(settings)
     return load_demo(db, workflows, store=store, count=count, seed=seed)
 
 
@@ -356,6 +357,62 @@ def cmd_workflow_diagram(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _store_and_db(settings: Settings) -> tuple[SAEngine, Any]:
+    from labelflow.storage import from_settings  # noqa: PLC0415
+
+    db = _database(settings)
+    try:
+        _upgrade(db)
+        return db, from_settings(settings)
+    except ValueError as exc:
+        db.dispose()
+        raise CommandError(str(exc), EXIT_USAGE) from None
+    except BaseException:
+        db.dispose()
+        raise
+
+
+def cmd_storage_check(args: argparse.Namespace, settings: Settings) -> int:
+    from labelflow.db import transaction  # noqa: PLC0415
+    from labelflow.documents import check_store  # noqa: PLC0415
+
+    db, store = _store_and_db(settings)
+    try:
+        with transaction(db) as session:
+            problems = check_store(session, store=store)
+    finally:
+        db.dispose()
+    for problem in problems:
+        print(problem.line())
+    if problems:
+        print(
+            f"{plural(len(problems), 'problème', 'problèmes')} dans le stockage "
+            f"({store.describe()}).",
+            file=sys.stderr,
+        )
+        return EXIT_REFUSED
+    print(f"Stockage cohérent ({store.describe()}).")
+    return 0
+
+
+def cmd_storage_gc(args: argparse.Namespace, settings: Settings) -> int:
+    from labelflow.db import transaction  # noqa: PLC0415
+    from labelflow.documents import collect_garbage  # noqa: PLC0415
+
+    if args.older_than < 0:
+        raise CommandError("--older-than : un nombre d'heures positif est attendu.", EXIT_USAGE)
+    db, store = _store_and_db(settings)
+    try:
+        with transaction(db) as session:
+            removed = collect_garbage(session, store=store, older_than_hours=args.older_than)
+    finally:
+        db.dispose()
+    for name in removed:
+        print(f"supprimé : {name}")
+    print(f"{plural(len(removed), 'fichier supprimé', 'fichiers supprimés')}.")
+    return 0
+
+
 # --- parser -----------------------------------------------------------------------------------
 
 
@@ -442,6 +499,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--dir", type=Path, help="dossier des fichiers (défaut : LABELFLOW_WORKFLOWS_DIR)"
     )
     diagram.set_defaults(handler=cmd_workflow_diagram)
+
+    storage = commands.add_parser("storage", help="fichiers des pièces")
+    storage_commands = storage.add_subparsers(
+        dest="storage_command", required=True, metavar="COMMANDE"
+    )
+    storage_check = storage_commands.add_parser(
+        "check",
+        help="vérifier chaque fichier (manquant, altéré, orphelin) ; code 1 au moindre problème",
+    )
+    storage_check.set_defaults(handler=cmd_storage_check)
+    gc = storage_commands.add_parser(
+        "gc", help="supprimer les fichiers qu'aucune pièce ne référence"
+    )
+    gc.add_argument(
+        "--older-than",
+        type=float,
+        default=24.0,
+        metavar="HEURES",
+        help="seulement ceux plus anciens que ce délai (défaut : 24 heures)",
+    )
+    gc.set_defaults(handler=cmd_storage_gc)
     return parser
 
 

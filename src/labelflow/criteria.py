@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date
+from typing import Literal
 
 from labelflow.governance import governance_of
 from labelflow.models import (
@@ -56,7 +57,8 @@ DONE_BY: dict[CriterionKind, DoneBy] = {
 class Unmet:
     code: str
     message: str
-    by: DoneBy = "equipe"  # who does it (`DONE_BY`)
+    by: DoneBy = "equipe"  # who does it (`DONE_BY`, unless the check knows better)
+    by_check: bool = field(default=False, compare=False)  # `by` set by the check itself
 
 
 @dataclass
@@ -92,29 +94,65 @@ def _stakeholders(criterion: Criterion, facts: Facts) -> list[Unmet]:
     ]
 
 
-def _latest_document(facts: Facts, doc_type: str) -> Document | None:
-    candidates = [d for d in facts.documents if d.type == doc_type]
-    return max(candidates, key=lambda d: (d.uploaded_at, d.id or 0), default=None)
+DocumentState = Literal["attendue", "deposee", "acceptee", "refusee"]
 
 
-def _document_unmet(facts: Facts, doc_type: str, document: Document | None) -> list[Unmet]:
-    doc_def = facts.definition.document_type(doc_type)
-    label = doc_def.label if doc_def else doc_type
-    if document is None:
-        return [Unmet(f"document_{doc_type}", f"Il manque la pièce « {label} ».")]
-    if document.review_status == "rejected":
-        return [
-            Unmet(
-                f"document_{doc_type}",
-                f"La pièce « {label} » a été refusée : une nouvelle version est attendue.",
-            )
-        ]
-    return []
+@dataclass(frozen=True)
+class DocumentStatus:
+    """Where a step's expected document stands: `attendue`, `deposee` (given, awaiting
+    review), `acceptee` or `refusee` (with the reviewer's `reason`)."""
+
+    status: DocumentState
+    documents: list[Document]
+    reason: str | None = None
+
+
+def document_status(documents: list[Document], doc_type: str, *, multiple: bool) -> DocumentStatus:
+    """From the current (not superseded) documents: the latest one of the type, or all of them
+    when several are allowed (one refused is enough to ask for a correction)."""
+    mine = sorted(
+        (d for d in documents if d.type == doc_type), key=lambda d: (d.uploaded_at, d.id or 0)
+    )
+    if not multiple:
+        mine = mine[-1:]
+    if not mine:
+        return DocumentStatus("attendue", [])
+    refused = [d for d in mine if d.review_status == "rejected"]
+    if refused:
+        return DocumentStatus("refusee", mine, refused[-1].review_comment)
+    if all(d.review_status == "accepted" for d in mine):
+        return DocumentStatus("acceptee", mine)
+    return DocumentStatus("deposee", mine)
 
 
 def _document(criterion: Criterion, facts: Facts) -> list[Unmet]:
     assert criterion.type is not None
-    return _document_unmet(facts, criterion.type, _latest_document(facts, criterion.type))
+    doc_type = criterion.type
+    doc_def = facts.definition.document_type(doc_type)
+    label = doc_def.label if doc_def else doc_type
+    # How the current step expects it; a document no step lists needs only to be given.
+    expected = facts.definition.expected_document(facts.project.state, doc_type)
+    needs = expected.needs if expected else "given"
+    status = document_status(
+        facts.documents, doc_type, multiple=expected.multiple if expected else False
+    )
+    code = f"document_{doc_type}"
+    if status.status == "attendue":
+        return [Unmet(code, f"Il manque la pièce « {label} ».")]
+    if status.status == "refusee":
+        return [
+            Unmet(code, f"La pièce « {label} » a été refusée : une nouvelle version est attendue.")
+        ]
+    if needs == "accepted" and status.status == "deposee":
+        return [
+            Unmet(
+                code,
+                f"La pièce « {label} » attend d'être acceptée par l'équipe nationale.",
+                by="equipe",
+                by_check=True,
+            )
+        ]
+    return []
 
 
 def _attestation(criterion: Criterion, facts: Facts) -> list[Unmet]:
@@ -235,7 +273,7 @@ CHECKS: dict[str, Check] = {
 
 def unmet_criteria(criteria: list[Criterion], facts: Facts) -> list[Unmet]:
     return [
-        replace(u, by=DONE_BY[criterion.kind])
+        u if u.by_check else replace(u, by=DONE_BY[criterion.kind])
         for criterion in criteria
         for u in CHECKS[criterion.kind](criterion, facts)
     ]

@@ -1,35 +1,25 @@
-"""Documents (pièces): streamed to disk, content-addressed, typed by the workflow, reviewed."""
+"""Documents (pièces): judged by their content, kept by their hash, typed by the workflow,
+reviewed. The files themselves live in a `storage.Storage`; `files` says whether one is safe."""
 
 from __future__ import annotations
 
-import hashlib
-import io
-import os
-import tempfile
-import unicodedata
 from collections.abc import Sequence
-from pathlib import Path
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import BinaryIO
 
 from sqlmodel import Session, col, select
 
-from labelflow import dates
+from labelflow import dates, files
 from labelflow.actors import Actor
-from labelflow.errors import (
-    CommentRequired,
-    DocumentSuperseded,
-    Invalid,
-    NotFound,
-    PayloadTooLarge,
-    UnsupportedMediaType,
-)
+from labelflow.errors import CommentRequired, DocumentSuperseded, Invalid, NotFound
 from labelflow.events import record_fact
 from labelflow.models import Document, Project
 from labelflow.permissions import require_upload
 from labelflow.projects import bump, check_if_match, definition_of, require_open
+from labelflow.storage import LocalStorage, Storage
 from labelflow.workflow import Engine
 
-CHUNK = 64 * 1024
 # Types whose every upload is kept side by side; for the others a new upload replaces the last.
 MULTIPLE_TYPES = {"autre", "courrier_decision", "piece_jointe"}
 # Documents labelflow makes itself, with their label for definitions that predate their type.
@@ -41,85 +31,8 @@ REVIEW_LABELS = {
 }
 
 
-class DocumentStore:
-    """Files named by their sha256 under `root/ab/abcdef...`, written atomically."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    def path_for(self, sha256: str) -> Path:
-        return self.root / sha256[:2] / sha256
-
-    def save(self, source: BinaryIO, *, max_bytes: int) -> tuple[str, int, bytes]:
-        """Copy `source` chunk by chunk; returns (sha256, size, first bytes for sniffing)."""
-        tmp_dir = self.root / "tmp"
-        tmp_dir.mkdir(parents=True, exist_ok=True)
-        digest = hashlib.sha256()
-        size = 0
-        head = b""
-        fd, tmp_name = tempfile.mkstemp(dir=tmp_dir)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                while chunk := source.read(CHUNK):
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise PayloadTooLarge(
-                            f"Le fichier dépasse la taille maximale autorisée "
-                            f"({max_bytes // (1024 * 1024)} Mo)."
-                        )
-                    if len(head) < 4096:
-                        head += chunk[: 4096 - len(head)]
-                    digest.update(chunk)
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            sha = digest.hexdigest()
-            final = self.path_for(sha)
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp_name, final)
-            return sha, size, head
-        except BaseException:
-            Path(tmp_name).unlink(missing_ok=True)
-            raise
-
-
-def sniff_media_type(head: bytes, declared: str | None) -> str | None:
-    """The media type from the file's first bytes: the client's claim is not trusted."""
-    declared = (declared or "").split(";")[0].strip().lower()
-    if head.startswith(b"%PDF-"):
-        return "application/pdf"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if head.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if head.startswith(b"PK\x03\x04"):
-        if b"application/vnd.oasis.opendocument.text" in head:
-            return "application/vnd.oasis.opendocument.text"
-        if declared.startswith("application/vnd.openxmlformats-officedocument"):
-            return declared
-        if b"word/" in head or b"[Content_Types].xml" in head:
-            return "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-        return "application/zip"
-    if head.startswith(b"\xd0\xcf\x11\xe0"):
-        return "application/msword"
-    if head and b"\x00" not in head:
-        try:
-            head.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            # A multi-byte character cut at the end of the sample is still text.
-            if exc.start < len(head) - 4:
-                return None
-        return "text/plain"
-    return None
-
-
-def clean_filename(name: str | None) -> str:
-    name = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(
-        c for c in unicodedata.normalize("NFC", name) if unicodedata.category(c)[0] != "C"
-    )
-    name = name.strip().strip(".") or "document"
-    return name[:255]
+# The local folder store, under the name the demo and older callers know.
+DocumentStore = LocalStorage
 
 
 def list_documents(session: Session, *, project: Project) -> Sequence[Document]:
@@ -150,7 +63,7 @@ def create_document(
     session: Session,
     *,
     engine: Engine,
-    store: DocumentStore,
+    store: Storage,
     project: Project,
     doc_type: str,
     filename: str | None,
@@ -160,33 +73,29 @@ def create_document(
     allowed_media_types: Sequence[str],
     actor: Actor,
     if_match: int | None,
+    clamd_address: str = "",
 ) -> Document:
+    """Check, keep and record an upload. The file is staged, judged by its content
+    (`files.inspect_file`), scanned when an antivirus is configured, and made durable before
+    the row is written: a refusal keeps nothing. `declared_media_type` is not trusted."""
     require_open(engine, project)
     check_type(engine, project, doc_type)
     require_upload(actor, doc_type)
     check_if_match(project, if_match)
-    sha, size, head = store.save(source, max_bytes=max_bytes)
-    media_type = sniff_media_type(head, declared_media_type)
-    refusal: Exception | None = None
-    if size == 0:
-        refusal = Invalid("Le fichier est vide.", field="file")
-    elif media_type is None or media_type not in allowed_media_types:
-        refusal = UnsupportedMediaType(
-            "Ce type de fichier n'est pas accepté : déposez un PDF, une image PNG ou JPEG, "
-            "un texte ou un document de traitement de texte."
-        )
-    if refusal is not None:
-        if session.exec(select(Document.id).where(Document.sha256 == sha)).first() is None:
-            store.path_for(sha).unlink(missing_ok=True)
-        raise refusal
-    assert media_type is not None
+    with store.staging(source, max_bytes=max_bytes) as staged:
+        media_type = files.inspect_file(staged.path, size=staged.size)
+        files.allowed(media_type, allowed_media_types)
+        if clamd_address:
+            files.scan(staged.path, address=clamd_address)
+        store.commit(staged)
+    sha, size = staged.sha256, staged.size
     bump(session, project, if_match=if_match)
     assert project.id is not None
     now = dates.now()
     document = Document(
         project_id=project.id,
         type=doc_type,
-        filename=clean_filename(filename),
+        filename=files.display_name(filename),
         size=size,
         media_type=media_type,
         sha256=sha,
@@ -195,18 +104,22 @@ def create_document(
     )
     session.add(document)
     session.flush()
-    if doc_type not in MULTIPLE_TYPES:
-        for previous in session.exec(
-            select(Document).where(
-                Document.project_id == project.id,
-                Document.type == doc_type,
-                col(Document.superseded_by_id).is_(None),
-                Document.id != document.id,
-            )
-        ):
-            previous.superseded_by_id = document.id
-            session.add(previous)
-    assert project.id is not None
+    # A new version supersedes the last one (kept in the history); where several files are
+    # allowed, it supersedes only those refused (the correction asked for).
+    expected = definition_of(engine, project).expected_document(project.state, doc_type)
+    multiple = doc_type in MULTIPLE_TYPES or (expected is not None and expected.multiple)
+    for previous in session.exec(
+        select(Document).where(
+            Document.project_id == project.id,
+            Document.type == doc_type,
+            col(Document.superseded_by_id).is_(None),
+            Document.id != document.id,
+        )
+    ):
+        if multiple and previous.review_status != "rejected":
+            continue
+        previous.superseded_by_id = document.id
+        session.add(previous)
     record_fact(
         session,
         project=project,
@@ -227,7 +140,7 @@ def create_document(
 def create_generated_document(
     session: Session,
     *,
-    store: DocumentStore,
+    store: Storage,
     project: Project,
     doc_type: str,
     filename: str,
@@ -245,12 +158,13 @@ def create_generated_document(
     final state, and its version is not bumped: the caller's change (the transition) did it.
     """
     assert project.id is not None
-    sha, size, _head = store.save(io.BytesIO(content), max_bytes=len(content) + 1)
+    staged = store.put_bytes(content)
+    sha, size = staged.sha256, staged.size
     now = dates.now()
     document = Document(
         project_id=project.id,
         type=doc_type,
-        filename=clean_filename(filename),
+        filename=files.display_name(filename),
         size=size,
         media_type=media_type,
         sha256=sha,
@@ -318,3 +232,63 @@ def review_document(
         },
     )
     return document
+
+
+# --- The store's upkeep: `labelflow storage check` and `labelflow storage gc` ------------------
+
+
+@dataclass(frozen=True)
+class StoreProblem:
+    document_id: int | None  # None: a file no document references
+    sha256: str
+    what: str
+
+    def line(self) -> str:
+        who = f"pièce {self.document_id}" if self.document_id is not None else "aucune pièce"
+        return f"{who} · sha256 {self.sha256} · {self.what}"
+
+
+def _referenced(session: Session) -> dict[str, list[Document]]:
+    rows: dict[str, list[Document]] = {}
+    for document in session.exec(select(Document).order_by(col(Document.id))):
+        rows.setdefault(document.sha256, []).append(document)
+    return rows
+
+
+def check_store(session: Session, *, store: Storage) -> list[StoreProblem]:
+    """Rows whose file is missing, altered or of another size, and files no row references."""
+    problems: list[StoreProblem] = []
+    referenced = _referenced(session)
+    stored = {o.sha256: o for o in store.objects()}
+    for sha, documents_of in referenced.items():
+        found = stored.get(sha)
+        what = None
+        if found is None:
+            what = "fichier manquant"
+        else:
+            actual = store.hash_of(sha)
+            if actual != sha:
+                what = f"contenu altéré (son sha256 est désormais {actual})"
+            elif any(d.size != found.size for d in documents_of):
+                what = f"taille différente ({found.size} octets sur le stockage)"
+        if what is not None:
+            problems.extend(StoreProblem(d.id, sha, what) for d in documents_of)
+    for sha in sorted(stored.keys() - referenced.keys()):
+        problems.append(StoreProblem(None, sha, "fichier orphelin : aucune pièce ne le référence"))
+    return problems
+
+
+def collect_garbage(session: Session, *, store: Storage, older_than_hours: float) -> list[str]:
+    """Remove files no row references, older than the grace period (an upload being recorded
+    right now has a younger file), and staging leftovers of that age. Returns what went."""
+    limit = datetime.now(UTC) - timedelta(hours=older_than_hours)
+    referenced = _referenced(session).keys()
+    removed = []
+    for stored in list(store.objects()):
+        if stored.sha256 not in referenced and stored.modified < limit:
+            store.delete(stored.sha256)
+            removed.append(stored.sha256)
+    for leftover in store.stale_staging(older_than_seconds=older_than_hours * 3600):
+        leftover.unlink(missing_ok=True)
+        removed.append(str(leftover))
+    return removed

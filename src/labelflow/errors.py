@@ -102,6 +102,19 @@ class UnsupportedMediaType(DomainError):
     code = "type_de_fichier_refuse"
 
 
+class FileInfected(Invalid):
+    """The antivirus found a threat in an uploaded file."""
+
+    code = "fichier_infecte"
+
+
+class AntivirusUnavailable(DomainError):
+    """The antivirus is configured but cannot be reached: no file is accepted unscanned."""
+
+    status = 503
+    code = "antivirus_indisponible"
+
+
 class Unauthenticated(DomainError):
     status = 401
     code = "non_authentifie"

@@ -21,7 +21,7 @@ from sqlmodel import Session, col, func, select
 
 from labelflow import dates
 from labelflow.actors import Actor
-from labelflow.documents import DocumentStore, create_document
+from labelflow.documents import create_document
 from labelflow.errors import (
     AttachmentInvalid,
     EmptyMessage,
@@ -41,6 +41,7 @@ from labelflow.models import (
     id_of,
 )
 from labelflow.permissions import MESSAGE_AUDIENCES, message_audiences, require_messages
+from labelflow.storage import Storage
 from labelflow.workflow import Engine
 
 BODY_MAX_LENGTH = 10_000
@@ -389,7 +390,7 @@ def post_message_with_file(
     session: Session,
     *,
     engine: Engine,
-    store: DocumentStore,
+    store: Storage,
     project: Project,
     actor: Actor,
     body: str,
@@ -401,6 +402,7 @@ def post_message_with_file(
     source: BinaryIO,
     max_bytes: int,
     allowed_media_types: Sequence[str],
+    clamd_address: str = "",
 ) -> MessageView:
     """A message with a file uploaded at once as a `piece_jointe` document (the same checks as
     every document). The message is checked first, so that a refused one stores no file."""
@@ -417,6 +419,7 @@ def post_message_with_file(
         source=source,
         max_bytes=max_bytes,
         allowed_media_types=allowed_media_types,
+        clamd_address=clamd_address,
         actor=actor,
         if_match=None,
     )

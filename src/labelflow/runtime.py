@@ -16,7 +16,7 @@ from sqlmodel import Session
 if TYPE_CHECKING:
     from jinja2 import Environment
 
-    from labelflow.documents import DocumentStore
+    from labelflow.storage import Storage
     from labelflow.workflow import Engine
 
 _KEY = "labelflow.runtime"
@@ -26,7 +26,7 @@ _KEY = "labelflow.runtime"
 class Runtime:
     workflows: Engine
     templates: Environment  # the PDF templates
-    store: DocumentStore
+    store: Storage
 
 
 def attach(session: Session, runtime: Runtime) -> None:

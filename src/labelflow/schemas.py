@@ -253,6 +253,8 @@ class ProjectPublic(ProjectSummary):
     awaiting_reply_from: Literal["porteur", "equipe"] | None = Field(
         description="Qui doit répondre aux messages du projet (`porteur`, `equipe`) ou null"
     )
+    # The documents the current step expects (none in a final state).
+    expected_documents: list[ExpectedDocumentPublic] = []
 
 
 class ProjectList(BaseModel):
@@ -347,6 +349,19 @@ class DocumentPublic(BaseModel):
     reviewed_at: datetime | None
     superseded_by_id: int | None
     download_url: str
+
+
+class ExpectedDocumentPublic(BaseModel):
+    """A document the current step expects, and where it stands."""
+
+    type: str
+    label: str
+    description: str
+    multiple: bool
+    needs: Literal["accepted", "given"]
+    status: Literal["attendue", "deposee", "acceptee", "refusee"]
+    document_ids: list[int]
+    reason: str | None
 
 
 class ReviewIn(Input):

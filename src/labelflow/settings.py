@@ -26,16 +26,29 @@ class Settings(BaseSettings):
     static_dir: Path = PROJECT_ROOT / "static"
     # Re-read templates when their files change (for whoever edits them while serving).
     templates_auto_reload: bool = False
-    max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
+    # Largest document accepted, enforced while the upload streams in (413 beyond).
+    max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
+    # The document types accepted: a subset of `files.SAFE_TYPES` (never more).
     allowed_media_types: list[str] = [
         "application/pdf",
         "image/png",
         "image/jpeg",
-        "text/plain",
+        "image/tiff",
         "application/vnd.oasis.opendocument.text",
+        "application/vnd.oasis.opendocument.spreadsheet",
         "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-        "application/msword",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "text/csv",
+        "text/plain",
     ]
+    # ClamAV's daemon, `host:port` or a socket path: every upload is scanned before it is kept.
+    clamd_address: str = ""
+    # Where documents are kept: empty for `documents_dir`, or `s3://bucket/prefix`.
+    storage_url: str = ""
+    s3_endpoint_url: str = ""
+    s3_access_key: str = ""
+    s3_secret_key: str = ""
+    s3_region: str = ""
     sqlite_busy_timeout_ms: int = 15_000
     # Requests served at once by one process. The thread pool gets as many threads and the
     # database pool as many connections (plus as many again for a read request's own short

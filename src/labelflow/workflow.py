@@ -103,6 +103,15 @@ class Criterion(_Frozen):
         return self
 
 
+class ExpectedDocument(_Frozen):
+    """A document a step expects: several files or one (a new one replaces the last), and
+    whether its criterion needs it accepted by staff or only given (and not refused)."""
+
+    type: str = Field(pattern=_KEY_PATTERN)
+    multiple: bool = False
+    needs: Literal["accepted", "given"] = "accepted"
+
+
 class StateDef(_Frozen):
     key: str = Field(pattern=_KEY_PATTERN)
     label: str = Field(min_length=1)
@@ -110,6 +119,8 @@ class StateDef(_Frozen):
     target_months: int | None = Field(default=None, ge=1)
     final: bool = False
     description: str = ""
+    # The documents expected at this step, shown to the porteur with their status.
+    documents: list[ExpectedDocument] = []
 
 
 class ActionDef(_Frozen):
@@ -347,6 +358,13 @@ class WorkflowDefinition(_Frozen):
     def attestation(self, key: str) -> AttestationDef | None:
         return self._attestations.get(key)
 
+    def expected_document(self, state_key: str, doc_type: str) -> ExpectedDocument | None:
+        """How the step `state_key` expects documents of `doc_type` (None: it does not)."""
+        state = self._states.get(state_key)
+        if state is None:
+            return None
+        return next((d for d in state.documents if d.type == doc_type), None)
+
     @property
     def initial_state(self) -> str:
         for state in self.states:
@@ -519,6 +537,29 @@ def _check_actions(definition: WorkflowDefinition, source: str) -> None:
                 )
 
 
+def _check_documents(definition: WorkflowDefinition, source: str) -> None:
+    """Each step's expected documents are declared types, listed once, and final states expect
+    none."""
+    for index, state in enumerate(definition.states):
+        entry = f"states[{index}] ({state.key})"
+        if state.final and state.documents:
+            raise WorkflowError(source, entry, "un état final n'attend aucune pièce (documents)")
+        seen: set[str] = set()
+        for position, expected in enumerate(state.documents):
+            where = f"(documents[{position}])"
+            if definition.document_type(expected.type) is None:
+                raise WorkflowError(
+                    source,
+                    entry,
+                    f"type de document « {expected.type} » non déclaré dans document_types {where}",
+                )
+            if expected.type in seen:
+                raise WorkflowError(
+                    source, entry, f"pièce « {expected.type} » attendue deux fois {where}"
+                )
+            seen.add(expected.type)
+
+
 def _check_roles(definition: WorkflowDefinition, source: str) -> None:
     """The parts read from criteria must be unambiguous (see StateRoles)."""
     for index, action in enumerate(definition.actions):
@@ -592,6 +633,7 @@ def parse_definition(data: Mapping[str, Any], *, source: str) -> WorkflowDefinit
     _check_unique(definition, source)
     _check_steps(definition, source)
     _check_actions(definition, source)
+    _check_documents(definition, source)
     _check_roles(definition, source)
     _check_graph(definition, source)
     return definition

@@ -17,7 +17,6 @@ from labelflow.demo.pdfs import make_pdf, slug
 from labelflow.demo.people import FIRST_NAMES, LAST_NAMES
 from labelflow.demo.scenarios import Scenario
 from labelflow.demo.team import DemoPeople, demo_user
-from labelflow.documents import DocumentStore
 from labelflow.models import Document, Project
 from labelflow.runtime import Runtime
 from labelflow.schemas import (
@@ -26,6 +25,7 @@ from labelflow.schemas import (
     ProjectCreate,
     StakeholderCreate,
 )
+from labelflow.storage import Storage
 from labelflow.workflow import Engine
 
 
@@ -37,7 +37,7 @@ class Builder:
         session: Session,
         *,
         engine: Engine,
-        store: DocumentStore,
+        store: Storage,
         letters_env: Environment,
         rng: random.Random,
         scenario: Scenario,

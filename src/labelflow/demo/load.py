@@ -15,9 +15,9 @@ from labelflow.demo.builder import Builder
 from labelflow.demo.scenarios import extra_scenario, scenarios
 from labelflow.demo.story import build_project
 from labelflow.demo.team import DEMO_ACCOUNTS_AGE, ensure_demo_accounts
-from labelflow.documents import DocumentStore
 from labelflow.models import Project
 from labelflow.settings import PROJECT_ROOT
+from labelflow.storage import Storage
 from labelflow.workflow import Engine
 
 
@@ -30,7 +30,7 @@ def load_demo(
     db: SAEngine,
     workflows: Engine,
     *,
-    store: DocumentStore,
+    store: Storage,
     count: int = 12,
     seed: int = 0,
     templates_dir: Path | None = None,

@@ -12,9 +12,9 @@ from sqlalchemy import Engine as SAEngine
 
 from labelflow import __version__, consequences
 from labelflow.db import make_engine, ping
-from labelflow.documents import DocumentStore
 from labelflow.runtime import Runtime
 from labelflow.settings import Settings
+from labelflow.storage import from_settings as storage_from_settings
 from labelflow.web import errors
 from labelflow.web.account import api as account_api
 from labelflow.web.account import pages as account_pages
@@ -74,7 +74,7 @@ def create_app(settings: Settings | None = None, *, db: SAEngine | None = None) 
     app.state.settings = settings
     app.state.db = db
     app.state.workflows = workflows
-    app.state.store = DocumentStore(settings.resolved_documents_dir)
+    app.state.store = storage_from_settings(settings)
 
     errors.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)

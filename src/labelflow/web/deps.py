@@ -18,6 +18,7 @@ from labelflow.models import ConsultantAssignment, Document, Project, User, WebS
 from labelflow.permissions import require, require_messages
 from labelflow.projects import visible_project
 from labelflow.settings import Settings
+from labelflow.storage import Storage
 from labelflow.workflow import Engine
 
 READ_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -176,12 +177,12 @@ def permit_messages() -> Any:
     return Depends(check)
 
 
-def get_store(request: Request) -> documents.DocumentStore:
-    store: documents.DocumentStore = request.app.state.store
+def get_store(request: Request) -> Storage:
+    store: Storage = request.app.state.store
     return store
 
 
-StoreDep = Annotated[documents.DocumentStore, Depends(get_store)]
+StoreDep = Annotated[Storage, Depends(get_store)]
 
 
 ProjectId = Annotated[int, Path(ge=1, le=MAX_ID, description="Identifiant du projet")]

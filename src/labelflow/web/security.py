@@ -24,6 +24,10 @@ CONTENT_SECURITY_POLICY = "; ".join(
     ]
 )
 
+# A file sent as an attachment (a document, a PDF, an export) may be anything a user gave: should
+# a browser ever render it, it may run nothing and reach nothing.
+ATTACHMENT_POLICY = b"default-src 'none'; sandbox"
+
 SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
     (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
     (b"x-content-type-options", b"nosniff"),
@@ -64,8 +68,18 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                kept = [(k, v) for k, v in message.get("headers", []) if k.lower() not in replaced]
-                message = {**message, "headers": kept + added}
+                headers = message.get("headers", [])
+                kept = [(k, v) for k, v in headers if k.lower() not in replaced]
+                final = added
+                if any(
+                    k.lower() == b"content-disposition" and v.lower().startswith(b"attachment")
+                    for k, v in headers
+                ):
+                    final = [
+                        (k, ATTACHMENT_POLICY if k == b"content-security-policy" else v)
+                        for k, v in added
+                    ]
+                message = {**message, "headers": kept + final}
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

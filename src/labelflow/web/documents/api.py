@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import File, Form, Response, UploadFile
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, StreamingResponse
 
 from labelflow import documents
-from labelflow.errors import NotFound
 from labelflow.permissions import DOCUMENT_REVIEW, DOCUMENT_UPLOAD
 from labelflow.projects import definition_of
 from labelflow.schemas import DocumentPublic, ReviewIn
@@ -23,7 +22,7 @@ from labelflow.web.deps import (
     permit_on_document,
     permit_on_project,
 )
-from labelflow.web.documents.present import document_public, documents_public
+from labelflow.web.documents.present import content_disposition, document_public, documents_public
 from labelflow.web.etag import IfMatchDep, set_etag
 from labelflow.web.routing import api_router
 
@@ -69,6 +68,7 @@ def upload_document(
         source=file.file,
         max_bytes=settings.max_upload_bytes,
         allowed_media_types=settings.allowed_media_types,
+        clamd_address=settings.clamd_address,
         actor=actor,
         if_match=if_match,
     )
@@ -82,12 +82,20 @@ def upload_document(
     summary="Télécharger une pièce",
     response_class=FileResponse,
 )
-def download_document(loaded: DocumentDep, store: StoreDep) -> FileResponse:
+def download_document(loaded: DocumentDep, store: StoreDep) -> Response:
+    """Always an attachment (RFC 6266 name); the security headers add `nosniff` and the
+    sandbox policy of attachments."""
     document = loaded.document
-    path = store.path_for(document.sha256)
-    if not path.is_file():
-        raise NotFound("Le fichier de cette pièce est introuvable sur le serveur.")
-    return FileResponse(path, media_type=document.media_type, filename=document.filename)
+    headers = {"Content-Disposition": content_disposition(document.filename)}
+    path = store.local_path(document.sha256)
+    if path is not None:
+        return FileResponse(path, media_type=document.media_type, headers=headers)
+    # Another store: streamed from it (a missing file is a 404 before anything is sent).
+    return StreamingResponse(
+        store.chunks(document.sha256),
+        media_type=document.media_type,
+        headers={**headers, "Content-Length": str(document.size)},
+    )
 
 
 @router.post(

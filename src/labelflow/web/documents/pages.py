@@ -59,6 +59,7 @@ def upload_document(
             source=file.file,
             max_bytes=settings.max_upload_bytes,
             allowed_media_types=settings.allowed_media_types,
+            clamd_address=settings.clamd_address,
             actor=actor,
             if_match=form.if_match(),
         )

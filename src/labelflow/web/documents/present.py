@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from urllib.parse import quote
 
 from labelflow.actors import Actor
+from labelflow.criteria import document_status
 from labelflow.documents import GENERATED_TYPE_LABELS
 from labelflow.errors import Forbidden
 from labelflow.models import Document
 from labelflow.permissions import require_upload
-from labelflow.schemas import DocumentPublic
+from labelflow.schemas import DocumentPublic, ExpectedDocumentPublic
 from labelflow.workflow import BUILTIN_DOCUMENT_TYPES, WorkflowDefinition
 
 
@@ -66,3 +68,35 @@ def upload_types(definition: WorkflowDefinition, actor: Actor) -> list[tuple[str
             continue
         allowed.append((doc_type.key, doc_type.label))
     return allowed
+
+
+def content_disposition(filename: str) -> str:
+    """`attachment` with the name twice (RFC 6266): an ASCII fallback, then `filename*` UTF-8."""
+    fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\%' else "_" for c in filename)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+def expected_documents_public(
+    definition: WorkflowDefinition, state: str, current: list[Document]
+) -> list[ExpectedDocumentPublic]:
+    """The step's expected documents with their status, from its current (not superseded)
+    documents."""
+    if definition.is_final(state):
+        return []
+    shown = []
+    for expected in definition.state(state).documents:
+        doc_type = definition.document_type(expected.type)
+        status = document_status(current, expected.type, multiple=expected.multiple)
+        shown.append(
+            ExpectedDocumentPublic(
+                type=expected.type,
+                label=doc_type.label if doc_type else expected.type,
+                description=doc_type.description if doc_type else "",
+                multiple=expected.multiple,
+                needs=expected.needs,
+                status=status.status,
+                document_ids=[d.id or 0 for d in status.documents],
+                reason=status.reason,
+            )
+        )
+    return shown

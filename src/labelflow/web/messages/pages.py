@@ -80,6 +80,7 @@ def post_message(
             source=file.file,
             max_bytes=settings.max_upload_bytes,
             allowed_media_types=settings.allowed_media_types,
+            clamd_address=settings.clamd_address,
         )
 
     return submit(

@@ -27,6 +27,7 @@ from labelflow.schemas import (
     Unmet,
 )
 from labelflow.web.account.present import HOME_LABELS
+from labelflow.web.documents.present import expected_documents_public
 from labelflow.web.messages.present import waiting_lists
 from labelflow.workflow import COLLEGE_LABELS, KNOWN_FIELDS, Criterion, Engine, WorkflowDefinition
 
@@ -126,6 +127,9 @@ def project_public(
         label_date=project.label_date,
         network_member_since=project.network_member_since,
         deadlines=deadline_list,
+        expected_documents=expected_documents_public(
+            facts.definition, project.state, facts.documents
+        ),
         actions=[
             ActionEvaluation(
                 action=a.action,
