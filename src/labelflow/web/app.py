@@ -26,6 +26,8 @@ from labelflow.web.documents import api as documents_api
 from labelflow.web.documents import pages as documents_pages
 from labelflow.web.help import pages as help_pages
 from labelflow.web.limits import Admission, BodySizeLimit, request_slots
+from labelflow.web.milestones import api as milestones_api
+from labelflow.web.milestones import pages as milestones_pages
 from labelflow.web.projects import api as projects_api
 from labelflow.web.projects import pages as projects_pages
 from labelflow.web.records import api as records_api
@@ -98,6 +100,7 @@ def create_app(settings: Settings | None = None, *, db: SAEngine | None = None) 
         users_api,
         report_api,
         assignments_api,
+        milestones_api,
     ):
         app.include_router(api.router)
     install_docs(app)
@@ -111,6 +114,7 @@ def create_app(settings: Settings | None = None, *, db: SAEngine | None = None) 
         report_pages,
         users_pages,
         assignments_pages,
+        milestones_pages,
         help_pages,
     ):
         app.include_router(pages.router)
