@@ -17,6 +17,7 @@ from labelflow.french import typeset
 from labelflow.models import User
 from tests.conftest import make_user
 from tests.factories import create_project, events, fire, today, walk_to
+from tests.test_concurrency import _race
 from tests.test_pages_roles import PASSWORD, assign, csrf, link, session_as, text_of
 
 __all__ = ["session_as"]  # the fixture, used by name
@@ -565,3 +566,50 @@ def test_porteurs_see_milestones_read_only_on_mon_projet(
     )
     assert response.status_code == 403
     assert [m["id"] for m in client.get(url(pid)).json()] == [made["id"]]
+
+
+# --- through the deadlines route, and at once ---------------------------------------------------
+
+
+def test_a_milestone_moved_as_a_deadline_names_itself(
+    client: Any, db: Engine, session_as: Callable[[User], TestClient], staff_user: User
+) -> None:
+    project = create_project(client)
+    pid = project["id"]
+    made = add(client, pid, title="Visite", due_on=in_days(30), user_id=staff_user.id)
+    response = client.patch(
+        f"/api/v1/projects/{pid}/deadlines/{made['id']}",
+        json={"due_on": in_days(35), "reason": "Le maire est absent"},
+    )
+    assert response.status_code == 200, response.text
+    assert (response.json()["kind"], response.json()["title"]) == ("jalon", "Visite")
+    staff = make_user(db, role="staff", password=PASSWORD)
+    history = text_of(session_as(staff).get(f"/projects/{pid}/history"))
+    moved = (
+        f"Jalon « Visite » : échéance déplacée du "
+        f"{dates.french_date(date.fromisoformat(in_days(30)))} au "
+        f"{dates.french_date(date.fromisoformat(in_days(35)))}."
+    )
+    assert typeset(moved) in history
+
+
+def test_concurrent_changes_of_one_milestone_are_safe(client: Any, staff_user: User) -> None:
+    project = create_project(client)
+    pid = project["id"]
+    made = add(client, pid, title="Visite", due_on=in_days(30), user_id=staff_user.id)
+
+    def call(i: int) -> Any:
+        if i % 2:
+            return client.delete(url(pid, made["id"]))
+        return client.patch(url(pid, made["id"]), json={"due_on": in_days(40 + i)})
+
+    responses = _race(6, call)
+    statuses = [r.status_code for r in responses]
+    # One delete wins; every other answer is a move before it or a 404 after it, never a 500.
+    assert statuses.count(204) == 1, [r.text for r in responses]
+    assert set(statuses) <= {200, 204, 404}, [r.text for r in responses]
+    assert client.get(url(pid)).json() == []
+    facts = milestone_facts(client, pid)
+    assert [e["action"] for e in facts].count("suppression") == 1
+    moves = statuses.count(200)
+    assert [e["action"] for e in facts].count("deplacement") == moves

@@ -195,6 +195,7 @@ def move_deadline(
             "deadline_id": deadline.id,
             "state": deadline.state,
             "kind": deadline.kind,
+            "title": deadline.title,
             "from": previous.isoformat(),
             "to": due_on.isoformat(),
         },

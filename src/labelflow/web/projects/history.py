@@ -89,10 +89,11 @@ def event_summary(definition: WorkflowDefinition, event: Event) -> str:
                 f"({data.get('filename', '')}) : {verdict.lower()}."
             )
         case "echeance":
-            which = (
-                "Date cible du label"
-                if data.get("kind") == "label"
-                else f"Étape « {state_label(definition, data.get('state'))} »"
+            which = {
+                "label": "Date cible du label",
+                "jalon": f"Jalon « {data.get('title', '')} »",
+            }.get(
+                str(data.get("kind")), f"Étape « {state_label(definition, data.get('state'))} »"
             )
             return (
                 f"{which} : échéance déplacée du {_iso_date(data.get('from'))} "
