@@ -92,9 +92,7 @@ def event_summary(definition: WorkflowDefinition, event: Event) -> str:
             which = {
                 "label": "Date cible du label",
                 "jalon": f"Jalon « {data.get('title', '')} »",
-            }.get(
-                str(data.get("kind")), f"Étape « {state_label(definition, data.get('state'))} »"
-            )
+            }.get(str(data.get("kind")), f"Étape « {state_label(definition, data.get('state'))} »")
             return (
                 f"{which} : échéance déplacée du {_iso_date(data.get('from'))} "
                 f"au {_iso_date(data.get('to'))}."
