@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -21,7 +22,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from starlette.routing import Mount, Route
 
-from labelflow import accounts
+from labelflow import accounts, dates
 from labelflow.db import transaction
 from labelflow.models import User
 from labelflow.settings import Settings
@@ -119,6 +120,15 @@ MATRIX: dict[tuple[str, str], tuple[Cell, Cell, Cell, Cell, Cell, Cell]] = {
     ("PATCH", "/api/v1/projects/{project_id}/deadlines/{deadline_id}"): (
         401, 422, 422, DENY, DENY, DENY,
     ),
+    # milestones: everyone who sees the project reads them, staff write them
+    ("GET", "/api/v1/projects/{project_id}/milestones"): (401, 200, 200, SEEN, SEEN, SEEN),
+    ("POST", "/api/v1/projects/{project_id}/milestones"): (401, 422, 422, DENY, DENY, DENY),
+    ("PATCH", "/api/v1/projects/{project_id}/milestones/{milestone_id}"): (
+        401, 200, 200, DENY, DENY, DENY,
+    ),
+    ("DELETE", "/api/v1/projects/{project_id}/milestones/{milestone_id}"): (
+        401, 204, 204, DENY, DENY, DENY,
+    ),
     # documents: consultants and porteurs add them (which types: test_upload_types_per_role)
     ("GET", "/api/v1/projects/{project_id}/documents"): (401, 200, 200, SEEN, SEEN, SEEN),
     ("POST", "/api/v1/projects/{project_id}/documents"): (
@@ -139,6 +149,7 @@ MATRIX: dict[tuple[str, str], tuple[Cell, Cell, Cell, Cell, Cell, Cell]] = {
     ("GET", "/api/v1/me/tokens"): (401, 200, 200, 200, 200, 200),
     ("POST", "/api/v1/me/tokens"): (401, 422, 422, 422, 422, 422),
     ("DELETE", "/api/v1/me/tokens/{token_id}"): (401, 204, 204, 204, 204, 204),
+    ("PUT", "/api/v1/me/password"): (401, 422, 422, 422, 422, 422),
     ("GET", "/api/v1/users"): (401, 200, 403, 403, 403, 403),
     ("POST", "/api/v1/users"): (401, 422, 403, 403, 403, 403),
     ("PATCH", "/api/v1/users/{user_id}"): (401, 200, 403, 403, 403, 403),
@@ -192,6 +203,16 @@ MATRIX: dict[tuple[str, str], tuple[Cell, Cell, Cell, Cell, Cell, Cell]] = {
     ("POST", "/projects/{project_id}/deadlines/{deadline_id}"): (
         LOGIN, OK, OK, DENY, DENY, DENY,
     ),
+    ("POST", "/projects/{project_id}/milestones"): (LOGIN, OK, OK, DENY, DENY, DENY),
+    ("POST", "/projects/{project_id}/milestones/{milestone_id}/move"): (
+        LOGIN, OK, OK, DENY, DENY, DENY,
+    ),
+    ("POST", "/projects/{project_id}/milestones/{milestone_id}/done"): (
+        LOGIN, OK, OK, DENY, DENY, DENY,
+    ),
+    ("POST", "/projects/{project_id}/milestones/{milestone_id}/delete"): (
+        LOGIN, OK, OK, DENY, DENY, DENY,
+    ),
     ("POST", "/projects/{project_id}/members"): (LOGIN, OK, OK, DENY, DENY, DENY),
     ("POST", "/projects/{project_id}/members/{user_id}/delete"): (
         LOGIN, OK, OK, DENY, DENY, DENY,
@@ -207,6 +228,7 @@ MATRIX: dict[tuple[str, str], tuple[Cell, Cell, Cell, Cell, Cell, Cell]] = {
     ("GET", "/account"): (LOGIN, 200, 200, 200, 200, 200),
     ("GET", "/aide"): (LOGIN, 200, 200, 200, 200, 200),
     ("POST", "/account/tokens"): (LOGIN, OK, OK, OK, OK, OK),
+    ("POST", "/account/password"): (LOGIN, OK, OK, OK, OK, OK),
     ("POST", "/account/tokens/{token_id}/revoke"): (LOGIN, OK, OK, OK, OK, OK),
 }  # fmt: skip
 
@@ -343,6 +365,21 @@ def fresh_board_member(world: World, project_id: int) -> int:
     return int(r.json()["id"])
 
 
+def fresh_milestone(world: World, project_id: int) -> int:
+    admin = world.who["admin"].user
+    assert admin is not None
+    r = world.api.post(
+        f"/api/v1/projects/{project_id}/milestones",
+        json={
+            "title": "Jalon visé",
+            "due_on": (dates.today() + timedelta(days=90)).isoformat(),
+            "user_id": admin.id,
+        },
+    )
+    assert r.status_code == 201, r.text
+    return int(r.json()["id"])
+
+
 def path_values(world: World, method: str, path: str, role: str, which: str) -> dict[str, Any]:
     """Values for the path's parameters: the project in play, and fresh records for the routes
     that would consume them (a delete, a revocation) so each cell starts from the same world."""
@@ -360,6 +397,8 @@ def path_values(world: World, method: str, path: str, role: str, which: str) -> 
         values["stakeholder_id"] = add_stakeholder(world.api, project_id, "partenaire")["id"]
     if "{member_id}" in path:
         values["member_id"] = fresh_board_member(world, project_id)
+    if "{milestone_id}" in path:
+        values["milestone_id"] = fresh_milestone(world, project_id)
     if "{user_id}" in path:
         if "/members/" in path:
             values["user_id"] = fresh_porteur_link(world, project_id)

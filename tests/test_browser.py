@@ -781,3 +781,66 @@ def test_a_refused_form_lists_its_problems(server: str, page: Any) -> None:
     expect(page.locator(".field--invalid")).to_have_count(4)
     expect(page.get_by_label("Communes")).to_have_value("5951 Roubaix")
     shot(page, "creation-plusieurs-erreurs")
+
+
+def test_staff_add_and_remove_a_milestone_the_porteur_sees_it(
+    porteur_server: str, page: Any, browser: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    sign_in(page, porteur_server, STAFF, "/projects/1#echeances")
+    section = open_form(page, "echeances", "Ajouter un jalon")
+    due = (dates.today() + timedelta(days=20)).isoformat()
+    section.get_by_label("Intitulé").fill("Visite du site")
+    section.locator("#milestone-due_on").fill(due)
+    section.get_by_label("Personne concernée").select_option(label="Awa Diallo (porteur de projet)")
+    section.get_by_role("button", name="Ajouter le jalon").click()
+    expect(page.get_by_role("status")).to_contain_text("Jalon ajouté.")
+    row = page.locator("#echeances tr", has_text="Visite du site")
+    expect(row).to_contain_text("Awa Diallo")
+    expect(row).to_contain_text("Bientôt")
+    shot(page, "jalon-ajoute")
+    page.locator("#echeances").screenshot(path=str(SCREENSHOTS / "jalon-ajoute-section.png"))
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.locator("#echeances").screenshot(path=str(SCREENSHOTS / "jalon-ajoute-390-section.png"))
+    page.set_viewport_size({"width": 1366, "height": 900})
+
+    # The porteur reads it on « Mon projet », with no form to change it.
+    other = browser.new_context(viewport={"width": 390, "height": 844}, locale="fr-FR")
+    porteur = other.new_page()
+    sign_in(porteur, porteur_server, PORTEUR)
+    milestone = porteur.locator("#echeances tr", has_text="Visite du site")
+    expect(milestone).to_contain_text("Bientôt")
+    expect(porteur.locator("#echeances form")).to_have_count(0)
+    shot(porteur, "mon-projet-jalon")
+    porteur.locator("#echeances").screenshot(path=str(SCREENSHOTS / "mon-projet-jalon-section.png"))
+    other.close()
+
+    # « Supprimer » asks first; cancelled, it stays; confirmed, it goes.
+    row.get_by_role("button", name="Supprimer").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("Confirmer : supprimer un jalon")
+    dialog.get_by_role("button", name="Annuler").click()
+    expect(row).to_be_visible()
+    row.get_by_role("button", name="Supprimer").click()
+    dialog.get_by_role("button", name="Confirmer").click()
+    expect(page.get_by_role("status")).to_contain_text("Jalon supprimé.")
+    expect(page.locator("#echeances tr", has_text="Visite du site")).to_have_count(0)
+
+
+def test_mon_compte_refuses_a_wrong_current_password(server: str, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    sign_in(page, server, STAFF, "/account")
+    section = page.locator("#mot-de-passe")
+    expect(section.get_by_role("heading", name="Mot de passe")).to_be_visible()
+    section.get_by_label("Mot de passe actuel").fill("pas le bon mot de passe")
+    section.get_by_label("Nouveau mot de passe (obligatoire)").fill("une phrase toute neuve")
+    section.get_by_label("Nouveau mot de passe, une seconde fois").fill("une phrase toute neuve")
+    section.get_by_role("button", name="Changer le mot de passe").click()
+    section = page.locator("#mot-de-passe")
+    expect(section.locator("#password-current_password-error")).to_have_text(
+        "Le mot de passe actuel est incorrect."
+    )
+    expect(section.get_by_label("Mot de passe actuel")).to_have_value("")
+    shot(page, "mon-compte-mot-de-passe-refuse")

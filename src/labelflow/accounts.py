@@ -179,20 +179,13 @@ def update_user(session: Session, *, user: User, data: UserUpdate, actor: Actor)
         if name in changes and changes[name] is not None:
             setattr(user, name, changes[name])
     if changes.get("password"):
-        user.password_hash = hash_password(changes["password"])
+        # The lockout message sends a locked-out user to the national team for a new password.
+        set_password(session, user=user, new_password=changes["password"])
     user.updated_at = dates.now()
     session.add(user)
-    if changes.get("active") is False or changes.get("password"):
-        # Deactivation and a new password end every open session at once.
+    if changes.get("active") is False:
+        # Deactivation ends every open session at once.
         close_user_sessions(session, user_id=user.id or 0)
-    if changes.get("password"):
-        # The lockout message sends a locked-out user to the national team for a new password:
-        # with it, the failures before it no longer count.
-        failures = select(LoginAttempt).where(
-            col(LoginAttempt.email) == user.email, col(LoginAttempt.success).is_(False)
-        )
-        for attempt in session.exec(failures):
-            session.delete(attempt)
     session.flush()
     # Which fields changed, never their values for a password.
     changed = sorted(k for k, v in changes.items() if v is not None)
@@ -204,6 +197,89 @@ def update_user(session: Session, *, user: User, data: UserUpdate, actor: Actor)
         data={"op": "modification", "user_id": user.id, "fields": changed},
     )
     return user
+
+
+# --- passwords ---------------------------------------------------------------------------------
+
+SAME_PASSWORD = "Le nouveau mot de passe doit être différent du mot de passe actuel."
+WRONG_PASSWORD = "Le mot de passe actuel est incorrect."
+
+
+def set_password(
+    session: Session, *, user: User, new_password: str, keep_session_id: int | None = None
+) -> None:
+    """The one way a password is set (an admin, the account's owner, an invitation or reset
+    link): refused by the rule of account creation (Invalid on `new_password`), hashed, and
+    every web session of the user ends but `keep_session_id` (the one that changed it). API
+    tokens stay valid: they are revoked one by one on « Mon compte ». The failed sign-ins before
+    it no longer count (the lockout message sends a locked-out user for a new password)."""
+    problem = password_problem(new_password)
+    if problem:
+        raise Invalid(problem, field="new_password")
+    user.password_hash = _hasher.hash(new_password)
+    user.updated_at = dates.now()
+    session.add(user)
+    others = select(WebSession).where(WebSession.user_id == user.id)
+    if keep_session_id is not None:
+        others = others.where(col(WebSession.id) != keep_session_id)
+    for record in session.exec(others):
+        session.delete(record)
+    failures = select(LoginAttempt).where(
+        col(LoginAttempt.email) == user.email, col(LoginAttempt.success).is_(False)
+    )
+    for attempt in session.exec(failures):
+        session.delete(attempt)
+    session.flush()
+
+
+def _verify(user: User, password: str) -> bool:
+    hashed = user.password_hash or _DUMMY_HASH
+    try:
+        return _hasher.verify(hashed, password[:PASSWORD_MAX]) and hashed is not _DUMMY_HASH
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def change_password(
+    session: Session,
+    *,
+    user: User,
+    current_password: str,
+    new_password: str,
+    address: str,
+    settings: Settings,
+    keep_session_id: int | None,
+) -> Invalid | None:
+    """A user changes their own password, giving the current one (« Mon compte »).
+
+    Throttled like sign-in, and a wrong current password counts as a failed sign-in (else this
+    would be a way round the throttle): TooManyAttempts when too many. The refusal is returned,
+    not raised, so that the failed attempt it records is committed with the request (a raised
+    error rolls the request back): the caller answers it as it is, nothing else changed."""
+    now = dates.now()
+    _check_throttle(session, email=user.email, address=address, settings=settings, now=now)
+    problems = []
+    if not _verify(user, current_password):
+        session.add(LoginAttempt(email=user.email, address=address[:64], at=now, success=False))
+        problems.append({"field": "current_password", "message": WRONG_PASSWORD})
+    problem = password_problem(new_password)
+    if problem:
+        problems.append({"field": "new_password", "message": problem})
+    elif not problems and new_password == current_password:
+        problems.append({"field": "new_password", "message": SAME_PASSWORD})
+    refused = Invalid.collected(problems)
+    if refused is not None:
+        return refused
+    set_password(session, user=user, new_password=new_password, keep_session_id=keep_session_id)
+    record_fact(
+        session,
+        actor=actor_of(user),
+        kind="compte",
+        action="mot_de_passe",
+        at=now,
+        data={"user_id": user.id, "sessions": "autres_fermees"},
+    )
+    return None
 
 
 # --- sign-in -----------------------------------------------------------------------------------

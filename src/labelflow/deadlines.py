@@ -1,4 +1,5 @@
-"""Deadlines (échéances): one per pass through a step, and the project's target label date."""
+"""Deadlines (échéances): one per pass through a step, the project's target label date, and the
+dated milestones (jalons) staff add, each concerning one person. All share the same statuses."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from labelflow import dates
+from labelflow.accounts import actor_of
 from labelflow.actors import Actor
 from labelflow.errors import (
     DeadlineClosed,
@@ -17,9 +19,9 @@ from labelflow.errors import (
     NotFound,
 )
 from labelflow.events import Fact, record_fact
-from labelflow.models import Deadline, Project
-from labelflow.projects import bump, require_open
-from labelflow.schemas import DeadlineMove
+from labelflow.models import Deadline, Event, Project, ProjectMember, User
+from labelflow.projects import bump, require_open, visibility_clause
+from labelflow.schemas import DeadlineMove, MilestoneCreate, MilestoneUpdate
 from labelflow.workflow import Engine, WorkflowDefinition
 
 DUE_SOON_DAYS = 30
@@ -31,6 +33,8 @@ STATUS_LABELS = {
     "tenue": "Close",
     "suspendue": "Suspendue",
 }
+# A milestone is held (« tenu ») rather than closed.
+MILESTONE_STATUS_LABELS = {**STATUS_LABELS, "tenue": "Tenu"}
 
 
 def deadline_status(deadline: Deadline, *, suspended: bool, today: date) -> str:
@@ -126,14 +130,30 @@ def on_transition(fact: Fact) -> None:
 
 
 def on_resumed(fact: Fact) -> None:
-    """After a suspension: open deadlines move by the paused time."""
+    """After a suspension: open deadlines move by the paused time (the Paris calendar days
+    between suspension and resumption, `paused_days` of the fact). A due date a person chose
+    during the suspension (a milestone added or moved, a deadline moved) already accounts for
+    it and stays."""
     session, days = fact.session, int(fact.event.data.get("paused_days", 0))
     project_id = fact.event.project_id
     if days <= 0:
         return
+    suspended_at = session.exec(
+        select(Event.at)
+        .where(
+            Event.project_id == project_id,
+            Event.kind == "suspension",
+            col(Event.at) <= fact.event.at,
+        )
+        .order_by(col(Event.at).desc(), col(Event.id).desc())
+        .limit(1)
+    ).first()
     for deadline in session.exec(
         select(Deadline).where(Deadline.project_id == project_id, col(Deadline.closed_on).is_(None))
     ):
+        set_at = deadline.set_at
+        if set_at is not None and suspended_at is not None and set_at >= suspended_at:
+            continue  # chosen during the suspension
         deadline.due_on = deadline.due_on + timedelta(days=days)
         session.add(deadline)
 
@@ -157,19 +177,12 @@ def move_deadline(
         raise NotFound("Échéance introuvable.")
     if deadline.closed_on is not None:
         raise DeadlineClosed("Cette échéance est close : elle ne peut plus être déplacée.")
-    if due_on < dates.paris_date(project.created_at):
-        raise Invalid(
-            "La nouvelle échéance ne peut pas précéder la création du projet.", field="due_on"
-        )
-    # Bounded so that later shifts (suspensions) stay within the calendar.
-    latest = dates.add_months(dates.today(), MAX_MOVE_MONTHS)
-    if due_on > latest:
-        raise Invalid(
-            f"La nouvelle échéance ne peut pas dépasser le {dates.french_date(latest)}.",
-            field="due_on",
-        )
+    problem = due_on_problem(project, due_on, what="La nouvelle échéance")
+    if problem:
+        raise Invalid(problem, field="due_on")
     previous = deadline.due_on
     deadline.due_on = due_on
+    deadline.set_at = dates.now()
     session.add(deadline)
     assert project.id is not None
     record_fact(
@@ -182,6 +195,7 @@ def move_deadline(
             "deadline_id": deadline.id,
             "state": deadline.state,
             "kind": deadline.kind,
+            "title": deadline.title,
             "from": previous.isoformat(),
             "to": due_on.isoformat(),
         },
@@ -209,4 +223,265 @@ def due_soon_clause(today: date) -> Any:
         _open_deadline(col(Deadline.due_on) >= today, col(Deadline.due_on) <= horizon),
         sa.not_(_open_deadline(col(Deadline.due_on) < today)),
         sa.not_(col(Project.suspended)),
+    )
+
+
+def due_on_problem(project: Project, due_on: date, *, what: str) -> str:
+    """Why `due_on` cannot be a due date of `project` ("": it can); `what` names it."""
+    created = dates.paris_date(project.created_at)
+    if due_on < created:
+        return (
+            f"{what} ne peut pas précéder la création du projet, le {dates.french_date(created)}."
+        )
+    # Bounded so that later shifts (suspensions) stay within the calendar.
+    latest = dates.add_months(dates.today(), MAX_MOVE_MONTHS)
+    if due_on > latest:
+        return f"{what} ne peut pas dépasser le {dates.french_date(latest)}."
+    return ""
+
+
+# --- milestones (jalons) ------------------------------------------------------------------------
+
+MILESTONE = "jalon"
+PERSON_UNKNOWN = "Ce compte est introuvable."
+PERSON_CANNOT_SEE = (
+    "La personne concernée doit être un compte actif qui voit le projet : un membre de "
+    "l'équipe nationale, un porteur du projet ou sa ou son consultant·e en charge."
+)
+
+
+def list_milestones(session: Session, *, project: Project) -> Sequence[Deadline]:
+    return session.exec(
+        select(Deadline)
+        .where(Deadline.project_id == project.id, Deadline.kind == MILESTONE)
+        .order_by(col(Deadline.due_on), col(Deadline.id))
+    ).all()
+
+
+def people_of(session: Session, deadlines: Sequence[Deadline]) -> dict[int, User]:
+    """The persons concerned by these milestones, by id (one query)."""
+    ids = {d.user_id for d in deadlines if d.user_id is not None}
+    if not ids:
+        return {}
+    return {u.id or 0: u for u in session.exec(select(User).where(col(User.id).in_(ids)))}
+
+
+def person_problem(session: Session, *, engine: Engine, project: Project, user_id: int) -> str:
+    """Why account `user_id` cannot be the person a milestone of `project` concerns ("": it
+    can): an active account that sees the project under the visibility rule (staff, a porteur
+    of the project, its consultant in charge). A Bureau member sees a project only while it is
+    at the Bureau's step: not someone a milestone waits for."""
+    user = session.get(User, user_id)
+    if user is None:
+        return PERSON_UNKNOWN
+    if not user.active or user.role not in ("staff", "porteur", "consultant"):
+        return PERSON_CANNOT_SEE
+    visible = visibility_clause(actor_of(user), engine)
+    query = select(Project.id).where(col(Project.id) == project.id)
+    if visible is not None:
+        query = query.where(visible)
+    if session.exec(query).first() is None:
+        return PERSON_CANNOT_SEE
+    return ""
+
+
+def people_concerned(session: Session, *, project: Project) -> Sequence[User]:
+    """Who a milestone of `project` may concern (`person_problem` accepts each): its porteurs
+    and consultant in charge first, then the national team, by name."""
+    members = select(ProjectMember.user_id).where(ProjectMember.project_id == project.id)
+    of_project = sa.or_(
+        sa.and_(col(User.role) == "porteur", col(User.id).in_(members)),
+        sa.and_(col(User.role) == "consultant", col(User.id) == project.consultant_id),
+    )
+    return session.exec(
+        select(User)
+        .where(col(User.active).is_(True), sa.or_(of_project, col(User.role) == "staff"))
+        .order_by(sa.case((col(User.role) == "staff", 1), else_=0), col(User.name), col(User.id))
+    ).all()
+
+
+def _milestone_problems(
+    session: Session,
+    *,
+    engine: Engine,
+    project: Project,
+    due_on: date | None,
+    user_id: int | None,
+) -> list[dict[str, str]]:
+    problems = []
+    if due_on is not None:
+        problem = due_on_problem(project, due_on, what="La date du jalon")
+        if problem:
+            problems.append({"field": "due_on", "message": problem})
+    if user_id is not None:
+        problem = person_problem(session, engine=engine, project=project, user_id=user_id)
+        if problem:
+            problems.append({"field": "user_id", "message": problem})
+    return problems
+
+
+def _milestone_data(deadline: Deadline, person: User | None) -> dict[str, Any]:
+    return {
+        "milestone_id": deadline.id,
+        "title": deadline.title,
+        "due_on": deadline.due_on.isoformat(),
+        "user_id": deadline.user_id,
+        "user_name": person.name if person is not None else None,
+    }
+
+
+def _get_milestone(session: Session, *, project: Project, milestone_id: int) -> Deadline:
+    deadline = session.get(Deadline, milestone_id)
+    if deadline is None or deadline.project_id != project.id or deadline.kind != MILESTONE:
+        raise NotFound("Ce jalon est introuvable.")
+    return deadline
+
+
+def create_milestone(
+    session: Session,
+    *,
+    engine: Engine,
+    project: Project,
+    data: MilestoneCreate,
+    actor: Actor,
+    if_match: int | None,
+) -> Deadline:
+    """Staff add a dated milestone concerning one person; the history says so."""
+    require_open(engine, project)
+    refused = Invalid.collected(
+        _milestone_problems(
+            session, engine=engine, project=project, due_on=data.due_on, user_id=data.user_id
+        )
+    )
+    if refused is not None:
+        raise refused
+    bump(session, project, if_match=if_match)
+    now = dates.now()
+    deadline = Deadline(
+        project_id=project.id or 0,
+        kind=MILESTONE,
+        state=None,
+        title=data.title,
+        user_id=data.user_id,
+        due_on=data.due_on,
+        initial_due_on=data.due_on,
+        created_at=now,
+        set_at=now,
+    )
+    session.add(deadline)
+    session.flush()
+    record_fact(
+        session,
+        project=project,
+        actor=actor,
+        kind="jalon",
+        action="ajout",
+        at=now,
+        data=_milestone_data(deadline, session.get(User, data.user_id)),
+    )
+    return deadline
+
+
+def update_milestone(
+    session: Session,
+    *,
+    engine: Engine,
+    project: Project,
+    milestone_id: int,
+    data: MilestoneUpdate,
+    actor: Actor,
+    if_match: int | None,
+) -> Deadline:
+    """Move, rename, hand to someone else, mark held (`done`) or open again; one fact."""
+    require_open(engine, project)
+    # The project row first: concurrent changes of its milestones queue behind it, so this one
+    # reads the milestone as the one before left it (moved, or removed: 404).
+    bump(session, project, if_match=if_match)
+    deadline = _get_milestone(session, project=project, milestone_id=milestone_id)
+    changes = {k: v for k, v in data.model_dump(exclude_unset=True).items() if v is not None}
+    due_on, user_id = changes.get("due_on"), changes.get("user_id")
+    refused = Invalid.collected(
+        _milestone_problems(
+            session,
+            engine=engine,
+            project=project,
+            due_on=due_on if due_on != deadline.due_on else None,
+            user_id=user_id if user_id != deadline.user_id else None,
+        )
+    )
+    if refused is not None:
+        raise refused
+    done = changes.get("done")
+    closing = done is True and deadline.closed_on is None
+    reopening = done is False and deadline.closed_on is not None
+    moving = due_on is not None and due_on != deadline.due_on
+    if moving and deadline.closed_on is not None and not reopening:
+        raise DeadlineClosed(
+            "Ce jalon est tenu : rouvrez-le avant de le déplacer.",
+        )
+    previous = deadline.due_on
+    fields = []
+    if "title" in changes and changes["title"] != deadline.title:
+        deadline.title = changes["title"]
+        fields.append("title")
+    if user_id is not None and user_id != deadline.user_id:
+        deadline.user_id = user_id
+        fields.append("user_id")
+    now = dates.now()
+    if moving:
+        assert due_on is not None
+        deadline.due_on = due_on
+        deadline.set_at = now
+        fields.append("due_on")
+    if closing:
+        deadline.closed_on = dates.paris_date(now)
+        fields.append("done")
+    if reopening:
+        deadline.closed_on = None
+        fields.append("done")
+    if not fields:
+        return deadline  # nothing changed: no fact (the version still moved: it was asked)
+    session.add(deadline)
+    if moving:
+        action = "deplacement"
+    elif closing:
+        action = "tenu"
+    elif reopening:
+        action = "reouverture"
+    else:
+        action = "modification"
+    record_fact(
+        session,
+        project=project,
+        actor=actor,
+        kind="jalon",
+        action=action,
+        at=now,
+        data={
+            **_milestone_data(deadline, session.get(User, deadline.user_id or 0)),
+            "fields": fields,
+            "from": previous.isoformat(),
+            "to": deadline.due_on.isoformat(),
+        },
+    )
+    return deadline
+
+
+def delete_milestone(
+    session: Session,
+    *,
+    engine: Engine,
+    project: Project,
+    milestone_id: int,
+    actor: Actor,
+    if_match: int | None,
+) -> None:
+    """Staff remove a milestone; the history keeps what it was."""
+    require_open(engine, project)
+    bump(session, project, if_match=if_match)
+    deadline = _get_milestone(session, project=project, milestone_id=milestone_id)
+    data = _milestone_data(deadline, session.get(User, deadline.user_id or 0))
+    session.delete(deadline)
+    record_fact(
+        session, project=project, actor=actor, kind="jalon", action="suppression", data=data
     )

@@ -28,6 +28,7 @@ KIND_LABELS = {
     "document": "Pièce déposée",
     "revue": "Revue d'une pièce",
     "echeance": "Échéance déplacée",
+    "jalon": "Jalon",
     "suspension": "Suspension",
     "reprise": "Reprise",
     "consultant": "Consultant·e",

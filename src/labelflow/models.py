@@ -247,12 +247,25 @@ class Deadline(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     project_id: int = _fk("projects")
-    kind: str = Field(max_length=20)  # "etape" (one pass through a step) or "label"
+    # "etape" (one pass through a step), "label" (the target label date) or "jalon" (a dated
+    # milestone staff add: a visit, a committee, the report expected from the consultant).
+    kind: str = Field(max_length=20)
     state: str | None = Field(default=None, max_length=50)
     due_on: date
     initial_due_on: date
     closed_on: date | None = None
     created_at: datetime = _ts()
+    # A milestone's title and the person concerned (None for the other kinds).
+    title: str | None = Field(default=None, max_length=200)
+    user_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(
+            sa.Integer, sa.ForeignKey("users.id", ondelete="SET NULL"), nullable=True, index=True
+        ),
+    )
+    # When a person last chose the due date (a milestone added or moved, a deadline moved): a
+    # date chosen during a suspension already accounts for it and is not shifted on resumption.
+    set_at: datetime | None = _ts(nullable=True)
 
 
 class Decision(SQLModel, table=True):

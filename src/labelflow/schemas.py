@@ -113,14 +113,24 @@ class ActionEvaluation(BaseModel):
     unmet: list[Unmet]
 
 
+class DeadlinePerson(BaseModel):
+    """The person a milestone concerns."""
+
+    id: int
+    name: str
+
+
 class DeadlinePublic(BaseModel):
     id: int
-    kind: Literal["etape", "label"]
+    kind: Literal["etape", "label", "jalon"]
     state: str | None
     due_on: date
     initial_due_on: date
     closed_on: date | None
     status: Literal["a_venir", "bientot", "en_retard", "tenue", "suspendue"]
+    # A milestone's (jalon) title and person concerned; null for the other kinds.
+    title: str | None = None
+    user: DeadlinePerson | None = None
 
 
 class ConsultantIn(Input):
@@ -372,6 +382,30 @@ class ReviewIn(Input):
 class DeadlineMove(Input):
     due_on: Day
     reason: LongText
+
+
+class MilestoneCreate(Input):
+    """A dated milestone (jalon) staff add to a project."""
+
+    title: Text = Field(description="Ce qui est attendu : une visite, un comité, un rapport…")
+    due_on: Day = Field(description="Sa date, pas avant la création du projet")
+    user_id: Annotated[int, Field(ge=1, le=2**31 - 1)] = Field(
+        description="La personne concernée : un compte actif qui voit le projet"
+    )
+
+
+class MilestoneUpdate(Input):
+    """Move, rename or hand a milestone to someone else; `done` marks it held (tenu) or open."""
+
+    title: Text | None = None
+    due_on: Day | None = None
+    user_id: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
+    done: bool | None = None
+
+
+class PasswordChange(Input):
+    current_password: Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+    new_password: Annotated[str, StringConstraints(min_length=1, max_length=4096)]
 
 
 VoteValue = Literal["pour", "contre", "abstention"]

@@ -28,6 +28,8 @@ from labelflow.web.help import pages as help_pages
 from labelflow.web.limits import Admission, BodySizeLimit, request_slots
 from labelflow.web.messages import api as messages_api
 from labelflow.web.messages import pages as messages_pages
+from labelflow.web.milestones import api as milestones_api
+from labelflow.web.milestones import pages as milestones_pages
 from labelflow.web.projects import api as projects_api
 from labelflow.web.projects import pages as projects_pages
 from labelflow.web.records import api as records_api
@@ -101,6 +103,7 @@ def create_app(settings: Settings | None = None, *, db: SAEngine | None = None) 
         report_api,
         assignments_api,
         messages_api,
+        milestones_api,
     ):
         app.include_router(api.router)
     install_docs(app)
@@ -115,6 +118,7 @@ def create_app(settings: Settings | None = None, *, db: SAEngine | None = None) 
         users_pages,
         assignments_pages,
         messages_pages,
+        milestones_pages,
         help_pages,
     ):
         app.include_router(pages.router)

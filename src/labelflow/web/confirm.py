@@ -55,6 +55,11 @@ CONFIRMATIONS: dict[str, tuple[str, str]] = {
         "La ou le consultant·e ne sera plus affecté·e à ce projet et ne pourra plus y rédiger "
         "le rapport ; une nouvelle affectation sera nécessaire.",
     ),
+    "milestone_delete": (
+        "supprimer un jalon",
+        "Ce jalon ne figurera plus parmi les échéances du projet ; sa suppression est inscrite "
+        "à l'historique.",
+    ),
     "user_deactivate": (
         "désactiver le compte",
         "Ce compte ne pourra plus se connecter ; ses sessions et ses jetons d'API cessent de "
@@ -127,6 +132,12 @@ NOTICES: dict[str, str] = {
     "suspendu": "Le projet est suspendu.",
     "repris": "Le projet a repris.",
     "echeance_deplacee": "Échéance déplacée.",
+    "jalon_ajoute": "Jalon ajouté.",
+    "jalon_deplace": "Jalon déplacé.",
+    "jalon_tenu": "Jalon marqué comme tenu.",
+    "jalon_rouvert": "Jalon rouvert.",
+    "jalon_supprime": "Jalon supprimé.",
+    "mot_de_passe_change": "Votre mot de passe est changé. Vos autres sessions sont fermées.",
     "porteur_lie": "Compte de porteur lié au projet.",
     "porteur_retire": "Compte de porteur retiré du projet.",
 }

@@ -26,6 +26,9 @@ from labelflow.schemas import (
     MeetingCreate,
     MemberAdd,
     MessageIn,
+    MilestoneCreate,
+    MilestoneUpdate,
+    PasswordChange,
     ProjectCreate,
     ProjectUpdate,
     RecusalCreate,
@@ -490,6 +493,71 @@ class DeadlineForm(PageForm):
         )
 
 
+class MilestoneForm(PageForm):
+    title: str = ""
+    due_on: str = ""
+    user_id: str = ""
+
+    def to_model(self) -> MilestoneCreate:
+        return MilestoneCreate.model_validate(
+            _filled(
+                {
+                    "title": self.title,
+                    "due_on": _blank_to_none(self.due_on),
+                    "user_id": _blank_to_none(self.user_id),
+                }
+            )
+        )
+
+
+class MilestoneMoveForm(PageForm):
+    """« Déplacer » a milestone: its new date (required here: moving is what the form does)."""
+
+    due_on: str = ""
+
+    def to_model(self) -> MilestoneUpdate:
+        due_on = _blank_to_none(self.due_on)
+        if due_on is None:
+            raise FormRefused([{"field": "due_on", "message": "Ce champ est obligatoire."}])
+        return MilestoneUpdate.model_validate({"due_on": due_on})
+
+
+class MilestoneDoneForm(PageForm):
+    """« Marquer comme tenu » (done=1) or « Rouvrir » (done=0)."""
+
+    done: str = ""
+
+    def to_model(self) -> MilestoneUpdate:
+        return MilestoneUpdate.model_validate({"done": self.done.strip() == "1"})
+
+
+class PasswordForm(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    current_password: str = ""
+    new_password: str = ""
+    new_password_again: str = ""
+
+    def to_model(self) -> PasswordChange:
+        problems = []
+        if self.new_password and self.new_password_again != self.new_password:
+            problems.append(
+                {
+                    "field": "new_password_again",
+                    "message": "Les deux saisies du nouveau mot de passe ne sont pas identiques.",
+                }
+            )
+        return validated(
+            PasswordChange,
+            _filled({"current_password": self.current_password, "new_password": self.new_password}),
+            problems=problems,
+        )
+
+    def values(self) -> dict[str, Any]:
+        # A password is never written back into the page.
+        return {}
+
+
 class ReviewForm(PageForm):
     status: str = ""
     comment: str = ""
@@ -558,6 +626,10 @@ FIELD_LABELS = {
     "chair_id": "Présidence de séance",
     "notes": "Notes",
     "due_on": "Nouvelle échéance",
+    "title": "Intitulé",
+    "current_password": "Mot de passe actuel",
+    "new_password": "Nouveau mot de passe",
+    "new_password_again": "Nouveau mot de passe (confirmation)",
     "status": "Avis",
     "type": "Type de pièce",
     "file": "Fichier",

@@ -1,15 +1,16 @@
-"""The signed-in account in the JSON API: who it is, and its personal API tokens."""
+"""The signed-in account in the JSON API: who it is, its password, its personal API tokens."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Path, Response
+from fastapi import Path, Request, Response
+from fastapi.responses import JSONResponse
 
 from labelflow import accounts
-from labelflow.schemas import TokenCreate, TokenCreated, TokenPublic, UserPublic
+from labelflow.schemas import PasswordChange, TokenCreate, TokenCreated, TokenPublic, UserPublic
 from labelflow.web.account.present import token_public
-from labelflow.web.deps import MAX_ID, IdentityDep, SessionDep
+from labelflow.web.deps import MAX_ID, IdentityDep, SessionDep, SettingsDep
 from labelflow.web.routing import api_router
 from labelflow.web.users.present import user_public
 
@@ -39,4 +40,35 @@ def create_my_token(data: TokenCreate, identity: IdentityDep, session: SessionDe
 )
 def revoke_my_token(token_id: TokenId, identity: IdentityDep, session: SessionDep) -> Response:
     accounts.revoke_token(session, user_id=identity.user.id or 0, token_id=token_id)
+    return Response(status_code=204)
+
+
+@router.put(
+    "/me/password",
+    status_code=204,
+    tags=["comptes"],
+    summary="Changer mon mot de passe",
+    responses={422: {"description": "Mot de passe actuel incorrect, ou nouveau trop faible"}},
+)
+def change_my_password(
+    data: PasswordChange,
+    request: Request,
+    identity: IdentityDep,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> Response:
+    """The current password is required; every other web session of the account ends (the one
+    calling stays signed in), its API tokens stay valid."""
+    refused = accounts.change_password(
+        session,
+        user=identity.user,
+        current_password=data.current_password,
+        new_password=data.new_password,
+        address=request.client.host if request.client else "inconnue",
+        settings=settings,
+        keep_session_id=identity.web_session.id if identity.web_session else None,
+    )
+    if refused is not None:
+        # Answered, not raised: the failed attempt it counts is committed with the request.
+        return JSONResponse(refused.body(), status_code=refused.status)
     return Response(status_code=204)

@@ -1,5 +1,6 @@
-"""Sign-in and the signed-in account's pages: login and logout, « Mon compte » with its
-personal API tokens (shown once, revocable; the same services as `/api/v1/me/tokens`).
+"""Sign-in and the signed-in account's pages: login and logout, « Mon compte » with the password
+change (the same service as `PUT /api/v1/me/password`) and the personal API tokens (shown once,
+revocable; the same services as `/api/v1/me/tokens`).
 
 The session id is renewed at every sign-in; the cookie is HttpOnly, SameSite=Lax and Secure
 when served over HTTPS. The login form, used before any session exists, is protected against
@@ -21,6 +22,7 @@ from labelflow import accounts
 from labelflow.actors import Actor
 from labelflow.errors import TooManyAttempts
 from labelflow.settings import Settings
+from labelflow.web.confirm import notice
 from labelflow.web.deps import (
     MAX_ID,
     SESSION_COOKIE,
@@ -30,7 +32,7 @@ from labelflow.web.deps import (
     SettingsDep,
     csrf_form,
 )
-from labelflow.web.forms import REFUSALS, FormState, TokenForm, refusal
+from labelflow.web.forms import REFUSALS, FormState, PasswordForm, TokenForm, refusal
 from labelflow.web.routing import PAGE_DEPENDENCIES, public_page_router, render
 
 # The login form comes before any session: each signed-in page names PAGE_DEPENDENCIES.
@@ -102,6 +104,7 @@ def _account_page(
     actor: Actor,
     *,
     form: FormState | None = None,
+    password_form: FormState | None = None,
     new_token: str = "",
     status_code: int = 200,
 ) -> Response:
@@ -113,9 +116,12 @@ def _account_page(
             "user": user,
             "tokens": list(reversed(accounts.list_tokens(session, user_id=user.id or 0))),
             "form": form or FormState(),
+            "password_form": password_form or FormState(),
+            "password_min": accounts.PASSWORD_MIN,
             "new_token": new_token,
             "nav": "account",
             "json_url": "/api/v1/me",
+            "notice": "" if password_form else notice(request.query_params.get("fait", "")),
         },
         status_code,
     )
@@ -203,6 +209,43 @@ def logout(request: Request, session: SessionDep, identity: IdentityDep) -> Resp
 @router.get("/account", dependencies=PAGE_DEPENDENCIES)
 def account_page(request: Request, session: SessionDep, actor: ActorDep) -> Response:
     return _account_page(request, session, actor)
+
+
+@router.post("/account/password", dependencies=PAGE_DEPENDENCIES)
+def change_password(
+    request: Request,
+    form: Annotated[PasswordForm, Form()],
+    session: SessionDep,
+    settings: SettingsDep,
+    identity: IdentityDep,
+    actor: ActorDep,
+) -> Response:
+    """The current session stays signed in; every other one of the account ends."""
+    try:
+        data = form.to_model()
+        refused = accounts.change_password(
+            session,
+            user=identity.user,
+            current_password=data.current_password,
+            new_password=data.new_password,
+            address=request.client.host if request.client else "inconnue",
+            settings=settings,
+            keep_session_id=identity.web_session.id if identity.web_session else None,
+        )
+    except TooManyAttempts as exc:
+        state = refusal(exc, form.values())
+        response = _account_page(request, session, actor, password_form=state, status_code=429)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    except REFUSALS as exc:
+        session.rollback()
+        state = refusal(exc, form.values())
+        return _account_page(request, session, actor, password_form=state, status_code=422)
+    if refused is not None:
+        # Rendered, not raised: the failed attempt it counts is committed with the request.
+        state = refusal(refused, form.values())
+        return _account_page(request, session, actor, password_form=state, status_code=422)
+    return RedirectResponse("/account?fait=mot_de_passe_change#mot-de-passe", status_code=303)
 
 
 @router.post("/account/tokens", dependencies=PAGE_DEPENDENCIES)

@@ -14,6 +14,7 @@ from sqlmodel import Session
 
 from labelflow import dates, decisions, documents, events
 from labelflow.actors import Actor
+from labelflow.french import plural
 from labelflow.models import Event, Project
 from labelflow.projects import definition_of
 from labelflow.web.bureau.present import DECISION_LABELS
@@ -89,20 +90,24 @@ def event_summary(definition: WorkflowDefinition, event: Event) -> str:
                 f"({data.get('filename', '')}) : {verdict.lower()}."
             )
         case "echeance":
-            which = (
-                "Date cible du label"
-                if data.get("kind") == "label"
-                else f"Étape « {state_label(definition, data.get('state'))} »"
-            )
+            which = {
+                "label": "Date cible du label",
+                "jalon": f"Jalon « {data.get('title', '')} »",
+            }.get(str(data.get("kind")), f"Étape « {state_label(definition, data.get('state'))} »")
             return (
                 f"{which} : échéance déplacée du {_iso_date(data.get('from'))} "
                 f"au {_iso_date(data.get('to'))}."
             )
+        case "jalon":
+            return _milestone_summary(event.action, data)
         case "suspension":
             return "Projet suspendu."
         case "reprise":
             days = int(data.get("paused_days") or 0)
-            return f"Projet repris après {days} jour{'s' if days > 1 else ''} de suspension."
+            text = f"Projet repris après {plural(days, 'jour')} de suspension"
+            if days > 0:
+                return f"{text} : les échéances en cours sont reportées d'autant."
+            return f"{text}."
         case "consultant":
             return _consultant_summary(data)
         case "membre":
@@ -130,6 +135,32 @@ def event_summary(definition: WorkflowDefinition, event: Event) -> str:
         case "message":
             return message_summary(data)
     return ""
+
+
+MILESTONE_FIELD_LABELS = {"title": "titre", "user_id": "personne concernée"}
+
+
+def _milestone_summary(action: str | None, data: dict[str, Any]) -> str:
+    title = f"Jalon « {data.get('title', '')} »"
+    person = data.get("user_name")
+    match action:
+        case "ajout":
+            concerns = f", concernant {person}" if person else ""
+            return f"{title} ajouté au {_iso_date(data.get('due_on'))}{concerns}."
+        case "deplacement":
+            moved = f"du {_iso_date(data.get('from'))} au {_iso_date(data.get('to'))}"
+            return f"{title} déplacé {moved}."
+        case "suppression":
+            return f"{title} du {_iso_date(data.get('due_on'))} supprimé."
+        case "tenu":
+            return f"{title} du {_iso_date(data.get('due_on'))} tenu."
+        case "reouverture":
+            return f"{title} du {_iso_date(data.get('due_on'))} rouvert."
+    fields = [MILESTONE_FIELD_LABELS.get(f, f) for f in data.get("fields") or []]
+    text = f"{title} modifié : {', '.join(fields)}."
+    if "user_id" in (data.get("fields") or []) and person:
+        text += f" Personne concernée : {person}."
+    return text
 
 
 def _consultant_summary(data: dict[str, Any]) -> str:

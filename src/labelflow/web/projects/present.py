@@ -4,7 +4,7 @@ templates use, the workflow page's sentences, the timeline, and each role's home
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlmodel import Session
@@ -13,12 +13,13 @@ from labelflow import accounts, dates, deadlines, messages, pipeline
 from labelflow.actors import Actor
 from labelflow.criteria import OUTCOME_LABELS, Facts
 from labelflow.french import typeset
-from labelflow.models import Event, Project, User
+from labelflow.models import Deadline, Event, Project, User
 from labelflow.pipeline import ProjectFilters, ProjectRow
 from labelflow.projects import evaluate, get_staff_owner, load_facts
 from labelflow.schemas import (
     ActionEvaluation,
     ConsultantPublic,
+    DeadlinePerson,
     DeadlinePublic,
     ProjectListItem,
     ProjectPublic,
@@ -71,21 +72,38 @@ def list_item(engine: Engine, row: ProjectRow) -> ProjectListItem:
     return ProjectListItem(**summary.model_dump(), staff_owner=staff_owner_public(row.staff_owner))
 
 
+def deadline_public(
+    project: Project, deadline: Deadline, people: dict[int, User], today: date
+) -> DeadlinePublic:
+    person = people.get(deadline.user_id) if deadline.user_id is not None else None
+    return DeadlinePublic(
+        id=deadline.id or 0,
+        kind=deadline.kind,
+        state=deadline.state,
+        due_on=deadline.due_on,
+        initial_due_on=deadline.initial_due_on,
+        closed_on=deadline.closed_on,
+        status=deadlines.deadline_status(deadline, suspended=project.suspended, today=today),
+        title=deadline.title,
+        user=DeadlinePerson(id=person.id or 0, name=person.name) if person is not None else None,
+    )
+
+
 def deadline_views(session: Session, project: Project) -> list[DeadlinePublic]:
+    """Every deadline of the project (steps, label date, milestones), oldest first."""
     assert project.id is not None
+    rows = deadlines.list_deadlines(session, project=project)
+    people = deadlines.people_of(session, rows)
     today = dates.today()
-    return [
-        DeadlinePublic(
-            id=d.id or 0,
-            kind=d.kind,
-            state=d.state,
-            due_on=d.due_on,
-            initial_due_on=d.initial_due_on,
-            closed_on=d.closed_on,
-            status=deadlines.deadline_status(d, suspended=project.suspended, today=today),
-        )
-        for d in deadlines.list_deadlines(session, project=project)
-    ]
+    return [deadline_public(project, d, people, today) for d in rows]
+
+
+def milestone_views(session: Session, project: Project) -> list[DeadlinePublic]:
+    """The project's milestones (jalons), by date."""
+    rows = deadlines.list_milestones(session, project=project)
+    people = deadlines.people_of(session, rows)
+    today = dates.today()
+    return [deadline_public(project, d, people, today) for d in rows]
 
 
 def project_public(
