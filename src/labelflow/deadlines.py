@@ -22,6 +22,7 @@ from labelflow.projects import bump, require_open
 from labelflow.schemas import DeadlineMove
 from labelflow.workflow import Engine, WorkflowDefinition
 
+# Read at every call (never copied at import): `configure` sets it from LABELFLOW_DUE_SOON_DAYS.
 DUE_SOON_DAYS = 30
 MAX_MOVE_MONTHS = 120
 STATUS_LABELS = {
@@ -31,6 +32,12 @@ STATUS_LABELS = {
     "tenue": "Close",
     "suspendue": "Suspendue",
 }
+
+
+def configure(*, due_soon_days: int) -> None:
+    """Apply the setting (`create_app` and the CLI, once at start-up)."""
+    global DUE_SOON_DAYS  # noqa: PLW0603  (one process, one setting: read by every status)
+    DUE_SOON_DAYS = due_soon_days
 
 
 def deadline_status(deadline: Deadline, *, suspended: bool, today: date) -> str:

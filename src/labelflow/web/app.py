@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine as SAEngine
 
-from labelflow import __version__, consequences
+from labelflow import __version__, consequences, deadlines
 from labelflow.db import make_engine, ping
 from labelflow.documents import DocumentStore
 from labelflow.runtime import Runtime
@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None, *, db: SAEngine | None = None) 
     )
     workflows = sync_definitions(db, settings.workflows_dir)
     consequences.install()
+    deadlines.configure(due_soon_days=settings.due_soon_days)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
