@@ -123,7 +123,7 @@ def _record(session: Session, *, deadline: Deadline, kind: str) -> bool:
         .values(deadline_id=deadline.id, kind=kind, due_on=deadline.due_on, created_at=dates.now())
         .on_conflict_do_nothing(index_elements=["deadline_id", "kind", "due_on"])
         # A row back when inserted (rowcount is not reliable here on PostgreSQL's driver).
-        .returning(ReminderSent.id)
+        .returning(col(ReminderSent.id))
     )
     return session.execute(statement).first() is not None
 
