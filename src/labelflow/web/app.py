@@ -101,6 +101,8 @@ def create_app(settings: Settings | None = None, *, db: SAEngine | None = None) 
         assignments_api,
     ):
         app.include_router(api.router)
+    # Before any sign-in: the invitation and password-reset links.
+    app.include_router(account_api.public_router)
     install_docs(app)
     app.state.templates = make_templates(settings)
     for pages in (

@@ -1,16 +1,24 @@
-"""The signed-in account in the JSON API: who it is, and its personal API tokens."""
+"""The signed-in account in the JSON API: who it is, and its personal API tokens; and, before any
+sign-in, the invitation and password-reset links (`public_router`)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Path, Response
+from fastapi import APIRouter, Path, Request, Response
 
 from labelflow import accounts
-from labelflow.schemas import TokenCreate, TokenCreated, TokenPublic, UserPublic
-from labelflow.web.account.present import token_public
-from labelflow.web.deps import MAX_ID, IdentityDep, SessionDep
-from labelflow.web.routing import api_router
+from labelflow.schemas import (
+    LinkConfirm,
+    PasswordResetAsk,
+    TokenCreate,
+    TokenCreated,
+    TokenPublic,
+    UserPublic,
+)
+from labelflow.web.account.present import RESET_ASKED, client_address, token_public
+from labelflow.web.deps import MAX_ID, IdentityDep, SessionDep, SettingsDep
+from labelflow.web.routing import API_PREFIX, api_router
 from labelflow.web.users.present import user_public
 
 router = api_router()
@@ -39,4 +47,48 @@ def create_my_token(data: TokenCreate, identity: IdentityDep, session: SessionDe
 )
 def revoke_my_token(token_id: TokenId, identity: IdentityDep, session: SessionDep) -> Response:
     accounts.revoke_token(session, user_id=identity.user.id or 0, token_id=token_id)
+    return Response(status_code=204)
+
+
+# --- before any sign-in: invitation and password-reset links ------------------------------------
+
+public_router = APIRouter(prefix=API_PREFIX, tags=["comptes"])
+
+
+@public_router.post(
+    "/auth/password-reset",
+    status_code=202,
+    summary="Mot de passe oublié : recevoir un lien par courriel",
+)
+def ask_password_reset(
+    data: PasswordResetAsk, request: Request, session: SessionDep, settings: SettingsDep
+) -> dict[str, str]:
+    # The same answer whether the address has an account or not.
+    accounts.request_password_reset(
+        session, email=data.email, address=client_address(request), settings=settings
+    )
+    return {"message": RESET_ASKED}
+
+
+@public_router.post(
+    "/auth/password-reset/confirm",
+    status_code=204,
+    summary="Choisir un nouveau mot de passe avec le lien reçu",
+)
+def confirm_password_reset(data: LinkConfirm, session: SessionDep) -> Response:
+    accounts.confirm_link(
+        session, raw_token=data.token, purpose=accounts.RESET, new_password=data.new_password
+    )
+    return Response(status_code=204)
+
+
+@public_router.post(
+    "/auth/invitation/confirm",
+    status_code=204,
+    summary="Choisir son mot de passe avec le lien d'invitation",
+)
+def confirm_invitation(data: LinkConfirm, session: SessionDep) -> Response:
+    accounts.confirm_link(
+        session, raw_token=data.token, purpose=accounts.INVITATION, new_password=data.new_password
+    )
     return Response(status_code=204)
