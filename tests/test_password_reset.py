@@ -5,6 +5,7 @@ ends every session of the account."""
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from email.message import EmailMessage
@@ -381,3 +382,37 @@ def test_a_reset_forgets_the_failed_sign_ins(
     assert set_password_with_link(web, url).status_code == 303
     assert login(browser, member.email, NEW_PASSWORD).status_code == 303
     browser.close()
+
+
+def test_two_requests_with_the_same_link_at_once_use_it_once(
+    app: Any,
+    db: Engine,
+    settings: Settings,
+    anonymous: Any,
+    member: User,
+    smtp_server: SmtpServer,
+) -> None:
+    assert ask(anonymous, member.email).status_code == 202
+    deliver(db, app, settings, smtp_server)
+    secret = link_in(smtp_server.messages[0], settings, "/mot-de-passe/")
+    barrier = threading.Barrier(4)
+    statuses: list[int] = []
+
+    def confirm(password: str) -> None:
+        with TestClient(app) as browser:
+            barrier.wait()
+            r = browser.post(
+                "/api/v1/auth/password-reset/confirm",
+                json={"token": secret, "new_password": password},
+            )
+            statuses.append(r.status_code)
+
+    threads = [threading.Thread(target=confirm, args=(f"{NEW_PASSWORD} n° {i}",)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(statuses) == [204, 400, 400, 400]
+    with Session(db) as session:
+        [token] = session.exec(select(AccountToken)).all()
+        assert token.used_at is not None

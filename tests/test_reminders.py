@@ -16,13 +16,14 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from labelflow import dates, deadlines, notifications, reminders
+from labelflow import dates, deadlines, jobs, notifications, reminders
 from labelflow.db import transaction, write_engine
 from labelflow.models import Deadline, Job, Notification, Project, ReminderSent, User
 from labelflow.runtime import attach
 from labelflow.settings import PROJECT_ROOT, Settings
 from tests.conftest import make_user
 from tests.factories import complete_prefiguration, create_project, fire, walk_to
+from tests.smtp import text_of
 
 # Far enough from the real today that no other deadline of the project is in the horizon.
 DUE = dates.today() + timedelta(days=400)
@@ -371,3 +372,30 @@ def test_remind_refuses_a_bad_date(tmp_path: Any) -> None:
     assert result.returncode == 2, result
     assert result.stderr.startswith("--date : Date impossible"), result.stderr
     assert not (tmp_path / "labelflow.db").exists()  # refused before touching the database
+
+
+def test_a_reminder_is_e_mailed_in_french(
+    client: Any,
+    app: Any,
+    db: Engine,
+    settings: Settings,
+    staff_user: User,
+    porteur: User,
+    smtp_server: Any,
+) -> None:
+    project = project_with_porteur(client, porteur)
+    far_label_dates(db)
+    set_due(db, step_deadline(db, project["id"]).id or 0, DUE)
+    assert run_pass(app, db, DUE + timedelta(days=7)) == 1
+    jobs.run_due(db, settings=smtp_server.settings(settings), runtime=app.state.runtime)
+    by_address = {
+        env[1][0]: m for env, m in zip(smtp_server.envelopes, smtp_server.messages, strict=True)
+    }
+    assert set(by_address) == {porteur.email, staff_user.email}
+    message = by_address[porteur.email]
+    assert message["Subject"] == (
+        "Régie de quartier de l'Alma — Échéance dépassée de 7 jours : étape « Groupe projet »"
+    )
+    text = " ".join(text_of(message).replace("\u202f", " ").replace("\xa0", " ").split())
+    assert f"Échéance prévue le {dates.french_date(DUE)}." in text
+    assert f"{settings.base_url}/projects/{project['id']}#echeances" in text
