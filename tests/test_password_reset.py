@@ -416,3 +416,30 @@ def test_two_requests_with_the_same_link_at_once_use_it_once(
     with Session(db) as session:
         [token] = session.exec(select(AccountToken)).all()
         assert token.used_at is not None
+
+
+def test_garbage_gets_a_french_4xx_and_changes_nothing(web: TestClient, member: User) -> None:
+    bodies: list[Any] = [
+        {"email": "a\u0000b@example.org"},
+        {"email": member.email, "extra": 1},
+        {"email": ["x"]},
+        {"token": "\u0000", "new_password": NEW_PASSWORD},
+        {"token": "x" * 201, "new_password": NEW_PASSWORD},
+        {"token": "x", "new_password": "y" * 5000},
+        [],
+    ]
+    for path in (
+        "/api/v1/auth/password-reset",
+        "/api/v1/auth/password-reset/confirm",
+        "/api/v1/auth/invitation/confirm",
+    ):
+        for body in bodies:
+            r = web.post(path, json=body)
+            assert 400 <= r.status_code < 500, (path, body, r.text)
+            assert r.json()["error"]["message"]
+    token = form_token(web, "/mot-de-passe-oublie")
+    page = web.post("/mot-de-passe-oublie", data={"email": "a\u0000@x.org", "form_token": token})
+    assert page.status_code == 200
+    long_link = web.get("/mot-de-passe/" + "x" * 300)
+    assert long_link.status_code == 422, long_link.status_code
+    assert "text/html" in long_link.headers["content-type"], long_link.headers

@@ -556,7 +556,7 @@ def _live_link(session: Session, *, raw_token: str, purpose: str) -> tuple[Accou
     """The unused, unexpired link of that purpose and its active account, else LinkInvalid."""
     token = session.exec(
         select(AccountToken).where(AccountToken.token_hash == digest(raw_token[:200]))
-    ).first()
+    ).first()  # a digest: whatever the token holds (NUL...) never reaches the database
     if (
         token is None
         or token.purpose != purpose
@@ -648,7 +648,8 @@ def request_password_reset(
 ) -> None:
     """« Mot de passe oublié » : a reset link e-mailed when the address has an active account.
     Nothing tells the caller whether it has (the request is counted either way)."""
-    email = normalize_email(email)[:320]
+    # PostgreSQL cannot store NUL: no account's address has one.
+    email = normalize_email(email).replace("\x00", "")[:320]
     now = dates.now()
     _check_reset_throttle(session, email=email, address=address[:64], settings=settings, now=now)
     session.add(ResetRequest(email=email, address=address[:64], at=now))
