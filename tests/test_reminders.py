@@ -284,7 +284,11 @@ def test_a_failing_project_leaves_its_reminders_for_the_next_pass(
         return real_notify(session, **kwargs)
 
     monkeypatch.setattr(notifications, "notify", failing)
-    assert run_pass(app, db, DUE) == 2
+    failures: list[int] = []
+    with transaction(db) as session:
+        attach(session, app.state.runtime)
+        assert reminders.remind(session, today=DUE, failures=failures) == 2
+    assert failures == [ids[1]]
     assert {n.project_id for n in reminder_rows(db)} == {ids[0], ids[2]}
     with Session(db) as session:
         assert len(session.exec(select(ReminderSent)).all()) == 2

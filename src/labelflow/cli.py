@@ -337,9 +337,18 @@ def cmd_remind(args: argparse.Namespace, settings: Settings) -> int:
         raise _workflow_error(exc) from None
     # One transaction: every project in its own savepoint (see reminders.remind); the e-mails
     # are jobs, sent by the worker after this commit.
+    failed: list[int] = []
     with transaction(db) as session:
-        sent = reminders.remind(session, today=today, engine=engine)
+        sent = reminders.remind(session, today=today, engine=engine, failures=failed)
     print(f"Rappels d'échéance notifiés le {dates.french_date(today)} : {sent}.")
+    if failed:
+        numbers = ", ".join(str(i) for i in failed)
+        print(
+            f"Échec des rappels des projets n° {numbers} (détail ci-dessus) : ils seront "
+            "envoyés à la prochaine passe.",
+            file=sys.stderr,
+        )
+        return EXIT_REFUSED
     return 0
 
 

@@ -174,12 +174,19 @@ def _remind_project(
     return sent
 
 
-def remind(session: Session, *, today: date, engine: Engine | None = None) -> int:
+def remind(
+    session: Session,
+    *,
+    today: date,
+    engine: Engine | None = None,
+    failures: list[int] | None = None,
+) -> int:
     """One reminder pass; how many reminders were written (one per deadline and stage).
 
     `engine` (else the session's runtime) names the steps and finds the report's deadline for
     the assigned consultant; without either, steps are named by their keys and the consultant
-    is not reminded.
+    is not reminded. The ids of the projects whose reminders failed (left for the next pass)
+    are appended to `failures`.
     """
     if engine is None:
         runtime = runtime_of(session)
@@ -197,4 +204,6 @@ def remind(session: Session, *, today: date, engine: Engine | None = None) -> in
         except Exception:
             # Undone for this project only; the next pass sends its reminders.
             log.exception("reminders of project %s failed", project.id)
+            if failures is not None:
+                failures.append(project.id or 0)
     return sent
