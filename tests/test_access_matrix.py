@@ -230,6 +230,16 @@ MATRIX: dict[tuple[str, str], tuple[Cell, Cell, Cell, Cell, Cell, Cell]] = {
     ("POST", "/account/tokens"): (LOGIN, OK, OK, OK, OK, OK),
     ("POST", "/account/password"): (LOGIN, OK, OK, OK, OK, OK),
     ("POST", "/account/tokens/{token_id}/revoke"): (LOGIN, OK, OK, OK, OK, OK),
+    # accounts by e-mail: before any sign-in (a link's secret is its only credential)
+    ("POST", "/api/v1/auth/password-reset"): (ANY, ANY, ANY, ANY, ANY, ANY),
+    ("POST", "/api/v1/auth/password-reset/confirm"): (ANY, ANY, ANY, ANY, ANY, ANY),
+    ("POST", "/api/v1/auth/invitation/confirm"): (ANY, ANY, ANY, ANY, ANY, ANY),
+    ("GET", "/mot-de-passe-oublie"): (200, 200, 200, 200, 200, 200),
+    ("POST", "/mot-de-passe-oublie"): (ANY, ANY, ANY, ANY, ANY, ANY),
+    ("GET", "/mot-de-passe/{token}"): (400, 400, 400, 400, 400, 400),
+    ("POST", "/mot-de-passe/{token}"): (ANY, ANY, ANY, ANY, ANY, ANY),
+    ("GET", "/invitation/{token}"): (400, 400, 400, 400, 400, 400),
+    ("POST", "/invitation/{token}"): (ANY, ANY, ANY, ANY, ANY, ANY),
 }  # fmt: skip
 
 ROLE_COLUMNS = ("anonymous", "admin", "staff", "consultant", "porteur", "bureau")
@@ -408,6 +418,8 @@ def path_values(world: World, method: str, path: str, role: str, which: str) -> 
         values["assignment_id"] = world.assignment
     if "{meeting_id}" in path:
         values["meeting_id"] = hold_meeting(world.api)["id"]
+    if "{token}" in path:
+        values["token"] = "lien-inconnu"  # an invitation or reset link: see test_invitation.py
     if "{token_id}" in path:
         user = world.who[role].user or world.who["admin"].user
         assert user is not None
@@ -578,6 +590,18 @@ def test_porteur_takes_no_action_even_when_allowed_by_the_workflow(
     assert world.api.get(f"/api/v1/projects/{own}").json()["version"] == seen["version"]
 
 
+# Writes that no session authorises: sign-in, and what only a link's secret allows (their pages
+# carry a double-submit token of their own: see test_password_reset.py).
+BEFORE_SIGN_IN = {
+    ("POST", "/login"),
+    ("POST", "/api/v1/auth/password-reset"),
+    ("POST", "/api/v1/auth/password-reset/confirm"),
+    ("POST", "/api/v1/auth/invitation/confirm"),
+    ("POST", "/mot-de-passe/{token}"),
+    ("POST", "/invitation/{token}"),
+}
+
+
 def test_every_state_change_through_a_session_needs_the_anti_forgery_token(
     app: Any, world: World
 ) -> None:
@@ -588,7 +612,7 @@ def test_every_state_change_through_a_session_needs_the_anti_forgery_token(
     writes = sorted(
         (method, path)
         for method, path in routes
-        if method != "GET" and (method, path) != ("POST", "/login")
+        if method != "GET" and (method, path) not in BEFORE_SIGN_IN
     )
     failures = []
     with TestClient(app, follow_redirects=False, raise_server_exceptions=False) as raw:

@@ -1,11 +1,18 @@
-"""Accounts: users, password sign-in with throttling, web sessions, API tokens, project members.
+"""Accounts: users, password sign-in with throttling, web sessions, API tokens, project members,
+and accounts by e-mail (invitation and password-reset links).
 
 Secrets never reach the database in clear: passwords are Argon2id hashes, session ids and API
 tokens are stored as SHA-256 digests of random values (they are already high-entropy).
+
+An e-mailed link's secret is `HMAC(LABELFLOW_SECRET_KEY, purpose:nonce)`: `account_tokens`
+keeps its SHA-256 digest, and the e-mail job only the random nonce, which the job drops once the
+e-mail is sent. So neither the database nor a dump of it holds a usable link, yet a job retried
+after an SMTP failure can still write the same link (see `send_account_email`).
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import math
@@ -14,23 +21,36 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel import Session, col, func, select
 
-from labelflow import dates
+from labelflow import dates, jobs, mail
 from labelflow.actors import Actor
 from labelflow.errors import (
     AccountExists,
     AlreadyMember,
     Invalid,
+    LinkInvalid,
     NotFound,
     SelfAction,
     TooManyAttempts,
 )
 from labelflow.events import record_fact
 from labelflow.french import plural
-from labelflow.models import ApiToken, LoginAttempt, Project, ProjectMember, User, WebSession
+from labelflow.models import (
+    AccountToken,
+    ApiToken,
+    Job,
+    LoginAttempt,
+    Project,
+    ProjectMember,
+    ResetRequest,
+    User,
+    WebSession,
+    id_of,
+)
 from labelflow.schemas import UserCreate, UserUpdate
 from labelflow.settings import Settings
 
@@ -126,7 +146,12 @@ def list_users(
     return session.exec(query).all()
 
 
-def create_user(session: Session, *, data: UserCreate, actor: Actor) -> User:
+def create_user(
+    session: Session, *, data: UserCreate, actor: Actor, invitation: Settings | None = None
+) -> User:
+    """A new account. With `invitation` (an administrator, page or API) an account created
+    without a password is e-mailed its invitation link; without (the CLI, which always sets a
+    password, and fixtures) none is sent."""
     email = normalize_email(str(data.email))
     problems = user_problems(role=data.role, is_admin=data.is_admin, password=data.password)
     if get_user_by_email(session, email) is not None:
@@ -157,6 +182,8 @@ def create_user(session: Session, *, data: UserCreate, actor: Actor) -> User:
         at=now,
         data={"op": "creation", "user_id": user.id, "role": user.role, "is_admin": user.is_admin},
     )
+    if invitation is not None and user.password_hash is None:
+        issue_link(session, user=user, purpose=INVITATION, settings=invitation)
     return user
 
 
@@ -543,3 +570,205 @@ def list_member_projects(session: Session, *, user_id: int) -> Sequence[Project]
         .where(ProjectMember.user_id == user_id)
         .order_by(col(Project.name))
     ).all()
+
+
+# --- accounts by e-mail: invitation and password-reset links ------------------------------------
+
+INVITATION = "invitation"
+RESET = "reinitialisation"
+LINK_LIFETIMES = {INVITATION: timedelta(days=7), RESET: timedelta(hours=1)}
+LINK_PATHS = {INVITATION: "/invitation/", RESET: "/mot-de-passe/"}
+# The e-mail templates (`templates/email/<name>.txt|.html`), named by their notification kind.
+LINK_TEMPLATES = {INVITATION: "invitation", RESET: "mot_de_passe"}
+ACCOUNT_EMAIL_JOB = "courriel_compte"
+LINK_INVALID = (
+    "Ce lien n'est plus valable : il a déjà servi, il a expiré ou il est incomplet. "
+    "Demandez-en un nouveau avec « Mot de passe oublié ? » sur la page de connexion."
+)
+RESET_THROTTLED = (
+    "Trop de demandes de réinitialisation : attendez {minutes} avant de réessayer, ou "
+    "demandez à l'équipe nationale ({contact}) de vous aider."
+)
+
+
+def link_secret(secret_key: str, purpose: str, nonce: str) -> str:
+    """The secret of a link (what its URL carries), rebuilt from its nonce and the server key."""
+    mac = hmac.new(secret_key.encode(), f"labelflow:{purpose}:{nonce}".encode(), hashlib.sha256)
+    return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode()
+
+
+def issue_link(session: Session, *, user: User, purpose: str, settings: Settings) -> AccountToken:
+    """A new single-use link for `user`, e-mailed by a job after the commit. It replaces the
+    links of the same purpose not used yet (only the latest e-mail works)."""
+    now = dates.now()
+    session.execute(
+        sa.update(AccountToken)
+        .where(
+            col(AccountToken.user_id) == user.id,
+            col(AccountToken.purpose) == purpose,
+            col(AccountToken.used_at).is_(None),
+        )
+        .values(used_at=now)
+    )
+    nonce = secrets.token_urlsafe(32)
+    token = AccountToken(
+        user_id=id_of(user),
+        purpose=purpose,
+        token_hash=digest(link_secret(settings.secret_key, purpose, nonce)),
+        created_at=now,
+        expires_at=now + LINK_LIFETIMES[purpose],
+    )
+    session.add(token)
+    session.flush()
+    jobs.enqueue(
+        session,
+        kind=ACCOUNT_EMAIL_JOB,
+        payload={"token_id": token.id, "nonce": nonce},
+        dedupe_key=f"compte:{token.id}",
+    )
+    return token
+
+
+def _live_link(session: Session, *, raw_token: str, purpose: str) -> tuple[AccountToken, User]:
+    """The unused, unexpired link of that purpose and its active account, else LinkInvalid."""
+    token = session.exec(
+        select(AccountToken).where(AccountToken.token_hash == digest(raw_token[:200]))
+    ).first()  # a digest: whatever the token holds (NUL...) never reaches the database
+    if (
+        token is None
+        or token.purpose != purpose
+        or token.used_at is not None
+        or token.expires_at <= dates.now()
+    ):
+        raise LinkInvalid(LINK_INVALID)
+    user = session.get(User, token.user_id)
+    if user is None or not user.active:
+        raise LinkInvalid(LINK_INVALID)
+    return token, user
+
+
+def check_link(session: Session, *, raw_token: str, purpose: str) -> User:
+    """Whose link this is (the page shows the form only for a live link); LinkInvalid else."""
+    return _live_link(session, raw_token=raw_token, purpose=purpose)[1]
+
+
+def confirm_link(session: Session, *, raw_token: str, purpose: str, new_password: str) -> User:
+    """Set the password with a live link, which is used up (once, even for two requests at
+    once); the account's other pending links go too, and its failed sign-ins are forgotten."""
+    token, user = _live_link(session, raw_token=raw_token, purpose=purpose)
+    set_password(session, user=user, new_password=new_password)
+    now = dates.now()
+    used = session.execute(
+        sa.update(AccountToken)
+        .where(col(AccountToken.id) == token.id, col(AccountToken.used_at).is_(None))
+        .values(used_at=now)
+    )
+    if used.rowcount != 1:  # type: ignore[attr-defined]
+        raise LinkInvalid(LINK_INVALID)  # the other request used it first: this one undoes all
+    session.execute(
+        sa.update(AccountToken)
+        .where(col(AccountToken.user_id) == user.id, col(AccountToken.used_at).is_(None))
+        .values(used_at=now)
+    )
+    session.execute(
+        sa.delete(LoginAttempt).where(
+            col(LoginAttempt.email) == user.email, col(LoginAttempt.success).is_(False)
+        )
+    )
+    record_fact(
+        session,
+        actor=actor_of(user),
+        kind="compte",
+        at=now,
+        data={"op": "mot_de_passe", "user_id": user.id, "via": purpose},
+    )
+    return user
+
+
+def _check_reset_throttle(
+    session: Session, *, email: str, address: str, settings: Settings, now: datetime
+) -> None:
+    """The sign-in limits, over the reset requests: the same answer for every address."""
+    window = timedelta(minutes=settings.login_window_minutes)
+    for column, value, limit in (
+        (ResetRequest.email, email, settings.login_max_failures_per_account),
+        (ResetRequest.address, address, settings.login_max_failures_per_address),
+    ):
+        count, oldest = session.exec(
+            select(func.count(), func.min(ResetRequest.at)).where(
+                column == value, col(ResetRequest.at) >= now - window
+            )
+        ).one()
+        if count >= limit:
+            retry = _retry_after(oldest, window, now)
+            minutes = plural(max(1, math.ceil((retry - 1) / 60)), "minute")
+            raise TooManyAttempts(
+                RESET_THROTTLED.format(minutes=minutes, contact=settings.contact_email),
+                retry_after=retry,
+            )
+
+
+def request_password_reset(
+    session: Session, *, email: str, address: str, settings: Settings
+) -> None:
+    """« Mot de passe oublié » : a reset link e-mailed when the address has an active account.
+    Nothing tells the caller whether it has (the request is counted either way)."""
+    # PostgreSQL cannot store NUL: no account's address has one.
+    email = normalize_email(email).replace("\x00", "")[:320]
+    now = dates.now()
+    _check_reset_throttle(session, email=email, address=address[:64], settings=settings, now=now)
+    session.add(ResetRequest(email=email, address=address[:64], at=now))
+    user = get_user_by_email(session, email)
+    if user is not None and user.active:
+        issue_link(session, user=user, purpose=RESET, settings=settings)
+    session.flush()
+
+
+def send_account_email(ctx: jobs.JobContext) -> jobs.Finish | None:
+    """Job `courriel_compte` {token_id, nonce} (outside): the invitation or reset e-mail
+    (essential kinds: sent whatever the preferences). The nonce is dropped once sent; a link
+    used or expired meanwhile is not sent at all."""
+    session = ctx.session
+    token = session.get(AccountToken, ctx.payload.get("token_id"))
+    nonce = ctx.payload.get("nonce")
+    user = session.get(User, token.user_id) if token is not None else None
+    if token is None or user is None or not isinstance(nonce, str):
+        return None  # gone with its account, or already sent
+    forget_nonce = _forget_nonce(ctx.job.id, token.id)
+    if token.used_at is not None or token.expires_at <= dates.now() or not user.active:
+        return forget_nonce
+    raw = link_secret(ctx.settings.secret_key, token.purpose, nonce)
+    if not hmac.compare_digest(digest(raw), token.token_hash):
+        raise jobs.PermanentFailure(
+            "la clé LABELFLOW_SECRET_KEY a changé depuis la demande : ce lien ne peut plus être "
+            "écrit (demandez-en un nouveau)"
+        )
+    if ctx.runtime is None:
+        raise jobs.PermanentFailure("pas de gabarits de courriel (runtime absent)")
+    base_url = ctx.settings.base_url.rstrip("/")
+    rendered = mail.render(
+        ctx.runtime.templates,
+        LINK_TEMPLATES[token.purpose],
+        {
+            "user": user,
+            "link": f"{base_url}{LINK_PATHS[token.purpose]}{raw}",
+            "expires_at": token.expires_at,
+            "base_url": base_url,
+            "contact_email": ctx.settings.contact_email,
+        },
+    )
+    message = mail.compose(settings=ctx.settings, to=(user.name, user.email), rendered=rendered)
+    mail.send(message, settings=ctx.settings)
+    return forget_nonce
+
+
+def _forget_nonce(job_id: int | None, token_id: int | None) -> jobs.Finish:
+    """Recorded with the job's status: its payload no longer holds what rebuilds the link."""
+
+    def finish(session: Session) -> None:
+        job = session.get(Job, job_id)
+        if job is not None:
+            job.payload = {"token_id": token_id}
+            session.add(job)
+
+    return finish

@@ -1,4 +1,5 @@
-"""The `labelflow` command: serve, db upgrade, users, tokens, demo, workflow check / diagram."""
+"""The `labelflow` command: serve, db upgrade, users, tokens, demo, remind, workflow check /
+diagram."""
 
 from __future__ import annotations
 
@@ -43,11 +44,12 @@ def _workflow_error(exc: WorkflowError) -> CommandError:
 
 
 def _database(settings: Settings) -> SAEngine:
-    from labelflow import consequences  # noqa: PLC0415  (keeps `--help` fast)
+    from labelflow import consequences, deadlines  # noqa: PLC0415  (keeps `--help` fast)
     from labelflow.db import make_engine  # noqa: PLC0415
 
     # Every command that writes records facts: their subscribers must be there.
     consequences.install()
+    deadlines.configure(due_soon_days=settings.due_soon_days)
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     # Sized as create_app sizes it: `serve` hands this engine to the app.
@@ -319,6 +321,38 @@ def cmd_tokens_create(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_remind(args: argparse.Namespace, settings: Settings) -> int:
+    from labelflow import dates, reminders  # noqa: PLC0415
+    from labelflow.db import transaction  # noqa: PLC0415
+    from labelflow.workflow_store import sync_definitions  # noqa: PLC0415
+
+    try:
+        today = dates.parse_date(args.date) if args.date else dates.today()
+    except ValueError as exc:
+        raise CommandError(f"--date : {exc}", EXIT_USAGE) from None
+    db = _database(settings)
+    _upgrade(db)
+    try:
+        engine = sync_definitions(db, settings.workflows_dir)
+    except WorkflowError as exc:
+        raise _workflow_error(exc) from None
+    # One transaction: every project in its own savepoint (see reminders.remind); the e-mails
+    # are jobs, sent by the worker after this commit.
+    failed: list[int] = []
+    with transaction(db) as session:
+        sent = reminders.remind(session, today=today, engine=engine, failures=failed)
+    print(f"Rappels d'échéance notifiés le {dates.french_date(today)} : {sent}.")
+    if failed:
+        numbers = ", ".join(str(i) for i in failed)
+        print(
+            f"Échec des rappels des projets n° {numbers} (détail ci-dessus) : ils seront "
+            "envoyés à la prochaine passe.",
+            file=sys.stderr,
+        )
+        return EXIT_REFUSED
+    return 0
+
+
 def _definitions(directory: Path) -> list[WorkflowDefinition]:
     if not directory.is_dir():
         raise CommandError(f"Dossier de parcours introuvable : {directory}", EXIT_WORKFLOW)
@@ -481,6 +515,18 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("email", metavar="EMAIL", help="adresse e-mail du compte")
     token.add_argument("--name", required=True, metavar="NOM", help="à quoi sert le jeton")
     token.set_defaults(handler=cmd_tokens_create)
+
+    remind = commands.add_parser(
+        "remind",
+        help="envoyer les rappels d'échéance dus (une passe)",
+        description="Une passe de rappels : bientôt, le jour même, puis 7 jours après et tous "
+        "les 30 jours. Chaque rappel n'est envoyé qu'une fois, même si deux passes se "
+        "chevauchent.",
+    )
+    remind.add_argument(
+        "--date", metavar="JJ/MM/AAAA", help="jour de la passe (défaut : aujourd'hui, à Paris)"
+    )
+    remind.set_defaults(handler=cmd_remind)
 
     workflow = commands.add_parser("workflow", help="définitions de parcours")
     wf_commands = workflow.add_subparsers(

@@ -8,6 +8,7 @@ in the order they run. The notifications and webhooks to come subscribe here too
 from __future__ import annotations
 
 from labelflow import (
+    accounts,
     assignments,
     deadlines,
     jobs,
@@ -26,6 +27,7 @@ def install(registry: Subscribers = SUBSCRIBERS, handlers: jobs.Handlers = jobs.
     # What the worker runs, by kind of job.
     handlers.register(notifications.EMAIL_JOB, notifications.send_notification_email, outside=True)
     handlers.register(notifications.DIGEST_JOB, notifications.send_digest, outside=True)
+    handlers.register(accounts.ACCOUNT_EMAIL_JOB, accounts.send_account_email, outside=True)
 
     registry.clear()
     registry.subscribe("creation", deadlines.on_project_created)

@@ -24,6 +24,7 @@ from labelflow.projects import bump, require_open, visibility_clause
 from labelflow.schemas import DeadlineMove, MilestoneCreate, MilestoneUpdate
 from labelflow.workflow import Engine, WorkflowDefinition
 
+# Read at every call (never copied at import): `configure` sets it from LABELFLOW_DUE_SOON_DAYS.
 DUE_SOON_DAYS = 30
 MAX_MOVE_MONTHS = 120
 STATUS_LABELS = {
@@ -35,6 +36,12 @@ STATUS_LABELS = {
 }
 # A milestone is held (« tenu ») rather than closed.
 MILESTONE_STATUS_LABELS = {**STATUS_LABELS, "tenue": "Tenu"}
+
+
+def configure(*, due_soon_days: int) -> None:
+    """Apply the setting (`create_app` and the CLI, once at start-up)."""
+    global DUE_SOON_DAYS  # noqa: PLW0603  (one process, one setting: read by every status)
+    DUE_SOON_DAYS = due_soon_days
 
 
 def deadline_status(deadline: Deadline, *, suspended: bool, today: date) -> str:

@@ -265,3 +265,13 @@ class JobNotAbandoned(Conflict):
 
 class EssentialNotification(Invalid):
     code = "notification_essentielle"
+
+
+# --- accounts by e-mail -----------------------------------------------------------------------
+
+
+class LinkInvalid(DomainError):
+    """An invitation or password-reset link already used, expired or unknown."""
+
+    status = 400
+    code = "lien_invalide"

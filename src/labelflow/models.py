@@ -652,3 +652,56 @@ class MessageRead(SQLModel, table=True):
     user_id: int = _fk("users")
     last_read_message_id: int
     read_at: datetime = _ts()
+
+
+# --- follow-up: reminders, accounts by e-mail -----------------------------------------------------
+
+
+class ReminderSent(SQLModel, table=True):
+    """One reminder of one deadline, identified by (deadline, kind, due date): written in the
+    transaction of its notifications, so each is sent at most once whatever runs overlap."""
+
+    __tablename__ = "reminders_sent"
+    __table_args__ = (
+        sa.UniqueConstraint(
+            "deadline_id", "kind", "due_on", name="uq_reminders_sent_deadline_kind_due_on"
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    deadline_id: int = _fk("deadlines", index=False)
+    kind: str = Field(max_length=20)  # bientot, echeance, retard_7, retard_37...
+    due_on: date
+    created_at: datetime = _ts()
+
+
+class AccountToken(SQLModel, table=True):
+    """A single-use link sent by e-mail: an invitation (7 days) or a password reset (1 hour).
+
+    Only the SHA-256 digest of the link's secret is stored (see `accounts.py`)."""
+
+    __tablename__ = "account_tokens"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = _fk("users")
+    purpose: str = Field(max_length=20)  # invitation, reinitialisation
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = _ts()
+    expires_at: datetime = _ts()
+    used_at: datetime | None = _ts(nullable=True)
+
+
+class ResetRequest(SQLModel, table=True):
+    """A « mot de passe oublié » request, whether the address has an account or not: what the
+    throttle counts, per e-mail and per network address."""
+
+    __tablename__ = "reset_requests"
+    __table_args__ = (
+        sa.Index("ix_reset_requests_email_at", "email", "at"),
+        sa.Index("ix_reset_requests_address_at", "address", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=320)
+    address: str = Field(max_length=64)
+    at: datetime = _ts()

@@ -3,7 +3,7 @@ each step, overdue or due soon."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -198,7 +198,8 @@ class Pipeline:
     due_soon: int
     overdue_projects: list[DueProject]
     due_soon_projects: list[DueProject]
-    due_soon_days: int = deadlines.DUE_SOON_DAYS
+    # The setting at the time of the call (not of the import).
+    due_soon_days: int = field(default_factory=lambda: deadlines.DUE_SOON_DAYS)
 
     @property
     def running(self) -> int:

@@ -744,3 +744,19 @@ class MessagePublic(BaseModel):
     awaiting_reply: bool
     document_ids: list[int]
     created_at: datetime
+
+
+# --- accounts by e-mail -------------------------------------------------------------------------
+
+
+class PasswordResetAsk(Input):
+    # Any text: a malformed address gets the same 202 as an unknown one.
+    email: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=320), NoNul
+    ]
+
+
+class LinkConfirm(Input):
+    token: Annotated[str, StringConstraints(min_length=1, max_length=200), NoNul]
+    # The password rules are the service's (`accounts.set_password`), after the link is checked.
+    new_password: Annotated[str, StringConstraints(max_length=4096)]

@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     worker: bool = True
     # How long a claimed job is its worker's before another may take it again.
     job_lease_seconds: int = Field(default=300, ge=5, le=86_400)
+    # A deadline is « bientôt » this many days before it is due (its status, the dashboard's
+    # count, the first reminder).
+    due_soon_days: int = Field(default=30, ge=1, le=365)
 
     @property
     def resolved_database_url(self) -> str:

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine as SAEngine
 
-from labelflow import __version__, consequences
+from labelflow import __version__, consequences, deadlines
 from labelflow.db import make_engine, ping
 from labelflow.runtime import Runtime
 from labelflow.settings import Settings
@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None, *, db: SAEngine | None = None) 
     )
     workflows = sync_definitions(db, settings.workflows_dir)
     consequences.install()
+    deadlines.configure(due_soon_days=settings.due_soon_days)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -106,6 +107,8 @@ def create_app(settings: Settings | None = None, *, db: SAEngine | None = None) 
         milestones_api,
     ):
         app.include_router(api.router)
+    # Before any sign-in: the invitation and password-reset links.
+    app.include_router(account_api.public_router)
     install_docs(app)
     app.state.templates = make_templates(settings)
     for pages in (

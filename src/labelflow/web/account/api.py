@@ -1,17 +1,26 @@
-"""The signed-in account in the JSON API: who it is, its password, its personal API tokens."""
+"""The signed-in account in the JSON API: who it is, its password, its personal API tokens; and,
+before any sign-in, the invitation and password-reset links (`public_router`)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Path, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import JSONResponse
 
 from labelflow import accounts
-from labelflow.schemas import PasswordChange, TokenCreate, TokenCreated, TokenPublic, UserPublic
-from labelflow.web.account.present import token_public
+from labelflow.schemas import (
+    LinkConfirm,
+    PasswordChange,
+    PasswordResetAsk,
+    TokenCreate,
+    TokenCreated,
+    TokenPublic,
+    UserPublic,
+)
+from labelflow.web.account.present import RESET_ASKED, client_address, token_public
 from labelflow.web.deps import MAX_ID, IdentityDep, SessionDep, SettingsDep
-from labelflow.web.routing import api_router
+from labelflow.web.routing import API_PREFIX, api_router
 from labelflow.web.users.present import user_public
 
 router = api_router()
@@ -71,4 +80,48 @@ def change_my_password(
     if refused is not None:
         # Answered, not raised: the failed attempt it counts is committed with the request.
         return JSONResponse(refused.body(), status_code=refused.status)
+    return Response(status_code=204)
+
+
+# --- before any sign-in: invitation and password-reset links ------------------------------------
+
+public_router = APIRouter(prefix=API_PREFIX, tags=["comptes"])
+
+
+@public_router.post(
+    "/auth/password-reset",
+    status_code=202,
+    summary="Mot de passe oublié : recevoir un lien par courriel",
+)
+def ask_password_reset(
+    data: PasswordResetAsk, request: Request, session: SessionDep, settings: SettingsDep
+) -> dict[str, str]:
+    # The same answer whether the address has an account or not.
+    accounts.request_password_reset(
+        session, email=data.email, address=client_address(request), settings=settings
+    )
+    return {"message": RESET_ASKED}
+
+
+@public_router.post(
+    "/auth/password-reset/confirm",
+    status_code=204,
+    summary="Choisir un nouveau mot de passe avec le lien reçu",
+)
+def confirm_password_reset(data: LinkConfirm, session: SessionDep) -> Response:
+    accounts.confirm_link(
+        session, raw_token=data.token, purpose=accounts.RESET, new_password=data.new_password
+    )
+    return Response(status_code=204)
+
+
+@public_router.post(
+    "/auth/invitation/confirm",
+    status_code=204,
+    summary="Choisir son mot de passe avec le lien d'invitation",
+)
+def confirm_invitation(data: LinkConfirm, session: SessionDep) -> Response:
+    accounts.confirm_link(
+        session, raw_token=data.token, purpose=accounts.INVITATION, new_password=data.new_password
+    )
     return Response(status_code=204)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Form, Path, Request
 from fastapi.responses import RedirectResponse, Response
@@ -20,8 +20,9 @@ from sqlmodel import Session
 
 from labelflow import accounts
 from labelflow.actors import Actor
-from labelflow.errors import TooManyAttempts
+from labelflow.errors import Invalid, LinkInvalid, TooManyAttempts
 from labelflow.settings import Settings
+from labelflow.web.account.present import RESET_ASKED, client_address
 from labelflow.web.confirm import notice
 from labelflow.web.deps import (
     MAX_ID,
@@ -269,3 +270,241 @@ def create_token(
 def revoke_token(token_id: TokenId, session: SessionDep, actor: ActorDep) -> Response:
     accounts.revoke_token(session, user_id=actor.user_id or 0, token_id=token_id)
     return RedirectResponse("/account#jetons", status_code=303)
+
+
+# --- before any sign-in: forgotten password, invitation and reset links -------------------------
+#
+# Their forms carry a signed double-submit token like the login form's (cookie scoped to the
+# page). A link's page shows its form only while the link is live; the link is used up only by a
+# successful POST (a mail scanner opening it changes nothing). The new password signs the person
+# in at once: every other session of theirs has ended (`accounts.set_password`).
+
+FORM_COOKIE = "labelflow_form"
+FORM_EXPIRED = "Le formulaire a expiré : saisissez-le de nouveau."
+PASSWORDS_DIFFER = "Les deux mots de passe ne correspondent pas."
+LINK_PAGES = {
+    accounts.INVITATION: "Choisir votre mot de passe",
+    accounts.RESET: "Choisir un nouveau mot de passe",
+}
+LinkToken = Annotated[str, Path(max_length=200)]
+
+
+def _form_page(
+    request: Request, settings: Settings, template: str, context: dict[str, Any], status: int
+) -> Response:
+    token = _sign(settings, secrets.token_urlsafe(16))
+    response = render(request, template, {**context, "form_token": token}, status)
+    response.set_cookie(
+        FORM_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=_secure(request),
+        path=request.url.path,
+    )
+    return response
+
+
+def _form_token_ok(request: Request, settings: Settings, field: str) -> bool:
+    return _login_token_ok(settings, request.cookies.get(FORM_COOKIE), field)
+
+
+def _reset_page(
+    request: Request,
+    settings: Settings,
+    *,
+    email: str = "",
+    done: str = "",
+    message: str = "",
+    errors: dict[str, list[str]] | None = None,
+    status_code: int = 200,
+) -> Response:
+    context = {
+        "email": email,
+        "done": done,
+        "message": message,
+        "errors": errors or {},
+        "contact_email": settings.contact_email,
+    }
+    return _form_page(request, settings, "password_reset.html", context, status_code)
+
+
+@router.get("/mot-de-passe-oublie")
+def password_reset_form(request: Request, settings: SettingsDep) -> Response:
+    return _reset_page(request, settings)
+
+
+@router.post("/mot-de-passe-oublie")
+def password_reset_ask(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    email: Annotated[str, Form(max_length=320)] = "",
+    form_token: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    if not _form_token_ok(request, settings, form_token):
+        return _reset_page(request, settings, email=email, message=FORM_EXPIRED, status_code=403)
+    if not email.strip():
+        return _reset_page(request, settings, errors={"email": [REQUIRED]}, status_code=422)
+    try:
+        accounts.request_password_reset(
+            session, email=email, address=client_address(request), settings=settings
+        )
+    except TooManyAttempts as exc:
+        response = _reset_page(request, settings, email=email, message=exc.message, status_code=429)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    # The same page whether the address has an account or not.
+    return _reset_page(request, settings, done=RESET_ASKED)
+
+
+def _link_page(
+    request: Request,
+    session: Session,
+    settings: Settings,
+    *,
+    purpose: str,
+    token: str,
+    message: str = "",
+    errors: dict[str, list[str]] | None = None,
+    status_code: int = 200,
+) -> Response:
+    heading = LINK_PAGES[purpose]
+    try:
+        user = accounts.check_link(session, raw_token=token, purpose=purpose)
+    except LinkInvalid as exc:
+        return render(
+            request, "password_set.html", {"heading": heading, "invalid": exc.message}, 400
+        )
+    context = {
+        "heading": heading,
+        "invalid": "",
+        "button": "Enregistrer et me connecter",
+        "account_name": user.name,
+        "account_email": user.email,
+        "action": request.url.path,
+        "password_min": accounts.PASSWORD_MIN,
+        "message": message,
+        "errors": errors or {},
+    }
+    return _form_page(request, settings, "password_set.html", context, status_code)
+
+
+def _set_with_link(
+    request: Request,
+    session: Session,
+    settings: Settings,
+    *,
+    purpose: str,
+    token: str,
+    new_password: str,
+    new_password_confirm: str,
+    form_token: str,
+) -> Response:
+    if not _form_token_ok(request, settings, form_token):
+        return _link_page(
+            request,
+            session,
+            settings,
+            purpose=purpose,
+            token=token,
+            message=FORM_EXPIRED,
+            status_code=403,
+        )
+    errors: dict[str, list[str]] = {}
+    if not new_password:
+        errors["new_password"] = [REQUIRED]
+    elif new_password != new_password_confirm:
+        errors["new_password_confirm"] = [PASSWORDS_DIFFER]
+    if errors:
+        return _link_page(
+            request, session, settings, purpose=purpose, token=token, errors=errors, status_code=422
+        )
+    try:
+        user = accounts.confirm_link(
+            session, raw_token=token, purpose=purpose, new_password=new_password
+        )
+    except LinkInvalid:
+        session.rollback()
+        return _link_page(request, session, settings, purpose=purpose, token=token)
+    except Invalid as exc:
+        session.rollback()
+        fields = exc.extra.get("fields") or [{"field": "new_password", "message": exc.message}]
+        errors = {f["field"]: [f["message"]] for f in fields}
+        return _link_page(
+            request, session, settings, purpose=purpose, token=token, errors=errors, status_code=422
+        )
+    old = request.cookies.get(SESSION_COOKIE)
+    if old:
+        accounts.close_session(session, raw_token=old)
+    opened = accounts.open_session(session, user=user, settings=settings)
+    response = RedirectResponse("/", status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        opened.raw_token,
+        httponly=True,
+        samesite="lax",
+        secure=_secure(request),
+        path="/",
+        max_age=settings.session_absolute_hours * 3600,
+    )
+    response.delete_cookie(FORM_COOKIE, path=request.url.path)
+    return response
+
+
+@router.get("/mot-de-passe/{token}")
+def password_reset_link(
+    request: Request, token: LinkToken, session: SessionDep, settings: SettingsDep
+) -> Response:
+    return _link_page(request, session, settings, purpose=accounts.RESET, token=token)
+
+
+@router.post("/mot-de-passe/{token}")
+def password_reset_set(
+    request: Request,
+    token: LinkToken,
+    session: SessionDep,
+    settings: SettingsDep,
+    new_password: Annotated[str, Form(max_length=4096)] = "",
+    new_password_confirm: Annotated[str, Form(max_length=4096)] = "",
+    form_token: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    return _set_with_link(
+        request,
+        session,
+        settings,
+        purpose=accounts.RESET,
+        token=token,
+        new_password=new_password,
+        new_password_confirm=new_password_confirm,
+        form_token=form_token,
+    )
+
+
+@router.get("/invitation/{token}")
+def invitation_link(
+    request: Request, token: LinkToken, session: SessionDep, settings: SettingsDep
+) -> Response:
+    return _link_page(request, session, settings, purpose=accounts.INVITATION, token=token)
+
+
+@router.post("/invitation/{token}")
+def invitation_set(
+    request: Request,
+    token: LinkToken,
+    session: SessionDep,
+    settings: SettingsDep,
+    new_password: Annotated[str, Form(max_length=4096)] = "",
+    new_password_confirm: Annotated[str, Form(max_length=4096)] = "",
+    form_token: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    return _set_with_link(
+        request,
+        session,
+        settings,
+        purpose=accounts.INVITATION,
+        token=token,
+        new_password=new_password,
+        new_password_confirm=new_password_confirm,
+        form_token=form_token,
+    )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from fastapi import Request
+
 from labelflow.actors import Actor
 from labelflow.models import ApiToken
 from labelflow.permissions import (
@@ -24,6 +26,17 @@ from labelflow.permissions import (
 from labelflow.schemas import TokenPublic
 
 HOME_LABELS = {"porteur": "Mon projet", "consultant": "Mes projets", "bureau": "Dossiers du Bureau"}
+
+
+RESET_ASKED = (
+    "Si un compte actif existe avec cette adresse, un courriel vient de lui être envoyé avec un "
+    "lien pour choisir un nouveau mot de passe (valable une heure)."
+)
+
+
+def client_address(request: Request) -> str:
+    """The caller's network address, as the sign-in throttle counts it."""
+    return request.client.host if request.client else "inconnue"
 
 
 def token_public(token: ApiToken) -> TokenPublic:

@@ -9,7 +9,15 @@ from fastapi import Path, Query, Response
 from labelflow import accounts
 from labelflow.permissions import MEMBERS_MANAGE, USERS_MANAGE
 from labelflow.schemas import MemberAdd, Role, UserCreate, UserPublic, UserUpdate
-from labelflow.web.deps import MAX_ID, ActorDep, ProjectDep, SessionDep, permit, permit_on_project
+from labelflow.web.deps import (
+    MAX_ID,
+    ActorDep,
+    ProjectDep,
+    SessionDep,
+    SettingsDep,
+    permit,
+    permit_on_project,
+)
 from labelflow.web.routing import api_router
 from labelflow.web.users.present import user_public
 
@@ -32,8 +40,11 @@ def list_users(
     summary="Créer un compte",
     dependencies=[permit(USERS_MANAGE)],
 )
-def create_user(data: UserCreate, session: SessionDep, actor: ActorDep) -> UserPublic:
-    return user_public(accounts.create_user(session, data=data, actor=actor))
+def create_user(
+    data: UserCreate, session: SessionDep, actor: ActorDep, settings: SettingsDep
+) -> UserPublic:
+    # Without a password, the person is e-mailed an invitation to choose one.
+    return user_public(accounts.create_user(session, data=data, actor=actor, invitation=settings))
 
 
 @router.patch(

@@ -22,6 +22,7 @@ from labelflow.web.deps import (
     EngineDep,
     ProjectDep,
     SessionDep,
+    SettingsDep,
     SubId,
     permit,
     permit_on_project,
@@ -39,6 +40,8 @@ UserId = Annotated[int, Path(ge=1, le=MAX_ID)]
 ACTIVE_CHOICES = {"oui": True, "non": False}
 NOTICES = {
     "cree": "Le compte a été créé.",
+    "invite": "Le compte a été créé : un courriel d'invitation lui a été envoyé, avec un lien "
+    "valable 7 jours pour choisir son mot de passe.",
     "enregistre": "Les changements ont été enregistrés.",
     "desactive": "Le compte est désactivé : ses sessions et ses jetons ne donnent plus accès.",
     "reactive": "Le compte est de nouveau actif.",
@@ -84,15 +87,22 @@ def users_list(
 
 @router.post("/users", dependencies=ADMIN)
 def create_user(
-    request: Request, form: Annotated[UserForm, Form()], session: SessionDep, actor: ActorDep
+    request: Request,
+    form: Annotated[UserForm, Form()],
+    session: SessionDep,
+    actor: ActorDep,
+    settings: SettingsDep,
 ) -> Response:
     try:
-        user = accounts.create_user(session, data=form.to_create(), actor=actor)
+        user = accounts.create_user(
+            session, data=form.to_create(), actor=actor, invitation=settings
+        )
     except REFUSALS as exc:
         session.rollback()
         state = refusal(exc, form.values())
         return _users_page(request, session, form=state, status_code=state.status)
-    return RedirectResponse(f"/users/{user.id}?fait=cree", status_code=303)
+    done = "cree" if user.password_hash else "invite"
+    return RedirectResponse(f"/users/{user.id}?fait={done}", status_code=303)
 
 
 def _user_page(
