@@ -657,3 +657,60 @@ class ReportVersionPublic(BaseModel):
     submitted_at: datetime
     submitted_by: str
     content: dict[str, Any]
+
+
+# --- notifications (DESIGN §9, §13) ---------------------------------------------------------------
+
+# The keys of `notifications.KINDS` and `notifications.MODES` (a test keeps them the same).
+NotificationKind = Literal[
+    "transition",
+    "echeance",
+    "rappel",
+    "document_depose",
+    "document_refuse",
+    "message",
+    "affectation",
+    "declaration",
+    "rapport",
+    "seance",
+    "decision",
+    "invitation",
+    "mot_de_passe",
+]
+NotificationMode = Literal["immediat", "quotidien", "application"]
+
+
+class NotificationPublic(BaseModel):
+    id: int
+    kind: str
+    project_id: int | None
+    title: str
+    url: str
+    created_at: datetime
+    read_at: datetime | None
+
+
+class NotificationsPage(BaseModel):
+    items: list[NotificationPublic]
+    unread: int
+    total: int
+    limit: int
+    offset: int
+
+
+class ReadAllPublic(BaseModel):
+    marked: int  # how many were unread
+    unread: int
+
+
+class PreferencesPublic(BaseModel):
+    notifications: dict[str, NotificationMode]
+
+
+class PreferencesIn(Input):
+    notifications: dict[NotificationKind, NotificationMode]
+
+
+class FollowingPublic(BaseModel):
+    project_id: int
+    following: bool

@@ -26,6 +26,8 @@ from labelflow.web.documents import api as documents_api
 from labelflow.web.documents import pages as documents_pages
 from labelflow.web.help import pages as help_pages
 from labelflow.web.limits import Admission, BodySizeLimit, request_slots
+from labelflow.web.notifications import api as notifications_api
+from labelflow.web.notifications import pages as notifications_pages
 from labelflow.web.projects import api as projects_api
 from labelflow.web.projects import pages as projects_pages
 from labelflow.web.records import api as records_api
@@ -98,6 +100,7 @@ def create_app(settings: Settings | None = None, *, db: SAEngine | None = None) 
         users_api,
         report_api,
         assignments_api,
+        notifications_api,
     ):
         app.include_router(api.router)
     install_docs(app)
@@ -112,6 +115,7 @@ def create_app(settings: Settings | None = None, *, db: SAEngine | None = None) 
         users_pages,
         assignments_pages,
         help_pages,
+        notifications_pages,
     ):
         app.include_router(pages.router)
     # What the subscribers of facts need: attached to every request's session (deps.get_session).

@@ -25,6 +25,7 @@ from labelflow.web.bureau.present import DECISION_LABELS, bureau_section
 from labelflow.web.confirm import ask, confirmed, hidden_fields, notice
 from labelflow.web.documents.present import documents_public, upload_types
 from labelflow.web.forms import REFUSALS, Forms, PageForm, refusal
+from labelflow.web.notifications.present import follow_context
 from labelflow.web.projects.history import history_lines
 from labelflow.web.projects.present import (
     done_by_labels,
@@ -106,6 +107,7 @@ def project_page(
         "upload_types": upload_types(definition, actor) if can["upload"] else [],
         **members_section(session, project, can_manage=can["members"]),
         **consultant_section(session, engine, project, can_assign=can["records"]),
+        **follow_context(session, project, actor),
     }
 
 

@@ -16,6 +16,7 @@ from labelflow.web.account.present import abilities, nav_items
 from labelflow.web.confirm import consequence
 from labelflow.web.confirm import title as confirm_title
 from labelflow.web.documents.present import filesize
+from labelflow.web.notifications.present import bell_label
 from labelflow.workflow import COLLEGE_LABELS
 
 
@@ -27,6 +28,8 @@ def _identity_context(request: Request) -> dict[str, Any]:
         "csrf_token": getattr(request.state, "csrf_token", ""),
         "nav_items": nav_items(viewer) if viewer is not None else [],
         "viewer_can": abilities(viewer) if viewer is not None else {},
+        "unread_notifications": getattr(request.state, "unread_notifications", 0),
+        "bell_label": bell_label(getattr(request.state, "unread_notifications", 0)),
     }
 
 

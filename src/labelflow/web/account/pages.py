@@ -31,6 +31,7 @@ from labelflow.web.deps import (
     csrf_form,
 )
 from labelflow.web.forms import REFUSALS, FormState, TokenForm, refusal
+from labelflow.web.notifications.present import preferences_context
 from labelflow.web.routing import PAGE_DEPENDENCIES, public_page_router, render
 
 # The login form comes before any session: each signed-in page names PAGE_DEPENDENCIES.
@@ -116,6 +117,7 @@ def _account_page(
             "new_token": new_token,
             "nav": "account",
             "json_url": "/api/v1/me",
+            **preferences_context(session, actor),
         },
         status_code,
     )
