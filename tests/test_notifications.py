@@ -729,3 +729,34 @@ def test_follow_button_on_the_project_page(
     assert "/follow" not in page.text
     refused = porteur.post(f"/projects/{world.pid}/follow", data={"csrf_token": csrf(page)})
     assert refused.status_code == 403
+
+
+# --- a failing notification fails its fact ------------------------------------------------------
+
+
+def test_a_failing_notification_rolls_the_fact_back(
+    client: Any, world: World, post: PostOffice, db: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> list[Notification]:
+        raise RuntimeError("the notifications table is gone")
+
+    monkeypatch.setattr(notifications, "notify", broken)
+    before = client.get(f"/api/v1/projects/{world.pid}").json()
+    history = len(client.get(f"/api/v1/projects/{world.pid}/events").json())
+    with pytest.raises(RuntimeError):
+        client.post(f"/api/v1/projects/{world.pid}/suspend", json={"comment": "Pause"})
+    after = client.get(f"/api/v1/projects/{world.pid}").json()
+    assert after["suspended"] is False and after["version"] == before["version"]
+    assert len(client.get(f"/api/v1/projects/{world.pid}/events").json()) == history
+    assert rows(db, kind="transition") == [] and post.deliver() == {}
+
+
+def test_inactive_accounts_are_not_told(
+    client: Any, world: World, post: PostOffice, db: Engine
+) -> None:
+    r = client.patch(f"/api/v1/users/{world.porteur.id}", json={"active": False})
+    assert r.status_code == 200, r.text
+    post.settle()
+    client.post(f"/api/v1/projects/{world.pid}/suspend", json={"comment": "Pause"})
+    assert set(post.deliver()) == addresses(world.owner, world.follower)
+    assert rows(db, user_id=world.porteur.id, kind="transition") == []
