@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from email.message import EmailMessage
+from html import unescape
 from typing import Any, get_args
 
 import pytest
@@ -34,6 +35,7 @@ from tests.factories import (
     walk_to,
 )
 from tests.smtp import SmtpServer, text_of
+from tests.test_dashboard import count_statements
 from tests.test_pages_roles import PASSWORD, csrf, session_as
 
 __all__ = ["session_as"]  # the fixture, used by name
@@ -627,6 +629,10 @@ def test_the_bell_and_the_notifications_page(
     assert listing.status_code == 200
     html = plain(listing.text)
     assert "<h1>Notifications</h1>" in html and "32 notifications non lues sur 32" in html
+    meta = re.findall(r'<p class="notification__meta">([^<]*)</p>', unescape(listing.text))
+    assert plain(meta[0]).startswith(
+        "Régie de quartier de l'Alma · Changements d'étape, suspensions, reprises · "
+    ), meta[0]
     shown = [int(i) for i in re.findall(r'href="/notifications/(\d+)"', listing.text)]
     assert shown == list(reversed(ids))[:30]  # newest first, 30 a page
     assert 'href="/notifications?page=2"' in listing.text
@@ -760,3 +766,20 @@ def test_inactive_accounts_are_not_told(
     client.post(f"/api/v1/projects/{world.pid}/suspend", json={"comment": "Pause"})
     assert set(post.deliver()) == addresses(world.owner, world.follower)
     assert rows(db, user_id=world.porteur.id, kind="transition") == []
+
+
+def test_the_page_statements_do_not_grow_with_its_rows(
+    client: Any, app: Any, db: Engine, session_as: Callable[[User], TestClient]
+) -> None:
+    person = make_user(db, role="staff", name="Nina Cloche", password=PASSWORD)
+    browser = session_as(person)
+    seed(db, person, 1, create_project(client)["id"])
+    browser.get("/notifications")
+    with count_statements(app) as few:
+        assert browser.get("/notifications").status_code == 200
+    for name in ("Un", "Deux", "Trois"):
+        seed(db, person, 10, create_project(client, name=f"Régie {name}")["id"])
+    with count_statements(app) as many:
+        page = browser.get("/notifications")
+    assert "Régie Trois" in page.text and "Régie Un" in page.text
+    assert len(many) == len(few), (few, many)

@@ -359,6 +359,15 @@ def list_notifications(
     return list(rows), int(total), int(unread)
 
 
+def project_names(session: Session, rows: Iterable[Notification]) -> dict[int, str]:
+    """The names of the projects `rows` are about, in one query (for a page of them)."""
+    ids = {n.project_id for n in rows if n.project_id is not None}
+    if not ids:
+        return {}
+    found = session.exec(select(Project.id, Project.name).where(col(Project.id).in_(ids))).all()
+    return {int(i): name for i, name in found if i is not None}
+
+
 def get_notification(session: Session, *, user_id: int, notification_id: int) -> Notification:
     """One of the person's own notifications (another person's does not exist for them: 404)."""
     notification = session.get(Notification, notification_id)

@@ -49,6 +49,7 @@ def page_context(session: Session, actor: Actor, *, page: int) -> dict[str, Any]
     pages = max(1, -(-total // PAGE_SIZE))
     return {
         "items": rows,
+        "project_names": notifications.project_names(session, rows),
         "total": total,
         "unread": unread,
         "page": page,
