@@ -270,6 +270,19 @@ def test_a_document_refused_tells_the_porteurs_with_the_reason(
     assert title in plain(str(message["Subject"]))
     assert "nouvelle version" in plain(text_of(message))
 
+    # A long reason: the subject quotes its beginning, the body the whole of it.
+    third = upload(client, world.pid, "note_cadrage")
+    post.settle()
+    reason = "La signature manque. " + "Détail de la correction attendue. " * 20 + "Fin."
+    r = client.post(
+        f"/api/v1/documents/{third['id']}/review", json={"status": "rejected", "comment": reason}
+    )
+    assert r.status_code == 200, r.text
+    [message] = post.deliver()[world.porteur.email]
+    subject = plain(str(message["Subject"]))
+    assert "motif : La signature manque. Détail" in subject and subject.endswith("…")
+    assert "Fin." not in subject and plain(reason) in " ".join(plain(text_of(message)).split())
+
     # Accepted: nobody is told.
     second = upload(client, world.pid, "note_cadrage")
     post.settle()

@@ -525,6 +525,12 @@ def concerned(
     return people
 
 
+def _short(text: str, limit: int = 120) -> str:
+    """A reason quoted in a title (an e-mail's subject): its first `limit` characters."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
 def _definition(fact: Fact) -> WorkflowDefinition | None:
     if fact.definition is not None:
         return fact.definition
@@ -600,10 +606,11 @@ def on_review(fact: Fact) -> None:
         fact.session,
         kind="document_refuse",
         user_ids=concerned(fact.session, project, porteurs=True),
-        title=f"Pièce refusée : {label} — motif : {fact.event.comment or ''}",
+        title=f"Pièce refusée : {label} — motif : {_short(fact.event.comment or '')}",
         url=f"{project_url(project)}#pieces",
         project=project,
-        body="Déposez une nouvelle version de cette pièce sur la page de votre projet.",
+        body=f"Motif : {fact.event.comment or ''}\n\n"
+        "Déposez une nouvelle version de cette pièce sur la page de votre projet.",
         actor_id=fact.actor.user_id,
     )
 

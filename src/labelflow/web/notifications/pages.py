@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
 from labelflow import notifications
+from labelflow.db import transaction
 from labelflow.errors import Invalid
 from labelflow.permissions import PIPELINE_READ
 from labelflow.web.deps import MAX_ID, ActorDep, ProjectDep, SessionDep, permit_on_project
@@ -44,12 +45,16 @@ def notifications_page(
 
 @router.get("/notifications/{notification_id}")
 def open_notification(
-    notification_id: NotificationId, session: SessionDep, actor: ActorDep
+    request: Request, notification_id: NotificationId, actor: ActorDep
 ) -> Response:
-    """Opening a notification marks it read, then leads to what it is about."""
-    notification = notifications.mark_read(
-        session, user_id=actor.user_id or 0, notification_id=notification_id
-    )
+    """Opening a notification (a plain link) marks it read, then leads to what it is about.
+
+    A GET request's session does not take SQLite's write lock: the mark is written in a short
+    transaction of its own, as the sessions' « last seen » is (`deps._touch_later`)."""
+    with transaction(request.app.state.db) as own:
+        notification = notifications.mark_read(
+            own, user_id=actor.user_id or 0, notification_id=notification_id
+        )
     return RedirectResponse(_internal(notification.url), status_code=303)
 
 
