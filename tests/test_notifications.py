@@ -642,10 +642,11 @@ def test_the_bell_and_the_notifications_page(
     assert listing.status_code == 200
     html = plain(listing.text)
     assert "<h1>Notifications</h1>" in html and "32 notifications non lues sur 32" in html
-    meta = re.findall(r'<p class="notification__meta">([^<]*)</p>', unescape(listing.text))
-    assert plain(meta[0]).startswith(
-        "Régie de quartier de l'Alma · Changements d'étape, suspensions, reprises · "
-    ), meta[0]
+    metas = re.findall(r'<p class="notification__meta">(.*?)</p>', unescape(listing.text), re.S)
+    meta = plain(re.sub(r"<[^>]+>", "", metas[0]))
+    assert meta.startswith(
+        "Nouveau Régie de quartier de l'Alma · Changements d'étape, suspensions, reprises · "
+    ), meta
     shown = [int(i) for i in re.findall(r'href="/notifications/(\d+)"', listing.text)]
     assert shown == list(reversed(ids))[:30]  # newest first, 30 a page
     assert 'href="/notifications?page=2"' in listing.text
