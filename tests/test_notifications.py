@@ -410,6 +410,7 @@ def test_report_submitted_reopened_and_the_decision(
 def test_a_meeting_tells_every_active_bureau_member(
     client: Any, world: World, post: PostOffice, db: Engine, settings: Settings
 ) -> None:
+    walk_to(client, world.project, "decision_bureau")
     members = [make_user(db, role="bureau", name=f"Membre {i}") for i in range(3)]
     gone = make_user(db, role="bureau", name="Ancien membre")
     r = client.patch(f"/api/v1/users/{gone.id}", json={"active": False})
@@ -428,6 +429,10 @@ def test_a_meeting_tells_every_active_bureau_member(
         project_name="",
         link=f"{settings.base_url}/bureau/meetings#reunion-{meeting['id']}",
         title=f"Réunion du Bureau du {dates.french_date(dates.today())}",
+    )
+    # With the agenda: the decision files at the Bureau's step.
+    assert "Décision du Bureau » : Régie de quartier de l'Alma." in plain(
+        text_of(received[members[0].email][0])
     )
 
 

@@ -36,7 +36,7 @@ from labelflow.models import (
     id_of,
 )
 from labelflow.permissions import PIPELINE_READ, require
-from labelflow.projects import definition_of
+from labelflow.projects import at_bureau_clause, definition_of
 from labelflow.workflow import WorkflowDefinition
 
 IMMEDIATE = "immediat"
@@ -681,12 +681,23 @@ def on_meeting(fact: Fact) -> None:
         select(User.id).where(User.role == BUREAU_ROLE, col(User.active).is_(True))
     ).all()
     held_on = date.fromisoformat(str(data["held_on"]))
+    body = ""
+    runtime = fact.runtime
+    if runtime is not None:  # the agenda: the decision files waiting for the Bureau
+        names = fact.session.exec(
+            select(Project.name)
+            .where(at_bureau_clause(runtime.workflows))
+            .order_by(col(Project.entered_state_at), col(Project.id))
+        ).all()
+        if names:
+            body = "Dossiers à l'étape « Décision du Bureau » : " + " ; ".join(names) + "."
     notify(
         fact.session,
         kind="seance",
         user_ids=members,
         title=f"Réunion du Bureau du {dates.french_date(held_on)}",
         url=f"/bureau/meetings#reunion-{data.get('meeting_id')}",
+        body=body,
         actor_id=fact.actor.user_id,
     )
 

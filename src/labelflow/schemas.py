@@ -682,7 +682,7 @@ NotificationMode = Literal["immediat", "quotidien", "application"]
 
 class NotificationPublic(BaseModel):
     id: int
-    kind: str
+    kind: NotificationKind
     project_id: int | None
     title: str
     url: str
