@@ -527,6 +527,14 @@ def test_preferences_api(client: Any, db: Engine, staff_user: User) -> None:
     assert error["code"] == "notification_essentielle"
     assert error["fields"][0]["field"] == "notifications.invitation"
     assert refused({"notifications": []})["code"] == "requete_invalide"
+    assert refused({"notifications": {"rappel": None}})["code"] == "requete_invalide"
+    assert refused({"notifications": {}, "autre": 1})["fields"][0]["message"] == (
+        "Ce champ n'est pas reconnu."
+    )
+    assert refused({})["fields"][0] == {
+        "field": "notifications",
+        "message": "Ce champ est obligatoire.",
+    }
     prefs = client.get("/api/v1/me/preferences").json()["notifications"]
     assert prefs["rappel"] == "quotidien" and prefs["invitation"] == "immediat"
     # Setting an essential kind to « at once » is no change, accepted.
@@ -571,6 +579,11 @@ def test_notifications_api(
 
     page = client.get("/api/v1/me/notifications", params={"limit": 2, "offset": 2}).json()
     assert [n["id"] for n in page["items"]] == [ids[0]] and page["total"] == 3
+    beyond = client.get("/api/v1/me/notifications", params={"offset": 10}).json()
+    assert beyond["items"] == [] and beyond["total"] == 3 and beyond["unread"] == 3
+    for bad in ({"limit": 201}, {"offset": -1}, {"limit": "beaucoup"}):
+        r = client.get("/api/v1/me/notifications", params=bad)
+        assert r.status_code == 422 and r.json()["error"]["fields"], bad
 
     r = client.post(f"/api/v1/me/notifications/{ids[1]}/read")
     assert r.status_code == 200 and r.json()["read_at"] is not None
