@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from starlette.routing import Mount, Route
 
-from labelflow import accounts, dates
+from labelflow import accounts, dates, notifications
 from labelflow.db import transaction
 from labelflow.models import User
 from labelflow.settings import Settings
@@ -158,6 +158,19 @@ MATRIX: dict[tuple[str, str], tuple[Cell, Cell, Cell, Cell, Cell, Cell]] = {
     ("DELETE", "/api/v1/projects/{project_id}/members/{user_id}"): (
         401, 204, 204, DENY, DENY, DENY,
     ),
+    # notifications: one's own (another's does not exist: test_notifications.py); following a
+    # project is for staff
+    ("GET", "/api/v1/me/notifications"): (401, 200, 200, 200, 200, 200),
+    ("POST", "/api/v1/me/notifications/read-all"): (401, 200, 200, 200, 200, 200),
+    ("POST", "/api/v1/me/notifications/{notification_id}/read"): (
+        401, 200, 200, 200, 200, 200,
+    ),
+    ("GET", "/api/v1/me/preferences"): (401, 200, 200, 200, 200, 200),
+    ("PUT", "/api/v1/me/preferences"): (401, 422, 422, 422, 422, 422),
+    ("POST", "/api/v1/projects/{project_id}/followers/me"): (401, 200, 200, DENY, DENY, DENY),
+    ("DELETE", "/api/v1/projects/{project_id}/followers/me"): (
+        401, 200, 200, DENY, DENY, DENY,
+    ),
     # --- pages ---
     ("GET", "/login"): (200, ANY, ANY, ANY, ANY, ANY),
     ("POST", "/login"): (ANY, ANY, ANY, ANY, ANY, ANY),  # see test_auth.py
@@ -240,6 +253,12 @@ MATRIX: dict[tuple[str, str], tuple[Cell, Cell, Cell, Cell, Cell, Cell]] = {
     ("POST", "/mot-de-passe/{token}"): (ANY, ANY, ANY, ANY, ANY, ANY),
     ("GET", "/invitation/{token}"): (400, 400, 400, 400, 400, 400),
     ("POST", "/invitation/{token}"): (ANY, ANY, ANY, ANY, ANY, ANY),
+    ("GET", "/notifications"): (LOGIN, 200, 200, 200, 200, 200),
+    ("GET", "/notifications/{notification_id}"): (LOGIN, 303, 303, 303, 303, 303),
+    ("POST", "/notifications/read-all"): (LOGIN, 303, 303, 303, 303, 303),
+    ("POST", "/account/preferences"): (LOGIN, 303, 303, 303, 303, 303),
+    ("POST", "/projects/{project_id}/follow"): (LOGIN, 303, 303, DENY, DENY, DENY),
+    ("POST", "/projects/{project_id}/unfollow"): (LOGIN, 303, 303, DENY, DENY, DENY),
 }  # fmt: skip
 
 ROLE_COLUMNS = ("anonymous", "admin", "staff", "consultant", "porteur", "bureau")
@@ -425,6 +444,13 @@ def path_values(world: World, method: str, path: str, role: str, which: str) -> 
         assert user is not None
         with transaction(world.db) as session:
             values["token_id"] = accounts.create_token(session, user=user, name="cible")[1].id
+    if "{notification_id}" in path:
+        user = world.who[role].user or world.who["admin"].user
+        with transaction(world.db) as session:
+            (made,) = notifications.notify(
+                session, kind="transition", user_ids=[user.id if user else None], title="t", url="/"
+            )
+            values["notification_id"] = made.id
     placeholders = path.count("{")
     assert len(values) == placeholders, f"no value for a parameter of {path}: add one here"
     return values

@@ -588,6 +588,7 @@ def test_no_server_error_on_garbage(client: Any) -> None:
         "assignment_id": 1,
         "meeting_id": 1,
         "milestone_id": 1,
+        "notification_id": 1,
     }
     paths = client.get("/openapi.json").json()["paths"]
     seen = 0

@@ -844,3 +844,86 @@ def test_mon_compte_refuses_a_wrong_current_password(server: str, page: Any) -> 
     )
     expect(section.get_by_label("Mot de passe actuel")).to_have_value("")
     shot(page, "mon-compte-mot-de-passe-refuse")
+
+
+@pytest.fixture(scope="module")
+def notified_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Awa Diallo, porteur of a project that was suspended, resumed, and whose note de cadrage
+    was refused: three notifications waiting for her."""
+    from fastapi.testclient import TestClient
+
+    from labelflow.settings import Settings
+    from labelflow.web.app import create_app
+    from tests.factories import create_project, upload
+
+    data = tmp_path_factory.mktemp("notified-data")
+
+    def populate(engine: Engine) -> None:
+        staff = add_account(engine, STAFF, "Camille Roussel", "staff", is_admin=True)
+        porteur = add_account(engine, PORTEUR, "Awa Diallo", "porteur")
+        settings = Settings(
+            environment="test", data_dir=data, database_url=f"sqlite:///{data / 'labelflow.db'}"
+        )
+        with transaction(engine) as session:
+            raw, _token = accounts.create_token(session, user=staff, name="préparation")
+        with TestClient(create_app(settings, db=engine)) as client:
+            client.headers["Authorization"] = f"Bearer {raw}"
+            project = create_project(client)
+            pid = project["id"]
+            r = client.post(f"/api/v1/projects/{pid}/members", json={"user_id": porteur.id})
+            assert r.status_code == 201, r.text
+            for path, comment in (("suspend", "Élections municipales"), ("resume", "Reprise")):
+                r = client.post(f"/api/v1/projects/{pid}/{path}", json={"comment": comment})
+                assert r.status_code == 200, r.text
+            note = upload(client, pid, "note_cadrage", filename="note-de-cadrage.pdf")
+            r = client.post(
+                f"/api/v1/documents/{note['id']}/review",
+                json={"status": "rejected", "comment": REFUSAL},
+            )
+            assert r.status_code == 200, r.text
+
+    with serve(data, populate) as base:
+        yield base
+
+
+def test_porteur_opens_a_notification_from_the_bell(notified_server: str, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    sign_in(page, notified_server, PORTEUR)
+    bell = page.get_by_role("link", name="Notifications, 3 non lues")
+    expect(bell).to_be_visible()
+    bell.click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Notifications")
+    items = page.locator(".notification")
+    expect(items).to_have_count(3)
+    expect(items.first).to_contain_text("Pièce refusée : Note de cadrage")  # newest first
+    shot(page, "notifications")
+    items.first.get_by_role("link").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Mon projet")
+    expect(page.get_by_role("link", name="Notifications, 2 non lues")).to_be_visible()
+
+    page.get_by_role("link", name="Notifications, 2 non lues").click()
+    page.get_by_role("button", name="Tout marquer comme lu").click()
+    expect(page.get_by_text("Toutes vos notifications sont marquées comme lues.")).to_be_visible()
+    expect(page.get_by_role("link", name="Notifications, aucune non lue")).to_be_visible()
+
+    nav = page.get_by_role("navigation", name="Navigation principale")
+    nav.get_by_role("link", name="Mon compte").click()
+    choice = page.get_by_label("Changements d'étape, suspensions, reprises")
+    choice.select_option("quotidien")
+    page.get_by_role("button", name="Enregistrer mes préférences").click()
+    expect(page.get_by_text("Vos préférences sont enregistrées.")).to_be_visible()
+    expect(page.get_by_label("Changements d'étape, suspensions, reprises")).to_have_value(
+        "quotidien"
+    )
+    shot(page, "mon-compte-preferences")
+
+
+def test_staff_follows_a_project(notified_server: str, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    sign_in(page, notified_server, STAFF, "/projects/1")
+    page.get_by_role("button", name="Suivre ce projet").click()
+    expect(page.get_by_role("status")).to_contain_text("Vous suivez ce projet")
+    expect(page.get_by_role("button", name="Ne plus suivre")).to_be_visible()
+    shot(page, "projet-suivi")

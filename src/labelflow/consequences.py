@@ -43,6 +43,16 @@ def install(registry: Subscribers = SUBSCRIBERS, handlers: jobs.Handlers = jobs.
     registry.subscribe("modification", pipeline.on_project_fact)
     registry.subscribe("membre", pipeline.on_project_fact)
     registry.subscribe("compte", pipeline.on_account_changed)
-    # Who is told (DESIGN §9): after the consequences above, so that they read the new state.
+    # Last: the people concerned are told of what the fact and its consequences did (§9).
+    registry.subscribe("transition", notifications.on_transition)
+    registry.subscribe("suspension", notifications.on_transition)
+    registry.subscribe("reprise", notifications.on_transition)
+    registry.subscribe("document", notifications.on_document)
+    registry.subscribe("revue", notifications.on_review)
+    registry.subscribe("consultant", notifications.on_consultant)
+    registry.subscribe("rapport", notifications.on_report)
+    registry.subscribe("reunion", notifications.on_meeting)
+    registry.subscribe("decision", notifications.on_decision)
+    registry.subscribe("echeance", notifications.on_deadline_moved)
     registry.subscribe("message", notifications.on_message)
     registry.installed = True

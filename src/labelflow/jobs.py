@@ -159,7 +159,9 @@ def enqueue_many(session: Session, jobs: Iterable[NewJob]) -> None:
         return
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(Job).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    # The table, not the entity: a plain multi-row INSERT, without the ORM's bulk machinery.
+    table: Any = Job.__table__  # type: ignore[attr-defined]
+    statement = insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"])
     session.execute(statement, rows)
 
 

@@ -9,15 +9,22 @@ at once, one `courriel_notification` job that e-mails it after the commit (the o
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from labelflow import dates, jobs, mail
+from labelflow.actors import Actor
+from labelflow.bureau import BUREAU_ROLE
+from labelflow.decisions import OUTCOME_LABELS
+from labelflow.documents import GENERATED_TYPE_LABELS
+from labelflow.errors import EssentialNotification, NotFound
 from labelflow.events import Fact
 from labelflow.models import (
     Notification,
@@ -28,6 +35,9 @@ from labelflow.models import (
     User,
     id_of,
 )
+from labelflow.permissions import PIPELINE_READ, require
+from labelflow.projects import at_bureau_clause, definition_of
+from labelflow.workflow import WorkflowDefinition
 
 IMMEDIATE = "immediat"
 DAILY = "quotidien"
@@ -103,6 +113,26 @@ def modes_of(session: Session, user_ids: Iterable[int], kind: str) -> dict[int, 
     return modes
 
 
+def _active_modes(session: Session, user_ids: set[int], kind: str) -> dict[int, str]:
+    """The active accounts among `user_ids`, each with its mode for `kind`, in one query."""
+    chosen = session.exec(
+        select(User.id, NotificationPreference.mode)
+        .outerjoin(
+            NotificationPreference,
+            sa.and_(
+                col(NotificationPreference.user_id) == User.id,
+                col(NotificationPreference.kind) == kind,
+            ),
+        )
+        .where(col(User.id).in_(user_ids), col(User.active).is_(True))
+    ).all()
+    return {
+        int(user_id): IMMEDIATE if kind in ESSENTIAL or mode is None else mode
+        for user_id, mode in chosen
+        if user_id is not None
+    }
+
+
 # --- notifying ------------------------------------------------------------------------------------
 
 
@@ -123,26 +153,31 @@ def notify(
     wanted = {i for i in user_ids if i is not None and i != actor_id}
     if not wanted:
         return []
-    active = session.exec(
-        select(User.id).where(col(User.id).in_(wanted), col(User.active).is_(True))
-    ).all()
-    modes = modes_of(session, [i for i in active if i is not None], kind)
+    modes = _active_modes(session, wanted, kind)
+    if not modes:
+        return []
     now = dates.now()
-    rows = [
-        Notification(
-            user_id=user_id,
-            kind=kind,
-            project_id=project.id if project is not None else None,
-            title=title[:300],
-            body=body,
-            url=url,
-            delivery=mode,
-            created_at=now,
-        )
+    values: list[dict[str, Any]] = [
+        {
+            "user_id": user_id,
+            "kind": kind,
+            "project_id": project.id if project is not None else None,
+            "title": title[:300],
+            "body": body,
+            "url": url,
+            "delivery": mode,
+            "created_at": now,
+        }
         for user_id, mode in sorted(modes.items())
     ]
-    session.add_all(rows)
-    session.flush()
+    # One INSERT … RETURNING for them all, through the table rather than the ORM's unit of
+    # work: a subscriber runs inside its fact's request (bench/notify.py measures the cost).
+    table: Any = Notification.__table__  # type: ignore[attr-defined]
+    ids = session.execute(
+        sa.insert(table).returning(table.c.id, sort_by_parameter_order=True), values
+    ).scalars()
+    # Plain copies of what was written (not attached to the session: read them, do not add them).
+    rows = [Notification.model_construct(id=i, **v) for i, v in zip(ids, values, strict=True)]
     jobs.enqueue_many(
         session,
         [
@@ -304,7 +339,411 @@ def payload_of(notification: Notification) -> dict[str, Any]:
     }
 
 
-# --- subscribers: the facts that tell someone (DESIGN §9, "What is sent, to whom") ---------------
+# --- the notifications page and the bell ----------------------------------------------------------
+
+
+def list_notifications(
+    session: Session, *, user_id: int, limit: int, offset: int
+) -> tuple[list[Notification], int, int]:
+    """A page of the person's notifications, newest first; with their total and unread counts."""
+    rows = session.exec(
+        select(Notification)
+        .where(Notification.user_id == user_id)
+        .order_by(col(Notification.created_at).desc(), col(Notification.id).desc())
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    total, unread = session.exec(
+        select(
+            sa.func.count(),
+            sa.func.count().filter(col(Notification.read_at).is_(None)),
+        )
+        .select_from(Notification)
+        .where(Notification.user_id == user_id)
+    ).one()
+    return list(rows), int(total), int(unread)
+
+
+def project_names(session: Session, rows: Iterable[Notification]) -> dict[int, str]:
+    """The names of the projects `rows` are about, in one query (for a page of them)."""
+    ids = {n.project_id for n in rows if n.project_id is not None}
+    if not ids:
+        return {}
+    found = session.exec(select(Project.id, Project.name).where(col(Project.id).in_(ids))).all()
+    return {int(i): name for i, name in found if i is not None}
+
+
+def get_notification(session: Session, *, user_id: int, notification_id: int) -> Notification:
+    """One of the person's own notifications (another person's does not exist for them: 404)."""
+    notification = session.get(Notification, notification_id)
+    if notification is None or notification.user_id != user_id:
+        raise NotFound("Cette notification est introuvable.")
+    return notification
+
+
+def mark_read(session: Session, *, user_id: int, notification_id: int) -> Notification:
+    notification = get_notification(session, user_id=user_id, notification_id=notification_id)
+    if notification.read_at is None:
+        notification.read_at = dates.now()
+        session.add(notification)
+        session.flush()
+    return notification
+
+
+def mark_all_read(session: Session, *, user_id: int) -> int:
+    """Every unread notification of the person, read now; how many were unread."""
+    result = session.execute(
+        sa.update(Notification)
+        .where(col(Notification.user_id) == user_id, col(Notification.read_at).is_(None))
+        .values(read_at=dates.now())
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+# --- preferences ----------------------------------------------------------------------------------
+
+
+def preferences_of(session: Session, *, user_id: int) -> dict[str, str]:
+    """Every kind with the person's mode (the essential kinds: always at once)."""
+    chosen = dict(
+        session.exec(
+            select(NotificationPreference.kind, NotificationPreference.mode).where(
+                NotificationPreference.user_id == user_id
+            )
+        ).all()
+    )
+    return {kind: IMMEDIATE if kind in ESSENTIAL else chosen.get(kind, IMMEDIATE) for kind in KINDS}
+
+
+def update_preferences(
+    session: Session, *, user_id: int, changes: Mapping[str, str]
+) -> dict[str, str]:
+    """Apply the kinds given (the others keep their mode); all or nothing."""
+    unknown = [k for k in changes if k not in KINDS]
+    bad_modes = [k for k, m in changes.items() if m not in MODES]
+    if unknown or bad_modes:  # the API's schema refuses these first; a form may not
+        raise ValueError(f"unknown kinds {unknown} or modes for {bad_modes}")
+    lowered = [k for k, m in changes.items() if k in ESSENTIAL and m != IMMEDIATE]
+    if lowered:
+        names = " ; ".join(f"« {KINDS[k]} »" for k in lowered)
+        raise EssentialNotification(
+            f"Ces courriels sont indispensables pour vous connecter et restent envoyés tout de "
+            f"suite : {names}.",
+            fields=[
+                {
+                    "field": f"notifications.{k}",
+                    "message": f"« {KINDS[k]} » est toujours envoyé par courriel, tout de suite.",
+                }
+                for k in lowered
+            ],
+        )
+    for kind, mode in changes.items():
+        if kind in ESSENTIAL:
+            continue
+        existing = session.get(NotificationPreference, (user_id, kind))
+        if mode == IMMEDIATE:  # the default: no row to keep
+            if existing is not None:
+                session.delete(existing)
+            continue
+        if existing is None:
+            existing = NotificationPreference(user_id=user_id, kind=kind, mode=mode)
+        existing.mode = mode
+        session.add(existing)
+    session.flush()
+    return preferences_of(session, user_id=user_id)
+
+
+# --- followers ------------------------------------------------------------------------------------
+
+
+def is_following(session: Session, *, project: Project, user_id: int) -> bool:
+    return (
+        session.exec(
+            select(ProjectFollower.id).where(
+                ProjectFollower.project_id == project.id, ProjectFollower.user_id == user_id
+            )
+        ).first()
+        is not None
+    )
+
+
+def follow(session: Session, *, project: Project, actor: Actor) -> bool:
+    """A staff member follows the project (idempotent); whether they follow it now."""
+    require(actor, PIPELINE_READ)
+    assert actor.user_id is not None
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    session.execute(
+        insert(ProjectFollower)
+        .values(project_id=id_of(project), user_id=actor.user_id, created_at=dates.now())
+        .on_conflict_do_nothing(index_elements=["project_id", "user_id"])
+    )
+    return True
+
+
+def unfollow(session: Session, *, project: Project, actor: Actor) -> bool:
+    """The staff member stops following the project (idempotent); whether they follow it now."""
+    require(actor, PIPELINE_READ)
+    session.execute(
+        sa.delete(ProjectFollower).where(
+            col(ProjectFollower.project_id) == project.id,
+            col(ProjectFollower.user_id) == actor.user_id,
+        )
+    )
+    return False
+
+
+# --- who is told of which fact (subscribed in labelflow.consequences; DESIGN §9's table) --------
+
+
+def project_url(project: Project) -> str:
+    """The project page for staff, « Mon projet » for its porteurs (the same address)."""
+    return f"/projects/{project.id}"
+
+
+def concerned(
+    session: Session,
+    project: Project,
+    *,
+    porteurs: bool = False,
+    staff: bool = False,
+    consultant: bool = False,
+) -> set[int]:
+    """The people of the project to tell, in one query: its porteurs, its chargé·e de suivi and
+    followers, its assigned consultant."""
+    queries: list[Any] = []
+    if porteurs:
+        queries.append(select(ProjectMember.user_id).where(ProjectMember.project_id == project.id))
+    if staff:
+        queries.append(
+            select(ProjectFollower.user_id).where(ProjectFollower.project_id == project.id)
+        )
+    people: set[int] = set()
+    if queries:
+        query: Any = queries[0] if len(queries) == 1 else sa.union_all(*queries)
+        found: list[Any] = list(session.execute(query).scalars())
+        people.update(int(i) for i in found)
+    if staff and project.staff_owner_id is not None:
+        people.add(project.staff_owner_id)
+    if consultant and project.consultant_id is not None:
+        people.add(project.consultant_id)
+    return people
+
+
+def _short(text: str, limit: int = 120) -> str:
+    """A reason quoted in a title (an e-mail's subject): its first `limit` characters."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _definition(fact: Fact) -> WorkflowDefinition | None:
+    if fact.definition is not None:
+        return fact.definition
+    runtime = fact.runtime
+    if runtime is None or fact.project is None:
+        return None
+    return definition_of(runtime.workflows, fact.project)
+
+
+def _tell(fact: Fact, *, kind: str, user_ids: Iterable[int], title: str, url: str) -> None:
+    notify(
+        fact.session,
+        kind=kind,
+        user_ids=user_ids,
+        title=title,
+        url=url,
+        project=fact.project,
+        body=fact.event.comment or "",
+        actor_id=fact.actor.user_id,
+    )
+
+
+def on_transition(fact: Fact) -> None:
+    """A step changed, or the project was suspended, resumed, closed: porteurs and staff."""
+    project, definition = fact.subject
+    if fact.kind == "suspension":
+        title = "Le projet est suspendu"
+    elif fact.kind == "reprise":
+        days = int(fact.event.data.get("paused_days") or 0)
+        title = "Le projet a repris"
+        if days:
+            title += f" : ses échéances sont décalées de {days} jour{'s' if days > 1 else ''}"
+    else:
+        target = definition.state(fact.event.to_state or project.state)
+        if target.final or target.step is None:
+            title = f"Le projet est passé à « {target.label} »"
+        else:
+            title = f"Le projet est passé à l'étape {target.step} : {target.label}"
+    people = concerned(fact.session, project, porteurs=True, staff=True)
+    _tell(fact, kind="transition", user_ids=people, title=title, url=project_url(project))
+
+
+def _document_label(fact: Fact, doc_type: str) -> str:
+    definition = _definition(fact)
+    known = definition.document_type(doc_type) if definition is not None else None
+    if known is not None:
+        return known.label
+    return GENERATED_TYPE_LABELS.get(doc_type, doc_type)
+
+
+def on_document(fact: Fact) -> None:
+    """A document added: the staff in charge (not for the letters labelflow makes itself)."""
+    project, data = fact.project, fact.event.data
+    if project is None or data.get("generated"):
+        return
+    label = _document_label(fact, str(data.get("type", "")))
+    _tell(
+        fact,
+        kind="document_depose",
+        user_ids=concerned(fact.session, project, staff=True),
+        title=f"Pièce déposée : {label} (par {fact.actor.name})",
+        url=f"{project_url(project)}#pieces",
+    )
+
+
+def on_review(fact: Fact) -> None:
+    """A document refused (a correction requested): the porteurs."""
+    project, data = fact.project, fact.event.data
+    if project is None or data.get("status") != "rejected":
+        return
+    label = _document_label(fact, str(data.get("type", "")))
+    notify(
+        fact.session,
+        kind="document_refuse",
+        user_ids=concerned(fact.session, project, porteurs=True),
+        title=f"Pièce refusée : {label} — motif : {_short(fact.event.comment or '')}",
+        url=f"{project_url(project)}#pieces",
+        project=project,
+        body=f"Motif : {fact.event.comment or ''}\n\n"
+        "Déposez une nouvelle version de cette pièce sur la page de votre projet.",
+        actor_id=fact.actor.user_id,
+    )
+
+
+def on_consultant(fact: Fact) -> None:
+    """Assignments: the consultant is told when solicited or when it ends; the staff in charge
+    when the consultant declared their independence (active) or a link (refused)."""
+    project, data = fact.project, fact.event.data
+    if project is None:
+        return
+    op = data.get("op")
+    consultant_id = data.get("user_id")
+    if op == "assign" and consultant_id is not None:
+        _tell(
+            fact,
+            kind="affectation",
+            user_ids=[int(consultant_id)],
+            title="Vous êtes sollicité·e pour une expertise : déclarez votre indépendance",
+            url=f"/assignments#mission-{data.get('assignment_id')}",
+        )
+    elif op == "end" and consultant_id is not None:
+        _tell(
+            fact,
+            kind="affectation",
+            user_ids=[int(consultant_id)],
+            title="Votre mission d'expertise a pris fin",
+            url="/assignments",
+        )
+    elif op in ("activate", "refuse"):
+        name = data.get("name") or fact.actor.name
+        title = (
+            f"{name} a déclaré son indépendance : l'expertise peut commencer"
+            if op == "activate"
+            else f"{name} a déclaré un lien avec une partie prenante : l'affectation est refusée"
+        )
+        _tell(
+            fact,
+            kind="declaration",
+            user_ids=concerned(fact.session, project, staff=True),
+            title=title,
+            url=f"{project_url(project)}#consultant",
+        )
+
+
+def on_report(fact: Fact) -> None:
+    """The report submitted (staff in charge) or reopened (staff in charge and consultant)."""
+    project, op = fact.project, fact.event.data.get("op")
+    if project is None or op not in ("soumission", "reouverture"):
+        return
+    reopened = op == "reouverture"
+    _tell(
+        fact,
+        kind="rapport",
+        user_ids=concerned(fact.session, project, staff=True, consultant=reopened),
+        title=(
+            "Le rapport d'expertise est rouvert pour être complété"
+            if reopened
+            else f"Rapport d'expertise soumis par {fact.actor.name}"
+        ),
+        url=f"{project_url(project)}/report",
+    )
+
+
+def on_meeting(fact: Fact) -> None:
+    """A Bureau meeting recorded: every active member of the Bureau."""
+    data = fact.event.data
+    members = fact.session.exec(
+        select(User.id).where(User.role == BUREAU_ROLE, col(User.active).is_(True))
+    ).all()
+    held_on = date.fromisoformat(str(data["held_on"]))
+    body = ""
+    runtime = fact.runtime
+    if runtime is not None:  # the agenda: the decision files waiting for the Bureau
+        names = fact.session.exec(
+            select(Project.name)
+            .where(at_bureau_clause(runtime.workflows))
+            .order_by(col(Project.entered_state_at), col(Project.id))
+        ).all()
+        if names:
+            body = "Dossiers à l'étape « Décision du Bureau » : " + " ; ".join(names) + "."
+    notify(
+        fact.session,
+        kind="seance",
+        user_ids=members,
+        title=f"Réunion du Bureau du {dates.french_date(held_on)}",
+        url=f"/bureau/meetings#reunion-{data.get('meeting_id')}",
+        body=body,
+        actor_id=fact.actor.user_id,
+    )
+
+
+def on_decision(fact: Fact) -> None:
+    """The Bureau's decision: porteurs, staff in charge, the assigned consultant."""
+    project = fact.project
+    if project is None:
+        return
+    outcome = str(fact.event.data.get("outcome", ""))
+    label = OUTCOME_LABELS.get(outcome, outcome)
+    _tell(
+        fact,
+        kind="decision",
+        user_ids=concerned(fact.session, project, porteurs=True, staff=True, consultant=True),
+        title=f"Décision du Bureau : {label}",
+        url=project_url(project),
+    )
+
+
+def on_deadline_moved(fact: Fact) -> None:
+    """A due date moved: porteurs and staff in charge."""
+    project, data = fact.project, fact.event.data
+    if project is None:
+        return
+    definition = _definition(fact)
+    state = str(data.get("state") or "")
+    if data.get("kind") == "label" or not state:
+        what = "L'échéance du label"
+    elif definition is not None:
+        what = f"L'échéance de l'étape « {definition.state(state).label} »"
+    else:
+        what = "Une échéance"
+    moved_to = dates.french_date(date.fromisoformat(str(data["to"])))
+    _tell(
+        fact,
+        kind="echeance",
+        user_ids=concerned(fact.session, project, porteurs=True, staff=True),
+        title=f"{what} est déplacée au {moved_to}",
+        url=f"{project_url(project)}#echeances",
+    )
 
 
 def on_message(fact: Fact) -> None:

@@ -760,3 +760,60 @@ class LinkConfirm(Input):
     token: Annotated[str, StringConstraints(min_length=1, max_length=200), NoNul]
     # The password rules are the service's (`accounts.set_password`), after the link is checked.
     new_password: Annotated[str, StringConstraints(max_length=4096)]
+
+
+# --- notifications (DESIGN §9, §13) ---------------------------------------------------------------
+
+# The keys of `notifications.KINDS` and `notifications.MODES` (a test keeps them the same).
+NotificationKind = Literal[
+    "transition",
+    "echeance",
+    "rappel",
+    "document_depose",
+    "document_refuse",
+    "message",
+    "affectation",
+    "declaration",
+    "rapport",
+    "seance",
+    "decision",
+    "invitation",
+    "mot_de_passe",
+]
+NotificationMode = Literal["immediat", "quotidien", "application"]
+
+
+class NotificationPublic(BaseModel):
+    id: int
+    kind: NotificationKind
+    project_id: int | None
+    title: str
+    url: str
+    created_at: datetime
+    read_at: datetime | None
+
+
+class NotificationsPage(BaseModel):
+    items: list[NotificationPublic]
+    unread: int
+    total: int
+    limit: int
+    offset: int
+
+
+class ReadAllPublic(BaseModel):
+    marked: int  # how many were unread
+    unread: int
+
+
+class PreferencesPublic(BaseModel):
+    notifications: dict[str, NotificationMode]
+
+
+class PreferencesIn(Input):
+    notifications: dict[NotificationKind, NotificationMode]
+
+
+class FollowingPublic(BaseModel):
+    project_id: int
+    following: bool

@@ -30,6 +30,8 @@ from labelflow.web.messages import api as messages_api
 from labelflow.web.messages import pages as messages_pages
 from labelflow.web.milestones import api as milestones_api
 from labelflow.web.milestones import pages as milestones_pages
+from labelflow.web.notifications import api as notifications_api
+from labelflow.web.notifications import pages as notifications_pages
 from labelflow.web.projects import api as projects_api
 from labelflow.web.projects import pages as projects_pages
 from labelflow.web.records import api as records_api
@@ -105,6 +107,7 @@ def create_app(settings: Settings | None = None, *, db: SAEngine | None = None) 
         assignments_api,
         messages_api,
         milestones_api,
+        notifications_api,
     ):
         app.include_router(api.router)
     # Before any sign-in: the invitation and password-reset links.
@@ -123,6 +126,7 @@ def create_app(settings: Settings | None = None, *, db: SAEngine | None = None) 
         messages_pages,
         milestones_pages,
         help_pages,
+        notifications_pages,
     ):
         app.include_router(pages.router)
     # What the subscribers of facts need: attached to every request's session (deps.get_session).

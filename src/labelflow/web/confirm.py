@@ -140,6 +140,8 @@ NOTICES: dict[str, str] = {
     "mot_de_passe_change": "Votre mot de passe est changé. Vos autres sessions sont fermées.",
     "porteur_lie": "Compte de porteur lié au projet.",
     "porteur_retire": "Compte de porteur retiré du projet.",
+    "projet_suivi": "Vous suivez ce projet : vous en serez notifié·e comme son ou sa chargé·e.",
+    "projet_plus_suivi": "Vous ne suivez plus ce projet.",
 }
 
 

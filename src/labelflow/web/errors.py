@@ -16,7 +16,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from labelflow import actors, dates, decisions, documents, projects, workflow
+from labelflow import actors, dates, decisions, documents, notifications, projects, workflow
 from labelflow.errors import DomainError, TooManyAttempts, Unauthenticated
 from labelflow.french import typeset
 
@@ -53,6 +53,8 @@ VOCABULARIES: tuple[Mapping[str, str], ...] = (
     documents.REVIEW_LABELS,
     workflow.ASSESSMENTS,
     workflow.RECOMMENDATIONS,
+    notifications.KINDS,
+    notifications.MODE_LABELS,
 )
 # pydantic names the expected values by their repr: "'a', 'b' or 'c'".
 _EXPECTED_VALUE = re.compile(r"'((?:[^'\\]|\\.)*)'")

@@ -29,6 +29,7 @@ from labelflow.schemas import (
     MilestoneCreate,
     MilestoneUpdate,
     PasswordChange,
+    PreferencesIn,
     ProjectCreate,
     ProjectUpdate,
     RecusalCreate,
@@ -734,3 +735,25 @@ def refusal(exc: Exception, values: dict[str, Any]) -> FormState:
 
 
 REFUSALS = (ValidationError, FormRefused, DomainError)
+
+
+class PreferencesForm(BaseModel):
+    """« Mon compte »: one choice per kind that may be changed (the essential ones are fixed)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    transition: str = ""
+    echeance: str = ""
+    rappel: str = ""
+    document_depose: str = ""
+    document_refuse: str = ""
+    message: str = ""
+    affectation: str = ""
+    declaration: str = ""
+    rapport: str = ""
+    seance: str = ""
+    decision: str = ""
+
+    def to_model(self) -> PreferencesIn:
+        chosen = {k: v for k, v in self.model_dump().items() if v}
+        return PreferencesIn.model_validate({"notifications": chosen})

@@ -29,6 +29,7 @@ from labelflow.web.documents.present import documents_public, upload_types
 from labelflow.web.forms import REFUSALS, Forms, PageForm, refusal
 from labelflow.web.messages.present import messages_section
 from labelflow.web.milestones.present import milestone_section
+from labelflow.web.notifications.present import follow_context
 from labelflow.web.projects.history import history_lines
 from labelflow.web.projects.present import (
     done_by_labels,
@@ -112,6 +113,7 @@ def project_page(
         **consultant_section(session, engine, project, can_assign=can["records"]),
         **messages_section(session, project, actor, documents_shown),
         **milestone_section(session, project, can_write=can["write"]),
+        **follow_context(session, project, actor),
     }
 
 

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from fastapi.templating import Jinja2Templates
 
-from labelflow import accounts, messages
+from labelflow import accounts, messages, notifications
 from labelflow.web.deps import IdentityDep, SessionDep, csrf_form, current_identity
 
 API_PREFIX = "/api/v1"
@@ -24,10 +24,14 @@ def api_router(**options: Any) -> APIRouter:
     return APIRouter(prefix=API_PREFIX, dependencies=[Depends(current_identity)], **options)
 
 
-def remember_viewer(request: Request, identity: IdentityDep) -> None:
+def remember_viewer(request: Request, identity: IdentityDep, session: SessionDep) -> None:
     """Keep a plain snapshot of who is signed in for the templates: an error page is rendered
-    after the request's database session is rolled back and closed, when the row is unusable."""
+    after the request's database session is rolled back and closed, when the row is unusable.
+    With it, the bell's unread count (one COUNT per page)."""
     request.state.viewer = accounts.actor_of(identity.user)
+    request.state.unread_notifications = notifications.unread_count(
+        session, user_id=identity.user.id or 0
+    )
     web_session = identity.web_session
     request.state.csrf_token = web_session.csrf_token if web_session is not None else ""
 

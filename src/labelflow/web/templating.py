@@ -17,6 +17,7 @@ from labelflow.web.account.present import abilities, nav_items
 from labelflow.web.confirm import consequence
 from labelflow.web.confirm import title as confirm_title
 from labelflow.web.documents.present import filesize
+from labelflow.web.notifications.present import bell_label
 from labelflow.workflow import COLLEGE_LABELS
 
 
@@ -32,6 +33,8 @@ def _identity_context(request: Request) -> dict[str, Any]:
         "unread_messages": getattr(request.state, "unread_messages", None)
         if viewer is not None and message_audiences(viewer)
         else None,
+        "unread_notifications": getattr(request.state, "unread_notifications", 0),
+        "bell_label": bell_label(getattr(request.state, "unread_notifications", 0)),
     }
 
 

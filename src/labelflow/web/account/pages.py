@@ -34,6 +34,7 @@ from labelflow.web.deps import (
     csrf_form,
 )
 from labelflow.web.forms import REFUSALS, FormState, PasswordForm, TokenForm, refusal
+from labelflow.web.notifications.present import preferences_context
 from labelflow.web.routing import PAGE_DEPENDENCIES, public_page_router, render
 
 # The login form comes before any session: each signed-in page names PAGE_DEPENDENCIES.
@@ -123,6 +124,7 @@ def _account_page(
             "nav": "account",
             "json_url": "/api/v1/me",
             "notice": "" if password_form else notice(request.query_params.get("fait", "")),
+            **preferences_context(session, actor),
         },
         status_code,
     )
