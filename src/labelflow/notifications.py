@@ -46,7 +46,7 @@ MODES = (IMMEDIATE, DAILY, IN_APP)
 MODE_LABELS = {
     IMMEDIATE: "par courriel, tout de suite",
     DAILY: "par courriel, un résumé chaque jour à 8 h",
-    IN_APP: "dans l'application seulement",
+    IN_APP: "dans l’application seulement",
 }
 
 # Every kind, with the French name shown on « Mon compte » (DESIGN §13).
