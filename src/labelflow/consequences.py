@@ -20,12 +20,27 @@ from labelflow import (
 from labelflow.events import SUBSCRIBERS, Subscribers
 
 
-def install(registry: Subscribers = SUBSCRIBERS, handlers: jobs.Handlers = jobs.HANDLERS) -> None:
+def install(
+    registry: Subscribers = SUBSCRIBERS,
+    handlers: jobs.Handlers = jobs.HANDLERS,
+    periodic: jobs.PeriodicWork = jobs.PERIODIC,
+) -> None:
     """(Re)build the registries; idempotent, called by `create_app` and the CLI."""
     handlers.clear()
     # What the worker runs, by kind of job.
     handlers.register(notifications.EMAIL_JOB, notifications.send_notification_email)
     handlers.register(notifications.DIGEST_JOB, notifications.send_digest)
+    handlers.register(notifications.DIGESTS_JOB, notifications.plan_digests)
+
+    # Periodic work, enqueued once per slot by the worker holding the scheduler's lease.
+    periodic.clear()
+    periodic.register(notifications.DIGESTS_JOB, jobs.daily_at(notifications.DIGEST_HOUR))
+    # The reminder pass (DESIGN §9) is the job kind `jobs.REMINDERS_JOB`, hourly; its handler
+    # is `reminders.remind` (another branch): register both together, never the slot alone
+    # (a job kind without its handler is abandoned at once):
+    #   handlers.register(jobs.REMINDERS_JOB, <handler calling reminders.remind(ctx.session,
+    #                     today=dates.today())>)
+    #   periodic.register(jobs.REMINDERS_JOB, jobs.hourly)
 
     registry.clear()
     registry.subscribe("creation", deadlines.on_project_created)

@@ -10,21 +10,26 @@ temporary (`jobs.TemporaryFailure`), a 5xx answer permanent (`jobs.PermanentFail
 
 from __future__ import annotations
 
+import email
 import os
+import re
 import smtplib
 import ssl
 import tempfile
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
+from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid, parseaddr
+from email.utils import format_datetime, make_msgid, parseaddr, parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment
 
 from labelflow import dates
+from labelflow.errors import NotFound
 from labelflow.jobs import PermanentFailure, TemporaryFailure
 from labelflow.settings import Settings
 
@@ -120,3 +125,68 @@ def write_to_mailbox(message: EmailMessage, folder: Path) -> Path:
         Path(temporary).unlink(missing_ok=True)
         raise
     return target
+
+
+# --- reading the local mailbox (« Courriels envoyés ») ------------------------------------------
+
+# The names `write_to_mailbox` gives: nothing else in the folder is ever read.
+MAILBOX_NAME = re.compile(r"^\d{8}T\d{12}-[0-9a-f]{8}\.eml$")
+
+
+@dataclass(frozen=True)
+class MailboxEntry:
+    name: str
+    sent_at: datetime | None
+    to: str
+    subject: str
+
+
+@dataclass(frozen=True)
+class MailboxMessage:
+    entry: MailboxEntry
+    sender: str
+    text: str
+
+
+def _parse(path: Path) -> EmailMessage:
+    message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
+    assert isinstance(message, EmailMessage)
+    return message
+
+
+def _entry(name: str, message: EmailMessage) -> MailboxEntry:
+    try:
+        sent_at: datetime | None = parsedate_to_datetime(str(message["Date"]))
+    except (TypeError, ValueError):
+        sent_at = None
+    return MailboxEntry(
+        name=name,
+        sent_at=sent_at,
+        to=str(message["To"] or ""),
+        subject=str(message["Subject"] or ""),
+    )
+
+
+def list_mailbox(folder: Path, *, limit: int = 200) -> tuple[list[MailboxEntry], int]:
+    """The newest `limit` messages of the local mailbox, newest first, and how many there are."""
+    if not folder.is_dir():
+        return [], 0
+    names = sorted((p.name for p in folder.iterdir() if MAILBOX_NAME.match(p.name)), reverse=True)
+    entries = []
+    for name in names[:limit]:
+        try:
+            entries.append(_entry(name, _parse(folder / name)))
+        except OSError:  # removed meanwhile
+            continue
+    return entries, len(names)
+
+
+def read_mailbox(folder: Path, name: str) -> MailboxMessage:
+    """One message of the local mailbox, its text part (the HTML one when it has none)."""
+    path = folder / name
+    if not MAILBOX_NAME.match(name) or not path.is_file():
+        raise NotFound("Ce courriel est introuvable.")
+    message = _parse(path)
+    body = message.get_body(preferencelist=("plain", "html"))
+    text = str(body.get_content()) if body is not None else ""
+    return MailboxMessage(entry=_entry(name, message), sender=str(message["From"] or ""), text=text)

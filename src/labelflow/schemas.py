@@ -657,3 +657,24 @@ class ReportVersionPublic(BaseModel):
     submitted_at: datetime
     submitted_by: str
     content: dict[str, Any]
+
+
+JobStatus = Literal["en_attente", "en_cours", "faite", "abandonnee"]
+
+
+class JobPublic(BaseModel):
+    id: int
+    kind: str
+    status: JobStatus
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    created_at: datetime
+    done_at: datetime | None
+
+
+class JobList(BaseModel):
+    items: list[JobPublic]
+    total: int
+    limit: int
+    offset: int
