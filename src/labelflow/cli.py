@@ -157,14 +157,24 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         )
         print("Tâches : un worker tourne dans ce processus (LABELFLOW_WORKER=false pour aucun).")
     sys.stdout.flush()
+    if background is None:
+        server.run()
+        return 0
+    thread, stop = background
+
+    # uvicorn shuts down on SIGTERM/SIGINT, then raises the signal again once its own handlers
+    # are gone: this one turns that into the worker's stop, so the process exits cleanly.
+    def on_signal(signum: int, _frame: Any) -> None:
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, on_signal)
     try:
         server.run()
     finally:
-        if background is not None:
-            thread, stop = background
-            stop.set()
-            # A job in flight finishes first (at most an SMTP exchange: its timeout, and a margin).
-            thread.join(timeout=settings.smtp_timeout_seconds + 5)
+        stop.set()
+        # A job in flight finishes first (at most an SMTP exchange: its timeout, and a margin).
+        thread.join(timeout=settings.smtp_timeout_seconds + 5)
     return 0
 
 
