@@ -27,7 +27,7 @@ from labelflow.settings import Settings
 from labelflow.web.app import create_app
 from tests.conftest import make_user, token_for
 from tests.factories import create_project
-from tests.smtp import SmtpServer, text_of
+from tests.smtp import SmtpServer, _Handler, text_of
 
 
 def text_of_page(response: Any) -> str:
@@ -269,6 +269,58 @@ def test_a_4xx_answer_is_retried_and_a_5xx_one_abandons_at_once(
     assert 'aria-label="Relancer la tâche n° ' in text
 
 
+class CountingHandler(_Handler):
+    """Counts the SMTP sessions opened (one EHLO each)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sessions = 0
+
+    async def handle_EHLO(  # noqa: N802
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        self.sessions += 1
+        session.host_name = hostname
+        return responses
+
+
+def test_a_pass_sends_over_one_connection_and_survives_a_closed_one(
+    app: Any, db: Engine, settings: Settings, staff_user: User
+) -> None:
+    server = SmtpServer()
+    counting = CountingHandler()
+    server.handler = counting
+    server.start()
+    try:
+        mail_settings = server.settings(settings)
+        for i in range(3):
+            notify(db, staff_user, f"n° {i}")
+        loop = worker.Worker(
+            db,
+            settings=mail_settings,
+            runtime=runtime_of(app),
+            name="w",
+            periodic=jobs.PeriodicWork(),  # no periodic job in the count
+        )
+        assert loop.tick() == 3
+        assert len(server.messages) == 3 and counting.sessions == 1
+        # The server closes the connection a worker keeps (a restart): the next e-mail opens
+        # another one, and nothing fails.
+        notify(db, staff_user, "n° 3")
+        assert jobs.run_due(db, settings=mail_settings, runtime=runtime_of(app)) == 1
+        assert counting.sessions == 2
+        server.stop()
+        server.start()
+        notify(db, staff_user, "n° 4")
+        assert jobs.run_due(db, settings=mail_settings, runtime=runtime_of(app)) == 1
+        assert counting.sessions == 3
+        assert [str(m["Subject"]) for m in server.messages] == [f"n° {i}" for i in range(5)]
+        assert all(j.status == jobs.DONE and j.attempts == 1 for j in all_jobs(db))
+    finally:
+        mail.close_connections()
+        server.stop()
+
+
 # --- the pages ------------------------------------------------------------------------------
 
 
@@ -437,11 +489,16 @@ def test_periodic_slots_run_once_even_with_two_schedulers(
     jobs.HANDLERS.register("essai", handler)
     stop = threading.Event()
     workers = [
-        worker.Worker(db, settings=settings, runtime=None, poll_seconds=0.05, name=f"w{i}")
+        worker.Worker(
+            db,
+            settings=settings,
+            runtime=None,
+            poll_seconds=0.05,
+            name=f"w{i}",
+            periodic=periodic,
+        )
         for i in range(2)
     ]
-    original = jobs.PERIODIC.entries
-    jobs.PERIODIC.entries = periodic.entries
     try:
         threads = [threading.Thread(target=w.run, args=(stop,)) for w in workers]
         for thread in threads:
@@ -451,8 +508,7 @@ def test_periodic_slots_run_once_even_with_two_schedulers(
         for thread in threads:
             thread.join(timeout=10)
     finally:
-        jobs.PERIODIC.entries = original
-        consequences.install()
+        consequences.install()  # the handlers as they were
     assert not any(t.is_alive() for t in threads)
     assert len(ran) >= 4
     assert len(ran) == len(set(ran)), ran

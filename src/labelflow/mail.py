@@ -16,6 +16,8 @@ import re
 import smtplib
 import ssl
 import tempfile
+import threading
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -89,7 +91,15 @@ def send(message: EmailMessage, *, settings: Settings) -> None:
         raise TemporaryFailure(f"serveur SMTP injoignable : {exc}") from exc
 
 
-def _send_smtp(message: EmailMessage, settings: Settings) -> None:
+# A worker draining a queue sends over one SMTP connection rather than one per message (the
+# connection, its greeting, EHLO, STARTTLS, login and QUIT are most of an exchange): each thread
+# keeps its last connection while it is used within REUSE_SECONDS; `close_connections` ends it
+# (the worker does, after each pass).
+REUSE_SECONDS = 10.0
+_connections = threading.local()
+
+
+def _connect(settings: Settings) -> smtplib.SMTP:
     timeout = settings.smtp_timeout_seconds
     smtp: smtplib.SMTP
     if settings.smtp_security == "tls":
@@ -101,12 +111,74 @@ def _send_smtp(message: EmailMessage, settings: Settings) -> None:
         )
     else:
         smtp = smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=timeout)
-    with smtp:
+    try:
         if settings.smtp_security == "starttls":
             smtp.starttls(context=ssl.create_default_context())
         if settings.smtp_user:
             smtp.login(settings.smtp_user, settings.smtp_password)
+    except BaseException:
+        _close(smtp)
+        raise
+    return smtp
+
+
+def _close(smtp: smtplib.SMTP) -> None:
+    try:
+        smtp.quit()
+    except (OSError, smtplib.SMTPException):
+        smtp.close()
+
+
+def _key(settings: Settings) -> tuple[str, int, str, str]:
+    return (settings.smtp_host, settings.smtp_port, settings.smtp_security, settings.smtp_user)
+
+
+def _kept(settings: Settings) -> smtplib.SMTP | None:
+    """This thread's open connection to the same server, if used recently (else closed)."""
+    kept = getattr(_connections, "kept", None)
+    _connections.kept = None
+    if kept is None:
+        return None
+    key, smtp, last_used = kept
+    if key == _key(settings) and time.monotonic() - last_used < REUSE_SECONDS:
+        return smtp  # type: ignore[no-any-return]
+    _close(smtp)
+    return None
+
+
+def _keep(settings: Settings, smtp: smtplib.SMTP) -> None:
+    _connections.kept = (_key(settings), smtp, time.monotonic())
+
+
+def close_connections() -> None:
+    """End this thread's kept SMTP connection, if any."""
+    kept = getattr(_connections, "kept", None)
+    _connections.kept = None
+    if kept is not None:
+        _close(kept[1])
+
+
+def _send_smtp(message: EmailMessage, settings: Settings) -> None:
+    smtp = _kept(settings)
+    if smtp is not None:
+        try:
+            smtp.send_message(message)
+        except (smtplib.SMTPServerDisconnected, ConnectionError):
+            # Closed by the server while idle, before it accepted anything: a new connection.
+            smtp.close()
+        except BaseException:
+            _close(smtp)
+            raise
+        else:
+            _keep(settings, smtp)
+            return
+    smtp = _connect(settings)
+    try:
         smtp.send_message(message)
+    except BaseException:
+        _close(smtp)
+        raise
+    _keep(settings, smtp)
 
 
 def write_to_mailbox(message: EmailMessage, folder: Path) -> Path:

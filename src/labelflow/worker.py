@@ -21,7 +21,7 @@ from datetime import timedelta
 from jinja2 import Environment
 from sqlalchemy import Engine
 
-from labelflow import jobs
+from labelflow import jobs, mail
 from labelflow.documents import DocumentStore
 from labelflow.pdf import make_environment
 from labelflow.runtime import Runtime
@@ -59,8 +59,10 @@ class Worker:
         runtime: Runtime | None,
         poll_seconds: float = 1.0,
         name: str | None = None,
+        periodic: jobs.PeriodicWork = jobs.PERIODIC,
     ) -> None:
         self.engine = engine
+        self.periodic = periodic
         self.settings = settings
         self.runtime = runtime
         self.poll_seconds = poll_seconds
@@ -74,28 +76,33 @@ class Worker:
             self.engine, name=jobs.SCHEDULER_LEASE, holder=self.name, ttl=self.lease_ttl
         )
         if holds:
-            jobs.schedule_periodic(self.engine, seen=self.scheduled)
+            jobs.schedule_periodic(self.engine, periodic=self.periodic, seen=self.scheduled)
         else:
             # Another scheduler enqueues: should this one take over later, it checks every slot.
             self.scheduled.clear()
         return holds
 
     def tick(self, stop: threading.Event | None = None) -> int:
-        """One pass: schedule (with the lease), then run what is due; how many jobs ran."""
+        """One pass: schedule (with the lease), then run what is due; how many jobs ran.
+
+        The pass's e-mails share one SMTP connection, closed at its end."""
         self.schedule()
         ran = 0
-        while stop is None or not stop.is_set():
-            done = jobs.run_due(
-                self.engine,
-                settings=self.settings,
-                runtime=self.runtime,
-                worker=self.name,
-                limit=BATCH,
-            )
-            ran += done
-            if done < BATCH:
-                break
-            self.schedule()  # a long backlog: keep the lease while draining it
+        try:
+            while stop is None or not stop.is_set():
+                done = jobs.run_due(
+                    self.engine,
+                    settings=self.settings,
+                    runtime=self.runtime,
+                    worker=self.name,
+                    limit=BATCH,
+                )
+                ran += done
+                if done < BATCH:
+                    break
+                self.schedule()  # a long backlog: keep the lease while draining it
+        finally:
+            mail.close_connections()
         return ran
 
     def release(self) -> None:
