@@ -336,10 +336,8 @@ def test_the_jobs_page_lists_filters_and_resends(
     assert '<label for="filter-status">Statut</label>' in html
     text = text_of_page(page)
     assert "2 tâches, les plus récentes d'abord" in text
-    assert (
-        "Abandonnées : 1" in text
-        and "En attente (dont les nouvelles tentatives prévues) : 1" in text
-    )
+    assert "Abandonnées : 1" in text and "En attente : 1" in text and "Faites : 0" in text
+    assert 'href="/taches?status=abandonnee"' in html
     assert "boîte inconnue" in text
     # One « Relancer », for the abandoned job only.
     assert html.count(">Relancer</button>") == 1

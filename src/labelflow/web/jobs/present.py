@@ -21,6 +21,13 @@ STATUS_BADGES = {
     jobs.DONE: "success",
     jobs.ABANDONED: "danger",
 }
+# The counts above the list (short: they stay on one line on a phone).
+STATUS_COUNTS = {
+    jobs.PENDING: "En attente",
+    jobs.RUNNING: "En cours",
+    jobs.DONE: "Faites",
+    jobs.ABANDONED: "Abandonnées",
+}
 STATUS_FILTERS = {
     jobs.PENDING: "En attente (dont les nouvelles tentatives prévues)",
     jobs.RUNNING: "En cours",
