@@ -837,9 +837,7 @@ def jobs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield base
 
 
-def test_admin_resends_an_abandoned_job_and_reads_the_mailbox(
-    jobs_server: str, page: Any
-) -> None:
+def test_admin_resends_an_abandoned_job_and_reads_the_mailbox(jobs_server: str, page: Any) -> None:
     from playwright.sync_api import expect
 
     sign_in(page, jobs_server, STAFF)

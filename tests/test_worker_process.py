@@ -312,3 +312,47 @@ def test_serve_with_the_worker_off_runs_no_job(
             assert session.get(Lease, jobs.SCHEDULER_LEASE) is None
     assert smtp_server.messages == []
     assert "worker" not in log_path.read_text()
+
+
+# --- the command ----------------------------------------------------------------------------
+
+
+def test_worker_once_on_a_fresh_database_and_a_broken_workflow(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "LABELFLOW_DATA_DIR": str(tmp_path / "data"),
+        "LABELFLOW_DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.db'}",
+        "LABELFLOW_ENVIRONMENT": "test",
+    }
+    # Migrates the empty database, finds nothing due (the periodic work aside), exits 0.
+    first = subprocess.run(
+        [LABELFLOW, "worker", "--once"], env=env, capture_output=True, text=True, timeout=WAIT
+    )
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith("Tâches exécutées : ")
+    help_text = subprocess.run(
+        [LABELFLOW, "worker", "--help"], env=env, capture_output=True, text=True, timeout=WAIT
+    ).stdout
+    assert "--once" in help_text and "afficher combien de tâches ont tourné" in help_text
+    broken = tmp_path / "workflows"
+    broken.mkdir()
+    (broken / "regie-de-quartier.yaml").write_text("key: [pas une définition", encoding="utf-8")
+    refused = subprocess.run(
+        [LABELFLOW, "worker", "--once"],
+        env={**env, "LABELFLOW_WORKFLOWS_DIR": str(broken)},
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+    )
+    assert refused.returncode == 2
+    assert "Définition de parcours invalide" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    bad_setting = subprocess.run(
+        [LABELFLOW, "worker", "--once"],
+        env={**env, "LABELFLOW_WORKER_POLL_SECONDS": "0"},
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+    )
+    assert bad_setting.returncode == 2
+    assert "LABELFLOW_WORKER_POLL_SECONDS" in bad_setting.stderr
