@@ -585,6 +585,7 @@ def test_no_server_error_on_garbage(client: Any) -> None:
         "token_id": 1,
         "assignment_id": 1,
         "meeting_id": 1,
+        "job_id": 1,
     }
     paths = client.get("/openapi.json").json()["paths"]
     seen = 0
