@@ -557,6 +557,42 @@ def test_the_daily_digest_is_scheduled_at_8_paris_time(
     assert "Étape 2" in body and "Étape 3" in body
 
 
+def test_a_worker_told_to_stop_hands_back_what_it_has_not_begun(
+    db: Engine, settings: Settings, staff_user: User
+) -> None:
+    stop = threading.Event()
+    ran: list[int] = []
+
+    def handler(ctx: jobs.JobContext) -> None:
+        ran.append(ctx.job.id or 0)
+        stop.set()  # SIGTERM arrives during the first job
+
+    jobs.HANDLERS.register("essai", handler)
+    try:
+        with transaction(db) as session:
+            jobs.enqueue_many(session, [jobs.NewJob("essai", {"n": i}) for i in range(5)])
+        loop = worker.Worker(
+            db, settings=settings, runtime=None, name="w", periodic=jobs.PeriodicWork()
+        )
+        assert loop.tick(stop) == 1
+    finally:
+        consequences.install()
+    rows = all_jobs(db)
+    assert [r.status for r in rows] == [jobs.DONE] + [jobs.PENDING] * 4
+    assert [r.attempts for r in rows] == [1, 0, 0, 0, 0]
+    assert all(r.locked_by is None and r.locked_until is None for r in rows)
+    # Due at once for the next worker, which runs them all.
+    other = worker.Worker(
+        db, settings=settings, runtime=None, name="w2", periodic=jobs.PeriodicWork()
+    )
+    jobs.HANDLERS.register("essai", lambda ctx: ran.append(ctx.job.id or 0))
+    try:
+        assert other.tick() == 4
+    finally:
+        consequences.install()
+    assert sorted(ran) == [r.id for r in rows]
+
+
 def test_schedules_give_paris_slots() -> None:
     morning = jobs.daily_at(8)
     assert morning(datetime(2026, 7, 1, 5, 59, tzinfo=UTC)) is None  # 7:59 (UTC+2)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -259,20 +260,36 @@ def run_due(
     runtime: Runtime | None = None,
     worker: str | None = None,
     limit: int | None = None,
+    stop: threading.Event | None = None,
 ) -> int:
-    """Claim and run due jobs until none is left (or `limit` were run); how many ran."""
+    """Claim and run due jobs until none is left (or `limit` were run, or `stop` is set); how
+    many ran. Stopped midway, the jobs claimed but not begun are handed back at once."""
     worker = worker or worker_name()
     lease = timedelta(seconds=settings.job_lease_seconds)
     ran = 0
-    while limit is None or ran < limit:
+    while (limit is None or ran < limit) and not (stop is not None and stop.is_set()):
         batch = 20 if limit is None else min(20, limit - ran)
         ids = claim(engine, worker=worker, lease=lease, limit=batch)
         if not ids:
             break
-        for job_id in ids:
+        for n, job_id in enumerate(ids):
+            if stop is not None and stop.is_set():
+                unclaim(engine, ids[n:], worker=worker)
+                break
             run_job(engine, job_id, worker=worker, settings=settings, runtime=runtime)
             ran += 1
     return ran
+
+
+def unclaim(engine: Engine, ids: list[int], *, worker: str) -> None:
+    """Hand back jobs this worker claimed and did not begin: due again now, not an attempt."""
+    with Session(write_engine(engine)) as session:
+        session.execute(
+            sa.update(Job)
+            .where(col(Job.id).in_(ids), col(Job.status) == RUNNING, col(Job.locked_by) == worker)
+            .values(status=PENDING, locked_by=None, locked_until=None, attempts=Job.attempts - 1)
+        )
+        session.commit()
 
 
 # --- reading jobs (the admins' « Tâches ») ------------------------------------------------------

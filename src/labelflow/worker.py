@@ -6,7 +6,8 @@ web process (unless `LABELFLOW_WORKER=false`). Each tick:
 1. the worker takes or renews the scheduler's lease (`jobs.SCHEDULER_LEASE`, about three ticks
    long): the one holding it enqueues the periodic jobs whose slot has come (`jobs.PERIODIC`);
    when it dies, another takes the lease over within those three ticks;
-2. it runs every job that is due, in batches, checking between batches whether it must stop.
+2. it runs every job that is due, in batches; told to stop, it finishes the job in hand and
+   hands back the ones it claimed and did not begin (due again at once, for another worker).
 
 A fault (the database gone for a moment) is logged and the loop goes on at the next tick. What
 a job's handler needs beyond its session is the same `Runtime` as the web app's (`build_runtime`).
@@ -96,6 +97,7 @@ class Worker:
                     runtime=self.runtime,
                     worker=self.name,
                     limit=BATCH,
+                    stop=stop,
                 )
                 ran += done
                 if done < BATCH:
