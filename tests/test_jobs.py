@@ -343,6 +343,22 @@ def test_the_jobs_page_lists_filters_and_resends(
     assert html.count(">Relancer</button>") == 1
     assert f'action="/taches/{dead}/relancer"' in html
     assert 'href="/api/v1/jobs"' in html
+    # A job taken by a worker says until when it is that worker's.
+    pending_id = next(j.id for j in all_jobs(db) if j.status == jobs.PENDING)
+    with transaction(db) as session:
+        running = session.get(Job, pending_id)
+        assert running is not None
+        running.status, running.locked_by = jobs.RUNNING, "vm:1:abc"
+        running.locked_until = datetime(2026, 12, 2, 9, 30, tzinfo=UTC)
+        session.add(running)
+    in_flight = text_of_page(client.get("/taches", params={"status": "en_cours"}))
+    assert "reprise possible par un autre worker après le 2 décembre 2026 à 10:30" in in_flight
+    with transaction(db) as session:
+        running = session.get(Job, pending_id)
+        assert running is not None
+        running.status, running.locked_by, running.locked_until = jobs.PENDING, None, None
+        session.add(running)
+    assert client.get("/taches", params={"offset": -1}).status_code == 422
     filtered = client.get("/taches", params={"status": "faite"})
     assert "Aucune tâche avec ce statut." in text_of_page(filtered)
     assert '<option value="faite" selected>' in filtered.text

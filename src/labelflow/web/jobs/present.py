@@ -53,6 +53,7 @@ class JobRow:
     last_error: str | None
     created_at: Any
     done_at: Any
+    locked_until: Any  # while en_cours: another worker may take it again after this
     retryable: bool
     detail: str  # what the job is about (its payload), in a few words
 
@@ -81,6 +82,7 @@ def job_row(job: Job) -> JobRow:
         last_error=job.last_error,
         created_at=job.created_at,
         done_at=job.done_at,
+        locked_until=job.locked_until if job.status == jobs.RUNNING else None,
         retryable=job.status == jobs.ABANDONED,
         detail=_detail(job),
     )
