@@ -333,6 +333,9 @@ def test_the_jobs_page_lists_filters_and_resends(
     assert page.status_code == 200
     html = page.text
     assert "<h1>Tâches</h1>" in html
+    assert "retentée de plus en plus tard (1 min, 5 min, 30 min, 2 h, 6 h, 24 h)" in text_of_page(
+        page
+    )
     assert '<label for="filter-status">Statut</label>' in html
     text = text_of_page(page)
     assert "2 tâches, les plus récentes d'abord" in text

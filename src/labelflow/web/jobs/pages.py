@@ -14,7 +14,7 @@ from labelflow import jobs, mail
 from labelflow.errors import JobNotAbandoned, NotFound
 from labelflow.permissions import JOBS_MANAGE
 from labelflow.web.deps import MAX_ID, SessionDep, SettingsDep, permit
-from labelflow.web.jobs.present import STATUS_COUNTS, STATUS_FILTERS, job_row
+from labelflow.web.jobs.present import RETRY_SCHEDULE, STATUS_COUNTS, STATUS_FILTERS, job_row
 from labelflow.web.routing import page_router, render
 
 router = page_router()
@@ -50,6 +50,7 @@ def _jobs_page(
             "status": status,
             "status_filters": STATUS_FILTERS,
             "status_counts": STATUS_COUNTS,
+            "retry_schedule": RETRY_SCHEDULE,
             "notice": NOTICES.get(notice, ""),
             "error": error,
             "nav": "jobs",

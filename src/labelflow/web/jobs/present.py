@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from labelflow import jobs, notifications
@@ -34,6 +35,15 @@ STATUS_FILTERS = {
     jobs.DONE: "Faites",
     jobs.ABANDONED: "Abandonnées",
 }
+
+
+def delay_label(delay: timedelta) -> str:
+    minutes = int(delay.total_seconds() // 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h"
+
+
+# « 1 min, 5 min, 30 min, 2 h, 6 h, 24 h »: the retry schedule as the page tells it.
+RETRY_SCHEDULE = ", ".join(delay_label(d) for d in jobs.RETRY_DELAYS)
 
 
 def job_public(job: Job) -> JobPublic:
