@@ -53,6 +53,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/project_page.py
+	$(BIN)/python bench/mail.py
 
 clean:
 	rm -rf $(VENV) data test-artifacts

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
+from labelflow import mail
 from labelflow.settings import Settings
 
 
@@ -60,6 +61,8 @@ class SmtpServer:
         self.controller.start()
 
     def stop(self) -> None:
+        # The connection this thread's worker keeps to this server (mail.py) ends first.
+        mail.close_connections()
         if self.controller is not None:
             self.controller.stop()
             self.controller = None

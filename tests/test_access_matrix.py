@@ -11,6 +11,7 @@ nothing changes, while a caller who is not gets 401/403/404 before the body is e
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -24,7 +25,7 @@ from starlette.routing import Mount, Route
 
 from labelflow import accounts, dates, notifications
 from labelflow.db import transaction
-from labelflow.models import User
+from labelflow.models import Job, User
 from labelflow.settings import Settings
 from tests.conftest import make_user, token_for
 from tests.factories import (
@@ -153,6 +154,9 @@ MATRIX: dict[tuple[str, str], tuple[Cell, Cell, Cell, Cell, Cell, Cell]] = {
     ("GET", "/api/v1/users"): (401, 200, 403, 403, 403, 403),
     ("POST", "/api/v1/users"): (401, 422, 403, 403, 403, 403),
     ("PATCH", "/api/v1/users/{user_id}"): (401, 200, 403, 403, 403, 403),
+    # jobs (administrators)
+    ("GET", "/api/v1/jobs"): (401, 200, 403, 403, 403, 403),
+    ("POST", "/api/v1/jobs/{job_id}/retry"): (401, 200, 403, 403, 403, 403),
     ("GET", "/api/v1/projects/{project_id}/members"): (401, 200, 200, DENY, DENY, DENY),
     ("POST", "/api/v1/projects/{project_id}/members"): (401, 422, 422, DENY, DENY, DENY),
     ("DELETE", "/api/v1/projects/{project_id}/members/{user_id}"): (
@@ -238,6 +242,10 @@ MATRIX: dict[tuple[str, str], tuple[Cell, Cell, Cell, Cell, Cell, Cell]] = {
     ("POST", "/users/{user_id}/reactivate"): (LOGIN, OK, 403, 403, 403, 403),
     ("GET", "/messages"): (LOGIN, 200, 200, 200, 200, 403),
     ("POST", "/projects/{project_id}/messages"): (LOGIN, OK, OK, (OK, 404), (OK, 404), DENY),
+    ("GET", "/taches"): (LOGIN, 200, 403, 403, 403, 403),
+    ("POST", "/taches/{job_id}/relancer"): (LOGIN, OK, 403, 403, 403, 403),
+    ("GET", "/courriels"): (LOGIN, 200, 403, 403, 403, 403),
+    ("GET", "/courriels/{name}"): (LOGIN, 404, 403, 403, 403, 403),
     ("GET", "/account"): (LOGIN, 200, 200, 200, 200, 200),
     ("GET", "/aide"): (LOGIN, 200, 200, 200, 200, 200),
     ("POST", "/account/tokens"): (LOGIN, OK, OK, OK, OK, OK),
@@ -409,6 +417,22 @@ def fresh_milestone(world: World, project_id: int) -> int:
     return int(r.json()["id"])
 
 
+def fresh_abandoned_job(world: World) -> int:
+    with transaction(world.db) as session:
+        job = Job(
+            kind="courriel_notification",
+            payload={},
+            dedupe_key=f"matrice:{uuid.uuid4().hex}",
+            status="abandonnee",
+            attempts=1,
+            next_attempt_at=dates.now(),
+            created_at=dates.now(),
+        )
+        session.add(job)
+        session.flush()
+        return job.id or 0
+
+
 def path_values(world: World, method: str, path: str, role: str, which: str) -> dict[str, Any]:
     """Values for the path's parameters: the project in play, and fresh records for the routes
     that would consume them (a delete, a revocation) so each cell starts from the same world."""
@@ -439,6 +463,10 @@ def path_values(world: World, method: str, path: str, role: str, which: str) -> 
         values["meeting_id"] = hold_meeting(world.api)["id"]
     if "{token}" in path:
         values["token"] = "lien-inconnu"  # an invitation or reset link: see test_invitation.py
+    if "{job_id}" in path:
+        values["job_id"] = fresh_abandoned_job(world)
+    if "{name}" in path:
+        values["name"] = "20261202T101010123456-deadbeef.eml"  # a mailbox name, absent
     if "{token_id}" in path:
         user = world.who[role].user or world.who["admin"].user
         assert user is not None

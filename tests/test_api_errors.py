@@ -589,6 +589,7 @@ def test_no_server_error_on_garbage(client: Any) -> None:
         "meeting_id": 1,
         "milestone_id": 1,
         "notification_id": 1,
+        "job_id": 1,
     }
     paths = client.get("/openapi.json").json()["paths"]
     seen = 0

@@ -927,3 +927,83 @@ def test_staff_follows_a_project(notified_server: str, page: Any) -> None:
     expect(page.get_by_role("status")).to_contain_text("Vous suivez ce projet")
     expect(page.get_by_role("button", name="Ne plus suivre")).to_be_visible()
     shot(page, "projet-suivi")
+
+
+# --- « Tâches » and « Courriels envoyés » (administrators) -----------------------------------
+
+
+def seed_jobs(engine: Engine) -> None:
+    """An admin, a job waiting, one abandoned with a long SMTP error, one e-mail in the mailbox."""
+    from labelflow import jobs, mail
+    from labelflow.models import Job
+    from labelflow.notifications import EmailItem
+    from labelflow.pdf import make_environment
+    from labelflow.settings import Settings
+
+    seed_staff(engine)
+    now = dates.now()
+    with transaction(engine) as session:
+        jobs.enqueue(session, kind="courriel_notification", payload={"notification_id": 1})
+        session.add(
+            Job(
+                kind="courriel_notification",
+                payload={"notification_id": 2},
+                dedupe_key="notification:2",
+                status=jobs.ABANDONED,
+                attempts=1,
+                next_attempt_at=now,
+                last_error="le serveur SMTP a répondu 550 : 5.1.1 <thierry.girard-et-associes"
+                "@une-adresse-vraiment-tres-longue.example.org>: Recipient address rejected",
+                created_at=now,
+                done_at=now,
+            )
+        )
+    data = Path(str(engine.url.database)).parent
+    settings = Settings(environment="test", data_dir=data)
+    item = EmailItem(
+        "Pièce à corriger : statuts de l'association",
+        "Motif : la page 2 manque.",
+        "http://127.0.0.1:8000/projects/1/un-lien-tres-long-qui-doit-passer-a-la-ligne-sur-un-telephone",
+        "Régie de quartier de l'Alma",
+    )
+    rendered = mail.render(
+        make_environment(PROJECT_ROOT / "templates"),
+        "notification",
+        {"user": {"name": "Awa Diallo"}, "item": item, "base_url": "http://127.0.0.1:8000"},
+    )
+    message = mail.compose(
+        settings=settings, to=("Awa Diallo", "awa.diallo@example.org"), rendered=rendered
+    )
+    mail.write_to_mailbox(message, settings.mailbox_dir)
+
+
+@pytest.fixture(scope="module")
+def jobs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with serve(tmp_path_factory.mktemp("browser-jobs"), seed_jobs) as base:
+        yield base
+
+
+def test_admin_resends_an_abandoned_job_and_reads_the_mailbox(jobs_server: str, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    sign_in(page, jobs_server, STAFF)
+    page.get_by_role("navigation", name="Navigation principale").get_by_role(
+        "link", name="Tâches"
+    ).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Tâches")
+    expect(page.get_by_text("Recipient address rejected")).to_be_visible()
+    shot(page, "taches")
+    page.get_by_label("Statut", exact=True).select_option("abandonnee")
+    page.get_by_role("button", name="Filtrer").click()
+    expect(page.locator("tbody tr")).to_have_count(1)
+    page.get_by_role("button", name=re.compile("Relancer la tâche")).click()
+    expect(page.get_by_role("status")).to_contain_text("La tâche est relancée")
+    expect(page.get_by_text("Aucune tâche avec ce statut.")).to_be_visible()
+    shot(page, "taches-relancee")
+
+    page.get_by_role("link", name="Courriels envoyés").first.click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Courriels envoyés")
+    shot(page, "courriels")
+    page.get_by_role("link", name=re.compile("Pièce à corriger")).click()
+    expect(page.get_by_text("Bonjour Awa Diallo")).to_be_visible()
+    shot(page, "courriel")

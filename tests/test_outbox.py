@@ -153,7 +153,9 @@ def test_smtp_down_then_up_delivers_once(
     assert "ne pas y répondre" in text_of(smtp_server.messages[0])
 
 
-def test_a_job_talking_to_the_outside_holds_no_write_lock(db: Engine, settings: Settings) -> None:
+def test_a_job_talking_to_the_outside_holds_no_write_lock(
+    anonymous: Any, db: Engine, settings: Settings
+) -> None:
     """While an e-mail is being sent, requests can still write (SQLite has one writer)."""
     seen: list[str] = []
 

@@ -291,6 +291,8 @@ def test_staff_navigation_and_admin_only_user_management(
         "Parcours",
         "Bureau",
         "Comptes",
+        "Tâches",
+        "Courriels envoyés",
         "API",
         "Aide",
         "Mon compte",

@@ -1,12 +1,15 @@
-"""The `labelflow` command: serve, db upgrade, users, tokens, demo, remind, workflow check /
+"""The `labelflow` command: serve, worker, db upgrade, users, tokens, demo, remind, workflow check /
 diagram."""
 
 from __future__ import annotations
 
 import argparse
 import getpass
+import logging
 import select
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -139,8 +142,85 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     print(f"labelflow est disponible sur http://{settings.host}:{settings.port}")
     if settings.demo:
         _print_demo_logins(db)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info")
+    )
+    background = None
+    if settings.worker:
+        from labelflow import worker  # noqa: PLC0415
+
+        # One worker in this process, with the app's runtime (its templates, its store).
+        background = worker.start_thread(
+            db,
+            settings=settings,
+            runtime=app.state.runtime,
+            poll_seconds=settings.worker_poll_seconds,
+        )
+        print("Tâches : un worker tourne dans ce processus (LABELFLOW_WORKER=false pour aucun).")
     sys.stdout.flush()
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+    if background is None:
+        server.run()
+        return 0
+    thread, stop = background
+
+    # uvicorn shuts down on SIGTERM/SIGINT, then raises the signal again once its own handlers
+    # are gone: this one turns that into the worker's stop, so the process exits cleanly.
+    def on_signal(signum: int, _frame: Any) -> None:
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, on_signal)
+    try:
+        server.run()
+    finally:
+        stop.set()
+        # A job in flight finishes first (at most an SMTP exchange: its timeout, and a margin).
+        thread.join(timeout=settings.smtp_timeout_seconds + 5)
+    return 0
+
+
+def _worker_runtime(db: SAEngine, settings: Settings) -> Any:
+    """The runtime the web app builds (the same templates, store and workflow engine)."""
+    from labelflow.web.templating import make_templates  # noqa: PLC0415
+    from labelflow.worker import build_runtime  # noqa: PLC0415
+
+    try:
+        return build_runtime(settings, db, templates=make_templates(settings).env)
+    except WorkflowError as exc:
+        raise _workflow_error(exc) from None
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from labelflow import worker  # noqa: PLC0415
+
+    db = _database(settings)
+    _upgrade(db)
+    runtime = _worker_runtime(db, settings)
+    one = worker.Worker(
+        db, settings=settings, runtime=runtime, poll_seconds=settings.worker_poll_seconds
+    )
+    if args.once:
+        try:
+            ran = one.tick()
+        finally:
+            one.release()
+        print(f"Tâches exécutées : {ran}.")
+        return 0
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    print(
+        f"Worker {one.name} démarré : il exécute les tâches dues toutes les "
+        f"{settings.worker_poll_seconds:g} s (Ctrl+C pour l'arrêter)."
+    )
+    sys.stdout.flush()
+    one.run(stop)
+    print("Worker arrêté.")
     return 0
 
 
@@ -466,6 +546,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="charger les données de démonstration si la base est vide",
     )
     serve.set_defaults(handler=cmd_serve)
+
+    work = commands.add_parser(
+        "worker",
+        help="exécuter les tâches (courriels, résumés, rappels)",
+        description="Exécute les tâches dues (courriels, résumés quotidiens, rappels) et planifie "
+        "le travail périodique, jusqu'à l'arrêt (SIGTERM, Ctrl+C). Plusieurs workers peuvent "
+        "tourner ensemble.",
+    )
+    work.add_argument(
+        "--once",
+        action="store_true",
+        help="exécuter ce qui est dû, afficher combien de tâches ont tourné, puis s'arrêter",
+    )
+    work.set_defaults(handler=cmd_worker)
 
     db = commands.add_parser("db", help="base de données")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="COMMANDE")

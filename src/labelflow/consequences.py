@@ -15,19 +15,31 @@ from labelflow import (
     label,
     notifications,
     pipeline,
+    reminders,
     report_document,
     reports,
 )
 from labelflow.events import SUBSCRIBERS, Subscribers
 
 
-def install(registry: Subscribers = SUBSCRIBERS, handlers: jobs.Handlers = jobs.HANDLERS) -> None:
+def install(
+    registry: Subscribers = SUBSCRIBERS,
+    handlers: jobs.Handlers = jobs.HANDLERS,
+    periodic: jobs.PeriodicWork = jobs.PERIODIC,
+) -> None:
     """(Re)build the registries; idempotent, called by `create_app` and the CLI."""
     handlers.clear()
     # What the worker runs, by kind of job.
     handlers.register(notifications.EMAIL_JOB, notifications.send_notification_email, outside=True)
     handlers.register(notifications.DIGEST_JOB, notifications.send_digest, outside=True)
     handlers.register(accounts.ACCOUNT_EMAIL_JOB, accounts.send_account_email, outside=True)
+    handlers.register(notifications.DIGESTS_JOB, notifications.plan_digests)
+    handlers.register(jobs.REMINDERS_JOB, reminders.run_pass)
+
+    # Periodic work, enqueued once per slot by the worker holding the scheduler's lease.
+    periodic.clear()
+    periodic.register(notifications.DIGESTS_JOB, jobs.daily_at(notifications.DIGEST_HOUR))
+    periodic.register(jobs.REMINDERS_JOB, jobs.hourly)
 
     registry.clear()
     registry.subscribe("creation", deadlines.on_project_created)

@@ -11,7 +11,11 @@ and it is claimed again once that lease has passed. So a job runs at least once:
 the database commit with its status, exactly once; an e-mail sent just before the worker died is
 sent again (the window is the SMTP exchange, a fraction of a second).
 
-Handlers are registered in `HANDLERS` by `consequences.install()`, like the subscribers of facts.
+Handlers are registered in `HANDLERS` by `consequences.install()`, like the subscribers of facts,
+and so is the periodic work (`PERIODIC`: the daily digests, the reminder pass): each tick, the
+worker holding the scheduler's lease enqueues the periodic jobs whose time slot has come, each with
+the slot in its `dedupe_key`, so that a slot runs once even if two schedulers ever overlapped. The
+loop itself is `worker.py`.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -32,7 +37,7 @@ from sqlmodel import Session, col, select
 
 from labelflow import dates
 from labelflow.db import write_engine
-from labelflow.errors import JobNotAbandoned
+from labelflow.errors import Invalid, JobNotAbandoned, NotFound
 from labelflow.models import Job, Lease
 from labelflow.runtime import Runtime, attach
 from labelflow.settings import Settings
@@ -181,12 +186,16 @@ def _due() -> Any:
     )
 
 
+def has_due(engine: Engine) -> bool:
+    """Whether any job is due, read without a write lock (an idle worker takes none on SQLite)."""
+    with Session(engine) as session:
+        return session.exec(select(Job.id).where(_due()).limit(1)).first() is not None
+
+
 def claim(engine: Engine, *, worker: str, lease: timedelta, limit: int = 20) -> list[int]:
     """Mark up to `limit` due jobs as this worker's, oldest due first; their ids."""
-    with Session(engine) as session:
-        # A cheap read first: an idle worker polling never takes SQLite's write lock.
-        if session.exec(select(Job.id).where(_due()).limit(1)).first() is None:
-            return []
+    if not has_due(engine):
+        return []
     with Session(write_engine(engine)) as session:
         query = select(Job.id).where(_due()).order_by(col(Job.next_attempt_at)).limit(limit)
         if engine.dialect.name == "postgresql":
@@ -296,20 +305,68 @@ def run_due(
     runtime: Runtime | None = None,
     worker: str | None = None,
     limit: int | None = None,
+    stop: threading.Event | None = None,
 ) -> int:
-    """Claim and run due jobs until none is left (or `limit` were run); how many ran."""
+    """Claim and run due jobs until none is left (or `limit` were run, or `stop` is set); how
+    many ran. Stopped midway, the jobs claimed but not begun are handed back at once."""
     worker = worker or worker_name()
     lease = timedelta(seconds=settings.job_lease_seconds)
     ran = 0
-    while limit is None or ran < limit:
+    while (limit is None or ran < limit) and not (stop is not None and stop.is_set()):
         batch = 20 if limit is None else min(20, limit - ran)
         ids = claim(engine, worker=worker, lease=lease, limit=batch)
         if not ids:
             break
-        for job_id in ids:
+        for n, job_id in enumerate(ids):
+            if stop is not None and stop.is_set():
+                unclaim(engine, ids[n:], worker=worker)
+                break
             run_job(engine, job_id, worker=worker, settings=settings, runtime=runtime)
             ran += 1
     return ran
+
+
+def unclaim(engine: Engine, ids: list[int], *, worker: str) -> None:
+    """Hand back jobs this worker claimed and did not begin: due again now, not an attempt."""
+    with Session(write_engine(engine)) as session:
+        session.execute(
+            sa.update(Job)
+            .where(col(Job.id).in_(ids), col(Job.status) == RUNNING, col(Job.locked_by) == worker)
+            .values(status=PENDING, locked_by=None, locked_until=None, attempts=Job.attempts - 1)
+        )
+        session.commit()
+
+
+# --- reading jobs (the admins' « Tâches ») ------------------------------------------------------
+
+
+def get_job(session: Session, job_id: int) -> Job:
+    job = session.get(Job, job_id)
+    if job is None:
+        raise NotFound("Cette tâche est introuvable.")
+    return job
+
+
+def list_jobs(
+    session: Session, *, status: str | None = None, limit: int = 50, offset: int = 0
+) -> tuple[list[Job], int]:
+    """Jobs newest first (one status, or all), and how many there are in all."""
+    if status is not None and status not in STATUSES:
+        known = ", ".join(STATUSES)
+        raise Invalid(f"Statut de tâche inconnu : choisissez parmi {known}.", field="status")
+    where = [] if status is None else [col(Job.status) == status]
+    total = session.exec(select(sa.func.count()).select_from(Job).where(*where)).one()
+    rows = session.exec(
+        select(Job).where(*where).order_by(col(Job.id).desc()).limit(limit).offset(offset)
+    ).all()
+    return list(rows), int(total)
+
+
+def count_by_status(session: Session) -> dict[str, int]:
+    counts = dict.fromkeys(STATUSES, 0)
+    rows = session.exec(select(Job.status, sa.func.count()).group_by(col(Job.status))).all()
+    counts.update({status: int(n) for status, n in rows})
+    return counts
 
 
 def retry(session: Session, *, job: Job) -> Job:
@@ -352,3 +409,84 @@ def acquire_lease(engine: Engine, *, name: str, holder: str, ttl: timedelta) -> 
         session.add(lease)
         session.commit()
         return True
+
+
+def release_lease(engine: Engine, *, name: str, holder: str) -> None:
+    """Give the lease up (a worker stopping): another may take it at once."""
+    with Session(write_engine(engine)) as session:
+        session.execute(
+            sa.delete(Lease).where(col(Lease.name) == name, col(Lease.holder) == holder)
+        )
+        session.commit()
+
+
+# --- periodic work -----------------------------------------------------------------------------
+
+# The time slot a periodic job is due in at `now` (None: not yet today), e.g. "2026-12-02T10".
+Schedule = Callable[[datetime], str | None]
+
+
+def hourly(moment: datetime) -> str:
+    """One slot per hour (Paris time)."""
+    return moment.astimezone(dates.PARIS).strftime("%Y-%m-%dT%H")
+
+
+def daily_at(hour: int) -> Schedule:
+    """One slot per day, due from `hour` o'clock Paris time (a worker down at that hour runs it
+    when it comes back, the same day)."""
+
+    def schedule(moment: datetime) -> str | None:
+        local = moment.astimezone(dates.PARIS)
+        return local.date().isoformat() if local.hour >= hour else None
+
+    return schedule
+
+
+@dataclass(frozen=True)
+class Periodic:
+    """Periodic work: a job of kind `kind` (payload `{"slot": ...}`) once per slot."""
+
+    kind: str
+    schedule: Schedule
+
+
+@dataclass
+class PeriodicWork:
+    entries: list[Periodic] = field(default_factory=list)
+
+    def register(self, kind: str, schedule: Schedule) -> None:
+        self.entries.append(Periodic(kind, schedule))
+
+    def clear(self) -> None:
+        self.entries.clear()
+
+
+PERIODIC = PeriodicWork()
+SCHEDULER_LEASE = "planificateur"
+# The hourly reminder pass (its handler lives with the reminders: see `consequences.install`).
+REMINDERS_JOB = "rappels"
+
+
+def schedule_periodic(
+    engine: Engine,
+    *,
+    periodic: PeriodicWork = PERIODIC,
+    moment: datetime | None = None,
+    seen: dict[str, str] | None = None,
+) -> int:
+    """Enqueue the periodic jobs whose slot has come (a slot already taken, by this scheduler or
+    another, is skipped: its `dedupe_key`); how many slots were new to `seen` (the slots this
+    scheduler already enqueued, so that it writes once per slot, not once per tick)."""
+    moment = moment or dates.now()
+    seen = {} if seen is None else seen
+    due = []
+    for entry in periodic.entries:
+        slot = entry.schedule(moment)
+        if slot is not None and seen.get(entry.kind) != slot:
+            due.append(NewJob(entry.kind, {"slot": slot}, dedupe_key=f"{entry.kind}:{slot}"))
+    if due:
+        with Session(write_engine(engine)) as session:
+            enqueue_many(session, due)
+            session.commit()
+        seen.update({job.kind: job.payload["slot"] for job in due})
+    return len(due)

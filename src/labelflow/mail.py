@@ -10,21 +10,28 @@ temporary (`jobs.TemporaryFailure`), a 5xx answer permanent (`jobs.PermanentFail
 
 from __future__ import annotations
 
+import email
 import os
+import re
 import smtplib
 import ssl
 import tempfile
+import threading
+import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
+from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid, parseaddr
+from email.utils import format_datetime, make_msgid, parseaddr, parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment
 
 from labelflow import dates
+from labelflow.errors import NotFound
 from labelflow.jobs import PermanentFailure, TemporaryFailure
 from labelflow.settings import Settings
 
@@ -84,7 +91,15 @@ def send(message: EmailMessage, *, settings: Settings) -> None:
         raise TemporaryFailure(f"serveur SMTP injoignable : {exc}") from exc
 
 
-def _send_smtp(message: EmailMessage, settings: Settings) -> None:
+# A worker draining a queue sends over one SMTP connection rather than one per message (the
+# connection, its greeting, EHLO, STARTTLS, login and QUIT are most of an exchange): each thread
+# keeps its last connection while it is used within REUSE_SECONDS; `close_connections` ends it
+# (the worker does, after each pass).
+REUSE_SECONDS = 10.0
+_connections = threading.local()
+
+
+def _connect(settings: Settings) -> smtplib.SMTP:
     timeout = settings.smtp_timeout_seconds
     smtp: smtplib.SMTP
     if settings.smtp_security == "tls":
@@ -96,12 +111,74 @@ def _send_smtp(message: EmailMessage, settings: Settings) -> None:
         )
     else:
         smtp = smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=timeout)
-    with smtp:
+    try:
         if settings.smtp_security == "starttls":
             smtp.starttls(context=ssl.create_default_context())
         if settings.smtp_user:
             smtp.login(settings.smtp_user, settings.smtp_password)
+    except BaseException:
+        _close(smtp)
+        raise
+    return smtp
+
+
+def _close(smtp: smtplib.SMTP) -> None:
+    try:
+        smtp.quit()
+    except (OSError, smtplib.SMTPException):
+        smtp.close()
+
+
+def _key(settings: Settings) -> tuple[str, int, str, str]:
+    return (settings.smtp_host, settings.smtp_port, settings.smtp_security, settings.smtp_user)
+
+
+def _kept(settings: Settings) -> smtplib.SMTP | None:
+    """This thread's open connection to the same server, if used recently (else closed)."""
+    kept = getattr(_connections, "kept", None)
+    _connections.kept = None
+    if kept is None:
+        return None
+    key, smtp, last_used = kept
+    if key == _key(settings) and time.monotonic() - last_used < REUSE_SECONDS:
+        return smtp  # type: ignore[no-any-return]
+    _close(smtp)
+    return None
+
+
+def _keep(settings: Settings, smtp: smtplib.SMTP) -> None:
+    _connections.kept = (_key(settings), smtp, time.monotonic())
+
+
+def close_connections() -> None:
+    """End this thread's kept SMTP connection, if any."""
+    kept = getattr(_connections, "kept", None)
+    _connections.kept = None
+    if kept is not None:
+        _close(kept[1])
+
+
+def _send_smtp(message: EmailMessage, settings: Settings) -> None:
+    smtp = _kept(settings)
+    if smtp is not None:
+        try:
+            smtp.send_message(message)
+        except (smtplib.SMTPServerDisconnected, ConnectionError):
+            # Closed by the server while idle, before it accepted anything: a new connection.
+            smtp.close()
+        except BaseException:
+            _close(smtp)
+            raise
+        else:
+            _keep(settings, smtp)
+            return
+    smtp = _connect(settings)
+    try:
         smtp.send_message(message)
+    except BaseException:
+        _close(smtp)
+        raise
+    _keep(settings, smtp)
 
 
 def write_to_mailbox(message: EmailMessage, folder: Path) -> Path:
@@ -120,3 +197,68 @@ def write_to_mailbox(message: EmailMessage, folder: Path) -> Path:
         Path(temporary).unlink(missing_ok=True)
         raise
     return target
+
+
+# --- reading the local mailbox (« Courriels envoyés ») ------------------------------------------
+
+# The names `write_to_mailbox` gives: nothing else in the folder is ever read.
+MAILBOX_NAME = re.compile(r"^\d{8}T\d{12}-[0-9a-f]{8}\.eml$")
+
+
+@dataclass(frozen=True)
+class MailboxEntry:
+    name: str
+    sent_at: datetime | None
+    to: str
+    subject: str
+
+
+@dataclass(frozen=True)
+class MailboxMessage:
+    entry: MailboxEntry
+    sender: str
+    text: str
+
+
+def _parse(path: Path) -> EmailMessage:
+    message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
+    assert isinstance(message, EmailMessage)
+    return message
+
+
+def _entry(name: str, message: EmailMessage) -> MailboxEntry:
+    try:
+        sent_at: datetime | None = parsedate_to_datetime(str(message["Date"]))
+    except (TypeError, ValueError):
+        sent_at = None
+    return MailboxEntry(
+        name=name,
+        sent_at=sent_at,
+        to=str(message["To"] or ""),
+        subject=str(message["Subject"] or ""),
+    )
+
+
+def list_mailbox(folder: Path, *, limit: int = 200) -> tuple[list[MailboxEntry], int]:
+    """The newest `limit` messages of the local mailbox, newest first, and how many there are."""
+    if not folder.is_dir():
+        return [], 0
+    names = sorted((p.name for p in folder.iterdir() if MAILBOX_NAME.match(p.name)), reverse=True)
+    entries = []
+    for name in names[:limit]:
+        try:
+            entries.append(_entry(name, _parse(folder / name)))
+        except OSError:  # removed meanwhile
+            continue
+    return entries, len(names)
+
+
+def read_mailbox(folder: Path, name: str) -> MailboxMessage:
+    """One message of the local mailbox, its text part (the HTML one when it has none)."""
+    path = folder / name
+    if not MAILBOX_NAME.match(name) or not path.is_file():
+        raise NotFound("Ce courriel est introuvable.")
+    message = _parse(path)
+    body = message.get_body(preferencelist=("plain", "html"))
+    text = str(body.get_content()) if body is not None else ""
+    return MailboxMessage(entry=_entry(name, message), sender=str(message["From"] or ""), text=text)

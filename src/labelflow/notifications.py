@@ -70,6 +70,9 @@ ESSENTIAL = frozenset({"invitation", "mot_de_passe"})
 
 EMAIL_JOB = "courriel_notification"
 DIGEST_JOB = "resume_quotidien"
+# The periodic job (once a day, `jobs.PERIODIC`) that enqueues the day's digests.
+DIGESTS_JOB = "resumes"
+DIGEST_HOUR = 8  # Paris time
 
 
 # --- who is concerned -----------------------------------------------------------------------------
@@ -315,6 +318,11 @@ def schedule_digests(session: Session, *, day: date) -> int:
         ],
     )
     return len(users)
+
+
+def plan_digests(ctx: jobs.JobContext) -> None:
+    """Periodic job `resumes` {slot: day}: the day's `resume_quotidien` jobs."""
+    schedule_digests(ctx.session, day=date.fromisoformat(ctx.payload["slot"]))
 
 
 def unread_count(session: Session, *, user_id: int) -> int:

@@ -19,6 +19,9 @@ PIPELINE_READ = "pipeline.read"
 # A consultant declares their links with a project's stakeholders (their own assignments only).
 ASSIGNMENT_DECLARE = "assignment.declare"
 USERS_MANAGE = "users.manage"
+# The jobs (« Tâches ») and the local mailbox (« Courriels envoyés »): administrators only.
+JOBS_MANAGE = "jobs.manage"
+ADMIN_PERMISSIONS = frozenset({USERS_MANAGE, JOBS_MANAGE})
 BUREAU_READ = "bureau.read"  # the agenda, the decision files, the meetings, the recusals
 BUREAU_MANAGE = "bureau.manage"  # record the Bureau's meetings
 RECUSAL_DECLARE = "recusal.declare"  # a Bureau member their own; staff on a member's behalf
@@ -72,7 +75,7 @@ AUDIENCES_OF_ROLE: dict[str, tuple[str, ...]] = {
 
 
 def allows(actor: Actor, permission: str) -> bool:
-    if permission == USERS_MANAGE:
+    if permission in ADMIN_PERMISSIONS:
         return actor.role == "staff" and actor.is_admin
     return permission in ROLE_PERMISSIONS.get(actor.role, frozenset())
 

@@ -29,7 +29,7 @@ from datetime import date, timedelta
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
-from labelflow import dates, deadlines, notifications
+from labelflow import dates, deadlines, jobs, notifications
 from labelflow.french import plural
 from labelflow.models import Deadline, Project, ReminderSent
 from labelflow.runtime import runtime_of
@@ -207,3 +207,8 @@ def remind(
             if failures is not None:
                 failures.append(project.id or 0)
     return sent
+
+
+def run_pass(ctx: jobs.JobContext) -> None:
+    """Job `rappels` (hourly, scheduled by the worker): one pass, in the job's transaction."""
+    remind(ctx.session, today=dates.today())

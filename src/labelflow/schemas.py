@@ -817,3 +817,24 @@ class PreferencesIn(Input):
 class FollowingPublic(BaseModel):
     project_id: int
     following: bool
+
+
+JobStatus = Literal["en_attente", "en_cours", "faite", "abandonnee"]
+
+
+class JobPublic(BaseModel):
+    id: int
+    kind: str
+    status: JobStatus
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    created_at: datetime
+    done_at: datetime | None
+
+
+class JobList(BaseModel):
+    items: list[JobPublic]
+    total: int
+    limit: int
+    offset: int

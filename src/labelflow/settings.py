@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     base_url: str = "http://127.0.0.1:8000"
     # `labelflow serve` runs one worker in its process (false where dedicated workers run).
     worker: bool = True
+    # How often an idle worker looks for due jobs (and renews the scheduler's lease).
+    worker_poll_seconds: float = Field(default=1.0, gt=0, le=60)
     # How long a claimed job is its worker's before another may take it again.
     job_lease_seconds: int = Field(default=300, ge=5, le=86_400)
     # A deadline is « bientôt » this many days before it is due (its status, the dashboard's

@@ -12,9 +12,7 @@ from sqlalchemy import Engine as SAEngine
 
 from labelflow import __version__, consequences, deadlines
 from labelflow.db import make_engine, ping
-from labelflow.runtime import Runtime
 from labelflow.settings import Settings
-from labelflow.storage import from_settings as storage_from_settings
 from labelflow.web import errors
 from labelflow.web.account import api as account_api
 from labelflow.web.account import pages as account_pages
@@ -25,6 +23,8 @@ from labelflow.web.bureau import pages as bureau_pages
 from labelflow.web.documents import api as documents_api
 from labelflow.web.documents import pages as documents_pages
 from labelflow.web.help import pages as help_pages
+from labelflow.web.jobs import api as jobs_api
+from labelflow.web.jobs import pages as jobs_pages
 from labelflow.web.limits import Admission, BodySizeLimit, request_slots
 from labelflow.web.messages import api as messages_api
 from labelflow.web.messages import pages as messages_pages
@@ -42,7 +42,7 @@ from labelflow.web.security import HardenedFastAPI, install_docs
 from labelflow.web.templating import make_templates
 from labelflow.web.users import api as users_api
 from labelflow.web.users import pages as users_pages
-from labelflow.workflow_store import sync_definitions
+from labelflow.worker import build_runtime
 
 log = logging.getLogger("labelflow")
 
@@ -58,7 +58,10 @@ def create_app(settings: Settings | None = None, *, db: SAEngine | None = None) 
         pool_size=settings.max_requests_in_flight,
         pool_timeout=settings.saturation_wait_seconds,
     )
-    workflows = sync_definitions(db, settings.workflows_dir)
+    templates = make_templates(settings)
+    # What the subscribers of facts need (the worker builds the same): attached to every
+    # request's session (deps.get_session).
+    runtime = build_runtime(settings, db, templates=templates.env)
     consequences.install()
     deadlines.configure(due_soon_days=settings.due_soon_days)
 
@@ -78,8 +81,9 @@ def create_app(settings: Settings | None = None, *, db: SAEngine | None = None) 
     )
     app.state.settings = settings
     app.state.db = db
-    app.state.workflows = workflows
-    app.state.store = storage_from_settings(settings)
+    app.state.workflows = runtime.workflows
+    app.state.store = runtime.store
+    app.state.runtime = runtime
 
     errors.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
@@ -108,12 +112,13 @@ def create_app(settings: Settings | None = None, *, db: SAEngine | None = None) 
         messages_api,
         milestones_api,
         notifications_api,
+        jobs_api,
     ):
         app.include_router(api.router)
     # Before any sign-in: the invitation and password-reset links.
     app.include_router(account_api.public_router)
     install_docs(app)
-    app.state.templates = make_templates(settings)
+    app.state.templates = templates
     for pages in (
         account_pages,
         projects_pages,
@@ -127,12 +132,9 @@ def create_app(settings: Settings | None = None, *, db: SAEngine | None = None) 
         milestones_pages,
         help_pages,
         notifications_pages,
+        jobs_pages,
     ):
         app.include_router(pages.router)
-    # What the subscribers of facts need: attached to every request's session (deps.get_session).
-    app.state.runtime = Runtime(
-        workflows=workflows, templates=app.state.templates.env, store=app.state.store
-    )
     if settings.static_dir.is_dir():
         app.mount("/static", StaticFiles(directory=settings.static_dir), name="static")
     return app

@@ -14,6 +14,7 @@ from labelflow.permissions import (
     BUREAU_READ,
     DOCUMENT_REVIEW,
     DOCUMENT_UPLOAD,
+    JOBS_MANAGE,
     MEMBERS_MANAGE,
     PIPELINE_READ,
     PROJECT_WRITE,
@@ -60,6 +61,7 @@ def abilities(actor: Actor) -> dict[str, bool]:
         "review": allows(actor, DOCUMENT_REVIEW),
         "members": allows(actor, MEMBERS_MANAGE),
         "users": allows(actor, USERS_MANAGE),
+        "jobs": allows(actor, JOBS_MANAGE),
         "bureau": allows(actor, BUREAU_READ),
         "bureau_manage": allows(actor, BUREAU_MANAGE),
         "recusal": allows(actor, RECUSAL_DECLARE),
@@ -88,6 +90,9 @@ def nav_items(actor: Actor) -> list[NavItem]:
         items.append(NavItem("bureau", "/bureau", "Bureau"))
     if can["users"]:
         items.append(NavItem("users", "/users", "Comptes"))
+    if can["jobs"]:
+        items.append(NavItem("jobs", "/taches", "Tâches"))
+        items.append(NavItem("mailbox", "/courriels", "Courriels envoyés"))
     if can["technical"]:
         items.append(NavItem("api", "/docs", "API"))
     items.append(NavItem("help", "/aide", "Aide"))
