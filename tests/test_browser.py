@@ -27,6 +27,7 @@ from sqlalchemy import Engine
 from labelflow import accounts, dates, migrate
 from labelflow.actors import SYSTEM
 from labelflow.db import make_engine, transaction
+from labelflow.files import display_name
 from labelflow.models import User
 from labelflow.schemas import UserCreate
 from labelflow.settings import PROJECT_ROOT
@@ -750,7 +751,7 @@ def test_the_documents_table_on_a_phone(porteur_server: str, page: Any) -> None:
 
     sign_in(page, porteur_server, STAFF, "/projects/1#pieces")
     table = page.locator("#pieces table")
-    name = LONG_FILENAME[:255]
+    name = display_name(LONG_FILENAME)  # kept to 255 characters, its extension with it
     expect(table.get_by_role("link", name=name)).to_be_visible()
     shot(page, "pieces-nom-long")
     page.set_viewport_size({"width": 390, "height": 844})
