@@ -21,6 +21,7 @@ from sqlmodel import Session
 from labelflow import accounts
 from labelflow.actors import Actor
 from labelflow.errors import Invalid, LinkInvalid, TooManyAttempts
+from labelflow.models import User
 from labelflow.settings import Settings
 from labelflow.web.account.present import RESET_ASKED, client_address
 from labelflow.web.confirm import notice
@@ -181,11 +182,20 @@ def login(
         return _login_page(
             request, settings, email=email, next_url=next, message=BAD_CREDENTIALS, status_code=401
         )
+    response = _signed_in(request, session, settings, user, to=safe_next(next))
+    response.delete_cookie(LOGIN_COOKIE, path="/login")
+    return response
+
+
+def _signed_in(
+    request: Request, session: Session, settings: Settings, user: User, *, to: str
+) -> Response:
+    """A new web session for `user` (the browser's previous one ends), then off to `to`."""
     old = request.cookies.get(SESSION_COOKIE)
     if old:
         accounts.close_session(session, raw_token=old)
     opened = accounts.open_session(session, user=user, settings=settings)
-    response = RedirectResponse(safe_next(next), status_code=303)
+    response = RedirectResponse(to, status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
         opened.raw_token,
@@ -195,7 +205,6 @@ def login(
         path="/",
         max_age=settings.session_absolute_hours * 3600,
     )
-    response.delete_cookie(LOGIN_COOKIE, path="/login")
     return response
 
 
@@ -436,20 +445,7 @@ def _set_with_link(
         return _link_page(
             request, session, settings, purpose=purpose, token=token, errors=errors, status_code=422
         )
-    old = request.cookies.get(SESSION_COOKIE)
-    if old:
-        accounts.close_session(session, raw_token=old)
-    opened = accounts.open_session(session, user=user, settings=settings)
-    response = RedirectResponse("/", status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        opened.raw_token,
-        httponly=True,
-        samesite="lax",
-        secure=_secure(request),
-        path="/",
-        max_age=settings.session_absolute_hours * 3600,
-    )
+    response = _signed_in(request, session, settings, user, to="/")
     response.delete_cookie(FORM_COOKIE, path=request.url.path)
     return response
 

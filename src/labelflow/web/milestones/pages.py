@@ -8,13 +8,17 @@ from typing import Annotated, Any
 
 from fastapi import Form, Request
 from fastapi.responses import Response
+from sqlmodel import Session
 
 from labelflow import deadlines
+from labelflow.actors import Actor
+from labelflow.models import Project
 from labelflow.permissions import PROJECT_WRITE
 from labelflow.web.deps import ActorDep, EngineDep, ProjectDep, SessionDep, SubId, permit_on_project
 from labelflow.web.forms import MilestoneDoneForm, MilestoneForm, MilestoneMoveForm, PageForm
 from labelflow.web.project_page import submit
 from labelflow.web.routing import page_router
+from labelflow.workflow import Engine
 
 router = page_router()
 ANCHOR = "echeances"
@@ -65,27 +69,8 @@ def move_milestone(
     engine: EngineDep,
     actor: ActorDep,
 ) -> Response:
-    def call() -> Any:
-        return deadlines.update_milestone(
-            session,
-            engine=engine,
-            project=project,
-            milestone_id=milestone_id,
-            data=form.to_model(),
-            actor=actor,
-            if_match=form.if_match(),
-        )
-
-    return submit(
-        request,
-        session,
-        engine,
-        project,
-        form_name=f"milestone-{milestone_id}",
-        form=form,
-        anchor=f"jalon-{milestone_id}",
-        call=call,
-        done="jalon_deplace",
+    return _update(
+        request, session, engine, project, actor, milestone_id, form, done="jalon_deplace"
     )
 
 
@@ -102,28 +87,8 @@ def mark_milestone(
     engine: EngineDep,
     actor: ActorDep,
 ) -> Response:
-    def call() -> Any:
-        return deadlines.update_milestone(
-            session,
-            engine=engine,
-            project=project,
-            milestone_id=milestone_id,
-            data=form.to_model(),
-            actor=actor,
-            if_match=form.if_match(),
-        )
-
-    return submit(
-        request,
-        session,
-        engine,
-        project,
-        form_name=f"milestone-{milestone_id}",
-        form=form,
-        anchor=f"jalon-{milestone_id}",
-        call=call,
-        done="jalon_tenu" if form.done.strip() == "1" else "jalon_rouvert",
-    )
+    done = "jalon_tenu" if form.done.strip() == "1" else "jalon_rouvert"
+    return _update(request, session, engine, project, actor, milestone_id, form, done=done)
 
 
 @router.post(
@@ -160,4 +125,41 @@ def delete_milestone(
         call=call,
         done="jalon_supprime",
         ask_first="milestone_delete",
+    )
+
+
+def _update(
+    request: Request,
+    session: Session,
+    engine: Engine,
+    project: Project,
+    actor: Actor,
+    milestone_id: int,
+    form: MilestoneMoveForm | MilestoneDoneForm,
+    *,
+    done: str,
+) -> Response:
+    """A milestone's form (moved, held or reopened) through the project page's `submit`."""
+
+    def call() -> Any:
+        return deadlines.update_milestone(
+            session,
+            engine=engine,
+            project=project,
+            milestone_id=milestone_id,
+            data=form.to_model(),
+            actor=actor,
+            if_match=form.if_match(),
+        )
+
+    return submit(
+        request,
+        session,
+        engine,
+        project,
+        form_name=f"milestone-{milestone_id}",
+        form=form,
+        anchor=f"jalon-{milestone_id}",
+        call=call,
+        done=done,
     )
