@@ -50,6 +50,8 @@ def install(
     # After the report is marked transmitted: its PDF is what the Bureau receives.
     registry.subscribe("transition", report_document.on_transition)
     registry.subscribe("transition", label.on_transition)
+    registry.subscribe("migration", deadlines.on_migrated)
+    registry.subscribe("migration", reports.on_migrated)
     # The search text holds names kept elsewhere: it follows each of them.
     registry.subscribe("creation", pipeline.on_project_fact)
     registry.subscribe("modification", pipeline.on_project_fact)
