@@ -35,21 +35,21 @@ REVIEW_LABELS = {
 DocumentStore = LocalStorage
 
 
-def list_documents(
-    session: Session, *, project: Project, actor: Actor | None = None
-) -> Sequence[Document]:
-    """The project's documents, those `actor` may read (`readable_documents_clause`) when given."""
+def list_documents(session: Session, *, project: Project, actor: Actor) -> Sequence[Document]:
+    """The project's documents `actor` may see (`permissions.readable_documents_clause`:
+    superseded versions for staff only, a message's attachment for its readers)."""
     query = select(Document).where(Document.project_id == project.id)
-    readable = readable_documents_clause(actor) if actor is not None else None
+    readable = readable_documents_clause(actor)
     if readable is not None:
         query = query.where(readable)
     return session.exec(query.order_by(col(Document.uploaded_at), col(Document.id))).all()
 
 
-def get_document(session: Session, document_id: int, *, actor: Actor | None = None) -> Document:
-    """One document; one `actor` may not read (another audience's attachment) does not exist."""
+def get_document(session: Session, document_id: int, *, actor: Actor) -> Document:
+    """A document by id; one `actor` may not read (a superseded version but for staff, another
+    audience's attachment) is not found (the project's visibility is the caller's to check)."""
     query = select(Document).where(Document.id == document_id)
-    readable = readable_documents_clause(actor) if actor is not None else None
+    readable = readable_documents_clause(actor)
     if readable is not None:
         query = query.where(readable)
     document = session.exec(query).first()

@@ -22,6 +22,8 @@ PROJECT_WRITE = "project.write"  # create, edit fields, transitions, suspension,
 RECORD_WRITE = "record.write"  # stakeholders, board, attestations, consultant, decisions
 DOCUMENT_UPLOAD = "document.upload"
 DOCUMENT_REVIEW = "document.review"
+# A version a newer one superseded stays in the history for the national team only.
+DOCUMENT_SUPERSEDED_READ = "document.superseded.read"
 MEMBERS_MANAGE = "members.manage"
 PIPELINE_READ = "pipeline.read"
 # A consultant declares their links with a project's stakeholders (their own assignments only).
@@ -45,6 +47,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             RECORD_WRITE,
             DOCUMENT_UPLOAD,
             DOCUMENT_REVIEW,
+            DOCUMENT_SUPERSEDED_READ,
             MEMBERS_MANAGE,
             PIPELINE_READ,
             BUREAU_READ,
@@ -125,10 +128,20 @@ ATTACHMENT_TYPE = "piece_jointe"
 
 def readable_documents_clause(actor: Actor) -> Any | None:
     """SQL condition on Document: the documents of a visible project `actor` may see (None: all
-    of them, staff). The one rule for documents: a message's attachment (`piece_jointe`) is read
-    by whoever reads one of the messages carrying it (`message_audiences`), and by the person
-    who uploaded it (before it is attached); every other document by whoever sees the project.
-    So a file attached to an `interne` note never reaches a porteur nor the consultant."""
+    of them). The one rule for documents: superseded versions are staff's
+    (`DOCUMENT_SUPERSEDED_READ`); a message's attachment is its readers' (`_attachment_clause`);
+    every other document is for whoever sees the project."""
+    conditions = [c for c in (_attachment_clause(actor),) if c is not None]
+    if not allows(actor, DOCUMENT_SUPERSEDED_READ):
+        conditions.append(col(Document.superseded_by_id).is_(None))
+    return sa.and_(*conditions) if conditions else None
+
+
+def _attachment_clause(actor: Actor) -> Any | None:
+    """A message's attachment (`piece_jointe`) is read by whoever reads one of the messages
+    carrying it (`message_audiences`) and by the person who uploaded it (before it is
+    attached): a file attached to an `interne` note never reaches a porteur nor the
+    consultant. Staff read them all (None)."""
     if actor.role == "staff":
         return None
     carried = (
@@ -158,7 +171,7 @@ def readable_documents_clause(actor: Actor) -> Any | None:
 def hidden_document_facts_clause(actor: Actor) -> Any | None:
     """SQL condition on Event: the `document` facts of attachments `actor` may not read (their
     file name stays out of the history too). None: nothing hidden (staff)."""
-    readable = readable_documents_clause(actor)
+    readable = _attachment_clause(actor)
     if readable is None:
         return None
     shown = (

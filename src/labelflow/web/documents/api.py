@@ -33,6 +33,7 @@ router = api_router()
 def list_documents(
     project: ProjectDep, session: SessionDep, engine: EngineDep, actor: ActorDep
 ) -> list[DocumentPublic]:
+    """The project's documents; versions a newer one superseded are listed to staff only."""
     return documents_public(
         definition_of(engine, project),
         documents.list_documents(session, project=project, actor=actor),
