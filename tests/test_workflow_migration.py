@@ -13,13 +13,13 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, delete
-from sqlmodel import Session
+from sqlmodel import Session, select
 
-from labelflow import dates, workflow_migration
+from labelflow import dates, stats, workflow_migration
 from labelflow.actors import SYSTEM
 from labelflow.db import transaction
 from labelflow.errors import NotFound
-from labelflow.models import Project, WorkflowVersion
+from labelflow.models import Project, StepPass, WorkflowVersion
 from labelflow.settings import PROJECT_ROOT, Settings
 from labelflow.web.app import create_app
 from labelflow.workflow import Engine as WorkflowEngine
@@ -180,6 +180,19 @@ def test_dry_run_then_apply_over_projects_in_every_state(
         # The report Bureau members read keeps the grid it was submitted on.
         bureau = next_client.get(f"/api/v1/projects/{ids['decision_bureau']}/report").json()
         assert "pouvoir_d_agir" in {c["key"] for t in bureau["themes"] for c in t["criteria"]}
+
+    # The passes behind the figures follow the renamed state, and a replay of the histories
+    # gives the same.
+    def passes() -> list[tuple[int, str]]:
+        with Session(db) as session:
+            rows = session.exec(select(StepPass.project_id, StepPass.state)).all()
+            return sorted((int(pid), state) for pid, state in rows)
+
+    kept = passes()
+    assert (ids["validation"], new) in kept and (ids["validation"], old) not in kept
+    with transaction(db) as session:
+        stats.rebuild_passes(session)
+    assert passes() == kept
 
     # Nothing left to move: a second plan lists only the closed projects.
     again = _plan(db, engine)

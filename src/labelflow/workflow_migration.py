@@ -59,6 +59,8 @@ class ProjectPlan:
     became_met: list[CriterionChange] = field(default_factory=list)
     deadlines: list[deadlines.DeadlineChange] = field(default_factory=list)
     report: dict[str, Any] | None = None
+    # The states of the old version whose key changes (the history's passes follow them).
+    renamed: dict[str, str] = field(default_factory=dict)
 
     @property
     def movable(self) -> bool:
@@ -197,6 +199,7 @@ def plan_project(
         report=reports.migration_carry(
             session, engine=engine, project=project, to_version=target.version
         ),
+        renamed={s.key: state_of(s.key) for s in before.states if state_of(s.key) != s.key},
     )
 
 
@@ -280,6 +283,7 @@ def migrate_project(
             "to_label": fresh.state_after_label,
             "deadlines": [change.data() for change in fresh.deadlines],
             "report": fresh.report,
+            "renamed": fresh.renamed,
             "became_unmet": [c.code for c in fresh.became_unmet],
             "became_met": [c.code for c in fresh.became_met],
         },
