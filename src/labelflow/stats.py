@@ -118,8 +118,14 @@ def rebuild_passes(session: Session) -> int:
     """Replay every project's history into `step_passes` (for data written without the facts'
     subscribers: the benchmark's bulk rows); the same rules as `on_fact`. Returns the passes."""
     session.execute(sa.delete(StepPass))
-    rows = session.exec(
-        select(Event.project_id, Event.at, Event.kind, Event.to_state, Event.data)
+    rows = session.execute(
+        sa.select(
+            col(Event.project_id),
+            col(Event.at),
+            col(Event.kind),
+            col(Event.to_state),
+            col(Event.data),
+        )
         .where(col(Event.kind).in_(PASS_FACTS), col(Event.project_id).is_not(None))
         .order_by(col(Event.project_id), col(Event.at), col(Event.id))
     ).all()
