@@ -16,6 +16,8 @@ DOCUMENT_UPLOAD = "document.upload"
 DOCUMENT_REVIEW = "document.review"
 MEMBERS_MANAGE = "members.manage"
 PIPELINE_READ = "pipeline.read"
+# The project list as a spreadsheet (CSV, XLSX): the national team's.
+PROJECTS_EXPORT = "projects.export"
 # A consultant declares their links with a project's stakeholders (their own assignments only).
 ASSIGNMENT_DECLARE = "assignment.declare"
 USERS_MANAGE = "users.manage"
@@ -39,6 +41,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             DOCUMENT_REVIEW,
             MEMBERS_MANAGE,
             PIPELINE_READ,
+            PROJECTS_EXPORT,
             BUREAU_READ,
             BUREAU_MANAGE,
             RECUSAL_DECLARE,

@@ -15,7 +15,7 @@ from labelflow import dates, deadlines
 from labelflow.actors import Actor
 from labelflow.events import Fact
 from labelflow.models import Deadline, Project, ProjectMember, User
-from labelflow.projects import definition_of, fold, visibility_clause
+from labelflow.projects import KIND_LABELS, definition_of, fold, visibility_clause
 from labelflow.workflow import Engine
 
 # The longest `q` searched for (the API refuses longer; the list page says so).
@@ -101,18 +101,11 @@ def on_account_changed(fact: Fact) -> None:
 # --- the list ----------------------------------------------------------------------------------
 
 
-def list_projects(
-    session: Session,
-    *,
-    engine: Engine,
-    actor: Actor,
-    filters: ProjectFilters,
-    limit: int,
-    offset: int,
-) -> tuple[list[ProjectRow], int]:
-    """One page of the projects `actor` may see (newest first) with their overdue flag and
-    chargé·e de suivi (in the same query), and the total count."""
-    today = dates.today()
+def filter_conditions(
+    session: Session, *, engine: Engine, actor: Actor, filters: ProjectFilters, today: date
+) -> list[Any]:
+    """The SQL conditions on Project for the projects `actor` may see (the visibility rule)
+    that match `filters`: the list, its count and its exports select the same projects."""
     overdue = deadlines.overdue_clause(today)
     conditions: list[Any] = []
     visible = visibility_clause(actor, engine)
@@ -144,6 +137,37 @@ def list_projects(
     if q.strip():
         escaped = fold(q.strip()).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         conditions.append(col(Project.search_text).like(f"%{escaped}%", escape="\\"))
+    return conditions
+
+
+def filter_problems(engine: Engine, filters: ProjectFilters) -> list[dict[str, str]]:
+    """What is wrong with `filters` (`{field, message}`; none: they can be applied): a state or
+    a kind no definition knows."""
+    problems = []
+    if filters.state and filters.state not in engine.state_keys():
+        problems.append({"field": "state", "message": "Cet état n'existe dans aucun parcours."})
+    if filters.kind and filters.kind not in KIND_LABELS:
+        names = ", ".join(KIND_LABELS.values())
+        problems.append({"field": "kind", "message": f"Choisissez parmi : {names}."})
+    return problems
+
+
+def list_projects(
+    session: Session,
+    *,
+    engine: Engine,
+    actor: Actor,
+    filters: ProjectFilters,
+    limit: int,
+    offset: int,
+) -> tuple[list[ProjectRow], int]:
+    """One page of the projects `actor` may see (newest first) with their overdue flag and
+    chargé·e de suivi (in the same query), and the total count."""
+    today = dates.today()
+    overdue = deadlines.overdue_clause(today)
+    conditions = filter_conditions(
+        session, engine=engine, actor=actor, filters=filters, today=today
+    )
     total = session.exec(select(func.count()).select_from(Project).where(*conditions)).one()
     owner = aliased(User)
     rows = session.exec(
