@@ -15,7 +15,7 @@ from labelflow.actors import Actor
 from labelflow.errors import CommentRequired, DocumentSuperseded, Invalid, NotFound
 from labelflow.events import record_fact
 from labelflow.models import Document, Project
-from labelflow.permissions import require_upload
+from labelflow.permissions import DOCUMENT_SUPERSEDED_READ, allows, require_upload
 from labelflow.projects import bump, check_if_match, definition_of, require_open
 from labelflow.storage import LocalStorage, Storage
 from labelflow.workflow import Engine
@@ -35,17 +35,21 @@ REVIEW_LABELS = {
 DocumentStore = LocalStorage
 
 
-def list_documents(session: Session, *, project: Project) -> Sequence[Document]:
-    return session.exec(
-        select(Document)
-        .where(Document.project_id == project.id)
-        .order_by(col(Document.uploaded_at), col(Document.id))
-    ).all()
+def list_documents(session: Session, *, project: Project, actor: Actor) -> Sequence[Document]:
+    """The project's documents `actor` may see: superseded versions for staff only."""
+    query = select(Document).where(Document.project_id == project.id)
+    if not allows(actor, DOCUMENT_SUPERSEDED_READ):
+        query = query.where(col(Document.superseded_by_id).is_(None))
+    return session.exec(query.order_by(col(Document.uploaded_at), col(Document.id))).all()
 
 
-def get_document(session: Session, document_id: int) -> Document:
+def get_document(session: Session, document_id: int, *, actor: Actor) -> Document:
+    """A document by id; a superseded version is not found but by staff (the project's
+    visibility is the caller's to check)."""
     document = session.get(Document, document_id)
-    if document is None:
+    if document is None or (
+        document.superseded_by_id is not None and not allows(actor, DOCUMENT_SUPERSEDED_READ)
+    ):
         raise NotFound("Cette pièce est introuvable.")
     return document
 

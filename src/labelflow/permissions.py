@@ -14,6 +14,8 @@ PROJECT_WRITE = "project.write"  # create, edit fields, transitions, suspension,
 RECORD_WRITE = "record.write"  # stakeholders, board, attestations, consultant, decisions
 DOCUMENT_UPLOAD = "document.upload"
 DOCUMENT_REVIEW = "document.review"
+# A version a newer one superseded stays in the history for the national team only.
+DOCUMENT_SUPERSEDED_READ = "document.superseded.read"
 MEMBERS_MANAGE = "members.manage"
 PIPELINE_READ = "pipeline.read"
 # The project list as a spreadsheet (CSV, XLSX): the national team's.
@@ -39,6 +41,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             RECORD_WRITE,
             DOCUMENT_UPLOAD,
             DOCUMENT_REVIEW,
+            DOCUMENT_SUPERSEDED_READ,
             MEMBERS_MANAGE,
             PIPELINE_READ,
             PROJECTS_EXPORT,

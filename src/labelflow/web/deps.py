@@ -214,8 +214,8 @@ DocumentId = Annotated[int, Path(ge=1, le=MAX_ID, description="Identifiant de la
 def load_document(
     document_id: DocumentId, session: SessionDep, engine: EngineDep, actor: ActorDep
 ) -> LoadedDocument:
-    """A document is visible exactly when its project is."""
-    document = documents.get_document(session, document_id)
+    """A document is visible when its project is (a superseded version: to staff only)."""
+    document = documents.get_document(session, document_id, actor=actor)
     try:
         project = visible_project(
             session, engine=engine, actor=actor, project_id=document.project_id
