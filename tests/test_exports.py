@@ -20,6 +20,7 @@ from tests.conftest import make_user
 from tests.factories import add_stakeholder, create_project, fire, walk_to
 from tests.test_dashboard import count_statements
 
+YES_NO = {True: "oui", False: "non"}
 CSV_URL = "/api/v1/exports/projects.csv"
 XLSX_URL = "/api/v1/exports/projects.xlsx"
 
@@ -131,6 +132,14 @@ def test_a_row_tells_state_step_entries_deadlines_and_staff_in_charge(
     assert row["Chargé·e de suivi"] == staff_user.name == "Camille Roussel"
     assert (row["Numéro de label"], row["Date du label"]) == ("", "")
     assert row["Créé le"] == started.isoformat()
+    # The forecast the project page shows (no past projects: the target durations).
+    forecast = client.get(f"/api/v1/projects/{project['id']}").json()["forecast"]
+    assert forecast["basis"] == "cibles"
+    assert row["Label prévu le"] == forecast["label_on"]
+    assert row["Prévision au plus tôt"] == forecast["low"]
+    assert row["Prévision au plus tard"] == forecast["high"]
+    assert row["Prévision fondée sur"] == "durées cibles"
+    assert row["Prévision au-delà de la date cible"] == YES_NO[forecast["beyond_target"]]
 
     header, [xlsx_row], _sheet = read_xlsx(client.get(XLSX_URL))
     values = dict(zip(header, [c.value for c in xlsx_row], strict=True))
@@ -281,3 +290,19 @@ def test_a_closed_project_has_no_step_nor_step_deadline(client: Any) -> None:
     assert (row["État"], row["Étape"], row["Échéance de l'étape"]) == ("Projet abandonné", "", "")
     assert row["Dans cet état depuis le"] == dates.today().isoformat()
     assert row["Entrée à l'étape 1 : Groupe projet"] == dates.today().isoformat()
+    assert row["Label prévu le"] == row["Prévision fondée sur"] == ""  # nothing to expect
+
+
+def test_the_export_follows_the_list_order(client: Any) -> None:
+    with dates.frozen(datetime.now(UTC) - timedelta(days=300)):
+        oldest = create_project(client, name="Le plus ancien")
+    create_project(client, name="Le plus récent")
+    walk_to(client, oldest, "faisabilite")
+    abandoned = create_project(client, name="Abandonné")
+    fire(client, abandoned["id"], "abandonner", comment="Le projet s'arrête.")
+    for sort in ("recent", "prevision"):
+        rows = read_csv(client.get(CSV_URL, params={"sort": sort}))
+        listed = client.get("/api/v1/projects", params={"sort": sort}).json()["items"]
+        assert [int(r["Identifiant"]) for r in rows] == [i["id"] for i in listed]
+    assert int(rows[-1]["Identifiant"]) == abandoned["id"]  # nothing expected: last
+    assert client.get(CSV_URL, params={"sort": "nom"}).status_code == 422

@@ -1,9 +1,10 @@
 """The project list as a spreadsheet for staff (CSV, XLSX): the projects of the list's filters,
-one row each, with its state and step, the date it entered each step, its deadlines and its
-chargé·e de suivi.
+one row each, with its state and step, the date it entered each step, its deadlines, its
+chargé·e de suivi and its forecast.
 
 The projects are the list's (`pipeline.filter_conditions`: the visibility rule, then the
-filters); the whole export is four queries whatever the number of projects.
+filters) in the list's order; the whole export is a handful of queries whatever the number of
+projects (the forecasts: `stats.forecasts`).
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from datetime import date
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, func, select
 
-from labelflow import dates, deadlines
+from labelflow import dates, deadlines, stats
 from labelflow.actors import Actor
 from labelflow.errors import Invalid
 from labelflow.models import Deadline, Event, Project, User
-from labelflow.pipeline import ProjectFilters, filter_conditions, filter_problems
+from labelflow.pipeline import ProjectFilters, filter_conditions, filter_problems, ordered
 from labelflow.projects import KIND_LABELS, definition_of
 from labelflow.spreadsheets import Cell, Table
 from labelflow.workflow import Engine
@@ -28,6 +29,7 @@ from labelflow.workflow import Engine
 # The facts that put a project in a state: its creation (the first step) and its transitions.
 ENTRY_FACTS = ("creation", "transition")
 YES_NO = {True: "oui", False: "non"}
+BASIS_LABELS = {"historique": "durées des projets passés", "cibles": "durées cibles"}
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,11 @@ def header(steps: Sequence[StepColumn]) -> list[str]:
         "Échéance de l'étape",
         "Date cible du label",
         "Chargé·e de suivi",
+        "Label prévu le",
+        "Prévision au plus tôt",
+        "Prévision au plus tard",
+        "Prévision fondée sur",
+        "Prévision au-delà de la date cible",
         "Numéro de label",
         "Date du label",
         "Créé le",
@@ -74,6 +81,18 @@ def communes_text(communes: Sequence[dict[str, str]]) -> str:
     return ", ".join(f"{c.get('name', '')} ({c.get('insee', '')})" for c in communes)
 
 
+def _forecast_cells(forecast: stats.Forecast | None) -> list[Cell]:
+    if forecast is None:
+        return [None] * 5
+    return [
+        forecast.label_on,
+        forecast.low,
+        forecast.high,
+        BASIS_LABELS.get(forecast.basis, forecast.basis),
+        YES_NO[forecast.beyond_target],
+    ]
+
+
 def check_filters(engine: Engine, filters: ProjectFilters) -> None:
     """Refuse (422) a state or a kind no definition knows, rather than export nothing."""
     problem = Invalid.collected(filter_problems(engine, filters))
@@ -82,9 +101,14 @@ def check_filters(engine: Engine, filters: ProjectFilters) -> None:
 
 
 def project_table(
-    session: Session, *, engine: Engine, actor: Actor, filters: ProjectFilters
+    session: Session,
+    *,
+    engine: Engine,
+    actor: Actor,
+    filters: ProjectFilters,
+    sort: str = "recent",
 ) -> Table:
-    """The projects `actor` may see that match `filters`, newest first, as a table."""
+    """The projects `actor` may see that match `filters`, in the list's order, as a table."""
     check_filters(engine, filters)
     today = dates.today()
     conditions = filter_conditions(
@@ -92,12 +116,13 @@ def project_table(
     )
     overdue = deadlines.overdue_clause(today)
     owner = aliased(User)
-    projects = session.exec(
+    query = (
         select(Project, overdue.label("overdue"), owner.name)
         .outerjoin(owner, col(owner.id) == col(Project.staff_owner_id))
         .where(*conditions)
-        .order_by(col(Project.created_at).desc(), col(Project.id).desc())
-    ).all()
+    )
+    projects = session.exec(ordered(session, engine=engine, query=query, sort=sort)).all()
+    expected = stats.forecasts(session, engine=engine, projects=[p for p, _, _ in projects])
     chosen = select(Project.id).where(*conditions)
     # The latest entry into each state: the pass that counts after an ajournement.
     entries: dict[int, dict[str, date]] = defaultdict(dict)
@@ -156,6 +181,7 @@ def project_table(
                 None if state.final else step_due.get(project.id),
                 label_due.get(project.id),
                 owner_name,
+                *_forecast_cells(expected.get(project.id)),
                 project.label_number,
                 project.label_date,
                 dates.paris_date(project.created_at),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Path, Query, Request
 from sqlmodel import Session
@@ -294,8 +294,13 @@ def project_filters(
 
 
 ProjectFiltersDep = Annotated[ProjectFilters, Depends(project_filters)]
-# The query parameters `project_filters` reads: an export refuses any other.
-PROJECT_FILTER_NAMES = frozenset(inspect.signature(project_filters).parameters)
+# The list's order (`pipeline.SORTS`), for the list and its exports.
+ListSortDep = Annotated[
+    Literal["recent", "prevision"],
+    Query(description="`recent` (les plus récents d'abord) ou `prevision` (label attendu)"),
+]
+# The query parameters of the list but its paging: an export refuses any other.
+PROJECT_FILTER_NAMES = frozenset({*inspect.signature(project_filters).parameters, "sort"})
 
 
 def known_filters_only(request: Request) -> None:

@@ -11,6 +11,7 @@ from labelflow.permissions import PROJECTS_EXPORT
 from labelflow.web.deps import (
     ActorDep,
     EngineDep,
+    ListSortDep,
     ProjectFiltersDep,
     SessionDep,
     known_filters_only,
@@ -23,9 +24,9 @@ router = api_router()
 # The role first (403), then the filters' names (422).
 GUARDS = [permit(PROJECTS_EXPORT), Depends(known_filters_only)]
 FILTERS_HELP = (
-    " Les filtres sont ceux de `GET /api/v1/projects` (sans `limit` ni `offset` : toute la "
-    "liste) ; un filtre inconnu, un état ou un type inexistant est refusé (422). Aucun projet : "
-    "un fichier avec la seule ligne d'en-tête."
+    " Les filtres et l'ordre (`sort`) sont ceux de `GET /api/v1/projects` (sans `limit` ni "
+    "`offset` : toute la liste) ; un filtre inconnu, un état ou un type inexistant est "
+    "refusé (422). Aucun projet : un fichier avec la seule ligne d'en-tête."
 )
 
 
@@ -44,9 +45,13 @@ def _attachment(extension: str) -> dict[str, str]:
     responses={200: {"content": {"text/csv": {}}, "description": "Le fichier CSV"}},
 )
 def export_csv(
-    session: SessionDep, engine: EngineDep, actor: ActorDep, filters: ProjectFiltersDep
+    session: SessionDep,
+    engine: EngineDep,
+    actor: ActorDep,
+    filters: ProjectFiltersDep,
+    sort: ListSortDep = "recent",
 ) -> Response:
-    table = exports.project_table(session, engine=engine, actor=actor, filters=filters)
+    table = exports.project_table(session, engine=engine, actor=actor, filters=filters, sort=sort)
     return Response(
         spreadsheets.csv_bytes(table),
         media_type=spreadsheets.CSV_MEDIA_TYPE,
@@ -66,9 +71,13 @@ def export_csv(
     },
 )
 def export_xlsx(
-    session: SessionDep, engine: EngineDep, actor: ActorDep, filters: ProjectFiltersDep
+    session: SessionDep,
+    engine: EngineDep,
+    actor: ActorDep,
+    filters: ProjectFiltersDep,
+    sort: ListSortDep = "recent",
 ) -> Response:
-    table = exports.project_table(session, engine=engine, actor=actor, filters=filters)
+    table = exports.project_table(session, engine=engine, actor=actor, filters=filters, sort=sort)
     return Response(
         spreadsheets.xlsx_bytes(table),
         media_type=spreadsheets.XLSX_MEDIA_TYPE,

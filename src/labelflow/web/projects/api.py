@@ -28,6 +28,7 @@ from labelflow.web.deps import (
     MAX_ID,
     ActorDep,
     EngineDep,
+    ListSortDep,
     ProjectDep,
     ProjectFiltersDep,
     SessionDep,
@@ -85,9 +86,16 @@ def list_projects(
     filters: ProjectFiltersDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+    sort: ListSortDep = "recent",
 ) -> ProjectList:
     rows, total = pipeline.list_projects(
-        session, engine=engine, actor=actor, filters=filters, limit=limit, offset=offset
+        session,
+        engine=engine,
+        actor=actor,
+        filters=filters,
+        limit=limit,
+        offset=offset,
+        sort=sort,
     )
     return ProjectList(
         items=[list_item(engine, row) for row in rows],
