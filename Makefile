@@ -30,7 +30,7 @@ test-postgres: $(STAMP) system-deps
 	LABELFLOW_TEST_DATABASE_URL=$${LABELFLOW_TEST_DATABASE_URL:-$(PG_URL)} $(BIN)/python -m pytest
 
 PDF_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
-SYSTEM_PACKAGES ?= chromium $(PDF_PACKAGES) clamav-daemon
+SYSTEM_PACKAGES ?= chromium $(PDF_PACKAGES) clamav-daemon postgresql-client
 
 ## system-deps: Debian's Chromium (browser tests) and Pango/HarfBuzz/DejaVu (PDF letters);
 ## installed when missing and possible (root with apt-get).

@@ -567,6 +567,53 @@ def cmd_storage_gc(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
+    from labelflow import backup  # noqa: PLC0415
+
+    db, store = _store_and_db(settings)
+    try:
+        report = backup.create_backup(db=db, store=store, dest=args.dest)
+    except backup.BackupError as exc:
+        raise CommandError(str(exc), EXIT_REFUSED) from None
+    finally:
+        db.dispose()
+    for problem in report.problems:
+        print(problem, file=sys.stderr)
+    print(
+        f"Sauvegarde écrite dans {report.dest} : la base et "
+        f"{plural(report.documents, 'fichier de pièce', 'fichiers de pièces')} "
+        f"({report.size // (1024 * 1024)} Mo), {backup.MANIFEST}."
+    )
+    if report.problems:
+        print(
+            f"{plural(len(report.problems), 'pièce', 'pièces')} en défaut dans le stockage "
+            "(voir labelflow storage check).",
+            file=sys.stderr,
+        )
+        return EXIT_REFUSED
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
+    from labelflow import backup  # noqa: PLC0415
+    from labelflow.storage import from_settings  # noqa: PLC0415
+
+    db = _database(settings)
+    try:
+        store = from_settings(settings)
+        report = backup.restore_backup(db=db, store=store, src=args.src)
+    except (backup.BackupError, ValueError) as exc:
+        raise CommandError(str(exc), EXIT_REFUSED) from None
+    finally:
+        db.dispose()
+    print(
+        f"Sauvegarde {args.src} restaurée : la base ({_shown_url(settings)}) et "
+        f"{plural(report.documents, 'fichier de pièce', 'fichiers de pièces')} "
+        f"({store.describe()})."
+    )
+    return 0
+
+
 # --- parser -----------------------------------------------------------------------------------
 
 
@@ -706,6 +753,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="seulement ceux plus anciens que ce délai (défaut : 24 heures)",
     )
     gc.set_defaults(handler=cmd_storage_gc)
+
+    save = commands.add_parser(
+        "backup",
+        help="sauvegarder la base et les pièces dans un dossier nouveau (service en marche)",
+        description="Écrit le dossier DEST (refusé s'il existe) : une copie cohérente de la "
+        "base (SQLite : sauvegarde en ligne ; PostgreSQL : pg_dump), les fichiers des pièces "
+        "qu'elle référence et manifest.json (sha256 et taille de chaque fichier).",
+    )
+    save.add_argument("dest", type=Path, metavar="DEST", help="dossier à créer")
+    save.set_defaults(handler=cmd_backup)
+    restore = commands.add_parser(
+        "restore",
+        help="restaurer une sauvegarde dans une base et un stockage vides",
+        description="Vérifie le manifeste de SRC, puis restaure la base et les pièces dans la "
+        "base et le stockage configurés, qui doivent être vides.",
+    )
+    restore.add_argument("src", type=Path, metavar="SRC", help="dossier de la sauvegarde")
+    restore.set_defaults(handler=cmd_restore)
     return parser
 
 
