@@ -214,7 +214,8 @@ DocumentId = Annotated[int, Path(ge=1, le=MAX_ID, description="Identifiant de la
 def load_document(
     document_id: DocumentId, session: SessionDep, engine: EngineDep, actor: ActorDep
 ) -> LoadedDocument:
-    """A document is visible when its project is (a superseded version: to staff only)."""
+    """A document is visible when its project is and the actor may read it (a superseded
+    version, another audience's message attachment: `permissions.readable_documents_clause`)."""
     document = documents.get_document(session, document_id, actor=actor)
     try:
         project = visible_project(
