@@ -111,8 +111,36 @@ def _print_demo_logins(db: SAEngine) -> None:
         print(line)
 
 
+# uvicorn imports the app of each process by this name when there are several.
+SERVED_APP = "labelflow.web.app:served_app"
+MAX_PROCESSES = 64
+
+
+def server_options(settings: Settings) -> dict[str, Any]:
+    """How uvicorn serves labelflow: `serve`, and the bare app of bench/served.py, use these."""
+    trusted = settings.trusted_proxies.strip()
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": "info",
+        "access_log": settings.access_log,
+        # The client address (sign-in throttling, the history) comes from a proxy's headers
+        # only when that proxy is named; otherwise any client could pick its own.
+        "proxy_headers": bool(trusted),
+        "forwarded_allow_ips": trusted or None,
+    }
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    updates = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    if args.workers is not None and not 1 <= args.workers <= MAX_PROCESSES:
+        raise CommandError(
+            f"--workers : un nombre de processus entre 1 et {MAX_PROCESSES}.", EXIT_USAGE
+        )
+    updates: dict[str, Any] = {
+        k: v
+        for k, v in (("host", args.host), ("port", args.port), ("processes", args.workers))
+        if v is not None
+    }
     if args.demo:
         updates["demo"] = True
     settings = settings.model_copy(update=updates)
@@ -142,9 +170,21 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     print(f"labelflow est disponible sur http://{settings.host}:{settings.port}")
     if settings.demo:
         _print_demo_logins(db)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info")
-    )
+    processes = settings.processes
+    if processes > 1:
+        # Each process builds its own app from the same environment (uvicorn spawns them and
+        # restarts one that dies); this one supervises them and runs the worker, if any.
+        print(f"{processes} processus servent les requêtes, sur la même base.")
+
+        def run() -> None:
+            uvicorn.run(SERVED_APP, factory=True, workers=processes, **server_options(settings))
+
+    else:
+        server = uvicorn.Server(uvicorn.Config(app, **server_options(settings)))
+
+        def run() -> None:
+            server.run()
+
     background = None
     if settings.worker:
         from labelflow import worker  # noqa: PLC0415
@@ -159,7 +199,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         print("Tâches : un worker tourne dans ce processus (LABELFLOW_WORKER=false pour aucun).")
     sys.stdout.flush()
     if background is None:
-        server.run()
+        run()
         return 0
     thread, stop = background
 
@@ -171,7 +211,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, on_signal)
     try:
-        server.run()
+        run()
     finally:
         stop.set()
         # A job in flight finishes first (at most an SMTP exchange: its timeout, and a margin).
@@ -667,6 +707,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--demo",
         action="store_true",
         help="charger les données de démonstration si la base est vide",
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="nombre de processus serveurs sur la même base (défaut : LABELFLOW_PROCESSES ou 1)",
     )
     serve.set_defaults(handler=cmd_serve)
 

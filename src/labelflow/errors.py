@@ -100,6 +100,12 @@ class Invalid(DomainError):
 INVALID_VALUES = "Certaines valeurs sont manquantes ou invalides."
 
 
+class UnknownFilter(Invalid):
+    """A query parameter that is not one of the list's filters (an export refuses it)."""
+
+    code = "filtre_inconnu"
+
+
 class CommentRequired(Invalid):
     code = "commentaire_requis"
 

@@ -26,6 +26,8 @@ DOCUMENT_REVIEW = "document.review"
 DOCUMENT_SUPERSEDED_READ = "document.superseded.read"
 MEMBERS_MANAGE = "members.manage"
 PIPELINE_READ = "pipeline.read"
+# The project list as a spreadsheet (CSV, XLSX): the national team's.
+PROJECTS_EXPORT = "projects.export"
 # A consultant declares their links with a project's stakeholders (their own assignments only).
 ASSIGNMENT_DECLARE = "assignment.declare"
 USERS_MANAGE = "users.manage"
@@ -52,6 +54,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             DOCUMENT_SUPERSEDED_READ,
             MEMBERS_MANAGE,
             PIPELINE_READ,
+            PROJECTS_EXPORT,
             BUREAU_READ,
             BUREAU_MANAGE,
             RECUSAL_DECLARE,

@@ -832,6 +832,10 @@ class Engine:
                 return definition
         raise KeyError(project_kind)
 
+    def state_keys(self) -> set[str]:
+        """Every state of every loaded version: what a project may be in."""
+        return {s.key for d in self._definitions.values() for s in d.states}
+
     def bureau_states(self) -> list[tuple[str, int, str]]:
         """(key, version, state) of every definition's Bureau state: what Bureau members see."""
         return [
