@@ -206,7 +206,7 @@ def _scope_key(actor: Actor | None, engine: Engine) -> tuple[Any, ...]:
     """Whose projects: everyone's when the visibility rule lets the actor see all."""
     if actor is None or visibility_clause(actor, engine) is None:
         return ("tous",)
-    return (actor.role, actor.user_id)
+    return (actor.role, actor.user_id, actor.regions)
 
 
 def _scope(actor: Actor | None, engine: Engine) -> list[Any]:
