@@ -90,6 +90,12 @@ class User(SQLModel, table=True):
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
     last_login_at: datetime | None = _ts(nullable=True)
+    # A regional staff account: the régions whose projects it sees and drives (empty: national,
+    # every project). Only staff accounts have some (`accounts.update_user`).
+    regions: list[str] = Field(
+        default_factory=list,
+        sa_column=sa.Column(sa.JSON, nullable=False, server_default=sa.text("'[]'")),
+    )
 
 
 class WebSession(SQLModel, table=True):
@@ -431,6 +437,12 @@ class ExpertiseReport(SQLModel, table=True):
     transmitted_at: datetime | None = _ts(nullable=True)
     # Optimistic lock for autosaved drafts (two tabs must not overwrite each other silently).
     version: int = 1
+    # The definition version whose grid the report follows: the project's when it was begun; a
+    # draft moves to the new grid when its project migrates (`reports.on_migrated`), a submitted
+    # report keeps its own.
+    grid_version: int
+    # The grid version a draft was carried from: the criteria it lacks are shown as new.
+    carried_from_version: int | None = None
 
 
 class ExpertiseReportVersion(SQLModel, table=True):
@@ -710,6 +722,35 @@ class ResetRequest(SQLModel, table=True):
     email: str = Field(max_length=320)
     address: str = Field(max_length=64)
     at: datetime = _ts()
+
+
+class StepPass(SQLModel, table=True):
+    """One pass of a project through a state (derived from the history, kept by `stats`): when it
+    entered and left it, and the time spent suspended meanwhile. A final state's pass stays open.
+
+    `clock_day` and `paused_day` are Paris day numbers (`date.toordinal()`) so that the forecast
+    can be computed, and sorted on, in SQL: `clock_day` is the day the pass began plus the days
+    it spent suspended, `paused_day` the day its current suspension began."""
+
+    __tablename__ = "step_passes"
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = _fk("projects")
+    state: str = Field(max_length=50)
+    entered_at: datetime = _ts()
+    left_at: datetime | None = _ts(nullable=True)
+    paused_seconds: int = 0
+    paused_since: datetime | None = _ts(nullable=True)
+    clock_day: int
+    paused_day: int | None = None
+
+
+class FiguresVersion(SQLModel, table=True):
+    """A token changed by every fact the network's figures follow (a project created, a step
+    entered or left): what a process's cached figures are keyed by."""
+
+    __tablename__ = "figures_versions"
+    key: str = Field(primary_key=True, max_length=30)
+    token: str = Field(max_length=32)
 
 
 class CalendarFeed(SQLModel, table=True):

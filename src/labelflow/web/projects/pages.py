@@ -155,14 +155,16 @@ def project_list(
         }.items()
         if v
     }
-    api_params: dict[str, Any] = {**params, "limit": PAGE_SIZE, "offset": offset}
+    # The API's filters (its exports take the same, for every page at once).
+    filter_params: dict[str, Any] = dict(params)
     if owner_id is not None:
-        api_params["staff_owner"] = owner_id
+        filter_params["staff_owner"] = owner_id
     if search_refused:
-        del api_params["q"]
+        del filter_params["q"]
     for flag in ("overdue", "due_soon", "suspended"):
         if flag in params:
-            api_params[flag] = "true" if OVERDUE_CHOICES[params[flag]] else "false"
+            filter_params[flag] = "true" if OVERDUE_CHOICES[params[flag]] else "false"
+    api_params: dict[str, Any] = {**filter_params, "limit": PAGE_SIZE, "offset": offset}
     pages = max(1, -(-total // PAGE_SIZE))
 
     def page_url(number: int) -> str:
@@ -201,6 +203,7 @@ def project_list(
             "state_choices": state_choices(engine),
             "owner_choices": staff_choices(session, actor),
             "json_url": "/api/v1/projects?" + urlencode(api_params),
+            "export_query": urlencode(filter_params),
         },
     )
 
