@@ -33,7 +33,9 @@ ASSIGNMENT_DECLARE = "assignment.declare"
 USERS_MANAGE = "users.manage"
 # The jobs (« Tâches ») and the local mailbox (« Courriels envoyés »): administrators only.
 JOBS_MANAGE = "jobs.manage"
-ADMIN_PERMISSIONS = frozenset({USERS_MANAGE, JOBS_MANAGE})
+# Moving running projects to a newer version of their definition: administrators only.
+WORKFLOW_MIGRATE = "workflow.migrate"
+ADMIN_PERMISSIONS = frozenset({USERS_MANAGE, JOBS_MANAGE, WORKFLOW_MIGRATE})
 BUREAU_READ = "bureau.read"  # the agenda, the decision files, the meetings, the recusals
 BUREAU_MANAGE = "bureau.manage"  # record the Bureau's meetings
 RECUSAL_DECLARE = "recusal.declare"  # a Bureau member their own; staff on a member's behalf
