@@ -381,6 +381,40 @@ def test_a_public_address_is_accepted_and_an_address_that_turns_private_is_not_s
         assert job.status == "abandonnee"
 
 
+def test_the_delivery_connects_to_the_address_it_checked(
+    client: Any,
+    app: Any,
+    db: Engine,
+    allowed: Settings,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A name no DNS knows, resolved (by the check) to the receiver: the connection goes to the
+    # address checked, not to a second look-up, and the request still names the server.
+    monkeypatch.setattr(webhooks, "resolve", lambda host: ["127.0.0.1"])
+    port = receiver.url.split(":")[2].split("/")[0]
+    hook = register(client, f"http://hooks.example.org:{port}/labelflow", ["transition"])
+    walk_to(client, create_project(client), "faisabilite")
+    run(app, db, allowed)
+    (got,) = receiver.received
+    assert got.headers["Host"] == f"hooks.example.org:{port}"
+    assert receiver.verified(hook["secret"])[0]["type"] == "transition"
+    assert deliveries(client, hook["id"])[0]["status"] == "livree"
+
+
+def test_an_unreachable_receiver_is_a_logged_failure(
+    client: Any, app: Any, db: Engine, allowed: Settings, receiver: Receiver
+) -> None:
+    port = receiver.url.split(":")[2].split("/")[0]
+    closed = receiver.url.replace(f":{port}/", ":1/")  # nothing listens on port 1
+    hook = register(client, closed, ["transition"])
+    walk_to(client, create_project(client), "faisabilite")
+    run(app, db, allowed)
+    (log,) = deliveries(client, hook["id"])
+    assert (log["status"], log["attempts"], log["last_status_code"]) == ("en_attente", 1, None)
+    assert log["last_error"].startswith("ConnectError")
+
+
 def test_deleting_an_endpoint_removes_its_log_and_sends_nothing_more(
     client: Any, app: Any, db: Engine, allowed: Settings, receiver: Receiver
 ) -> None:
