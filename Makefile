@@ -51,8 +51,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+## bench: the served benchmark (installs Debian's wrk when missing), then the e-mail bench.
 bench: $(STAMP)
-	$(BIN)/python bench/project_page.py
+	@$(MAKE) --no-print-directory system-deps SYSTEM_PACKAGES="wrk"
+	$(BIN)/python bench/served.py
 	$(BIN)/python bench/mail.py
 
 clean:

@@ -176,6 +176,9 @@ MATRIX: dict[tuple[str, str], tuple[Cell, Cell, Cell, Cell, Cell, Cell]] = {
     ("DELETE", "/api/v1/projects/{project_id}/followers/me"): (
         401, 200, 200, DENY, DENY, DENY,
     ),
+    # exports of the project list: staff (see test_exports.py)
+    ("GET", "/api/v1/exports/projects.csv"): (401, 200, 200, 403, 403, 403),
+    ("GET", "/api/v1/exports/projects.xlsx"): (401, 200, 200, 403, 403, 403),
     # --- pages ---
     ("GET", "/login"): (200, ANY, ANY, ANY, ANY, ANY),
     ("POST", "/login"): (ANY, ANY, ANY, ANY, ANY, ANY),  # see test_auth.py

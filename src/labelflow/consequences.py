@@ -51,9 +51,12 @@ def install(
     # After the report is marked transmitted: its PDF is what the Bureau receives.
     registry.subscribe("transition", report_document.on_transition)
     registry.subscribe("transition", label.on_transition)
+    registry.subscribe("migration", deadlines.on_migrated)
+    registry.subscribe("migration", reports.on_migrated)
     # The passes through each step: the network's figures and the forecasts.
     for kind in ("creation", "transition", "suspension", "reprise"):
         registry.subscribe(kind, stats.on_fact)
+    registry.subscribe("migration", stats.on_migrated)
     # The search text holds names kept elsewhere: it follows each of them.
     registry.subscribe("creation", pipeline.on_project_fact)
     registry.subscribe("modification", pipeline.on_project_fact)

@@ -90,6 +90,12 @@ class User(SQLModel, table=True):
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
     last_login_at: datetime | None = _ts(nullable=True)
+    # A regional staff account: the régions whose projects it sees and drives (empty: national,
+    # every project). Only staff accounts have some (`accounts.update_user`).
+    regions: list[str] = Field(
+        default_factory=list,
+        sa_column=sa.Column(sa.JSON, nullable=False, server_default=sa.text("'[]'")),
+    )
 
 
 class WebSession(SQLModel, table=True):
@@ -426,6 +432,12 @@ class ExpertiseReport(SQLModel, table=True):
     transmitted_at: datetime | None = _ts(nullable=True)
     # Optimistic lock for autosaved drafts (two tabs must not overwrite each other silently).
     version: int = 1
+    # The definition version whose grid the report follows: the project's when it was begun; a
+    # draft moves to the new grid when its project migrates (`reports.on_migrated`), a submitted
+    # report keeps its own.
+    grid_version: int
+    # The grid version a draft was carried from: the criteria it lacks are shown as new.
+    carried_from_version: int | None = None
 
 
 class ExpertiseReportVersion(SQLModel, table=True):

@@ -16,7 +16,7 @@ from labelflow.actors import Actor
 from labelflow.errors import Invalid
 from labelflow.events import Fact
 from labelflow.models import Deadline, Project, ProjectMember, StepPass, User
-from labelflow.projects import definition_of, fold, visibility_clause
+from labelflow.projects import KIND_LABELS, definition_of, fold, visibility_clause
 from labelflow.workflow import Engine
 
 # The longest `q` searched for (the API refuses longer; the list page says so).
@@ -122,19 +122,11 @@ def on_account_changed(fact: Fact) -> None:
 # --- the list ----------------------------------------------------------------------------------
 
 
-def list_projects(
-    session: Session,
-    *,
-    engine: Engine,
-    actor: Actor,
-    filters: ProjectFilters,
-    limit: int,
-    offset: int,
-    sort: str = "recent",
-) -> tuple[list[ProjectRow], int]:
-    """One page of the projects `actor` may see (newest first, or by forecast) with their
-    overdue flag and chargé·e de suivi (in the same query), their forecasts, and the total."""
-    today = dates.today()
+def filter_conditions(
+    session: Session, *, engine: Engine, actor: Actor, filters: ProjectFilters, today: date
+) -> list[Any]:
+    """The SQL conditions on Project for the projects `actor` may see (the visibility rule)
+    that match `filters`: the list, its count and its exports select the same projects."""
     overdue = deadlines.overdue_clause(today)
     conditions: list[Any] = []
     visible = visibility_clause(actor, engine)
@@ -167,6 +159,49 @@ def list_projects(
     if q.strip():
         escaped = fold(q.strip()).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         conditions.append(col(Project.search_text).like(f"%{escaped}%", escape="\\"))
+    return conditions
+
+
+def filter_problems(engine: Engine, filters: ProjectFilters) -> list[dict[str, str]]:
+    """What is wrong with `filters` (`{field, message}`; none: they can be applied): a state or
+    a kind no definition knows."""
+    problems = []
+    if filters.state and filters.state not in engine.state_keys():
+        problems.append({"field": "state", "message": "Cet état n'existe dans aucun parcours."})
+    if filters.kind and filters.kind not in KIND_LABELS:
+        names = ", ".join(KIND_LABELS.values())
+        problems.append({"field": "kind", "message": f"Choisissez parmi : {names}."})
+    return problems
+
+
+def ordered(session: Session, *, engine: Engine, query: Any, sort: str) -> Any:
+    """`query` (on Project) in the list's order: newest first, or by forecast label date."""
+    if sort == "prevision":
+        expected = stats.forecast_order(session, engine=engine)
+        return query.outerjoin(
+            StepPass,
+            sa.and_(col(StepPass.project_id) == col(Project.id), col(StepPass.left_at).is_(None)),
+        ).order_by(expected.asc().nulls_last(), col(Project.id))
+    return query.order_by(col(Project.created_at).desc(), col(Project.id).desc())
+
+
+def list_projects(
+    session: Session,
+    *,
+    engine: Engine,
+    actor: Actor,
+    filters: ProjectFilters,
+    limit: int,
+    offset: int,
+    sort: str = "recent",
+) -> tuple[list[ProjectRow], int]:
+    """One page of the projects `actor` may see (newest first, or by forecast) with their
+    overdue flag and chargé·e de suivi (in the same query), their forecasts, and the total."""
+    today = dates.today()
+    overdue = deadlines.overdue_clause(today)
+    conditions = filter_conditions(
+        session, engine=engine, actor=actor, filters=filters, today=today
+    )
     total = session.exec(select(func.count()).select_from(Project).where(*conditions)).one()
     owner = aliased(User)
     query = (
@@ -174,14 +209,7 @@ def list_projects(
         .outerjoin(owner, col(owner.id) == col(Project.staff_owner_id))
         .where(*conditions)
     )
-    if sort == "prevision":
-        expected = stats.forecast_order(session, engine=engine)
-        query = query.outerjoin(
-            StepPass,
-            sa.and_(col(StepPass.project_id) == col(Project.id), col(StepPass.left_at).is_(None)),
-        ).order_by(expected.asc().nulls_last(), col(Project.id))
-    else:
-        query = query.order_by(col(Project.created_at).desc(), col(Project.id).desc())
+    query = ordered(session, engine=engine, query=query, sort=sort)
     rows = session.exec(query.limit(limit).offset(offset)).all()
     expected_on = stats.forecasts(session, engine=engine, projects=[p for p, _, _ in rows])
     return [ProjectRow(p, bool(o), u, expected_on.get(p.id or 0)) for p, o, u in rows], int(total)

@@ -674,6 +674,8 @@ class ReportCriterionPublic(BaseModel):
     assessment: Assessment | None
     assessment_label: str | None
     comment: str
+    # A criterion the draft had no answer for when its project moved to a new definition.
+    new: bool = False
 
 
 class ReportThemePublic(BaseModel):

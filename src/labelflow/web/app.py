@@ -22,6 +22,7 @@ from labelflow.web.bureau import api as bureau_api
 from labelflow.web.bureau import pages as bureau_pages
 from labelflow.web.documents import api as documents_api
 from labelflow.web.documents import pages as documents_pages
+from labelflow.web.exports import api as exports_api
 from labelflow.web.help import pages as help_pages
 from labelflow.web.jobs import api as jobs_api
 from labelflow.web.jobs import pages as jobs_pages
@@ -115,6 +116,7 @@ def create_app(settings: Settings | None = None, *, db: SAEngine | None = None) 
         milestones_api,
         notifications_api,
         jobs_api,
+        exports_api,
         stats_api,
     ):
         app.include_router(api.router)
@@ -142,3 +144,9 @@ def create_app(settings: Settings | None = None, *, db: SAEngine | None = None) 
     if settings.static_dir.is_dir():
         app.mount("/static", StaticFiles(directory=settings.static_dir), name="static")
     return app
+
+
+def served_app() -> FastAPI:
+    """The app of each process of `labelflow serve --workers N` (uvicorn imports it by name):
+    its settings from the environment, as the command's own."""
+    return create_app(Settings())

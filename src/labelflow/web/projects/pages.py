@@ -186,14 +186,16 @@ def project_list(
     }
     # The order is not a filter: kept in the pages' links and the JSON twin, not in `filtered`.
     order = {"sort": sort} if sort != "recent" else {}
-    api_params: dict[str, Any] = {**params, **order, "limit": PAGE_SIZE, "offset": offset}
+    # The API's filters (its exports take the same, for every page at once).
+    filter_params: dict[str, Any] = dict(params)
     if owner_id is not None:
-        api_params["staff_owner"] = owner_id
+        filter_params["staff_owner"] = owner_id
     if search_refused:
-        del api_params["q"]
+        del filter_params["q"]
     for flag in ("overdue", "due_soon", "suspended"):
         if flag in params:
-            api_params[flag] = "true" if OVERDUE_CHOICES[params[flag]] else "false"
+            filter_params[flag] = "true" if OVERDUE_CHOICES[params[flag]] else "false"
+    api_params: dict[str, Any] = {**filter_params, **order, "limit": PAGE_SIZE, "offset": offset}
     pages = max(1, -(-total // PAGE_SIZE))
 
     def page_url(number: int) -> str:
@@ -242,6 +244,7 @@ def project_list(
             "state_choices": state_choices(engine),
             "owner_choices": staff_choices(session, actor),
             "json_url": "/api/v1/projects?" + urlencode(api_params),
+            "export_query": urlencode({**filter_params, **order}),
         },
     )
 
