@@ -281,6 +281,14 @@ class JobNotAbandoned(Conflict):
     code = "tache_non_abandonnee"
 
 
+class WebhookUrlRefused(Invalid):
+    code = "adresse_refusee"
+
+
+class UnknownWebhookEvent(Invalid):
+    code = "evenement_inconnu"
+
+
 class EssentialNotification(Invalid):
     code = "notification_essentielle"
 

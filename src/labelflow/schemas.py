@@ -796,6 +796,7 @@ NotificationKind = Literal[
     "rapport",
     "seance",
     "decision",
+    "webhook",
     "invitation",
     "mot_de_passe",
 ]
@@ -916,3 +917,56 @@ class NetworkStatsPublic(BaseModel):
     funnel: list[FunnelStepPublic]
     steps: list[StepDurationPublic]
     rates: RatesPublic
+
+
+# --- data out: calendar feeds and webhooks (DESIGN §11) -------------------------------------------
+
+
+class CalendarFeedCreated(BaseModel):
+    url: str  # absolute; the secret in it is shown once
+
+
+WebhookEvent = Literal["transition", "document", "decision", "message"]
+
+
+class WebhookCreate(Input):
+    url: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+    # Checked by the service (French message naming the unknown ones), not by a Literal here.
+    events: Annotated[list[Annotated[str, StringConstraints(max_length=40)]], Field(max_length=10)]
+
+
+class WebhookPublic(BaseModel):
+    id: int
+    url: str
+    events: list[str]
+    active: bool
+    created_at: datetime
+    failing_since: datetime | None
+    disabled_at: datetime | None
+
+
+class WebhookCreated(WebhookPublic):
+    secret: str  # `whsec_…`, shown once
+
+
+WebhookDeliveryStatus = Literal["en_attente", "livree", "abandonnee"]
+
+
+class WebhookDeliveryPublic(BaseModel):
+    id: int
+    event_type: str
+    message_id: str
+    status: WebhookDeliveryStatus
+    attempts: int
+    last_status_code: int | None
+    last_error: str | None
+    created_at: datetime
+    last_attempt_at: datetime | None
+    delivered_at: datetime | None
+
+
+class WebhookDeliveryList(BaseModel):
+    items: list[WebhookDeliveryPublic]
+    total: int
+    limit: int
+    offset: int
