@@ -860,6 +860,65 @@ class JobList(BaseModel):
     offset: int
 
 
+# --- the network's figures (`GET /api/v1/stats/network`) ---------------------------------------
+
+
+class YearFigurePublic(BaseModel):
+    year: int
+    kind: Kind
+    labelled_total: int = Field(description="Régies labellisées à la fin de l'année (cumul)")
+    labelled_in_year: int = Field(description="Régies labellisées dans l'année")
+    in_progress: int = Field(description="Projets en cours à la fin de l'année")
+
+
+class CohortPublic(BaseModel):
+    year: int = Field(description="Année de début des projets")
+    kind: Kind
+    started: int
+    in_progress: int
+    labelled: int
+    refused: int
+    abandoned: int
+
+
+class FunnelStepPublic(BaseModel):
+    state: str
+    label: str
+    step: int | None
+    reached: int = Field(description="Projets entrés au moins une fois dans cet état")
+    by_kind: dict[str, int]
+
+
+class StepDurationPublic(BaseModel):
+    state: str
+    label: str
+    step: int
+    kind: Kind
+    n: int = Field(description="Passages terminés (hors suspensions)")
+    median_days: float | None
+    p10_days: float | None
+    p90_days: float | None
+    target_days: int | None = Field(description="Durée cible de la définition, en jours")
+
+
+class RatesPublic(BaseModel):
+    abandon: float | None = Field(description="Part des projets clos qui ont été abandonnés")
+    refusal: float | None = Field(description="Part des projets clos dont le label a été refusé")
+    closed: int
+    abandoned: int
+    refused: int
+    labelled: int
+
+
+class NetworkStatsPublic(BaseModel):
+    generated_at: datetime
+    by_year: list[YearFigurePublic]
+    cohorts: list[CohortPublic]
+    funnel: list[FunnelStepPublic]
+    steps: list[StepDurationPublic]
+    rates: RatesPublic
+
+
 # --- data out: calendar feeds and webhooks (DESIGN §11) -------------------------------------------
 
 

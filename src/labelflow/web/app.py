@@ -41,6 +41,8 @@ from labelflow.web.records import pages as records_pages
 from labelflow.web.report import api as report_api
 from labelflow.web.report import pages as report_pages
 from labelflow.web.security import HardenedFastAPI, install_docs
+from labelflow.web.stats import api as stats_api
+from labelflow.web.stats import pages as stats_pages
 from labelflow.web.templating import make_templates
 from labelflow.web.users import api as users_api
 from labelflow.web.users import pages as users_pages
@@ -120,6 +122,7 @@ def create_app(settings: Settings | None = None, *, db: SAEngine | None = None) 
         feeds_api,
         webhooks_api,
         exports_api,
+        stats_api,
     ):
         app.include_router(api.router)
     # Before any sign-in: the invitation and password-reset links.
@@ -142,6 +145,7 @@ def create_app(settings: Settings | None = None, *, db: SAEngine | None = None) 
         help_pages,
         notifications_pages,
         jobs_pages,
+        stats_pages,
         webhooks_pages,
     ):
         app.include_router(pages.router)
