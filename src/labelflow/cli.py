@@ -1,5 +1,5 @@
 """The `labelflow` command: serve, worker, db upgrade, users, tokens, demo, remind, workflow check /
-diagram."""
+diagram / migrate."""
 
 from __future__ import annotations
 
@@ -111,8 +111,36 @@ def _print_demo_logins(db: SAEngine) -> None:
         print(line)
 
 
+# uvicorn imports the app of each process by this name when there are several.
+SERVED_APP = "labelflow.web.app:served_app"
+MAX_PROCESSES = 64
+
+
+def server_options(settings: Settings) -> dict[str, Any]:
+    """How uvicorn serves labelflow: `serve`, and the bare app of bench/served.py, use these."""
+    trusted = settings.trusted_proxies.strip()
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": "info",
+        "access_log": settings.access_log,
+        # The client address (sign-in throttling, the history) comes from a proxy's headers
+        # only when that proxy is named; otherwise any client could pick its own.
+        "proxy_headers": bool(trusted),
+        "forwarded_allow_ips": trusted or None,
+    }
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    updates = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    if args.workers is not None and not 1 <= args.workers <= MAX_PROCESSES:
+        raise CommandError(
+            f"--workers : un nombre de processus entre 1 et {MAX_PROCESSES}.", EXIT_USAGE
+        )
+    updates: dict[str, Any] = {
+        k: v
+        for k, v in (("host", args.host), ("port", args.port), ("processes", args.workers))
+        if v is not None
+    }
     if args.demo:
         updates["demo"] = True
     settings = settings.model_copy(update=updates)
@@ -142,9 +170,21 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     print(f"labelflow est disponible sur http://{settings.host}:{settings.port}")
     if settings.demo:
         _print_demo_logins(db)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info")
-    )
+    processes = settings.processes
+    if processes > 1:
+        # Each process builds its own app from the same environment (uvicorn spawns them and
+        # restarts one that dies); this one supervises them and runs the worker, if any.
+        print(f"{processes} processus servent les requêtes, sur la même base.")
+
+        def run() -> None:
+            uvicorn.run(SERVED_APP, factory=True, workers=processes, **server_options(settings))
+
+    else:
+        server = uvicorn.Server(uvicorn.Config(app, **server_options(settings)))
+
+        def run() -> None:
+            server.run()
+
     background = None
     if settings.worker:
         from labelflow import worker  # noqa: PLC0415
@@ -159,7 +199,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         print("Tâches : un worker tourne dans ce processus (LABELFLOW_WORKER=false pour aucun).")
     sys.stdout.flush()
     if background is None:
-        server.run()
+        run()
         return 0
     thread, stop = background
 
@@ -171,7 +211,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, on_signal)
     try:
-        server.run()
+        run()
     finally:
         stop.set()
         # A job in flight finishes first (at most an SMTP exchange: its timeout, and a margin).
@@ -471,6 +511,82 @@ def cmd_workflow_diagram(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_workflow_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from labelflow import workflow_migration  # noqa: PLC0415
+    from labelflow.db import transaction  # noqa: PLC0415
+    from labelflow.errors import DomainError  # noqa: PLC0415
+    from labelflow.workflow_store import sync_definitions  # noqa: PLC0415
+
+    db = _database(settings)
+    _upgrade(db)
+    try:
+        engine = sync_definitions(db, settings.workflows_dir)
+    except WorkflowError as exc:
+        raise _workflow_error(exc) from None
+    try:
+        with transaction(db, write=False) as session:
+            plan = workflow_migration.plan_migration(
+                session,
+                engine=engine,
+                actor=SYSTEM,
+                key=args.key,
+                to_version=args.to,
+                project_ids=args.project or (),
+            )
+    except DomainError as exc:
+        raise CommandError(exc.message, EXIT_USAGE) from None
+    print(
+        f"Parcours « {plan.label} » ({plan.key}) vers la version {plan.to_version} : "
+        f"{plural(len(plan.projects), 'projet')}, "
+        f"{plural(len(plan.movable), 'migrable', 'migrables')}, "
+        f"{plural(len(plan.refused), 'refusé', 'refusés')}."
+    )
+    for line in _plan_lines(plan):
+        print(line)
+    if args.dry_run:
+        print("Essai à blanc : rien n'a été modifié.")
+        return 0
+    outcomes = workflow_migration.apply_plan(
+        plan, engine=engine, actor=SYSTEM, each=lambda: transaction(db)
+    )
+    done = [o for o in outcomes if o.status == "migre"]
+    print(f"Migrés : {len(done)} sur {len(outcomes)}.")
+    for outcome in outcomes:
+        if outcome.status != "migre":
+            word = "ignoré" if outcome.status == "ignore" else "refusé"
+            print(f"  n° {outcome.project_id} {outcome.name} : {word} — {outcome.reason}")
+    # A project changed since the plan asks for another run; a refused one never will move.
+    return EXIT_REFUSED if any(o.status == "ignore" for o in outcomes) else 0
+
+
+def _plan_lines(plan: Any) -> list[str]:
+    lines = []
+    for p in plan.projects:
+        head = f"  n° {p.project_id} {p.name} (v{p.from_version}, « {p.state_before_label} »)"
+        if p.refused is not None:
+            lines.append(f"{head} : refusé — {p.refused}")
+            continue
+        lines.append(f"{head} → v{p.to_version}, « {p.state_after_label} »")
+        lines += [f"      devient non rempli : {c.message}" for c in p.became_unmet]
+        lines += [f"      devient rempli : {c.message}" for c in p.became_met]
+        for d in p.deadlines:
+            what = "date cible du label" if d.kind == "label" else f"étape {d.state_after}"
+            if d.due_before != d.due_after:
+                lines.append(
+                    f"      échéance ({what}) : {d.due_before.isoformat()} → "
+                    f"{d.due_after.isoformat()}"
+                )
+            else:
+                lines.append(f"      échéance ({d.state_before} → {d.state_after}) inchangée")
+        if p.report is not None:
+            lines.append(
+                f"      rapport en brouillon : {len(p.report['carried'])} réponse(s) reprise(s), "
+                f"{len(p.report['new'])} nouveau(x) critère(s), "
+                f"{len(p.report['dropped'])} retirée(s)"
+            )
+    return lines
+
+
 def _store_and_db(settings: Settings) -> tuple[SAEngine, Any]:
     from labelflow.storage import from_settings  # noqa: PLC0415
 
@@ -592,6 +708,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="charger les données de démonstration si la base est vide",
     )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="nombre de processus serveurs sur la même base (défaut : LABELFLOW_PROCESSES ou 1)",
+    )
     serve.set_defaults(handler=cmd_serve)
 
     work = commands.add_parser(
@@ -686,6 +808,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--dir", type=Path, help="dossier des fichiers (défaut : LABELFLOW_WORKFLOWS_DIR)"
     )
     diagram.set_defaults(handler=cmd_workflow_diagram)
+    migrate = wf_commands.add_parser(
+        "migrate", help="faire passer les projets en cours à une nouvelle version du parcours"
+    )
+    migrate.add_argument("key", metavar="CLE", help="clé du parcours")
+    migrate.add_argument(
+        "--to", type=int, required=True, metavar="VERSION", help="version d'arrivée"
+    )
+    migrate.add_argument(
+        "--project",
+        type=int,
+        action="append",
+        metavar="ID",
+        help="seulement ce projet (répétable ; défaut : tous ceux du parcours)",
+    )
+    migrate.add_argument(
+        "--dry-run", action="store_true", help="montrer le plan sans rien modifier"
+    )
+    migrate.set_defaults(handler=cmd_workflow_migrate)
 
     storage = commands.add_parser("storage", help="fichiers des pièces")
     storage_commands = storage.add_subparsers(
