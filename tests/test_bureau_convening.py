@@ -178,7 +178,7 @@ def test_a_meeting_recorded_after_the_fact_tells_no_one(
 
 
 def test_moving_and_cancelling_tell_them_again(
-    client: Any, bureau: Bureau, post: PostOffice, db: Engine
+    client: Any, bureau: Bureau, post: PostOffice, db: Engine, client_as: Callable[[User], Any]
 ) -> None:
     ahead, later = in_days(10), in_days(24)
     meeting = convene(client, ahead)
@@ -206,6 +206,11 @@ def test_moving_and_cancelling_tell_them_again(
     assert "Congrès du réseau ce jour-là" in text
     assert "Ordre du jour" in text
 
+    # The members' calendars have it (a move is a new sequence), until it is cancelled.
+    feed = client_as(bureau.members[0]).post("/api/v1/me/calendar").json()["url"]
+    feed_path = "/" + feed.split("://", 1)[1].split("/", 1)[1]
+    assert f"reunion-{meeting['id']}@" in client.get(feed_path).text
+
     response = client.post(f"{one}/cancel", json={"reason": "   "})
     assert response.status_code == 422, response.text
     assert post.deliver() == {}
@@ -216,6 +221,7 @@ def test_moving_and_cancelling_tell_them_again(
     mail = only_one_each(post.deliver(), bureau.emails)
     assert f"Séance du Bureau du {french(later)} annulée" in plain(str(mail["Subject"]))
     assert "Quorum impossible en août" in plain(text_of(mail))
+    assert f"reunion-{meeting['id']}@" not in client.get(feed_path).text
 
     # A cancelled meeting is done with: 409 for everything, nobody told.
     members = [m.id for m in bureau.members]
