@@ -3,20 +3,22 @@ or 404 under the visibility rule (project, document, assignment)."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Path, Query, Request
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from labelflow import accounts, assignments, documents, runtime
+from labelflow import accounts, assignments, documents, pipeline, runtime
 from labelflow.actors import Actor
 from labelflow.db import transaction, write_engine
-from labelflow.errors import CsrfRejected, NotFound, Unauthenticated
+from labelflow.errors import CsrfRejected, NotFound, Unauthenticated, UnknownFilter
 from labelflow.models import ConsultantAssignment, Document, Project, User, WebSession
 from labelflow.permissions import require, require_messages
+from labelflow.pipeline import ProjectFilters
 from labelflow.projects import visible_project
 from labelflow.settings import Settings
 from labelflow.storage import Storage
@@ -273,3 +275,72 @@ def load_assignment(
 
 
 AssignmentDep = Annotated[LoadedAssignment, Depends(load_assignment)]
+
+
+async def project_filters(
+    state: Annotated[str | None, Query(max_length=50)] = None,
+    kind: Annotated[str | None, Query(max_length=20)] = None,
+    region: Annotated[str | None, Query(max_length=100)] = None,
+    overdue: bool | None = None,
+    q: Annotated[str | None, Query(max_length=pipeline.SEARCH_MAX_LENGTH)] = None,
+    due_soon: Annotated[
+        bool | None, Query(description="Échéance dans les 30 jours (et aucune en retard)")
+    ] = None,
+    suspended: bool | None = None,
+    staff_owner: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="Compte du ou de la chargé·e de suivi")
+    ] = None,
+    reached: Annotated[
+        str | None,
+        Query(max_length=50, description="Entrés au moins une fois dans cet état"),
+    ] = None,
+    left: Annotated[
+        str | None, Query(max_length=50, description="Sortis au moins une fois de cet état")
+    ] = None,
+    started: Annotated[int | None, Query(description="Projets commencés cette année-là")] = None,
+    labelled_in: Annotated[int | None, Query(description="Labellisés cette année-là")] = None,
+    labelled_by: Annotated[
+        int | None, Query(description="Labellisés au 31 décembre de cette année")
+    ] = None,
+    open_at: Annotated[int | None, Query(description="En cours à la fin de cette année")] = None,
+) -> ProjectFilters:
+    """The filters of the project list, as the API reads them (the list and its exports)."""
+    return ProjectFilters(
+        state=state,
+        kind=kind,
+        region=region,
+        overdue=overdue,
+        q=q,
+        due_soon=due_soon,
+        suspended=suspended,
+        staff_owner_id=staff_owner,
+        reached=reached,
+        left=left,
+        started=started,
+        labelled_in=labelled_in,
+        labelled_by=labelled_by,
+        open_at=open_at,
+    )
+
+
+ProjectFiltersDep = Annotated[ProjectFilters, Depends(project_filters)]
+# The list's order (`pipeline.SORTS`), for the list and its exports.
+ListSortDep = Annotated[
+    Literal["recent", "prevision"],
+    Query(description="`recent` (les plus récents d'abord) ou `prevision` (label attendu)"),
+]
+# The query parameters of the list but its paging: an export refuses any other.
+PROJECT_FILTER_NAMES = frozenset({*inspect.signature(project_filters).parameters, "sort"})
+
+
+async def known_filters_only(request: Request) -> None:
+    """Route dependency: a query parameter that is not a filter of the list is refused (422),
+    rather than silently ignored (an export of every project when one filter is misspelt)."""
+    unknown = sorted(set(request.query_params) - PROJECT_FILTER_NAMES)
+    if unknown:
+        known = ", ".join(f"« {n} »" for n in sorted(PROJECT_FILTER_NAMES))
+        raise UnknownFilter(
+            f"Filtre inconnu : {', '.join(f'« {n} »' for n in unknown)}. Les filtres sont : "
+            f"{known}.",
+            fields=[{"field": n, "message": "Ce filtre n'existe pas."} for n in unknown],
+        )
