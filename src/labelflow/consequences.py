@@ -2,7 +2,7 @@
 
 Each consequence lives with its own concept (the deadlines of a step with the deadlines, the end
 of an assignment with the assignments...); this module only says which fact each one follows,
-in the order they run. The notifications and webhooks to come subscribe here too.
+in the order they run.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from labelflow import (
     report_document,
     reports,
     stats,
+    webhooks,
 )
 from labelflow.events import SUBSCRIBERS, Subscribers
 
@@ -36,6 +37,7 @@ def install(
     handlers.register(accounts.ACCOUNT_EMAIL_JOB, accounts.send_account_email, outside=True)
     handlers.register(notifications.DIGESTS_JOB, notifications.plan_digests)
     handlers.register(jobs.REMINDERS_JOB, reminders.run_pass)
+    handlers.register(webhooks.JOB, webhooks.deliver, outside=True)
 
     # Periodic work, enqueued once per slot by the worker holding the scheduler's lease.
     periodic.clear()
@@ -74,4 +76,7 @@ def install(
     registry.subscribe("decision", notifications.on_decision)
     registry.subscribe("echeance", notifications.on_deadline_moved)
     registry.subscribe("message", notifications.on_message)
+    # Outside systems hear of the facts they chose, as they were committed (DESIGN §11).
+    for kind in webhooks.FACT_EVENTS:
+        registry.subscribe(kind, webhooks.on_fact)
     registry.installed = True

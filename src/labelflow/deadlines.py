@@ -163,6 +163,7 @@ def on_resumed(fact: Fact) -> None:
         if set_at is not None and suspended_at is not None and set_at >= suspended_at:
             continue  # chosen during the suspension
         deadline.due_on = deadline.due_on + timedelta(days=days)
+        deadline.sequence += 1
         session.add(deadline)
 
 
@@ -269,6 +270,7 @@ def move_deadline(
         raise Invalid(problem, field="due_on")
     previous = deadline.due_on
     deadline.due_on = due_on
+    deadline.sequence += 1
     deadline.set_at = dates.now()
     session.add(deadline)
     assert project.id is not None
@@ -518,6 +520,7 @@ def update_milestone(
     if moving:
         assert due_on is not None
         deadline.due_on = due_on
+        deadline.sequence += 1
         deadline.set_at = now
         fields.append("due_on")
     if closing:

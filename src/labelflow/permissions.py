@@ -35,7 +35,9 @@ USERS_MANAGE = "users.manage"
 JOBS_MANAGE = "jobs.manage"
 # Moving running projects to a newer version of their definition: administrators only.
 WORKFLOW_MIGRATE = "workflow.migrate"
-ADMIN_PERMISSIONS = frozenset({USERS_MANAGE, JOBS_MANAGE, WORKFLOW_MIGRATE})
+# Webhooks: the endpoints outside systems receive facts at, and their delivery logs.
+WEBHOOKS_MANAGE = "webhooks.manage"
+ADMIN_PERMISSIONS = frozenset({USERS_MANAGE, JOBS_MANAGE, WORKFLOW_MIGRATE, WEBHOOKS_MANAGE})
 BUREAU_READ = "bureau.read"  # the agenda, the decision files, the meetings, the recusals
 BUREAU_MANAGE = "bureau.manage"  # record the Bureau's meetings
 RECUSAL_DECLARE = "recusal.declare"  # a Bureau member their own; staff on a member's behalf

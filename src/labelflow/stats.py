@@ -203,10 +203,16 @@ def _cached(session: Session, key: tuple[Any, ...], compute: Callable[[], T]) ->
 
 
 def _scope_key(actor: Actor | None, engine: Engine) -> tuple[Any, ...]:
-    """Whose projects: everyone's when the visibility rule lets the actor see all."""
-    if actor is None or visibility_clause(actor, engine) is None:
+    """Whose projects: the visibility rule's condition itself (everyone's when it has none), so
+    that two actors who see the same projects share the cache and a changed rule stales it."""
+    visible = None if actor is None else visibility_clause(actor, engine)
+    if visible is None:
         return ("tous",)
-    return (actor.role, actor.user_id, actor.regions)
+    try:
+        return (str(visible.compile(compile_kwargs={"literal_binds": True})),)
+    except Exception:  # a condition whose values cannot be written as literals
+        assert actor is not None
+        return (actor.role, actor.user_id, actor.regions)
 
 
 def _scope(actor: Actor | None, engine: Engine) -> list[Any]:
