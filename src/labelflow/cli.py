@@ -1,5 +1,5 @@
 """The `labelflow` command: serve, worker, db upgrade, users, tokens, demo, remind, workflow check /
-diagram."""
+diagram, storage check / gc, history verify."""
 
 from __future__ import annotations
 
@@ -527,6 +527,33 @@ def cmd_storage_gc(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_history_verify(args: argparse.Namespace, settings: Settings) -> int:
+    from labelflow import chain  # noqa: PLC0415
+    from labelflow.db import transaction  # noqa: PLC0415
+
+    db = _database(settings)
+    try:
+        _upgrade(db)
+        with transaction(db, write=False) as session:
+            report = chain.verify(session)
+    finally:
+        db.dispose()
+    for broken in report.breaks:
+        print(broken.line())
+    checked = (
+        f"{plural(report.events, 'fait', 'faits')} en {plural(report.chains, 'chaîne', 'chaînes')}"
+    )
+    if report.breaks:
+        print(
+            f"Historique altéré : {plural(len(report.breaks), 'chaîne rompue', 'chaînes rompues')}"
+            f" ({checked}).",
+            file=sys.stderr,
+        )
+        return EXIT_REFUSED
+    print(f"Historique vérifié : {checked}, aucune rupture.")
+    return 0
+
+
 # --- parser -----------------------------------------------------------------------------------
 
 
@@ -660,6 +687,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="seulement ceux plus anciens que ce délai (défaut : 24 heures)",
     )
     gc.set_defaults(handler=cmd_storage_gc)
+
+    history = commands.add_parser("history", help="historique des projets")
+    history_commands = history.add_subparsers(
+        dest="history_command", required=True, metavar="COMMANDE"
+    )
+    verify = history_commands.add_parser(
+        "verify",
+        help="vérifier la chaîne d'empreintes de chaque historique ; code 1 à la moindre rupture",
+        description="Recalcule l'empreinte SHA-256 de chaque fait et son lien au précédent ; "
+        "affiche, pour chaque chaîne rompue, le premier fait en cause.",
+    )
+    verify.set_defaults(handler=cmd_history_verify)
     return parser
 
 
