@@ -7,7 +7,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     LABELFLOW_ENVIRONMENT=production \
     LABELFLOW_DATA_DIR=/data \
     LABELFLOW_HOST=0.0.0.0 \
-    LABELFLOW_PORT=8000
+    LABELFLOW_PORT=8000 \
+    LABELFLOW_PROCESSES=2
 
 # WeasyPrint (decision letters, expertise reports) needs Pango, HarfBuzz and a French-capable font.
 RUN apt-get update \
@@ -31,5 +32,7 @@ USER labelflow
 VOLUME ["/data"]
 EXPOSE 8000
 
-# `serve` applies the migrations before starting, then serves on LABELFLOW_HOST:LABELFLOW_PORT.
+# `serve` applies the migrations before starting, then serves on LABELFLOW_HOST:LABELFLOW_PORT
+# with LABELFLOW_PROCESSES processes (one per core is a good start); behind a reverse proxy, set
+# LABELFLOW_TRUSTED_PROXIES to its address so that sign-in throttling sees the clients' own.
 CMD ["labelflow", "serve"]

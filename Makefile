@@ -30,7 +30,7 @@ test-postgres: $(STAMP) system-deps
 	LABELFLOW_TEST_DATABASE_URL=$${LABELFLOW_TEST_DATABASE_URL:-$(PG_URL)} $(BIN)/python -m pytest
 
 PDF_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
-SYSTEM_PACKAGES ?= chromium $(PDF_PACKAGES) clamav-daemon
+SYSTEM_PACKAGES ?= chromium $(PDF_PACKAGES) clamav-daemon postgresql-client
 
 ## system-deps: Debian's Chromium (browser tests) and Pango/HarfBuzz/DejaVu (PDF letters);
 ## installed when missing and possible (root with apt-get).
@@ -51,8 +51,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+## bench: the served benchmark (installs Debian's wrk when missing), then the e-mail bench.
 bench: $(STAMP)
-	$(BIN)/python bench/project_page.py
+	@$(MAKE) --no-print-directory system-deps SYSTEM_PACKAGES="wrk"
+	$(BIN)/python bench/served.py
 	$(BIN)/python bench/mail.py
 
 clean:

@@ -479,3 +479,50 @@ def _check_pages(client: Any, browser: Any, pid: int) -> None:
     # « Mon projet » asks for the correction at the top.
     mine = browser.get("/").text
     assert mine.index("Il manque la signature.") < mine.index("Où en sommes-nous")
+
+
+def test_superseded_versions_are_for_staff_only(
+    client: Any, db: Any, client_as: Any, app: Any
+) -> None:
+    """A refused version replaced by a new one stays in the history: staff list and download it;
+    the porteur lists only the current one and gets 404 on the old one (API and pages)."""
+    from fastapi.testclient import TestClient
+
+    from tests.conftest import make_user
+    from tests.test_pages_roles import PASSWORD, link, login
+
+    pid = create_project(client)["id"]
+    porteur = make_user(db, role="porteur", name="Awa Diallo", password=PASSWORD)
+    link(client, pid, porteur)
+    as_porteur = client_as(porteur)
+    first = upload(as_porteur, pid, "note_cadrage", filename="note v1.pdf")
+    # Before it is superseded, the porteur downloads their own document.
+    assert as_porteur.get(first["download_url"]).content == PDF
+    assert _review(client, first["id"], "rejected", "Il manque la signature.").status_code == 200
+    second_pdf = PDF.replace(b"1.4", b"1.5")
+    second = upload(as_porteur, pid, "note_cadrage", content=second_pdf, filename="note v2.pdf")
+
+    staff_listed = client.get(f"/api/v1/projects/{pid}/documents").json()
+    assert [(d["id"], d["superseded_by_id"]) for d in staff_listed] == [
+        (first["id"], second["id"]),
+        (second["id"], None),
+    ]
+    assert client.get(first["download_url"]).content == PDF
+    staff_page = client.get(f"/projects/{pid}").text
+    assert "Versions remplacées (1)" in staff_page and "note v1.pdf" in staff_page
+
+    porteur_listed = as_porteur.get(f"/api/v1/projects/{pid}/documents").json()
+    assert [d["id"] for d in porteur_listed] == [second["id"]]
+    gone = as_porteur.get(first["download_url"])
+    assert gone.status_code == 404
+    assert gone.json()["error"]["message"] == typeset("Cette pièce est introuvable.")
+    assert as_porteur.get(second["download_url"]).content == second_pdf
+    with TestClient(app) as browser:
+        assert login(browser, porteur.email).status_code == 303
+        mine = browser.get("/").text
+        # The history still tells that it was given; the documents section no longer lists it.
+        pieces = mine.split('id="pieces"')[1].split("</section>")[0]
+        assert "note v2.pdf" in pieces
+        assert "note v1.pdf" not in pieces and "Versions remplacées" not in pieces
+        assert f"/documents/{first['id']}/" not in mine
+        assert browser.get(first["download_url"]).status_code == 404

@@ -37,6 +37,7 @@ from labelflow.models import (
     User,
     id_of,
 )
+from labelflow.permissions import readable_documents_clause
 from labelflow.projects import at_bureau, at_bureau_clause, bump, visibility_clause
 from labelflow.workflow import Engine
 
@@ -322,9 +323,12 @@ class DecisionFile:
         return max(reports, key=lambda d: (d.uploaded_at, d.id or 0), default=None)
 
 
-def list_decision_files(session: Session, *, engine: Engine) -> list[DecisionFile]:
-    """Projects at the Bureau step, longest waiting first, each with what the Bureau reads:
-    a fixed number of queries, whatever the number of projects."""
+def list_decision_files(
+    session: Session, *, engine: Engine, actor: Actor | None = None
+) -> list[DecisionFile]:
+    """Projects at the Bureau step, longest waiting first, each with what the Bureau reads
+    (the documents `actor` may read, when given): a fixed number of queries, whatever the
+    number of projects."""
     projects_ = list(
         session.exec(
             select(Project)
@@ -342,11 +346,13 @@ def list_decision_files(session: Session, *, engine: Engine) -> list[DecisionFil
         .order_by(col(BoardMember.id))
     ):
         files[member.project_id].board.append(member)
-    for document in session.exec(
-        select(Document)
-        .where(col(Document.project_id).in_(ids), col(Document.superseded_by_id).is_(None))
-        .order_by(col(Document.uploaded_at), col(Document.id))
-    ):
+    shown = select(Document).where(
+        col(Document.project_id).in_(ids), col(Document.superseded_by_id).is_(None)
+    )
+    readable = readable_documents_clause(actor) if actor is not None else None
+    if readable is not None:
+        shown = shown.where(readable)
+    for document in session.exec(shown.order_by(col(Document.uploaded_at), col(Document.id))):
         files[document.project_id].documents.append(document)
     for recusal, user in session.exec(
         select(Recusal, User)

@@ -64,10 +64,36 @@ def _database(settings: Settings) -> SAEngine:
     )
 
 
+def _database_refused(db: SAEngine, exc: Exception) -> CommandError:
+    """A French reason for a database labelflow cannot use at start (missing, unreachable,
+    read-only), rather than a traceback."""
+    shown = db.url.render_as_string(hide_password=True)
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    lowered = reason.lower()
+    if "readonly" in lowered or "read-only" in lowered or "read only" in lowered:
+        message = (
+            f"La base de données {shown} est en lecture seule : labelflow doit pouvoir y "
+            "écrire (migrations, sessions, historique)."
+        )
+    elif "does not exist" in lowered:
+        message = f"La base de données {shown} n'existe pas : créez-la d'abord (createdb)."
+    elif "unable to open" in lowered:
+        message = f"Impossible d'ouvrir la base de données {shown} (dossier absent ou interdit)."
+    else:
+        message = f"Base de données {shown} injoignable."
+    return CommandError(f"{message} Détail : {reason}", EXIT_USAGE)
+
+
 def _upgrade(db: SAEngine) -> None:
+    from sqlalchemy.exc import DBAPIError  # noqa: PLC0415
+
     from labelflow import migrate  # noqa: PLC0415
 
-    migrate.upgrade(db)
+    try:
+        migrate.upgrade(db)
+    except DBAPIError as exc:
+        db.dispose()
+        raise _database_refused(db, exc) from None
 
 
 def _shown_url(settings: Settings) -> str:
@@ -111,8 +137,36 @@ def _print_demo_logins(db: SAEngine) -> None:
         print(line)
 
 
+# uvicorn imports the app of each process by this name when there are several.
+SERVED_APP = "labelflow.web.app:served_app"
+MAX_PROCESSES = 64
+
+
+def server_options(settings: Settings) -> dict[str, Any]:
+    """How uvicorn serves labelflow: `serve`, and the bare app of bench/served.py, use these."""
+    trusted = settings.trusted_proxies.strip()
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": "info",
+        "access_log": settings.access_log,
+        # The client address (sign-in throttling, the history) comes from a proxy's headers
+        # only when that proxy is named; otherwise any client could pick its own.
+        "proxy_headers": bool(trusted),
+        "forwarded_allow_ips": trusted or None,
+    }
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    updates = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    if args.workers is not None and not 1 <= args.workers <= MAX_PROCESSES:
+        raise CommandError(
+            f"--workers : un nombre de processus entre 1 et {MAX_PROCESSES}.", EXIT_USAGE
+        )
+    updates: dict[str, Any] = {
+        k: v
+        for k, v in (("host", args.host), ("port", args.port), ("processes", args.workers))
+        if v is not None
+    }
     if args.demo:
         updates["demo"] = True
     settings = settings.model_copy(update=updates)
@@ -142,9 +196,21 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     print(f"labelflow est disponible sur http://{settings.host}:{settings.port}")
     if settings.demo:
         _print_demo_logins(db)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info")
-    )
+    processes = settings.processes
+    if processes > 1:
+        # Each process builds its own app from the same environment (uvicorn spawns them and
+        # restarts one that dies); this one supervises them and runs the worker, if any.
+        print(f"{processes} processus servent les requêtes, sur la même base.")
+
+        def run() -> None:
+            uvicorn.run(SERVED_APP, factory=True, workers=processes, **server_options(settings))
+
+    else:
+        server = uvicorn.Server(uvicorn.Config(app, **server_options(settings)))
+
+        def run() -> None:
+            server.run()
+
     background = None
     if settings.worker:
         from labelflow import worker  # noqa: PLC0415
@@ -159,7 +225,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         print("Tâches : un worker tourne dans ce processus (LABELFLOW_WORKER=false pour aucun).")
     sys.stdout.flush()
     if background is None:
-        server.run()
+        run()
         return 0
     thread, stop = background
 
@@ -171,7 +237,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, on_signal)
     try:
-        server.run()
+        run()
     finally:
         stop.set()
         # A job in flight finishes first (at most an SMTP exchange: its timeout, and a margin).
@@ -554,6 +620,53 @@ def cmd_history_verify(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
+    from labelflow import backup  # noqa: PLC0415
+
+    db, store = _store_and_db(settings)
+    try:
+        report = backup.create_backup(db=db, store=store, dest=args.dest)
+    except backup.BackupError as exc:
+        raise CommandError(str(exc), EXIT_REFUSED) from None
+    finally:
+        db.dispose()
+    for problem in report.problems:
+        print(problem, file=sys.stderr)
+    print(
+        f"Sauvegarde écrite dans {report.dest} : la base et "
+        f"{plural(report.documents, 'fichier de pièce', 'fichiers de pièces')} "
+        f"({report.size // (1024 * 1024)} Mo), {backup.MANIFEST}."
+    )
+    if report.problems:
+        print(
+            f"{plural(len(report.problems), 'pièce', 'pièces')} en défaut dans le stockage "
+            "(voir labelflow storage check).",
+            file=sys.stderr,
+        )
+        return EXIT_REFUSED
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
+    from labelflow import backup  # noqa: PLC0415
+    from labelflow.storage import from_settings  # noqa: PLC0415
+
+    db = _database(settings)
+    try:
+        store = from_settings(settings)
+        report = backup.restore_backup(db=db, store=store, src=args.src)
+    except (backup.BackupError, ValueError) as exc:
+        raise CommandError(str(exc), EXIT_REFUSED) from None
+    finally:
+        db.dispose()
+    print(
+        f"Sauvegarde {args.src} restaurée : la base ({_shown_url(settings)}) et "
+        f"{plural(report.documents, 'fichier de pièce', 'fichiers de pièces')} "
+        f"({store.describe()})."
+    )
+    return 0
+
+
 # --- parser -----------------------------------------------------------------------------------
 
 
@@ -571,6 +684,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--demo",
         action="store_true",
         help="charger les données de démonstration si la base est vide",
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="nombre de processus serveurs sur la même base (défaut : LABELFLOW_PROCESSES ou 1)",
     )
     serve.set_defaults(handler=cmd_serve)
 
@@ -699,6 +818,24 @@ def build_parser() -> argparse.ArgumentParser:
         "affiche, pour chaque chaîne rompue, le premier fait en cause.",
     )
     verify.set_defaults(handler=cmd_history_verify)
+
+    save = commands.add_parser(
+        "backup",
+        help="sauvegarder la base et les pièces dans un dossier nouveau (service en marche)",
+        description="Écrit le dossier DEST (refusé s'il existe) : une copie cohérente de la "
+        "base (SQLite : sauvegarde en ligne ; PostgreSQL : pg_dump), les fichiers des pièces "
+        "qu'elle référence et manifest.json (sha256 et taille de chaque fichier).",
+    )
+    save.add_argument("dest", type=Path, metavar="DEST", help="dossier à créer")
+    save.set_defaults(handler=cmd_backup)
+    restore = commands.add_parser(
+        "restore",
+        help="restaurer une sauvegarde dans une base et un stockage vides",
+        description="Vérifie le manifeste de SRC, puis restaure la base et les pièces dans la "
+        "base et le stockage configurés, qui doivent être vides.",
+    )
+    restore.add_argument("src", type=Path, metavar="SRC", help="dossier de la sauvegarde")
+    restore.set_defaults(handler=cmd_restore)
     return parser
 
 

@@ -18,6 +18,7 @@ from labelflow import (
     reminders,
     report_document,
     reports,
+    stats,
 )
 from labelflow.events import SUBSCRIBERS, Subscribers
 
@@ -50,6 +51,9 @@ def install(
     # After the report is marked transmitted: its PDF is what the Bureau receives.
     registry.subscribe("transition", report_document.on_transition)
     registry.subscribe("transition", label.on_transition)
+    # The passes through each step: the network's figures and the forecasts.
+    for kind in ("creation", "transition", "suspension", "reprise"):
+        registry.subscribe(kind, stats.on_fact)
     # The search text holds names kept elsewhere: it follows each of them.
     registry.subscribe("creation", pipeline.on_project_fact)
     registry.subscribe("modification", pipeline.on_project_fact)

@@ -15,7 +15,7 @@ from labelflow.actors import Actor
 from labelflow.errors import CommentRequired, DocumentSuperseded, Invalid, NotFound
 from labelflow.events import record_fact
 from labelflow.models import Document, Project
-from labelflow.permissions import require_upload
+from labelflow.permissions import readable_documents_clause, require_upload
 from labelflow.projects import bump, check_if_match, definition_of, require_open
 from labelflow.storage import LocalStorage, Storage
 from labelflow.workflow import Engine
@@ -35,16 +35,24 @@ REVIEW_LABELS = {
 DocumentStore = LocalStorage
 
 
-def list_documents(session: Session, *, project: Project) -> Sequence[Document]:
-    return session.exec(
-        select(Document)
-        .where(Document.project_id == project.id)
-        .order_by(col(Document.uploaded_at), col(Document.id))
-    ).all()
+def list_documents(session: Session, *, project: Project, actor: Actor) -> Sequence[Document]:
+    """The project's documents `actor` may see (`permissions.readable_documents_clause`:
+    superseded versions for staff only, a message's attachment for its readers)."""
+    query = select(Document).where(Document.project_id == project.id)
+    readable = readable_documents_clause(actor)
+    if readable is not None:
+        query = query.where(readable)
+    return session.exec(query.order_by(col(Document.uploaded_at), col(Document.id))).all()
 
 
-def get_document(session: Session, document_id: int) -> Document:
-    document = session.get(Document, document_id)
+def get_document(session: Session, document_id: int, *, actor: Actor) -> Document:
+    """A document by id; one `actor` may not read (a superseded version but for staff, another
+    audience's attachment) is not found (the project's visibility is the caller's to check)."""
+    query = select(Document).where(Document.id == document_id)
+    readable = readable_documents_clause(actor)
+    if readable is not None:
+        query = query.where(readable)
+    document = session.exec(query).first()
     if document is None:
         raise NotFound("Cette pièce est introuvable.")
     return document

@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 from labelflow import chain, dates
 from labelflow.actors import Actor
 from labelflow.models import Event, Project
-from labelflow.permissions import message_audiences
+from labelflow.permissions import hidden_document_facts_clause, message_audiences
 from labelflow.runtime import Runtime, runtime_of
 from labelflow.workflow import WorkflowDefinition
 
@@ -194,6 +194,9 @@ def list_events(
     """The history oldest first, as `viewer` may read it (all of it when no viewer is given);
     with `newest`, only that many of the latest facts."""
     query = select(Event).where(Event.project_id == project.id)
+    hidden_documents = hidden_document_facts_clause(viewer) if viewer is not None else None
+    if hidden_documents is not None:
+        query = query.where(sa.not_(hidden_documents))
     if viewer is not None and not sees_internal_facts(viewer):
         query = query.where(sa.not_(internal_clause()))
     elif viewer is not None and not viewer.is_staff:

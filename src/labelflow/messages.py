@@ -40,13 +40,17 @@ from labelflow.models import (
     User,
     id_of,
 )
-from labelflow.permissions import MESSAGE_AUDIENCES, message_audiences, require_messages
+from labelflow.permissions import (
+    ATTACHMENT_TYPE,
+    MESSAGE_AUDIENCES,
+    message_audiences,
+    readable_documents_clause,
+    require_messages,
+)
 from labelflow.storage import Storage
 from labelflow.workflow import Engine
 
 BODY_MAX_LENGTH = 10_000
-# The built-in document type of files attached to messages (`workflow.BUILTIN_DOCUMENT_TYPES`).
-ATTACHMENT_TYPE = "piece_jointe"
 MAX_ATTACHMENTS = 20
 # The audience porteurs write in: who waits for whom is read there only.
 PROJECT_AUDIENCE = "projet"
@@ -342,10 +346,11 @@ def _check_body(body: str) -> str:
 
 
 def _check_documents(
-    session: Session, *, project: Project, document_ids: Sequence[int]
+    session: Session, *, project: Project, actor: Actor, document_ids: Sequence[int]
 ) -> list[int]:
-    """The ids, once each, in the order given; each must be a document of this project (a
-    document is visible exactly when its project is: `web.deps.load_document`)."""
+    """The ids, once each, in the order given; each must be a document of this project that
+    `actor` may read (`permissions.readable_documents_clause`: another audience's attachment
+    is as unknown as another project's document)."""
     wanted = list(dict.fromkeys(document_ids))
     if len(wanted) > MAX_ATTACHMENTS:
         raise AttachmentInvalid(
@@ -353,13 +358,13 @@ def _check_documents(
         )
     if not wanted:
         return []
-    found = set(
-        session.exec(
-            select(Document.id).where(
-                col(Document.id).in_(wanted), Document.project_id == project.id
-            )
-        ).all()
+    query = select(Document.id).where(
+        col(Document.id).in_(wanted), Document.project_id == project.id
     )
+    readable = readable_documents_clause(actor)
+    if readable is not None:
+        query = query.where(readable)
+    found = set(session.exec(query).all())
     missing = [str(i) for i in wanted if i not in found]
     if missing:
         raise AttachmentInvalid(
@@ -407,7 +412,7 @@ def post_message_with_file(
     """A message with a file uploaded at once as a `piece_jointe` document (the same checks as
     every document). The message is checked first, so that a refused one stores no file."""
     _check_message(actor, body=body, audience=audience, awaiting_reply=awaiting_reply)
-    _check_documents(session, project=project, document_ids=document_ids)
+    _check_documents(session, project=project, actor=actor, document_ids=document_ids)
     document = create_document(
         session,
         engine=engine,
@@ -454,7 +459,7 @@ def post_message(
         actor, body=body, audience=audience, awaiting_reply=awaiting_reply
     )
     assert actor.user_id is not None
-    attached = _check_documents(session, project=project, document_ids=document_ids)
+    attached = _check_documents(session, project=project, actor=actor, document_ids=document_ids)
     now = dates.now()
     message = Message(
         project_id=id_of(project),

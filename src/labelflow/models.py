@@ -715,3 +715,32 @@ class ResetRequest(SQLModel, table=True):
     email: str = Field(max_length=320)
     address: str = Field(max_length=64)
     at: datetime = _ts()
+
+
+class StepPass(SQLModel, table=True):
+    """One pass of a project through a state (derived from the history, kept by `stats`): when it
+    entered and left it, and the time spent suspended meanwhile. A final state's pass stays open.
+
+    `clock_day` and `paused_day` are Paris day numbers (`date.toordinal()`) so that the forecast
+    can be computed, and sorted on, in SQL: `clock_day` is the day the pass began plus the days
+    it spent suspended, `paused_day` the day its current suspension began."""
+
+    __tablename__ = "step_passes"
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = _fk("projects")
+    state: str = Field(max_length=50)
+    entered_at: datetime = _ts()
+    left_at: datetime | None = _ts(nullable=True)
+    paused_seconds: int = 0
+    paused_since: datetime | None = _ts(nullable=True)
+    clock_day: int
+    paused_day: int | None = None
+
+
+class FiguresVersion(SQLModel, table=True):
+    """A token changed by every fact the network's figures follow (a project created, a step
+    entered or left): what a process's cached figures are keyed by."""
+
+    __tablename__ = "figures_versions"
+    key: str = Field(primary_key=True, max_length=30)
+    token: str = Field(max_length=32)

@@ -1,12 +1,20 @@
-"""What each role may do. Visibility (which projects a user sees) is in `projects.visible`."""
+"""What each role may do. Visibility (which projects a user sees) is in `projects.visible`;
+within a visible project, which messages and documents a user reads is here."""
 
 from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import aliased
+from sqlmodel import col, select
 
 from labelflow.actors import Actor
 from labelflow.errors import (
     AudienceNotAllowed,
     Forbidden,
 )
+from labelflow.models import Document, Event, Message, MessageDocument
 
 # Every permission a handler may require; staff have them all, admins also manage accounts.
 PROJECT_READ = "project.read"
@@ -14,6 +22,8 @@ PROJECT_WRITE = "project.write"  # create, edit fields, transitions, suspension,
 RECORD_WRITE = "record.write"  # stakeholders, board, attestations, consultant, decisions
 DOCUMENT_UPLOAD = "document.upload"
 DOCUMENT_REVIEW = "document.review"
+# A version a newer one superseded stays in the history for the national team only.
+DOCUMENT_SUPERSEDED_READ = "document.superseded.read"
 MEMBERS_MANAGE = "members.manage"
 PIPELINE_READ = "pipeline.read"
 # A consultant declares their links with a project's stakeholders (their own assignments only).
@@ -37,6 +47,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             RECORD_WRITE,
             DOCUMENT_UPLOAD,
             DOCUMENT_REVIEW,
+            DOCUMENT_SUPERSEDED_READ,
             MEMBERS_MANAGE,
             PIPELINE_READ,
             BUREAU_READ,
@@ -109,3 +120,67 @@ def require_messages(actor: Actor, audience: str | None = None) -> None:
             "Votre rôle ne donne pas accès aux messages destinés à : "
             f"{MESSAGE_AUDIENCES.get(audience, audience).lower()}."
         )
+
+
+# The built-in document type of the files attached to messages (`workflow.BUILTIN_DOCUMENT_TYPES`).
+ATTACHMENT_TYPE = "piece_jointe"
+
+
+def readable_documents_clause(actor: Actor) -> Any | None:
+    """SQL condition on Document: the documents of a visible project `actor` may see (None: all
+    of them). The one rule for documents: superseded versions are staff's
+    (`DOCUMENT_SUPERSEDED_READ`); a message's attachment is its readers' (`_attachment_clause`);
+    every other document is for whoever sees the project."""
+    conditions = [c for c in (_attachment_clause(actor),) if c is not None]
+    if not allows(actor, DOCUMENT_SUPERSEDED_READ):
+        conditions.append(col(Document.superseded_by_id).is_(None))
+    return sa.and_(*conditions) if conditions else None
+
+
+def _attachment_clause(actor: Actor) -> Any | None:
+    """A message's attachment (`piece_jointe`) is read by whoever reads one of the messages
+    carrying it (`message_audiences`) and by the person who uploaded it (before it is
+    attached): a file attached to an `interne` note never reaches a porteur nor the
+    consultant. Staff read them all (None)."""
+    if actor.role == "staff":
+        return None
+    carried = (
+        select(MessageDocument.id)
+        .join(Message, col(Message.id) == col(MessageDocument.message_id))
+        .where(
+            col(MessageDocument.document_id) == col(Document.id),
+            col(Message.audience).in_(message_audiences(actor)),
+        )
+        .exists()
+    )
+    # Its own alias: the history's query (`hidden_document_facts_clause`) is on Event too.
+    upload = aliased(Event)
+    uploaded = (
+        select(upload.id)
+        .where(
+            upload.project_id == col(Document.project_id),
+            upload.kind == "document",
+            upload.actor_id == actor.user_id,
+            upload.data["id"].as_integer() == col(Document.id),
+        )
+        .exists()
+    )
+    return sa.or_(col(Document.type) != ATTACHMENT_TYPE, carried, uploaded)
+
+
+def hidden_document_facts_clause(actor: Actor) -> Any | None:
+    """SQL condition on Event: the `document` facts of attachments `actor` may not read (their
+    file name stays out of the history too). None: nothing hidden (staff)."""
+    readable = _attachment_clause(actor)
+    if readable is None:
+        return None
+    shown = (
+        select(Document.id)
+        .where(col(Document.id) == col(Event.data)["id"].as_integer(), readable)
+        .exists()
+    )
+    return sa.and_(
+        col(Event.kind) == "document",
+        col(Event.data)["type"].as_string() == ATTACHMENT_TYPE,
+        sa.not_(shown),
+    )

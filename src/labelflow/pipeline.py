@@ -11,10 +11,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, func, select
 
-from labelflow import dates, deadlines
+from labelflow import dates, deadlines, stats
 from labelflow.actors import Actor
 from labelflow.events import Fact
-from labelflow.models import Deadline, Project, ProjectMember, User
+from labelflow.models import Deadline, Project, ProjectMember, StepPass, User
 from labelflow.projects import definition_of, fold, visibility_clause
 from labelflow.workflow import Engine
 
@@ -35,13 +35,20 @@ class ProjectFilters:
     staff_owner_id: int | None = None
 
 
+# How the list may be ordered: newest first (the default), or by forecast label date (soonest
+# first, closed projects last).
+SORTS = ("recent", "prevision")
+
+
 @dataclass
 class ProjectRow:
-    """One line of the list: the project, whether it is late, and its chargé·e de suivi."""
+    """One line of the list: the project, whether it is late, its chargé·e de suivi and its
+    forecast."""
 
     project: Project
     overdue: bool
     staff_owner: User | None
+    forecast: stats.Forecast | None = None
 
 
 # --- the search text: what `q` finds ---------------------------------------------------------
@@ -109,9 +116,10 @@ def list_projects(
     filters: ProjectFilters,
     limit: int,
     offset: int,
+    sort: str = "recent",
 ) -> tuple[list[ProjectRow], int]:
-    """One page of the projects `actor` may see (newest first) with their overdue flag and
-    chargé·e de suivi (in the same query), and the total count."""
+    """One page of the projects `actor` may see (newest first, or by forecast) with their
+    overdue flag and chargé·e de suivi (in the same query), their forecasts, and the total."""
     today = dates.today()
     overdue = deadlines.overdue_clause(today)
     conditions: list[Any] = []
@@ -146,15 +154,22 @@ def list_projects(
         conditions.append(col(Project.search_text).like(f"%{escaped}%", escape="\\"))
     total = session.exec(select(func.count()).select_from(Project).where(*conditions)).one()
     owner = aliased(User)
-    rows = session.exec(
+    query = (
         select(Project, overdue.label("overdue"), owner)
         .outerjoin(owner, col(owner.id) == col(Project.staff_owner_id))
         .where(*conditions)
-        .order_by(col(Project.created_at).desc(), col(Project.id).desc())
-        .limit(limit)
-        .offset(offset)
-    ).all()
-    return [ProjectRow(p, bool(o), u) for p, o, u in rows], int(total)
+    )
+    if sort == "prevision":
+        expected = stats.forecast_order(session, engine=engine)
+        query = query.outerjoin(
+            StepPass,
+            sa.and_(col(StepPass.project_id) == col(Project.id), col(StepPass.left_at).is_(None)),
+        ).order_by(expected.asc().nulls_last(), col(Project.id))
+    else:
+        query = query.order_by(col(Project.created_at).desc(), col(Project.id).desc())
+    rows = session.exec(query.limit(limit).offset(offset)).all()
+    expected_on = stats.forecasts(session, engine=engine, projects=[p for p, _, _ in rows])
+    return [ProjectRow(p, bool(o), u, expected_on.get(p.id or 0)) for p, o, u in rows], int(total)
 
 
 # --- the dashboard ----------------------------------------------------------------------------

@@ -238,8 +238,22 @@ class ProjectSummary(BaseModel):
     entered_state_at: datetime
 
 
+class ForecastPublic(BaseModel):
+    """The expected label date of a project under way (DESIGN §11)."""
+
+    label_on: date = Field(description="Date de label attendue (médianes des étapes restantes)")
+    low: date = Field(description="Au plus tôt (10e centile)")
+    high: date = Field(description="Au plus tard (90e centile)")
+    basis: Literal["historique", "cibles"] = Field(
+        description="`historique` quand chaque étape restante compte au moins 5 passages "
+        "terminés, sinon `cibles` (durées cibles de la définition)"
+    )
+    beyond_target: bool = Field(description="Au-delà de la date cible du label (36 mois)")
+
+
 class ProjectListItem(ProjectSummary):
     staff_owner: StaffOwnerPublic | None
+    forecast: ForecastPublic | None = None
 
 
 class ProjectPublic(ProjectSummary):
@@ -259,6 +273,9 @@ class ProjectPublic(ProjectSummary):
     network_member_since: date | None
     deadlines: list[DeadlinePublic]
     actions: list[ActionEvaluation]
+    forecast: ForecastPublic | None = Field(
+        default=None, description="Prévision pour un projet en cours, null s'il est clos"
+    )
     unread_messages: int = Field(description="Messages du projet non lus par l'appelant")
     awaiting_reply_from: Literal["porteur", "equipe"] | None = Field(
         description="Qui doit répondre aux messages du projet (`porteur`, `equipe`) ou null"

@@ -71,6 +71,13 @@ class Settings(BaseSettings):
     contact_email: str = Field(default="equipe.nationale@example.org", min_length=3, max_length=320)
     host: str = "127.0.0.1"
     port: int = 8000
+    # How many server processes `labelflow serve` runs (uvicorn's workers), on one database.
+    processes: int = Field(default=1, ge=1, le=64)
+    # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (comma-separated
+    # addresses or networks, `*` for any): empty, the client address is the connection's.
+    trusted_proxies: str = ""
+    # One line per request on standard output (uvicorn's access log).
+    access_log: bool = True
     demo: bool = False
 
     # Follow-up (DESIGN §9). Without an SMTP host, e-mails go to the local mailbox (`mailbox_dir`).

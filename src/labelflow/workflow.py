@@ -737,6 +737,10 @@ class Engine:
         """The latest version of each definition that has a file: what new projects follow."""
         return [self.definition(key) for key in self._offered]
 
+    def all(self) -> list[WorkflowDefinition]:
+        """Every definition held, archived versions included, by key and version."""
+        return [d for _, d in sorted(self._definitions.items())]
+
     def for_kind(self, project_kind: str) -> WorkflowDefinition:
         """Latest definition for this kind of project (the first key in order if several)."""
         for definition in self.latest():

@@ -138,3 +138,9 @@ def create_app(settings: Settings | None = None, *, db: SAEngine | None = None) 
     if settings.static_dir.is_dir():
         app.mount("/static", StaticFiles(directory=settings.static_dir), name="static")
     return app
+
+
+def served_app() -> FastAPI:
+    """The app of each process of `labelflow serve --workers N` (uvicorn imports it by name):
+    its settings from the environment, as the command's own."""
+    return create_app(Settings())

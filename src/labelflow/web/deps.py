@@ -212,8 +212,9 @@ DocumentId = Annotated[int, Path(ge=1, le=MAX_ID, description="Identifiant de la
 def load_document(
     document_id: DocumentId, session: SessionDep, engine: EngineDep, actor: ActorDep
 ) -> LoadedDocument:
-    """A document is visible exactly when its project is."""
-    document = documents.get_document(session, document_id)
+    """A document is visible when its project is and the actor may read it (a superseded
+    version, another audience's message attachment: `permissions.readable_documents_clause`)."""
+    document = documents.get_document(session, document_id, actor=actor)
     try:
         project = visible_project(
             session, engine=engine, actor=actor, project_id=document.project_id

@@ -74,7 +74,7 @@ def project_page(
     recent = recent[-HISTORY_ON_PAGE:]
     entries = list(events.list_state_entries(session, project=project))
     documents_shown = documents_public(
-        definition, documents.list_documents(session, project=project)
+        definition, documents.list_documents(session, project=project, actor=actor)
     )
     steps = definition.steps()
     everywhere = {s.key for s in steps}

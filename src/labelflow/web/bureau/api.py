@@ -49,8 +49,8 @@ MeetingId = Annotated[int, Path(ge=1, le=MAX_ID, description="Identifiant de la 
     summary="Ordre du jour : dossiers des projets à l'étape « Décision du Bureau »",
     dependencies=[permit(BUREAU_READ)],
 )
-def get_agenda(session: SessionDep, engine: EngineDep) -> list[AgendaItem]:
-    return agenda_public(session, engine)
+def get_agenda(session: SessionDep, engine: EngineDep, actor: ActorDep) -> list[AgendaItem]:
+    return agenda_public(session, engine, actor)
 
 
 @router.get(

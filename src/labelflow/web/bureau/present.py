@@ -133,9 +133,9 @@ def _agenda_item(
     )
 
 
-def agenda_public(session: Session, engine: Engine) -> list[AgendaItem]:
+def agenda_public(session: Session, engine: Engine, actor: Actor) -> list[AgendaItem]:
     """The agenda in the JSON API: the decision files of the projects at the Bureau step."""
-    files = bureau.list_decision_files(session, engine=engine)
+    files = bureau.list_decision_files(session, engine=engine, actor=actor)
     votes = decisions.list_votes(session, [d for f in files for d in f.decisions])
     return [_agenda_item(engine, f, votes) for f in files]
 
@@ -144,7 +144,7 @@ def agenda_page(
     session: Session, engine: Engine, actor: Actor, forms: Forms | None = None
 ) -> dict[str, Any]:
     """The agenda page (a Bureau member's home page), refused forms shown again (`forms`)."""
-    files = bureau.list_decision_files(session, engine=engine)
+    files = bureau.list_decision_files(session, engine=engine, actor=actor)
     votes = decisions.list_votes(session, [d for f in files for d in f.decisions])
     items = []
     for file in files:

@@ -31,10 +31,12 @@ router = api_router()
 
 @router.get("/projects/{project_id}/documents", tags=["pièces"], summary="Pièces du projet")
 def list_documents(
-    project: ProjectDep, session: SessionDep, engine: EngineDep
+    project: ProjectDep, session: SessionDep, engine: EngineDep, actor: ActorDep
 ) -> list[DocumentPublic]:
+    """The project's documents; versions a newer one superseded are listed to staff only."""
     return documents_public(
-        definition_of(engine, project), documents.list_documents(session, project=project)
+        definition_of(engine, project),
+        documents.list_documents(session, project=project, actor=actor),
     )
 
 

@@ -3,7 +3,7 @@ its actions), transitions, suspension, history, deadlines."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Query, Response, status
 from sqlmodel import Session
@@ -96,6 +96,10 @@ def list_projects(
     staff_owner: Annotated[
         int | None, Query(ge=1, le=MAX_ID, description="Compte du ou de la chargé·e de suivi")
     ] = None,
+    sort: Annotated[
+        Literal["recent", "prevision"],
+        Query(description="`recent` (les plus récents d'abord) ou `prevision` (label attendu)"),
+    ] = "recent",
 ) -> ProjectList:
     filters = ProjectFilters(
         state=state,
@@ -108,7 +112,13 @@ def list_projects(
         staff_owner_id=staff_owner,
     )
     rows, total = pipeline.list_projects(
-        session, engine=engine, actor=actor, filters=filters, limit=limit, offset=offset
+        session,
+        engine=engine,
+        actor=actor,
+        filters=filters,
+        limit=limit,
+        offset=offset,
+        sort=sort,
     )
     return ProjectList(
         items=[list_item(engine, row) for row in rows],

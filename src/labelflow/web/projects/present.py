@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from labelflow import accounts, dates, deadlines, messages, pipeline
+from labelflow import accounts, dates, deadlines, messages, pipeline, stats
 from labelflow.actors import Actor
 from labelflow.criteria import OUTCOME_LABELS, Facts
 from labelflow.french import typeset
@@ -21,6 +21,7 @@ from labelflow.schemas import (
     ConsultantPublic,
     DeadlinePerson,
     DeadlinePublic,
+    ForecastPublic,
     ProjectListItem,
     ProjectPublic,
     ProjectSummary,
@@ -67,9 +68,25 @@ def staff_owner_public(user: User | None) -> StaffOwnerPublic | None:
 
 
 def list_item(engine: Engine, row: ProjectRow) -> ProjectListItem:
-    """A line of the project list, with its chargé·e de suivi (loaded with the list)."""
+    """A line of the project list, with its chargé·e de suivi and forecast (loaded with it)."""
     summary = project_summary(engine, row.project, overdue=row.overdue)
-    return ProjectListItem(**summary.model_dump(), staff_owner=staff_owner_public(row.staff_owner))
+    return ProjectListItem(
+        **summary.model_dump(),
+        staff_owner=staff_owner_public(row.staff_owner),
+        forecast=forecast_public(row.forecast),
+    )
+
+
+def forecast_public(forecast: stats.Forecast | None) -> ForecastPublic | None:
+    if forecast is None:
+        return None
+    return ForecastPublic(
+        label_on=forecast.label_on,
+        low=forecast.low,
+        high=forecast.high,
+        basis=forecast.basis,
+        beyond_target=forecast.beyond_target,
+    )
 
 
 def deadline_public(
@@ -145,6 +162,7 @@ def project_public(
         label_date=project.label_date,
         network_member_since=project.network_member_since,
         deadlines=deadline_list,
+        forecast=forecast_public(stats.forecast(session, engine=engine, project=project)),
         expected_documents=expected_documents_public(
             facts.definition, project.state, facts.documents
         ),
