@@ -23,7 +23,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from starlette.routing import Mount, Route
 
-from labelflow import accounts, dates, notifications
+from labelflow import accounts, dates, notifications, webhooks
+from labelflow.actors import SYSTEM
 from labelflow.db import transaction
 from labelflow.models import Job, User
 from labelflow.settings import Settings
@@ -69,6 +70,7 @@ MATRIX: dict[tuple[str, str], tuple[Cell, Cell, Cell, Cell, Cell, Cell]] = {
     ("POST", "/api/v1/projects"): (401, 422, 422, 403, 403, 403),
     ("GET", "/api/v1/projects"): (401, 200, 200, 200, 200, 200),
     ("GET", "/api/v1/pipeline"): (401, 200, 200, 403, 403, 403),
+    ("GET", "/api/v1/stats/network"): (401, 200, 200, 403, 403, 403),
     ("GET", "/api/v1/projects/{project_id}"): (401, 200, 200, SEEN, SEEN, SEEN),
     ("PATCH", "/api/v1/projects/{project_id}"): (401, 200, 200, DENY, DENY, DENY),
     ("POST", "/api/v1/projects/{project_id}/transitions"): (401, 422, 422, DENY, DENY, DENY),
@@ -113,6 +115,9 @@ MATRIX: dict[tuple[str, str], tuple[Cell, Cell, Cell, Cell, Cell, Cell]] = {
     ("GET", "/api/v1/bureau/meetings"): (401, 200, 200, 403, 403, 200),
     ("POST", "/api/v1/bureau/meetings"): (401, 422, 422, 403, 403, 403),
     ("GET", "/api/v1/bureau/meetings/{meeting_id}"): (401, 200, 200, 403, 403, 200),
+    ("PATCH", "/api/v1/bureau/meetings/{meeting_id}"): (401, 422, 422, 403, 403, 403),
+    ("POST", "/api/v1/bureau/meetings/{meeting_id}/cancel"): (401, 422, 422, 403, 403, 403),
+    ("PUT", "/api/v1/bureau/meetings/{meeting_id}/attendance"): (401, 422, 422, 403, 403, 403),
     ("GET", "/api/v1/projects/{project_id}/recusals"): (401, 200, 200, DENY, DENY, SEEN),
     ("POST", "/api/v1/projects/{project_id}/recusals"): (
         401, 422, 422, DENY, DENY, (422, 404),
@@ -175,6 +180,9 @@ MATRIX: dict[tuple[str, str], tuple[Cell, Cell, Cell, Cell, Cell, Cell]] = {
     ("DELETE", "/api/v1/projects/{project_id}/followers/me"): (
         401, 200, 200, DENY, DENY, DENY,
     ),
+    # exports of the project list: staff (see test_exports.py)
+    ("GET", "/api/v1/exports/projects.csv"): (401, 200, 200, 403, 403, 403),
+    ("GET", "/api/v1/exports/projects.xlsx"): (401, 200, 200, 403, 403, 403),
     # --- pages ---
     ("GET", "/login"): (200, ANY, ANY, ANY, ANY, ANY),
     ("POST", "/login"): (ANY, ANY, ANY, ANY, ANY, ANY),  # see test_auth.py
@@ -183,6 +191,7 @@ MATRIX: dict[tuple[str, str], tuple[Cell, Cell, Cell, Cell, Cell, Cell]] = {
     ("GET", "/workflows"): (LOGIN, 200, 200, 200, 200, 200),
     ("GET", "/workflows/{key}"): (LOGIN, 200, 200, 200, 200, 200),
     ("GET", "/projects"): (LOGIN, 200, 200, 200, 200, 200),
+    ("GET", "/stats/network"): (LOGIN, 200, 200, 403, 403, 403),
     ("GET", "/projects/new"): (LOGIN, 200, 200, 403, 403, 403),
     ("POST", "/projects"): (LOGIN, OK, OK, 403, 403, 403),
     ("GET", "/projects/{project_id}"): (LOGIN, 200, 200, SEEN, SEEN, SEEN),
@@ -216,6 +225,9 @@ MATRIX: dict[tuple[str, str], tuple[Cell, Cell, Cell, Cell, Cell, Cell]] = {
     ("GET", "/bureau"): (LOGIN, 200, 200, 403, 403, 200),
     ("GET", "/bureau/meetings"): (LOGIN, 200, 200, 403, 403, 200),
     ("POST", "/bureau/meetings"): (LOGIN, OK, OK, 403, 403, 403),
+    ("POST", "/bureau/meetings/{meeting_id}/move"): (LOGIN, OK, OK, 403, 403, 403),
+    ("POST", "/bureau/meetings/{meeting_id}/cancel"): (LOGIN, OK, OK, 403, 403, 403),
+    ("POST", "/bureau/meetings/{meeting_id}/attendance"): (LOGIN, OK, OK, 403, 403, 403),
     ("POST", "/projects/{project_id}/recusals"): (LOGIN, OK, OK, DENY, DENY, (OK, 404)),
     ("POST", "/projects/{project_id}/deadlines/{deadline_id}"): (
         LOGIN, OK, OK, DENY, DENY, DENY,
@@ -266,6 +278,21 @@ MATRIX: dict[tuple[str, str], tuple[Cell, Cell, Cell, Cell, Cell, Cell]] = {
     ("POST", "/notifications/read-all"): (LOGIN, 303, 303, 303, 303, 303),
     ("POST", "/account/preferences"): (LOGIN, 303, 303, 303, 303, 303),
     ("POST", "/projects/{project_id}/follow"): (LOGIN, 303, 303, DENY, DENY, DENY),
+    # calendar feeds: one's own; the feed is public by its secret (an unknown one: 404)
+    ("POST", "/api/v1/me/calendar"): (401, 201, 201, 201, 201, 201),
+    ("DELETE", "/api/v1/me/calendar"): (401, 204, 204, 204, 204, 204),
+    ("GET", "/calendar/{secret}.ics"): (404, 404, 404, 404, 404, 404),
+    ("POST", "/account/calendar"): (LOGIN, 201, 201, 201, 201, 201),
+    ("POST", "/account/calendar/revoke"): (LOGIN, 303, 303, 303, 303, 303),
+    # webhooks (administrators)
+    ("GET", "/api/v1/webhooks"): (401, 200, 403, 403, 403, 403),
+    ("POST", "/api/v1/webhooks"): (401, 422, 403, 403, 403, 403),
+    ("DELETE", "/api/v1/webhooks/{wid}"): (401, 204, 403, 403, 403, 403),
+    ("GET", "/api/v1/webhooks/{wid}/deliveries"): (401, 200, 403, 403, 403, 403),
+    ("GET", "/webhooks"): (LOGIN, 200, 403, 403, 403, 403),
+    ("POST", "/webhooks"): (LOGIN, 422, 403, 403, 403, 403),
+    ("GET", "/webhooks/{wid}"): (LOGIN, 200, 403, 403, 403, 403),
+    ("POST", "/webhooks/{wid}/delete"): (LOGIN, 303, 403, 403, 403, 403),
     ("POST", "/projects/{project_id}/unfollow"): (LOGIN, 303, 303, DENY, DENY, DENY),
 }  # fmt: skip
 
@@ -433,6 +460,18 @@ def fresh_abandoned_job(world: World) -> int:
         return job.id or 0
 
 
+def fresh_webhook(world: World) -> int:
+    with transaction(world.db) as session:
+        endpoint = webhooks.create_endpoint(
+            session,
+            url="https://93.184.215.14/labelflow",
+            events=["transition"],
+            actor=SYSTEM,
+            allow_private=False,
+        )
+        return endpoint.id or 0
+
+
 def path_values(world: World, method: str, path: str, role: str, which: str) -> dict[str, Any]:
     """Values for the path's parameters: the project in play, and fresh records for the routes
     that would consume them (a delete, a revocation) so each cell starts from the same world."""
@@ -465,6 +504,10 @@ def path_values(world: World, method: str, path: str, role: str, which: str) -> 
         values["token"] = "lien-inconnu"  # an invitation or reset link: see test_invitation.py
     if "{job_id}" in path:
         values["job_id"] = fresh_abandoned_job(world)
+    if "{wid}" in path:
+        values["wid"] = fresh_webhook(world)
+    if "{secret}" in path:
+        values["secret"] = "adresse-jamais-donnee-" + uuid.uuid4().hex
     if "{name}" in path:
         values["name"] = "20261202T101010123456-deadbeef.eml"  # a mailbox name, absent
     if "{token_id}" in path:

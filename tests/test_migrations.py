@@ -219,7 +219,7 @@ def test_existing_histories_are_chained_in_order_of_recording(empty_database: En
     """Events recorded before the hash chain get their digests, each project's in id order,
     and verify as a chain recorded since."""
     engine = empty_database
-    _upgrade(engine, "5c2d8a1f4b93")
+    _upgrade(engine, "9c4e7b2a1d58")
     at = datetime(2026, 5, 4, 8, 30, tzinfo=UTC)
     with engine.begin() as conn:
         pids = []

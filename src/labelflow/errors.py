@@ -57,6 +57,18 @@ class StaleVersion(Conflict):
     code = "conflit_de_version"
 
 
+class ChangedSincePlan(Conflict):
+    """A project changed after the migration plan read it: skipped, never half-migrated."""
+
+    code = "modifie_depuis_le_plan"
+
+
+class MigrationRefused(Conflict):
+    """A project that cannot move to the version asked (closed, a state the version lacks)."""
+
+    code = "migration_impossible"
+
+
 class PreconditionFailed(DomainError):
     """The If-Match version is stale or malformed."""
 
@@ -86,6 +98,12 @@ class Invalid(DomainError):
 
 
 INVALID_VALUES = "Certaines valeurs sont manquantes ou invalides."
+
+
+class UnknownFilter(Invalid):
+    """A query parameter that is not one of the list's filters (an export refuses it)."""
+
+    code = "filtre_inconnu"
 
 
 class CommentRequired(Invalid):
@@ -226,6 +244,22 @@ class NoQuorum(Conflict):
     code = "quorum_non_atteint"
 
 
+class AttendanceNotRecorded(Conflict):
+    """A convened meeting whose attendance and chair are not recorded yet: no decision."""
+
+    code = "presence_non_enregistree"
+
+
+class MeetingNotConvened(Conflict):
+    """A meeting held or cancelled: it can no longer be moved, cancelled or attended."""
+
+    code = "seance_non_convoquee"
+
+
+class MeetingNotYetHeld(Conflict):
+    code = "seance_a_venir"
+
+
 class OutcomeContradictsVote(Invalid):
     code = "decision_contraire_au_vote"
 
@@ -261,6 +295,14 @@ class CsrfRejected(Forbidden):
 
 class JobNotAbandoned(Conflict):
     code = "tache_non_abandonnee"
+
+
+class WebhookUrlRefused(Invalid):
+    code = "adresse_refusee"
+
+
+class UnknownWebhookEvent(Invalid):
+    code = "evenement_inconnu"
 
 
 class EssentialNotification(Invalid):

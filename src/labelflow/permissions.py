@@ -26,12 +26,18 @@ DOCUMENT_REVIEW = "document.review"
 DOCUMENT_SUPERSEDED_READ = "document.superseded.read"
 MEMBERS_MANAGE = "members.manage"
 PIPELINE_READ = "pipeline.read"
+# The project list as a spreadsheet (CSV, XLSX): the national team's.
+PROJECTS_EXPORT = "projects.export"
 # A consultant declares their links with a project's stakeholders (their own assignments only).
 ASSIGNMENT_DECLARE = "assignment.declare"
 USERS_MANAGE = "users.manage"
 # The jobs (« Tâches ») and the local mailbox (« Courriels envoyés »): administrators only.
 JOBS_MANAGE = "jobs.manage"
-ADMIN_PERMISSIONS = frozenset({USERS_MANAGE, JOBS_MANAGE})
+# Moving running projects to a newer version of their definition: administrators only.
+WORKFLOW_MIGRATE = "workflow.migrate"
+# Webhooks: the endpoints outside systems receive facts at, and their delivery logs.
+WEBHOOKS_MANAGE = "webhooks.manage"
+ADMIN_PERMISSIONS = frozenset({USERS_MANAGE, JOBS_MANAGE, WORKFLOW_MIGRATE, WEBHOOKS_MANAGE})
 BUREAU_READ = "bureau.read"  # the agenda, the decision files, the meetings, the recusals
 BUREAU_MANAGE = "bureau.manage"  # record the Bureau's meetings
 RECUSAL_DECLARE = "recusal.declare"  # a Bureau member their own; staff on a member's behalf
@@ -50,6 +56,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             DOCUMENT_SUPERSEDED_READ,
             MEMBERS_MANAGE,
             PIPELINE_READ,
+            PROJECTS_EXPORT,
             BUREAU_READ,
             BUREAU_MANAGE,
             RECUSAL_DECLARE,

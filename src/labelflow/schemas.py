@@ -471,11 +471,50 @@ class DecisionPublic(BaseModel):
     recorded_at: datetime
 
 
+MeetingStatus = Literal["convoquee", "tenue", "annulee"]
+
+
 class MeetingCreate(Input):
+    """A meeting held (`held_on` today or past, with its attendees and chair), or convened ahead
+    (`held_on` in the future, no attendees: every active Bureau member is notified)."""
+
     held_on: Day
+    attendee_ids: list[UserId] = Field(
+        default_factory=list,
+        max_length=200,
+        description="Les membres présents (vide pour une séance convoquée à l'avance)",
+    )
+    chair_id: UserId | None = Field(
+        default=None, description="Qui préside la séance (parmi les présents)"
+    )
+    project_ids: list[UserId] | None = Field(
+        default=None,
+        max_length=200,
+        description="L'ordre du jour : des projets à l'étape « Décision du Bureau » (omis pour "
+        "une séance convoquée : tous ceux qui y sont)",
+    )
+    notes: OptionalText | None = None
+
+
+class MeetingMove(Input):
+    held_on: Day = Field(description="La nouvelle date de la séance convoquée")
+    reason: OptionalText | None = None
+
+
+class MeetingCancel(Input):
+    reason: LongText
+
+
+class MeetingAttendance(Input):
     attendee_ids: list[UserId] = Field(max_length=200, description="Les membres présents")
     chair_id: UserId = Field(description="Qui préside la séance (parmi les présents)")
     notes: OptionalText | None = None
+
+
+class AgendaEntryPublic(BaseModel):
+    project_id: int
+    project_name: str
+    url: str = Field(description="Le dossier de décision du projet")
 
 
 class PersonPublic(BaseModel):
@@ -493,6 +532,11 @@ class MeetingDecisionPublic(BaseModel):
 class MeetingPublic(BaseModel):
     id: int
     held_on: date
+    status: MeetingStatus = Field(
+        description="convoquee (à venir, présence non enregistrée), tenue, annulee"
+    )
+    agenda: list[AgendaEntryPublic] = Field(description="L'ordre du jour")
+    cancel_reason: str | None
     chair: PersonPublic | None
     bureau_size: int = Field(description="Membres du Bureau ce jour-là (base du quorum)")
     attendees: list[PersonPublic]
@@ -674,6 +718,8 @@ class ReportCriterionPublic(BaseModel):
     assessment: Assessment | None
     assessment_label: str | None
     comment: str
+    # A criterion the draft had no answer for when its project moved to a new definition.
+    new: bool = False
 
 
 class ReportThemePublic(BaseModel):
@@ -794,6 +840,7 @@ NotificationKind = Literal[
     "rapport",
     "seance",
     "decision",
+    "webhook",
     "invitation",
     "mot_de_passe",
 ]
@@ -852,6 +899,118 @@ class JobPublic(BaseModel):
 
 class JobList(BaseModel):
     items: list[JobPublic]
+    total: int
+    limit: int
+    offset: int
+
+
+# --- the network's figures (`GET /api/v1/stats/network`) ---------------------------------------
+
+
+class YearFigurePublic(BaseModel):
+    year: int
+    kind: Kind
+    labelled_total: int = Field(description="Régies labellisées à la fin de l'année (cumul)")
+    labelled_in_year: int = Field(description="Régies labellisées dans l'année")
+    in_progress: int = Field(description="Projets en cours à la fin de l'année")
+
+
+class CohortPublic(BaseModel):
+    year: int = Field(description="Année de début des projets")
+    kind: Kind
+    started: int
+    in_progress: int
+    labelled: int
+    refused: int
+    abandoned: int
+
+
+class FunnelStepPublic(BaseModel):
+    state: str
+    label: str
+    step: int | None
+    reached: int = Field(description="Projets entrés au moins une fois dans cet état")
+    by_kind: dict[str, int]
+
+
+class StepDurationPublic(BaseModel):
+    state: str
+    label: str
+    step: int
+    kind: Kind
+    n: int = Field(description="Passages terminés (hors suspensions)")
+    median_days: float | None
+    p10_days: float | None
+    p90_days: float | None
+    target_days: int | None = Field(description="Durée cible de la définition, en jours")
+
+
+class RatesPublic(BaseModel):
+    abandon: float | None = Field(description="Part des projets clos qui ont été abandonnés")
+    refusal: float | None = Field(description="Part des projets clos dont le label a été refusé")
+    closed: int
+    abandoned: int
+    refused: int
+    labelled: int
+
+
+class NetworkStatsPublic(BaseModel):
+    generated_at: datetime
+    by_year: list[YearFigurePublic]
+    cohorts: list[CohortPublic]
+    funnel: list[FunnelStepPublic]
+    steps: list[StepDurationPublic]
+    rates: RatesPublic
+
+
+# --- data out: calendar feeds and webhooks (DESIGN §11) -------------------------------------------
+
+
+class CalendarFeedCreated(BaseModel):
+    url: str  # absolute; the secret in it is shown once
+
+
+WebhookEvent = Literal["transition", "document", "decision", "message"]
+
+
+class WebhookCreate(Input):
+    url: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+    # Checked by the service (French message naming the unknown ones), not by a Literal here.
+    events: Annotated[list[Annotated[str, StringConstraints(max_length=40)]], Field(max_length=10)]
+
+
+class WebhookPublic(BaseModel):
+    id: int
+    url: str
+    events: list[str]
+    active: bool
+    created_at: datetime
+    failing_since: datetime | None
+    disabled_at: datetime | None
+
+
+class WebhookCreated(WebhookPublic):
+    secret: str  # `whsec_…`, shown once
+
+
+WebhookDeliveryStatus = Literal["en_attente", "livree", "abandonnee"]
+
+
+class WebhookDeliveryPublic(BaseModel):
+    id: int
+    event_type: str
+    message_id: str
+    status: WebhookDeliveryStatus
+    attempts: int
+    last_status_code: int | None
+    last_error: str | None
+    created_at: datetime
+    last_attempt_at: datetime | None
+    delivered_at: datetime | None
+
+
+class WebhookDeliveryList(BaseModel):
+    items: list[WebhookDeliveryPublic]
     total: int
     limit: int
     offset: int

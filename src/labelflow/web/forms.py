@@ -23,7 +23,10 @@ from labelflow.schemas import (
     DeadlineMove,
     DecisionCreate,
     DeclarationsIn,
+    MeetingAttendance,
+    MeetingCancel,
     MeetingCreate,
+    MeetingMove,
     MemberAdd,
     MessageIn,
     MilestoneCreate,
@@ -39,6 +42,7 @@ from labelflow.schemas import (
     TransitionIn,
     UserCreate,
     UserUpdate,
+    WebhookCreate,
 )
 from labelflow.web.errors import french_fields
 from labelflow.web.etag import version_of
@@ -362,6 +366,21 @@ class TokenForm(BaseModel):
         return self.model_dump()
 
 
+class WebhookForm(BaseModel):
+    """« Webhooks »: the address and the events chosen (checkboxes)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    url: str = ""
+    events: list[str] = []
+
+    def to_model(self) -> WebhookCreate:
+        return WebhookCreate.model_validate({"url": self.url, "events": self.events})
+
+    def values(self) -> dict[str, Any]:
+        return self.model_dump()
+
+
 def _checked(value: str) -> bool:
     return value.strip().lower() in {"on", "true", "1", "oui"}
 
@@ -455,12 +474,24 @@ class DecisionForm(PageForm):
 
 
 class MeetingForm(PageForm):
+    """A meeting recorded once held (`mode` « tenue »: attendees, chair) or convened ahead
+    (`mode` « convoquer »: a future date and the agenda's projects)."""
+
+    mode: str = "tenue"
     held_on: str = ""
     attendee_ids: list[str] = []
     chair_id: str = ""
+    project_ids: list[str] = []
     notes: str = ""
 
+    @property
+    def convening(self) -> bool:
+        return self.mode == "convoquer"
+
     def to_model(self) -> MeetingCreate:
+        listed = {"attendee_ids": [a for a in self.attendee_ids if a.strip()]}
+        if self.convening:
+            listed = {"project_ids": [p for p in self.project_ids if p.strip()]}
         return MeetingCreate.model_validate(
             _filled(
                 {
@@ -468,6 +499,39 @@ class MeetingForm(PageForm):
                     "chair_id": _blank_to_none(self.chair_id),
                     "notes": _blank_to_none(self.notes),
                 }
+            )
+            | listed
+        )
+
+
+class MeetingMoveForm(PageForm):
+    held_on: str = ""
+    reason: str = ""
+
+    def to_model(self) -> MeetingMove:
+        return MeetingMove.model_validate(
+            _filled(
+                {"held_on": _blank_to_none(self.held_on), "reason": _blank_to_none(self.reason)}
+            )
+        )
+
+
+class MeetingCancelForm(PageForm):
+    reason: str = ""
+
+    def to_model(self) -> MeetingCancel:
+        return MeetingCancel.model_validate(_filled({"reason": self.reason}))
+
+
+class MeetingAttendanceForm(PageForm):
+    attendee_ids: list[str] = []
+    chair_id: str = ""
+    notes: str = ""
+
+    def to_model(self) -> MeetingAttendance:
+        return MeetingAttendance.model_validate(
+            _filled(
+                {"chair_id": _blank_to_none(self.chair_id), "notes": _blank_to_none(self.notes)}
             )
             | {"attendee_ids": [a for a in self.attendee_ids if a.strip()]}
         )
@@ -753,6 +817,7 @@ class PreferencesForm(BaseModel):
     rapport: str = ""
     seance: str = ""
     decision: str = ""
+    webhook: str = ""
 
     def to_model(self) -> PreferencesIn:
         chosen = {k: v for k, v in self.model_dump().items() if v}

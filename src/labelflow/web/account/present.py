@@ -18,6 +18,7 @@ from labelflow.permissions import (
     MEMBERS_MANAGE,
     PIPELINE_READ,
     PROJECT_WRITE,
+    PROJECTS_EXPORT,
     RECORD_WRITE,
     RECUSAL_DECLARE,
     TECHNICAL_SHOW,
@@ -55,6 +56,7 @@ def abilities(actor: Actor) -> dict[str, bool]:
     """What the signed-in user may use, by name, for the templates (from `permissions`)."""
     return {
         "pipeline": allows(actor, PIPELINE_READ),
+        "export": allows(actor, PROJECTS_EXPORT),
         "write": allows(actor, PROJECT_WRITE),
         "records": allows(actor, RECORD_WRITE),
         "upload": allows(actor, DOCUMENT_UPLOAD),
@@ -78,6 +80,7 @@ def nav_items(actor: Actor) -> list[NavItem]:
         items += [
             NavItem("dashboard", "/", "Tableau de bord"),
             NavItem("projects", "/projects", "Projets"),
+            NavItem("stats", "/stats/network", "État du réseau"),
         ]
     else:
         items.append(NavItem("home", "/", HOME_LABELS.get(actor.role, "Accueil")))

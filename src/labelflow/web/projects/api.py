@@ -3,7 +3,7 @@ its actions), transitions, suspension, history, deadlines."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import Query, Response, status
 from sqlmodel import Session
@@ -13,7 +13,6 @@ from labelflow.actors import Actor
 from labelflow.errors import NotFound
 from labelflow.models import Project
 from labelflow.permissions import PIPELINE_READ, PROJECT_WRITE
-from labelflow.pipeline import ProjectFilters
 from labelflow.schemas import (
     CommentIn,
     DeadlineMove,
@@ -29,7 +28,9 @@ from labelflow.web.deps import (
     MAX_ID,
     ActorDep,
     EngineDep,
+    ListSortDep,
     ProjectDep,
+    ProjectFiltersDep,
     SessionDep,
     SubId,
     permit,
@@ -82,35 +83,11 @@ def list_projects(
     session: SessionDep,
     engine: EngineDep,
     actor: ActorDep,
-    state: Annotated[str | None, Query(max_length=50)] = None,
-    kind: Annotated[str | None, Query(max_length=20)] = None,
-    region: Annotated[str | None, Query(max_length=100)] = None,
-    overdue: bool | None = None,
-    q: Annotated[str | None, Query(max_length=pipeline.SEARCH_MAX_LENGTH)] = None,
+    filters: ProjectFiltersDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
-    due_soon: Annotated[
-        bool | None, Query(description="Échéance dans les 30 jours (et aucune en retard)")
-    ] = None,
-    suspended: bool | None = None,
-    staff_owner: Annotated[
-        int | None, Query(ge=1, le=MAX_ID, description="Compte du ou de la chargé·e de suivi")
-    ] = None,
-    sort: Annotated[
-        Literal["recent", "prevision"],
-        Query(description="`recent` (les plus récents d'abord) ou `prevision` (label attendu)"),
-    ] = "recent",
+    sort: ListSortDep = "recent",
 ) -> ProjectList:
-    filters = ProjectFilters(
-        state=state,
-        kind=kind,
-        region=region,
-        overdue=overdue,
-        q=q,
-        due_soon=due_soon,
-        suspended=suspended,
-        staff_owner_id=staff_owner,
-    )
     rows, total = pipeline.list_projects(
         session,
         engine=engine,
