@@ -23,7 +23,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from starlette.routing import Mount, Route
 
-from labelflow import accounts, dates, notifications
+from labelflow import accounts, dates, notifications, webhooks
+from labelflow.actors import SYSTEM
 from labelflow.db import transaction
 from labelflow.models import Job, User
 from labelflow.settings import Settings
@@ -69,6 +70,7 @@ MATRIX: dict[tuple[str, str], tuple[Cell, Cell, Cell, Cell, Cell, Cell]] = {
     ("POST", "/api/v1/projects"): (401, 422, 422, 403, 403, 403),
     ("GET", "/api/v1/projects"): (401, 200, 200, 200, 200, 200),
     ("GET", "/api/v1/pipeline"): (401, 200, 200, 403, 403, 403),
+    ("GET", "/api/v1/stats/network"): (401, 200, 200, 403, 403, 403),
     ("GET", "/api/v1/projects/{project_id}"): (401, 200, 200, SEEN, SEEN, SEEN),
     ("PATCH", "/api/v1/projects/{project_id}"): (401, 200, 200, DENY, DENY, DENY),
     ("POST", "/api/v1/projects/{project_id}/transitions"): (401, 422, 422, DENY, DENY, DENY),
@@ -190,6 +192,7 @@ MATRIX: dict[tuple[str, str], tuple[Cell, Cell, Cell, Cell, Cell, Cell]] = {
     ("GET", "/workflows"): (LOGIN, 200, 200, 200, 200, 200),
     ("GET", "/workflows/{key}"): (LOGIN, 200, 200, 200, 200, 200),
     ("GET", "/projects"): (LOGIN, 200, 200, 200, 200, 200),
+    ("GET", "/stats/network"): (LOGIN, 200, 200, 403, 403, 403),
     ("GET", "/projects/new"): (LOGIN, 200, 200, 403, 403, 403),
     ("POST", "/projects"): (LOGIN, OK, OK, 403, 403, 403),
     ("GET", "/projects/{project_id}"): (LOGIN, 200, 200, SEEN, SEEN, SEEN),
@@ -273,6 +276,21 @@ MATRIX: dict[tuple[str, str], tuple[Cell, Cell, Cell, Cell, Cell, Cell]] = {
     ("POST", "/notifications/read-all"): (LOGIN, 303, 303, 303, 303, 303),
     ("POST", "/account/preferences"): (LOGIN, 303, 303, 303, 303, 303),
     ("POST", "/projects/{project_id}/follow"): (LOGIN, 303, 303, DENY, DENY, DENY),
+    # calendar feeds: one's own; the feed is public by its secret (an unknown one: 404)
+    ("POST", "/api/v1/me/calendar"): (401, 201, 201, 201, 201, 201),
+    ("DELETE", "/api/v1/me/calendar"): (401, 204, 204, 204, 204, 204),
+    ("GET", "/calendar/{secret}.ics"): (404, 404, 404, 404, 404, 404),
+    ("POST", "/account/calendar"): (LOGIN, 201, 201, 201, 201, 201),
+    ("POST", "/account/calendar/revoke"): (LOGIN, 303, 303, 303, 303, 303),
+    # webhooks (administrators)
+    ("GET", "/api/v1/webhooks"): (401, 200, 403, 403, 403, 403),
+    ("POST", "/api/v1/webhooks"): (401, 422, 403, 403, 403, 403),
+    ("DELETE", "/api/v1/webhooks/{wid}"): (401, 204, 403, 403, 403, 403),
+    ("GET", "/api/v1/webhooks/{wid}/deliveries"): (401, 200, 403, 403, 403, 403),
+    ("GET", "/webhooks"): (LOGIN, 200, 403, 403, 403, 403),
+    ("POST", "/webhooks"): (LOGIN, 422, 403, 403, 403, 403),
+    ("GET", "/webhooks/{wid}"): (LOGIN, 200, 403, 403, 403, 403),
+    ("POST", "/webhooks/{wid}/delete"): (LOGIN, 303, 403, 403, 403, 403),
     ("POST", "/projects/{project_id}/unfollow"): (LOGIN, 303, 303, DENY, DENY, DENY),
 }  # fmt: skip
 
@@ -440,6 +458,18 @@ def fresh_abandoned_job(world: World) -> int:
         return job.id or 0
 
 
+def fresh_webhook(world: World) -> int:
+    with transaction(world.db) as session:
+        endpoint = webhooks.create_endpoint(
+            session,
+            url="https://93.184.215.14/labelflow",
+            events=["transition"],
+            actor=SYSTEM,
+            allow_private=False,
+        )
+        return endpoint.id or 0
+
+
 def path_values(world: World, method: str, path: str, role: str, which: str) -> dict[str, Any]:
     """Values for the path's parameters: the project in play, and fresh records for the routes
     that would consume them (a delete, a revocation) so each cell starts from the same world."""
@@ -472,6 +502,10 @@ def path_values(world: World, method: str, path: str, role: str, which: str) -> 
         values["token"] = "lien-inconnu"  # an invitation or reset link: see test_invitation.py
     if "{job_id}" in path:
         values["job_id"] = fresh_abandoned_job(world)
+    if "{wid}" in path:
+        values["wid"] = fresh_webhook(world)
+    if "{secret}" in path:
+        values["secret"] = "adresse-jamais-donnee-" + uuid.uuid4().hex
     if "{name}" in path:
         values["name"] = "20261202T101010123456-deadbeef.eml"  # a mailbox name, absent
     if "{token_id}" in path:

@@ -3,7 +3,9 @@ on histories built by the test and checked against values computed by hand."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
+from html import unescape
 from typing import Any
 
 import pytest
@@ -13,7 +15,8 @@ from sqlmodel import Session, col, select
 from labelflow import dates, stats
 from labelflow.french import typeset
 from labelflow.models import StepPass
-from tests.factories import create_project, fire, walk_to
+from tests.conftest import make_user
+from tests.factories import create_project, decide, fire, walk_to
 
 # The factories date attestations yesterday (real time): the history happens after that.
 T0 = datetime.now(UTC).replace(microsecond=0) + timedelta(days=2)
@@ -168,3 +171,157 @@ def test_unknown_sort_is_refused_in_french(client: Any) -> None:
     assert body["code"] == "requete_invalide"
     assert body["fields"][0]["field"] == "sort"
     assert body["fields"][0]["message"] == typeset(body["fields"][0]["message"])
+
+
+# --- the network's figures --------------------------------------------------------------------
+
+
+def _at(year: int, month: int, day: int) -> Any:
+    return dates.frozen(datetime(year, month, day, 10, tzinfo=UTC))
+
+
+def build_network(client: Any) -> dict[str, dict[str, Any]]:
+    """Five projects over four years: one abandoned, one labelled, one refused, two under way."""
+    with _at(2023, 3, 1):
+        a = create_project(client, name="A, abandonné en 2024")
+    with _at(2024, 2, 1):
+        fire(client, a["id"], "abandonner", comment="Plus de porteur.")
+    with _at(2024, 5, 1):
+        b = create_project(client, name="B, labellisé")
+    b = walk_to(client, b, "decision_bureau")
+    decide(client, b["id"], "attribution")
+    fire(client, b["id"], "attribuer_label")
+    with _at(2025, 1, 10):
+        c = create_project(client, kind="territoire", name="C, refusé")
+    c = walk_to(client, c, "decision_bureau")
+    decide(client, c["id"], "refus", motivation="Gouvernance insuffisante.")
+    fire(client, c["id"], "refuser_label", comment="Gouvernance insuffisante.")
+    with _at(2025, 6, 1):
+        d = create_project(client, kind="territoire", name="D, groupe projet")
+    e = walk_to(client, create_project(client, name="E, faisabilité"), "faisabilite")
+    return {"a": a, "b": b, "c": c, "d": d, "e": e}
+
+
+def test_network_figures_by_hand(client: Any) -> None:
+    build_network(client)
+    year = dates.today().year
+    assert year >= 2026
+    figures = client.get("/api/v1/stats/network").json()
+    by_year = {(y["year"], y["kind"]): y for y in figures["by_year"]}
+    assert sorted({y for y, _ in by_year}) == list(range(2023, year + 1))
+
+    def row(y: int, kind: str) -> tuple[int, int, int]:
+        f = by_year[(y, kind)]
+        return f["labelled_total"], f["labelled_in_year"], f["in_progress"]
+
+    # quartier: A (2023, abandoned 2024), B (2024, labelled this year), E (this year).
+    assert row(2023, "quartier") == (0, 0, 1)
+    assert row(2024, "quartier") == (0, 0, 1)
+    assert row(2025, "quartier") == (0, 0, 1)
+    assert row(year, "quartier") == (1, 1, 1)
+    # territoire: C (2025, refused this year), D (2025, under way).
+    assert row(2024, "territoire") == (0, 0, 0)
+    assert row(2025, "territoire") == (0, 0, 2)
+    assert row(year, "territoire") == (0, 0, 1)
+
+    cohorts = {
+        (c["year"], c["kind"]): (
+            c["started"],
+            c["labelled"],
+            c["in_progress"],
+            c["refused"],
+            c["abandoned"],
+        )
+        for c in figures["cohorts"]
+    }
+    assert cohorts == {
+        (2023, "quartier"): (1, 0, 0, 0, 1),
+        (2024, "quartier"): (1, 1, 0, 0, 0),
+        (2025, "territoire"): (2, 0, 1, 1, 0),
+        (year, "quartier"): (1, 0, 1, 0, 0),
+    }
+    funnel = [(f["state"], f["reached"], f["by_kind"]) for f in figures["funnel"]]
+    assert funnel == [
+        ("groupe_projet", 5, {"quartier": 3, "territoire": 2}),
+        ("faisabilite", 3, {"quartier": 2, "territoire": 1}),
+        ("validation", 2, {"quartier": 1, "territoire": 1}),
+        ("prefiguration", 2, {"quartier": 1, "territoire": 1}),
+        ("expertise", 2, {"quartier": 1, "territoire": 1}),
+        ("decision_bureau", 2, {"quartier": 1, "territoire": 1}),
+        ("labellisee", 1, {"quartier": 1}),
+    ]
+    assert figures["rates"] == {
+        "abandon": pytest.approx(1 / 3),
+        "refusal": pytest.approx(1 / 3),
+        "closed": 3,
+        "abandoned": 1,
+        "refused": 1,
+        "labelled": 1,
+    }
+    steps = {(s["kind"], s["state"]): s for s in figures["steps"]}
+    assert len(steps) == 12
+    # Groupe projet finished by A (2023-03-01 → 2024-02-01: 337 days), B and E (quartier).
+    first = steps[("quartier", "groupe_projet")]
+    assert first["n"] == 3
+    b_days = (datetime.now(UTC) - datetime(2024, 5, 1, 10, tzinfo=UTC)).total_seconds() / 86400
+    assert first["median_days"] == pytest.approx(337.0, abs=0.05)
+    assert first["p90_days"] == pytest.approx(337 + 0.8 * (b_days - 337), abs=0.1)
+    assert first["target_days"] == 183
+    assert steps[("territoire", "validation")]["n"] == 1
+    assert steps[("territoire", "validation")]["target_days"] == 91
+    assert steps[("quartier", "decision_bureau")]["n"] == 1
+
+
+def test_network_page_charts_and_links_match_the_list(client: Any, db: Engine) -> None:
+    build_network(client)
+    response = client.get("/stats/network")
+    assert response.status_code == 200
+    html = response.text
+    assert html.count('<svg role="img"') == 6
+    assert html.count("<title id=") == 6 and html.count("<desc id=") == 6
+    # No chart script: the page's content holds none.
+    assert "<script" not in html.split("<main", 1)[1].split("</main>", 1)[0]
+    links = re.findall(r'<a href="(/projects\?[^"]+)">([\d,]+)<span class="visually-hidden">', html)
+    assert len(links) > 40
+    for href, number in links:
+        query = unescape(href).split("?", 1)[1]
+        listed = client.get(f"/api/v1/projects?{query}&limit=1")
+        assert listed.status_code == 200, (href, listed.text)
+        assert listed.json()["total"] == int(number), href
+    # The list reached from a figure says which figure it is.
+    page = client.get("/projects?labelled_by=2026&kind=quartier").text
+    assert "Labellisés au 31 décembre 2026" in unescape(page)
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"reached": "nulle_part"}, "reached"),
+        ({"started": "deux-mille"}, "started"),
+        ({"started": "1500"}, "started"),
+        ({"open_at": "99999"}, "open_at"),
+        ({"labelled_by": "2024.5"}, "labelled_by"),
+        ({"sort": "hasard"}, "sort"),
+    ],
+)
+def test_bad_figure_filters_are_refused_in_french(
+    client: Any, params: dict[str, str], field: str
+) -> None:
+    response = client.get("/api/v1/projects", params=params)
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "requete_invalide"
+    assert [f["field"] for f in error["fields"]] == [field]
+    assert error["message"] == typeset(error["message"])
+    page = client.get("/projects", params=params)
+    assert 400 <= page.status_code < 500
+    assert 'lang="fr"' in page.text
+
+
+def test_network_figures_follow_the_visibility_rule(
+    client: Any, client_as: Any, db: Engine
+) -> None:
+    build_network(client)
+    porteur = client_as(make_user(db, role="porteur"))
+    assert porteur.get("/api/v1/stats/network").status_code == 403
+    assert porteur.get("/stats/network").status_code == 403

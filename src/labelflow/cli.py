@@ -1,5 +1,5 @@
 """The `labelflow` command: serve, worker, db upgrade, users, tokens, demo, remind, workflow check /
-diagram."""
+diagram / migrate."""
 
 from __future__ import annotations
 
@@ -511,6 +511,82 @@ def cmd_workflow_diagram(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_workflow_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from labelflow import workflow_migration  # noqa: PLC0415
+    from labelflow.db import transaction  # noqa: PLC0415
+    from labelflow.errors import DomainError  # noqa: PLC0415
+    from labelflow.workflow_store import sync_definitions  # noqa: PLC0415
+
+    db = _database(settings)
+    _upgrade(db)
+    try:
+        engine = sync_definitions(db, settings.workflows_dir)
+    except WorkflowError as exc:
+        raise _workflow_error(exc) from None
+    try:
+        with transaction(db, write=False) as session:
+            plan = workflow_migration.plan_migration(
+                session,
+                engine=engine,
+                actor=SYSTEM,
+                key=args.key,
+                to_version=args.to,
+                project_ids=args.project or (),
+            )
+    except DomainError as exc:
+        raise CommandError(exc.message, EXIT_USAGE) from None
+    print(
+        f"Parcours « {plan.label} » ({plan.key}) vers la version {plan.to_version} : "
+        f"{plural(len(plan.projects), 'projet')}, "
+        f"{plural(len(plan.movable), 'migrable', 'migrables')}, "
+        f"{plural(len(plan.refused), 'refusé', 'refusés')}."
+    )
+    for line in _plan_lines(plan):
+        print(line)
+    if args.dry_run:
+        print("Essai à blanc : rien n'a été modifié.")
+        return 0
+    outcomes = workflow_migration.apply_plan(
+        plan, engine=engine, actor=SYSTEM, each=lambda: transaction(db)
+    )
+    done = [o for o in outcomes if o.status == "migre"]
+    print(f"Migrés : {len(done)} sur {len(outcomes)}.")
+    for outcome in outcomes:
+        if outcome.status != "migre":
+            word = "ignoré" if outcome.status == "ignore" else "refusé"
+            print(f"  n° {outcome.project_id} {outcome.name} : {word} — {outcome.reason}")
+    # A project changed since the plan asks for another run; a refused one never will move.
+    return EXIT_REFUSED if any(o.status == "ignore" for o in outcomes) else 0
+
+
+def _plan_lines(plan: Any) -> list[str]:
+    lines = []
+    for p in plan.projects:
+        head = f"  n° {p.project_id} {p.name} (v{p.from_version}, « {p.state_before_label} »)"
+        if p.refused is not None:
+            lines.append(f"{head} : refusé — {p.refused}")
+            continue
+        lines.append(f"{head} → v{p.to_version}, « {p.state_after_label} »")
+        lines += [f"      devient non rempli : {c.message}" for c in p.became_unmet]
+        lines += [f"      devient rempli : {c.message}" for c in p.became_met]
+        for d in p.deadlines:
+            what = "date cible du label" if d.kind == "label" else f"étape {d.state_after}"
+            if d.due_before != d.due_after:
+                lines.append(
+                    f"      échéance ({what}) : {d.due_before.isoformat()} → "
+                    f"{d.due_after.isoformat()}"
+                )
+            else:
+                lines.append(f"      échéance ({d.state_before} → {d.state_after}) inchangée")
+        if p.report is not None:
+            lines.append(
+                f"      rapport en brouillon : {len(p.report['carried'])} réponse(s) reprise(s), "
+                f"{len(p.report['new'])} nouveau(x) critère(s), "
+                f"{len(p.report['dropped'])} retirée(s)"
+            )
+    return lines
+
+
 def _store_and_db(settings: Settings) -> tuple[SAEngine, Any]:
     from labelflow.storage import from_settings  # noqa: PLC0415
 
@@ -732,6 +808,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--dir", type=Path, help="dossier des fichiers (défaut : LABELFLOW_WORKFLOWS_DIR)"
     )
     diagram.set_defaults(handler=cmd_workflow_diagram)
+    migrate = wf_commands.add_parser(
+        "migrate", help="faire passer les projets en cours à une nouvelle version du parcours"
+    )
+    migrate.add_argument("key", metavar="CLE", help="clé du parcours")
+    migrate.add_argument(
+        "--to", type=int, required=True, metavar="VERSION", help="version d'arrivée"
+    )
+    migrate.add_argument(
+        "--project",
+        type=int,
+        action="append",
+        metavar="ID",
+        help="seulement ce projet (répétable ; défaut : tous ceux du parcours)",
+    )
+    migrate.add_argument(
+        "--dry-run", action="store_true", help="montrer le plan sans rien modifier"
+    )
+    migrate.set_defaults(handler=cmd_workflow_migrate)
 
     storage = commands.add_parser("storage", help="fichiers des pièces")
     storage_commands = storage.add_subparsers(

@@ -2,7 +2,7 @@
 
 Each consequence lives with its own concept (the deadlines of a step with the deadlines, the end
 of an assignment with the assignments...); this module only says which fact each one follows,
-in the order they run. The notifications and webhooks to come subscribe here too.
+in the order they run.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from labelflow import (
     report_document,
     reports,
     stats,
+    webhooks,
 )
 from labelflow.events import SUBSCRIBERS, Subscribers
 
@@ -36,6 +37,7 @@ def install(
     handlers.register(accounts.ACCOUNT_EMAIL_JOB, accounts.send_account_email, outside=True)
     handlers.register(notifications.DIGESTS_JOB, notifications.plan_digests)
     handlers.register(jobs.REMINDERS_JOB, reminders.run_pass)
+    handlers.register(webhooks.JOB, webhooks.deliver, outside=True)
 
     # Periodic work, enqueued once per slot by the worker holding the scheduler's lease.
     periodic.clear()
@@ -51,9 +53,12 @@ def install(
     # After the report is marked transmitted: its PDF is what the Bureau receives.
     registry.subscribe("transition", report_document.on_transition)
     registry.subscribe("transition", label.on_transition)
+    registry.subscribe("migration", deadlines.on_migrated)
+    registry.subscribe("migration", reports.on_migrated)
     # The passes through each step: the network's figures and the forecasts.
     for kind in ("creation", "transition", "suspension", "reprise"):
         registry.subscribe(kind, stats.on_fact)
+    registry.subscribe("migration", stats.on_migrated)
     # The search text holds names kept elsewhere: it follows each of them.
     registry.subscribe("creation", pipeline.on_project_fact)
     registry.subscribe("modification", pipeline.on_project_fact)
@@ -71,4 +76,7 @@ def install(
     registry.subscribe("decision", notifications.on_decision)
     registry.subscribe("echeance", notifications.on_deadline_moved)
     registry.subscribe("message", notifications.on_message)
+    # Outside systems hear of the facts they chose, as they were committed (DESIGN §11).
+    for kind in webhooks.FACT_EVENTS:
+        registry.subscribe(kind, webhooks.on_fact)
     registry.installed = True

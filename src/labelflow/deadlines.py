@@ -3,7 +3,8 @@ dated milestones (jalons) staff add, each concerning one person. All share the s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
@@ -162,7 +163,87 @@ def on_resumed(fact: Fact) -> None:
         if set_at is not None and suspended_at is not None and set_at >= suspended_at:
             continue  # chosen during the suspension
         deadline.due_on = deadline.due_on + timedelta(days=days)
+        deadline.sequence += 1
         session.add(deadline)
+
+
+@dataclass(frozen=True)
+class DeadlineChange:
+    """What a migration to another definition version does to one deadline."""
+
+    deadline_id: int
+    kind: str
+    state_before: str | None
+    state_after: str | None
+    due_before: date
+    due_after: date
+    initial_after: date
+
+    def data(self) -> dict[str, Any]:
+        return {
+            "deadline_id": self.deadline_id,
+            "kind": self.kind,
+            "state_before": self.state_before,
+            "state_after": self.state_after,
+            "due_before": self.due_before.isoformat(),
+            "due_after": self.due_after.isoformat(),
+            "initial_after": self.initial_after.isoformat(),
+        }
+
+
+def migration_changes(
+    session: Session,
+    *,
+    project: Project,
+    before: WorkflowDefinition,
+    after: WorkflowDefinition,
+    state_of: Callable[[str], str],
+) -> list[DeadlineChange]:
+    """The deadlines a move of `project` from `before` to `after` changes: every step deadline
+    follows its state's new key; the open step's due date and the target label date follow the
+    new target durations, keeping the shifts of suspensions, unless a person chose the date."""
+    changes = []
+    for deadline in list_deadlines(session, project=project):
+        if deadline.kind not in ("etape", "label") or deadline.id is None:
+            continue
+        state = state_of(deadline.state) if deadline.state is not None else None
+        due, initial = deadline.due_on, deadline.initial_due_on
+        if deadline.closed_on is None and deadline.set_at is None:
+            if deadline.kind == "label":
+                start, months = project.created_at, after.total_target_months
+                old_months: int | None = before.total_target_months
+            else:
+                start = project.entered_state_at
+                months_after = after.state(state).target_months if state else None
+                old_months = before.state(deadline.state).target_months if deadline.state else None
+                months = months_after or 0
+            if months and months != old_months:
+                initial = dates.add_months(dates.paris_date(start), months)
+                due = initial + (deadline.due_on - deadline.initial_due_on)
+        if (state, due, initial) != (deadline.state, deadline.due_on, deadline.initial_due_on):
+            changes.append(
+                DeadlineChange(
+                    deadline.id, deadline.kind, deadline.state, state, deadline.due_on, due, initial
+                )
+            )
+    return changes
+
+
+def on_migrated(fact: Fact) -> None:
+    """A project moved to another definition version: its deadlines as the plan said."""
+    for change in fact.event.data.get("deadlines") or []:
+        fact.session.exec(
+            sa.update(Deadline)
+            .where(
+                col(Deadline.id) == change["deadline_id"],
+                col(Deadline.project_id) == fact.event.project_id,
+            )
+            .values(
+                state=change["state_after"],
+                due_on=date.fromisoformat(change["due_after"]),
+                initial_due_on=date.fromisoformat(change["initial_after"]),
+            )
+        )
 
 
 def move_deadline(
@@ -189,6 +270,7 @@ def move_deadline(
         raise Invalid(problem, field="due_on")
     previous = deadline.due_on
     deadline.due_on = due_on
+    deadline.sequence += 1
     deadline.set_at = dates.now()
     session.add(deadline)
     assert project.id is not None
@@ -438,6 +520,7 @@ def update_milestone(
     if moving:
         assert due_on is not None
         deadline.due_on = due_on
+        deadline.sequence += 1
         deadline.set_at = now
         fields.append("due_on")
     if closing:

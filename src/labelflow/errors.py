@@ -57,6 +57,18 @@ class StaleVersion(Conflict):
     code = "conflit_de_version"
 
 
+class ChangedSincePlan(Conflict):
+    """A project changed after the migration plan read it: skipped, never half-migrated."""
+
+    code = "modifie_depuis_le_plan"
+
+
+class MigrationRefused(Conflict):
+    """A project that cannot move to the version asked (closed, a state the version lacks)."""
+
+    code = "migration_impossible"
+
+
 class PreconditionFailed(DomainError):
     """The If-Match version is stale or malformed."""
 
@@ -267,6 +279,14 @@ class CsrfRejected(Forbidden):
 
 class JobNotAbandoned(Conflict):
     code = "tache_non_abandonnee"
+
+
+class WebhookUrlRefused(Invalid):
+    code = "adresse_refusee"
+
+
+class UnknownWebhookEvent(Invalid):
+    code = "evenement_inconnu"
 
 
 class EssentialNotification(Invalid):

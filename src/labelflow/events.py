@@ -39,6 +39,7 @@ KIND_LABELS = {
     "reunion": "Réunion du Bureau",
     "compte": "Compte utilisateur",
     "message": "Message",
+    "migration": "Nouvelle version du parcours",
 }
 
 

@@ -68,11 +68,21 @@ RETRY_DELAYS = (
 
 
 class TemporaryFailure(Exception):
-    """The job may succeed later (SMTP down, 4xx): retried after a growing delay."""
+    """The job may succeed later (SMTP down, 4xx): retried after a growing delay.
+
+    `record`: what to write all the same with the failure (a webhook's delivery log)."""
+
+    def __init__(self, message: str = "", *, record: Finish | None = None) -> None:
+        super().__init__(message)
+        self.record = record
 
 
 class PermanentFailure(Exception):
     """The job will never succeed as it is (SMTP 5xx, a recipient refused): abandoned at once."""
+
+    def __init__(self, message: str = "", *, record: Finish | None = None) -> None:
+        super().__init__(message)
+        self.record = record
 
 
 @dataclass
@@ -255,9 +265,12 @@ def run_job(
                 session.flush()
         except PermanentFailure as exc:
             error, permanent = str(exc) or type(exc).__name__, True
+            finish = exc.record
         except Exception as exc:  # a handler's bug or a fault: retried like a temporary failure
             error = str(exc) or type(exc).__name__
-            if not isinstance(exc, TemporaryFailure):
+            if isinstance(exc, TemporaryFailure):
+                finish = exc.record
+            else:
                 log.exception("job %s (%s) failed", job_id, job.kind)
         if error is not None or outside:
             # What the handler wrote is undone; what it did outside is recorded below.
@@ -276,14 +289,15 @@ def _record(
     permanent: bool,
     finish: Finish | None,
 ) -> str:
-    """Write a job's outcome (and what its handler returned to record) and commit."""
+    """Write a job's outcome (and what its handler returned, or its failure carried, to record)
+    and commit."""
     job = session.get(Job, job_id)
     if job is None or job.locked_by != worker:
         session.rollback()
         return "perdue"
+    if finish is not None:
+        finish(session)
     if error is None:
-        if finish is not None:
-            finish(session)
         job.status, job.done_at, job.last_error = DONE, dates.now(), None
     else:
         job.last_error = error[:2000]

@@ -90,6 +90,12 @@ class User(SQLModel, table=True):
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
     last_login_at: datetime | None = _ts(nullable=True)
+    # A regional staff account: the régions whose projects it sees and drives (empty: national,
+    # every project). Only staff accounts have some (`accounts.update_user`).
+    regions: list[str] = Field(
+        default_factory=list,
+        sa_column=sa.Column(sa.JSON, nullable=False, server_default=sa.text("'[]'")),
+    )
 
 
 class WebSession(SQLModel, table=True):
@@ -266,6 +272,11 @@ class Deadline(SQLModel, table=True):
     # When a person last chose the due date (a milestone added or moved, a deadline moved): a
     # date chosen during a suspension already accounts for it and is not shifted on resumption.
     set_at: datetime | None = _ts(nullable=True)
+    # Raised each time the due date moves: calendar clients take the new date (iCalendar
+    # SEQUENCE, `feeds.py`).
+    sequence: int = Field(
+        default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0")
+    )
 
 
 class Decision(SQLModel, table=True):
@@ -426,6 +437,12 @@ class ExpertiseReport(SQLModel, table=True):
     transmitted_at: datetime | None = _ts(nullable=True)
     # Optimistic lock for autosaved drafts (two tabs must not overwrite each other silently).
     version: int = 1
+    # The definition version whose grid the report follows: the project's when it was begun; a
+    # draft moves to the new grid when its project migrates (`reports.on_migrated`), a submitted
+    # report keeps its own.
+    grid_version: int
+    # The grid version a draft was carried from: the criteria it lacks are shown as new.
+    carried_from_version: int | None = None
 
 
 class ExpertiseReportVersion(SQLModel, table=True):
@@ -734,3 +751,64 @@ class FiguresVersion(SQLModel, table=True):
     __tablename__ = "figures_versions"
     key: str = Field(primary_key=True, max_length=30)
     token: str = Field(max_length=32)
+
+
+class CalendarFeed(SQLModel, table=True):
+    """A person's private calendar feed: its secret address, kept as a digest (`feeds.py`)."""
+
+    __tablename__ = "calendar_feeds"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(
+        sa_column=sa.Column(
+            sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, unique=True
+        )
+    )
+    secret_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = _ts()
+
+
+class WebhookEndpoint(SQLModel, table=True):
+    """An address administrators registered to receive some facts as signed JSON (`webhooks.py`)."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: int | None = Field(default=None, primary_key=True)
+    url: str = Field(max_length=2000)
+    # Among webhooks.EVENTS: transition, document, decision, message.
+    events: list[str] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
+    # The `whsec_…` signing secret, shown once at creation; kept as is, since signing needs it.
+    secret: str = Field(max_length=100)
+    active: bool = True
+    created_by_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(
+            sa.Integer, sa.ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+        ),
+    )
+    created_at: datetime = _ts()
+    # Since when every delivery has failed (None: the last one succeeded); 24 hours → disabled.
+    failing_since: datetime | None = _ts(nullable=True)
+    disabled_at: datetime | None = _ts(nullable=True)
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One event sent (or to send) to one endpoint: the delivery log."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (sa.Index("ix_webhook_deliveries_endpoint_id_id", "endpoint_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    endpoint_id: int = _fk("webhook_endpoints", index=False)
+    event_type: str = Field(max_length=20)
+    # The `webhook-id` header: the same on every attempt, so that a receiver can skip repeats.
+    message_id: str = Field(max_length=40, unique=True)
+    payload: dict[str, Any] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
+    # en_attente (a retry included), livree, abandonnee
+    status: str = Field(default="en_attente", max_length=20)
+    attempts: int = 0
+    last_status_code: int | None = None
+    last_error: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    created_at: datetime = _ts()
+    last_attempt_at: datetime | None = _ts(nullable=True)
+    delivered_at: datetime | None = _ts(nullable=True)

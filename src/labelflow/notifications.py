@@ -62,6 +62,7 @@ KINDS: dict[str, str] = {
     "rapport": "Rapports d'expertise",
     "seance": "Séances du Bureau",
     "decision": "Décisions du Bureau",
+    "webhook": "Webhooks désactivés (administrateurs)",
     "invitation": "Invitation à créer votre mot de passe",
     "mot_de_passe": "Réinitialisation du mot de passe",
 }

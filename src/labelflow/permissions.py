@@ -33,7 +33,11 @@ ASSIGNMENT_DECLARE = "assignment.declare"
 USERS_MANAGE = "users.manage"
 # The jobs (« Tâches ») and the local mailbox (« Courriels envoyés »): administrators only.
 JOBS_MANAGE = "jobs.manage"
-ADMIN_PERMISSIONS = frozenset({USERS_MANAGE, JOBS_MANAGE})
+# Moving running projects to a newer version of their definition: administrators only.
+WORKFLOW_MIGRATE = "workflow.migrate"
+# Webhooks: the endpoints outside systems receive facts at, and their delivery logs.
+WEBHOOKS_MANAGE = "webhooks.manage"
+ADMIN_PERMISSIONS = frozenset({USERS_MANAGE, JOBS_MANAGE, WORKFLOW_MIGRATE, WEBHOOKS_MANAGE})
 BUREAU_READ = "bureau.read"  # the agenda, the decision files, the meetings, the recusals
 BUREAU_MANAGE = "bureau.manage"  # record the Bureau's meetings
 RECUSAL_DECLARE = "recusal.declare"  # a Bureau member their own; staff on a member's behalf

@@ -4,7 +4,7 @@ each step, overdue or due soon."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,6 +13,7 @@ from sqlmodel import Session, col, func, select
 
 from labelflow import dates, deadlines, stats
 from labelflow.actors import Actor
+from labelflow.errors import Invalid
 from labelflow.events import Fact
 from labelflow.models import Deadline, Project, ProjectMember, StepPass, User
 from labelflow.projects import KIND_LABELS, definition_of, fold, visibility_clause
@@ -33,6 +34,19 @@ class ProjectFilters:
     due_soon: bool | None = None
     suspended: bool | None = None
     staff_owner_id: int | None = None
+    # The lists behind « État du réseau »'s figures: projects that entered a state at least once
+    # (`reached`), or left it (`left`: the passes of a step's durations), started in a year,
+    # labelled in a year or by its end, under way at the end of a year.
+    reached: str | None = None
+    left: str | None = None
+    started: int | None = None
+    labelled_in: int | None = None
+    labelled_by: int | None = None
+    open_at: int | None = None
+
+
+# The years the figures' filters accept.
+FIRST_YEAR, LAST_YEAR = 1990, 2200
 
 
 # How the list may be ordered: newest first (the default), or by forecast label date (soonest
@@ -141,6 +155,7 @@ def filter_conditions(
         conditions.append(col(Project.suspended).is_(filters.suspended))
     if filters.staff_owner_id is not None:
         conditions.append(col(Project.staff_owner_id) == filters.staff_owner_id)
+    conditions.extend(_figures_conditions(engine, filters))
     if q.strip():
         escaped = fold(q.strip()).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         conditions.append(col(Project.search_text).like(f"%{escaped}%", escape="\\"))
@@ -198,6 +213,59 @@ def list_projects(
     rows = session.exec(query.limit(limit).offset(offset)).all()
     expected_on = stats.forecasts(session, engine=engine, projects=[p for p, _, _ in rows])
     return [ProjectRow(p, bool(o), u, expected_on.get(p.id or 0)) for p, o, u in rows], int(total)
+
+
+def _year_start(year: int) -> datetime:
+    return datetime(year, 1, 1, tzinfo=UTC)
+
+
+def _figures_conditions(engine: Engine, filters: ProjectFilters) -> list[Any]:
+    """The conditions of the figures' filters, with the same year bounds as `stats.network`."""
+    conditions: list[Any] = []
+    for name in ("started", "labelled_in", "labelled_by", "open_at"):
+        year = getattr(filters, name)
+        if year is not None and not FIRST_YEAR <= year <= LAST_YEAR:
+            raise Invalid(
+                f"L'année doit être comprise entre {FIRST_YEAR} et {LAST_YEAR}.", field=name
+            )
+    known = {s.key for d in engine.all() for s in d.states}
+    for name in ("reached", "left"):
+        state = getattr(filters, name)
+        if not state:
+            continue
+        if state not in known:
+            raise Invalid(
+                f"État inconnu « {state} » (états connus : {', '.join(sorted(known))}).",
+                field=name,
+            )
+        passes = select(StepPass.id).where(
+            StepPass.project_id == Project.id, StepPass.state == state
+        )
+        if name == "left":
+            passes = passes.where(col(StepPass.left_at).is_not(None))
+        conditions.append(passes.exists())
+    if filters.started is not None:
+        conditions.append(col(Project.created_at) >= _year_start(filters.started))
+        conditions.append(col(Project.created_at) < _year_start(filters.started + 1))
+    if filters.labelled_in is not None:
+        conditions.append(col(Project.label_date) >= date(filters.labelled_in, 1, 1))
+        conditions.append(col(Project.label_date) <= date(filters.labelled_in, 12, 31))
+    if filters.labelled_by is not None:
+        conditions.append(col(Project.label_date) <= date(filters.labelled_by, 12, 31))
+    if filters.open_at is not None:
+        end = _year_start(filters.open_at + 1)
+        closed = (
+            select(StepPass.id)
+            .where(
+                StepPass.project_id == Project.id,
+                col(StepPass.state).in_(list(stats.outcomes(engine))),
+                col(StepPass.entered_at) < end,
+            )
+            .exists()
+        )
+        conditions.append(col(Project.created_at) < end)
+        conditions.append(sa.not_(closed))
+    return conditions
 
 
 # --- the dashboard ----------------------------------------------------------------------------

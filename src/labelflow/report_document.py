@@ -57,7 +57,8 @@ def report_public(
     form sent back.
     """
     assert project.id is not None
-    grid = reports.grid_of(engine, project)
+    grid = reports.grid_of(engine, project, report)
+    new = reports.new_criteria(engine, project, report)
     stored = reports.content_of(report) if report is not None else {}
     shown = {**stored, **(content or {})}
     assessments: dict[str, dict[str, Any]] = shown.get("assessments") or {}
@@ -76,6 +77,7 @@ def report_public(
                         str((assessments.get(c.key) or {}).get("assessment"))
                     ),
                     comment=(assessments.get(c.key) or {}).get("comment") or "",
+                    new=c.key in new,
                 )
                 for c in theme.criteria
             ],

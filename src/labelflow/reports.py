@@ -55,8 +55,28 @@ CONTENT_FIELDS = (
 )
 
 
-def grid_of(engine: Engine, project: Project) -> ExpertiseGrid:
-    return engine.expertise_grid(project.workflow_key, project.workflow_version)
+def grid_of(
+    engine: Engine, project: Project, report: ExpertiseReport | None = None
+) -> ExpertiseGrid:
+    """The grid `report` follows (its own version: a submitted report keeps it when its project
+    migrates); without a report, the grid of the project's version (a report begun now)."""
+    version = report.grid_version if report is not None else project.workflow_version
+    return engine.expertise_grid(project.workflow_key, version)
+
+
+def new_criteria(engine: Engine, project: Project, report: ExpertiseReport | None) -> set[str]:
+    """The criteria a draft carried to a new grid had no answer for (shown as new)."""
+    if report is None or report.carried_from_version is None:
+        return set()
+    before = engine.expertise_grid(project.workflow_key, report.carried_from_version)
+    old = {c.key for c in before.criteria()}
+    return {c.key for c in grid_of(engine, project, report).criteria()} - old
+
+
+def writing_grid(session: Session, *, engine: Engine, project: Project) -> ExpertiseGrid:
+    """The grid of the report being written on `project` (its current report's, else the
+    project's version)."""
+    return grid_of(engine, project, get_current_report(session, project=project))
 
 
 def _definition(engine: Engine, project: Project) -> WorkflowDefinition:
@@ -296,7 +316,7 @@ def save_report_draft(
     if report is not None and report.status == "soumis":
         raise _locked()
     _check_version(report, if_match)
-    content = _clean_content(grid_of(engine, project), data)
+    content = _clean_content(grid_of(engine, project, report), data)
     if report is not None:
         _conditional_update(session, report, if_match=if_match, **content)
         return report
@@ -305,6 +325,7 @@ def save_report_draft(
         project_id=id_of(project),
         assignment_id=_active_assignment_id(session, project),
         consultant_id=project.consultant_id,
+        grid_version=project.workflow_version,
         created_at=now,
         updated_at=now,
         **content,
@@ -391,7 +412,7 @@ def submit_report(
         label = definition.state(target).label if target else ""
         raise ReportOutOfStep(f"Le rapport se soumet pendant l'étape « {label} ».")
     _check_version(report, if_match)
-    check_complete(grid_of(engine, project), report)
+    check_complete(grid_of(engine, project, report), report)
     assert report is not None  # check_complete refuses a missing report
     now = dates.now()
     _conditional_update(session, report, if_match=if_match, status="soumis", submitted_at=now)
@@ -454,6 +475,56 @@ def reopen_report(
         data={"op": "reouverture", "revision": revision},
     )
     return report
+
+
+# --- a project moving to another definition version --------------------------------------------
+
+
+def migration_carry(
+    session: Session, *, engine: Engine, project: Project, to_version: int
+) -> dict[str, Any] | None:
+    """What a migration of `project` to `to_version` does to its report: a draft moves to the new
+    grid, its answers carried to the criteria with the same key (the others are new, those the
+    new grid lacks are dropped); a submitted report keeps its grid (None)."""
+    report = get_current_report(session, project=project)
+    if report is None or report.status != "brouillon" or report.id is None:
+        return None
+    if report.grid_version == to_version:
+        return None
+    keys = [c.key for c in engine.expertise_grid(project.workflow_key, to_version).criteria()]
+    old = {c.key for c in grid_of(engine, project, report).criteria()}
+    answered = set(report.assessments)
+    return {
+        "report_id": report.id,
+        "from_grid": report.grid_version,
+        "to_grid": to_version,
+        "carried": [k for k in keys if k in answered],
+        "new": [k for k in keys if k not in old],
+        "dropped": sorted(answered - set(keys)),
+    }
+
+
+def on_migrated(fact: Fact) -> None:
+    """The project's draft report follows the new grid, as the migration's plan said."""
+    carry = fact.event.data.get("report")
+    if not carry:
+        return
+    report = fact.session.get(ExpertiseReport, carry["report_id"])
+    if report is None or report.status != "brouillon":
+        return
+    kept = {k: v for k, v in report.assessments.items() if k in set(carry["carried"])}
+    fact.session.exec(
+        sa.update(ExpertiseReport)
+        .where(col(ExpertiseReport.id) == report.id)
+        .values(
+            assessments=kept,
+            grid_version=carry["to_grid"],
+            carried_from_version=carry["from_grid"],
+            version=ExpertiseReport.version + 1,
+            updated_at=fact.event.at,
+        )
+    )
+    fact.session.refresh(report)
 
 
 # --- consequences of facts (subscribed in labelflow.consequences) ----------------------------

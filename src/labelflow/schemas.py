@@ -696,6 +696,8 @@ class ReportCriterionPublic(BaseModel):
     assessment: Assessment | None
     assessment_label: str | None
     comment: str
+    # A criterion the draft had no answer for when its project moved to a new definition.
+    new: bool = False
 
 
 class ReportThemePublic(BaseModel):
@@ -816,6 +818,7 @@ NotificationKind = Literal[
     "rapport",
     "seance",
     "decision",
+    "webhook",
     "invitation",
     "mot_de_passe",
 ]
@@ -874,6 +877,118 @@ class JobPublic(BaseModel):
 
 class JobList(BaseModel):
     items: list[JobPublic]
+    total: int
+    limit: int
+    offset: int
+
+
+# --- the network's figures (`GET /api/v1/stats/network`) ---------------------------------------
+
+
+class YearFigurePublic(BaseModel):
+    year: int
+    kind: Kind
+    labelled_total: int = Field(description="Régies labellisées à la fin de l'année (cumul)")
+    labelled_in_year: int = Field(description="Régies labellisées dans l'année")
+    in_progress: int = Field(description="Projets en cours à la fin de l'année")
+
+
+class CohortPublic(BaseModel):
+    year: int = Field(description="Année de début des projets")
+    kind: Kind
+    started: int
+    in_progress: int
+    labelled: int
+    refused: int
+    abandoned: int
+
+
+class FunnelStepPublic(BaseModel):
+    state: str
+    label: str
+    step: int | None
+    reached: int = Field(description="Projets entrés au moins une fois dans cet état")
+    by_kind: dict[str, int]
+
+
+class StepDurationPublic(BaseModel):
+    state: str
+    label: str
+    step: int
+    kind: Kind
+    n: int = Field(description="Passages terminés (hors suspensions)")
+    median_days: float | None
+    p10_days: float | None
+    p90_days: float | None
+    target_days: int | None = Field(description="Durée cible de la définition, en jours")
+
+
+class RatesPublic(BaseModel):
+    abandon: float | None = Field(description="Part des projets clos qui ont été abandonnés")
+    refusal: float | None = Field(description="Part des projets clos dont le label a été refusé")
+    closed: int
+    abandoned: int
+    refused: int
+    labelled: int
+
+
+class NetworkStatsPublic(BaseModel):
+    generated_at: datetime
+    by_year: list[YearFigurePublic]
+    cohorts: list[CohortPublic]
+    funnel: list[FunnelStepPublic]
+    steps: list[StepDurationPublic]
+    rates: RatesPublic
+
+
+# --- data out: calendar feeds and webhooks (DESIGN §11) -------------------------------------------
+
+
+class CalendarFeedCreated(BaseModel):
+    url: str  # absolute; the secret in it is shown once
+
+
+WebhookEvent = Literal["transition", "document", "decision", "message"]
+
+
+class WebhookCreate(Input):
+    url: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+    # Checked by the service (French message naming the unknown ones), not by a Literal here.
+    events: Annotated[list[Annotated[str, StringConstraints(max_length=40)]], Field(max_length=10)]
+
+
+class WebhookPublic(BaseModel):
+    id: int
+    url: str
+    events: list[str]
+    active: bool
+    created_at: datetime
+    failing_since: datetime | None
+    disabled_at: datetime | None
+
+
+class WebhookCreated(WebhookPublic):
+    secret: str  # `whsec_…`, shown once
+
+
+WebhookDeliveryStatus = Literal["en_attente", "livree", "abandonnee"]
+
+
+class WebhookDeliveryPublic(BaseModel):
+    id: int
+    event_type: str
+    message_id: str
+    status: WebhookDeliveryStatus
+    attempts: int
+    last_status_code: int | None
+    last_error: str | None
+    created_at: datetime
+    last_attempt_at: datetime | None
+    delivered_at: datetime | None
+
+
+class WebhookDeliveryList(BaseModel):
+    items: list[WebhookDeliveryPublic]
     total: int
     limit: int
     offset: int

@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     # A deadline is « bientôt » this many days before it is due (its status, the dashboard's
     # count, the first reminder).
     due_soon_days: int = Field(default=30, ge=1, le=365)
+    # Webhooks (DESIGN §11): addresses resolving to private or loopback networks are refused
+    # unless this is true (tests, a receiver on the same host).
+    webhooks_allow_private: bool = False
 
     @property
     def resolved_database_url(self) -> str:

@@ -96,23 +96,50 @@ def on_fact(fact: Fact) -> None:
         session.flush()
 
 
-PASS_FACTS = ("creation", "transition", "suspension", "reprise")
+def on_migrated(fact: Fact) -> None:
+    """A project moved to a newer definition version: its passes through renamed states take
+    the new keys (`renamed` of the fact), so that each step's figures count them."""
+    renamed: dict[str, str] = fact.event.data.get("renamed") or {}
+    if not renamed or fact.event.project_id is None:
+        return
+    for old, new in renamed.items():
+        fact.session.execute(
+            sa.update(StepPass)
+            .where(col(StepPass.project_id) == fact.event.project_id, col(StepPass.state) == old)
+            .values(state=new)
+        )
+    touch(fact.session)
+
+
+PASS_FACTS = ("creation", "transition", "suspension", "reprise", "migration")
 
 
 def rebuild_passes(session: Session) -> int:
     """Replay every project's history into `step_passes` (for data written without the facts'
     subscribers: the benchmark's bulk rows); the same rules as `on_fact`. Returns the passes."""
     session.execute(sa.delete(StepPass))
-    rows = session.exec(
-        select(Event.project_id, Event.at, Event.kind, Event.to_state)
+    rows = session.execute(
+        sa.select(
+            col(Event.project_id),
+            col(Event.at),
+            col(Event.kind),
+            col(Event.to_state),
+            col(Event.data),
+        )
         .where(col(Event.kind).in_(PASS_FACTS), col(Event.project_id).is_not(None))
         .order_by(col(Event.project_id), col(Event.at), col(Event.id))
     ).all()
     out: list[dict[str, Any]] = []
     current: dict[int, dict[str, Any]] = {}
-    for project_id, at, kind, to_state in rows:
+    for project_id, at, kind, to_state, data in rows:
         assert project_id is not None
         open_pass = current.get(project_id)
+        if kind == "migration":
+            renamed = (data or {}).get("renamed") or {}
+            for kept in out:
+                if kept["project_id"] == project_id and kept["state"] in renamed:
+                    kept["state"] = renamed[kept["state"]]
+            continue
         if kind in ("creation", "transition") and to_state:
             if open_pass is not None:
                 open_pass["left_at"] = at
@@ -176,10 +203,16 @@ def _cached(session: Session, key: tuple[Any, ...], compute: Callable[[], T]) ->
 
 
 def _scope_key(actor: Actor | None, engine: Engine) -> tuple[Any, ...]:
-    """Whose projects: everyone's when the visibility rule lets the actor see all."""
-    if actor is None or visibility_clause(actor, engine) is None:
+    """Whose projects: the visibility rule's condition itself (everyone's when it has none), so
+    that two actors who see the same projects share the cache and a changed rule stales it."""
+    visible = None if actor is None else visibility_clause(actor, engine)
+    if visible is None:
         return ("tous",)
-    return (actor.role, actor.user_id)
+    try:
+        return (str(visible.compile(compile_kwargs={"literal_binds": True})),)
+    except Exception:  # a condition whose values cannot be written as literals
+        assert actor is not None
+        return (actor.role, actor.user_id)
 
 
 def _scope(actor: Actor | None, engine: Engine) -> list[Any]:

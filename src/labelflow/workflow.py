@@ -6,6 +6,7 @@ one ``transitions`` Machine is built per (key, version) so that requests only ev
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +74,7 @@ _PARAMETER_OF_KIND: dict[str, str | None] = {
     "bureau_decision": "outcome",
 }
 _KEY_PATTERN = r"^[a-z][a-z0-9_]*$"
+_KEY = re.compile(_KEY_PATTERN)
 
 
 class _Frozen(BaseModel):
@@ -221,6 +223,28 @@ class ExpertiseGrid(_Frozen):
         return [c for theme in self.themes for c in theme.criteria]
 
 
+class MigrationDef(_Frozen):
+    """How the projects on an older version of the same key move to this one
+    (`labelflow workflow migrate`): the state each of that version's states becomes. A renamed
+    state names its new key; a split state names the part its running projects go to; a state
+    left out keeps its key (it must still exist)."""
+
+    from_version: int = Field(ge=1, validation_alias=AliasChoices("from", "from_version"))
+    states: dict[str, str] = {}
+
+    @field_validator("states", mode="after")
+    @classmethod
+    def _keys(cls, states: dict[str, str]) -> dict[str, str]:
+        for old, new in states.items():
+            for key in (old, new):
+                if not isinstance(key, str) or not _KEY.match(key):
+                    raise ValueError(f"clé d'état « {key} » invalide")
+        return states
+
+    def target_of(self, state: str) -> str:
+        return self.states.get(state, state)
+
+
 def _sources_of(actions: Iterable[ActionDef], kind: str) -> list[str]:
     found: list[str] = []
     for action in actions:
@@ -282,6 +306,8 @@ class WorkflowDefinition(_Frozen):
     attestations: list[AttestationDef]
     # Absent from version 1 of the shipped files: see Engine.expertise_grid.
     expertise_grid: ExpertiseGrid | None = None
+    # Where the states of an older version go when its projects migrate to this one.
+    migration: MigrationDef | None = None
 
     _states: dict[str, StateDef] = PrivateAttr(default_factory=dict)
     _actions: dict[str, ActionDef] = PrivateAttr(default_factory=dict)
@@ -624,6 +650,62 @@ def _check_graph(definition: WorkflowDefinition, source: str) -> None:
             )
 
 
+def _check_migration(definition: WorkflowDefinition, source: str) -> None:
+    """The mapping names an older version and leads to states of this one that are not final
+    (a migration never closes a project); its sources are checked against that version by
+    `check_migrations`, once every version is known."""
+    migration = definition.migration
+    if migration is None:
+        return
+    if migration.from_version >= definition.version:
+        raise WorkflowError(
+            source,
+            "migration",
+            f"la version de départ ({migration.from_version}) doit précéder celle-ci "
+            f"({definition.version})",
+        )
+    for old, new in migration.states.items():
+        if new not in definition._states:
+            raise WorkflowError(
+                source, f"migration.states.{old}", f"état d'arrivée « {new} » inexistant"
+            )
+        if definition.is_final(new):
+            raise WorkflowError(
+                source,
+                f"migration.states.{old}",
+                f"l'état « {new} » est final : une migration ne clôt aucun projet",
+            )
+
+
+def check_migrations(definitions: Iterable[WorkflowDefinition], *, source: str = "") -> None:
+    """Each mapping's states are states of the version it starts from, when that version is
+    known (a database that never loaded it has no project on it); every non-final state of that
+    version must lead to a state of the new one."""
+    known = {(d.key, d.version): d for d in definitions}
+    for definition in known.values():
+        migration = definition.migration
+        older = known.get((definition.key, migration.from_version)) if migration else None
+        if migration is None or older is None:
+            continue
+        where = source or f"{definition.key}.yaml (version {definition.version})"
+        for old in migration.states:
+            if old not in older._states:
+                raise WorkflowError(
+                    where,
+                    f"migration.states.{old}",
+                    f"la version {older.version} n'a pas d'état « {old} »",
+                )
+        for state in older.states:
+            target = migration.target_of(state.key)
+            if not state.final and target not in definition._states:
+                raise WorkflowError(
+                    where,
+                    "migration.states",
+                    f"l'état « {state.key} » de la version {older.version} n'existe plus : "
+                    "indiquez où vont ses projets",
+                )
+
+
 def parse_definition(data: Mapping[str, Any], *, source: str) -> WorkflowDefinition:
     """Validate raw (YAML) data; every problem becomes a WorkflowError naming `source`."""
     try:
@@ -636,6 +718,7 @@ def parse_definition(data: Mapping[str, Any], *, source: str) -> WorkflowDefinit
     _check_documents(definition, source)
     _check_roles(definition, source)
     _check_graph(definition, source)
+    _check_migration(definition, source)
     return definition
 
 
@@ -674,6 +757,7 @@ def load_directory(directory: Path) -> list[WorkflowDefinition]:
             )
         origin[ident] = path
         definitions.append(definition)
+    check_migrations(definitions)
     return definitions
 
 

@@ -21,6 +21,7 @@ from labelflow.workflow import (
     Engine,
     WorkflowDefinition,
     WorkflowError,
+    check_migrations,
     load_directory,
     parse_definition,
 )
@@ -34,6 +35,9 @@ def _digest(definition: WorkflowDefinition) -> tuple[dict[str, object], str]:
     for state in states if isinstance(states, list) else []:
         if isinstance(state, dict) and state.get("documents") == []:
             del state["documents"]
+    # Likewise a version without a migration section.
+    if body.get("migration") is None:
+        body.pop("migration", None)
     text = json.dumps(body, sort_keys=True, ensure_ascii=False)
     return body, hashlib.sha256(text.encode()).hexdigest()
 
@@ -71,4 +75,5 @@ def sync_definitions(db: SAEngine, directory: Path) -> Engine:
         for row in rows
         if (row.key, row.version) not in current
     ]
+    check_migrations([*from_files, *archived])
     return Engine(from_files, archived=archived)

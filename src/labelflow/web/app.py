@@ -23,6 +23,7 @@ from labelflow.web.bureau import pages as bureau_pages
 from labelflow.web.documents import api as documents_api
 from labelflow.web.documents import pages as documents_pages
 from labelflow.web.exports import api as exports_api
+from labelflow.web.feeds import api as feeds_api
 from labelflow.web.help import pages as help_pages
 from labelflow.web.jobs import api as jobs_api
 from labelflow.web.jobs import pages as jobs_pages
@@ -42,9 +43,13 @@ from labelflow.web.records import pages as records_pages
 from labelflow.web.report import api as report_api
 from labelflow.web.report import pages as report_pages
 from labelflow.web.security import HardenedFastAPI, install_docs
+from labelflow.web.stats import api as stats_api
+from labelflow.web.stats import pages as stats_pages
 from labelflow.web.templating import make_templates
 from labelflow.web.users import api as users_api
 from labelflow.web.users import pages as users_pages
+from labelflow.web.webhooks import api as webhooks_api
+from labelflow.web.webhooks import pages as webhooks_pages
 from labelflow.worker import build_runtime
 
 log = logging.getLogger("labelflow")
@@ -116,7 +121,10 @@ def create_app(settings: Settings | None = None, *, db: SAEngine | None = None) 
         milestones_api,
         notifications_api,
         jobs_api,
+        feeds_api,
+        webhooks_api,
         exports_api,
+        stats_api,
     ):
         app.include_router(api.router)
     # Before any sign-in: the invitation and password-reset links.
@@ -124,6 +132,8 @@ def create_app(settings: Settings | None = None, *, db: SAEngine | None = None) 
     # The open data: anyone's, without signing in.
     app.include_router(open_data_api.public_router)
     app.include_router(open_data_api.files_router)
+    # A calendar application knows only the feed's secret address.
+    app.include_router(feeds_api.public_router)
     install_docs(app)
     app.state.templates = templates
     for pages in (
@@ -141,6 +151,8 @@ def create_app(settings: Settings | None = None, *, db: SAEngine | None = None) 
         notifications_pages,
         jobs_pages,
         open_data_pages,
+        stats_pages,
+        webhooks_pages,
     ):
         app.include_router(pages.router)
     if settings.static_dir.is_dir():

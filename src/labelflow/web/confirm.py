@@ -138,6 +138,7 @@ NOTICES: dict[str, str] = {
     "jalon_rouvert": "Jalon rouvert.",
     "jalon_supprime": "Jalon supprimé.",
     "mot_de_passe_change": "Votre mot de passe est changé. Vos autres sessions sont fermées.",
+    "agenda_revoque": "L'adresse de votre agenda est révoquée : elle ne donne plus rien.",
     "porteur_lie": "Compte de porteur lié au projet.",
     "porteur_retire": "Compte de porteur retiré du projet.",
     "projet_suivi": "Vous suivez ce projet : vous en serez notifié·e comme son ou sa chargé·e.",

@@ -280,6 +280,19 @@ def project_filters(
     staff_owner: Annotated[
         int | None, Query(ge=1, le=MAX_ID, description="Compte du ou de la chargé·e de suivi")
     ] = None,
+    reached: Annotated[
+        str | None,
+        Query(max_length=50, description="Entrés au moins une fois dans cet état"),
+    ] = None,
+    left: Annotated[
+        str | None, Query(max_length=50, description="Sortis au moins une fois de cet état")
+    ] = None,
+    started: Annotated[int | None, Query(description="Projets commencés cette année-là")] = None,
+    labelled_in: Annotated[int | None, Query(description="Labellisés cette année-là")] = None,
+    labelled_by: Annotated[
+        int | None, Query(description="Labellisés au 31 décembre de cette année")
+    ] = None,
+    open_at: Annotated[int | None, Query(description="En cours à la fin de cette année")] = None,
 ) -> ProjectFilters:
     """The filters of the project list, as the API reads them (the list and its exports)."""
     return ProjectFilters(
@@ -291,6 +304,12 @@ def project_filters(
         due_soon=due_soon,
         suspended=suspended,
         staff_owner_id=staff_owner,
+        reached=reached,
+        left=left,
+        started=started,
+        labelled_in=labelled_in,
+        labelled_by=labelled_by,
+        open_at=open_at,
     )
 
 

@@ -39,6 +39,7 @@ from labelflow.schemas import (
     TransitionIn,
     UserCreate,
     UserUpdate,
+    WebhookCreate,
 )
 from labelflow.web.errors import french_fields
 from labelflow.web.etag import version_of
@@ -357,6 +358,21 @@ class TokenForm(BaseModel):
 
     def to_model(self) -> TokenCreate:
         return TokenCreate.model_validate(_filled({"name": self.name}))
+
+    def values(self) -> dict[str, Any]:
+        return self.model_dump()
+
+
+class WebhookForm(BaseModel):
+    """« Webhooks »: the address and the events chosen (checkboxes)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    url: str = ""
+    events: list[str] = []
+
+    def to_model(self) -> WebhookCreate:
+        return WebhookCreate.model_validate({"url": self.url, "events": self.events})
 
     def values(self) -> dict[str, Any]:
         return self.model_dump()
@@ -753,6 +769,7 @@ class PreferencesForm(BaseModel):
     rapport: str = ""
     seance: str = ""
     decision: str = ""
+    webhook: str = ""
 
     def to_model(self) -> PreferencesIn:
         chosen = {k: v for k, v in self.model_dump().items() if v}

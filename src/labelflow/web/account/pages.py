@@ -1,6 +1,7 @@
 """Sign-in and the signed-in account's pages: login and logout, « Mon compte » with the password
-change (the same service as `PUT /api/v1/me/password`) and the personal API tokens (shown once,
-revocable; the same services as `/api/v1/me/tokens`).
+change (the same service as `PUT /api/v1/me/password`), the personal API tokens (shown once,
+revocable; the same services as `/api/v1/me/tokens`) and the calendar feed's address (shown once,
+replaced or revoked; the services of `/api/v1/me/calendar`).
 
 The session id is renewed at every sign-in; the cookie is HttpOnly, SameSite=Lax and Secure
 when served over HTTPS. The login form, used before any session exists, is protected against
@@ -18,7 +19,7 @@ from fastapi import Depends, Form, Path, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
-from labelflow import accounts
+from labelflow import accounts, feeds
 from labelflow.actors import Actor
 from labelflow.errors import Invalid, LinkInvalid, TooManyAttempts
 from labelflow.models import User
@@ -34,6 +35,7 @@ from labelflow.web.deps import (
     SettingsDep,
     csrf_form,
 )
+from labelflow.web.feeds.present import calendar_context, feed_url
 from labelflow.web.forms import REFUSALS, FormState, PasswordForm, TokenForm, refusal
 from labelflow.web.notifications.present import preferences_context
 from labelflow.web.routing import PAGE_DEPENDENCIES, public_page_router, render
@@ -109,6 +111,7 @@ def _account_page(
     form: FormState | None = None,
     password_form: FormState | None = None,
     new_token: str = "",
+    new_calendar_url: str = "",
     status_code: int = 200,
 ) -> Response:
     user = accounts.get_user(session, actor.user_id or 0)
@@ -126,6 +129,7 @@ def _account_page(
             "json_url": "/api/v1/me",
             "notice": "" if password_form else notice(request.query_params.get("fait", "")),
             **preferences_context(session, actor),
+            **calendar_context(session, actor, new_url=new_calendar_url),
         },
         status_code,
     )
@@ -281,6 +285,23 @@ def create_token(
 def revoke_token(token_id: TokenId, session: SessionDep, actor: ActorDep) -> Response:
     accounts.revoke_token(session, user_id=actor.user_id or 0, token_id=token_id)
     return RedirectResponse("/account#jetons", status_code=303)
+
+
+@router.post("/account/calendar", dependencies=PAGE_DEPENDENCIES)
+def create_calendar(
+    request: Request, session: SessionDep, settings: SettingsDep, identity: IdentityDep
+) -> Response:
+    """Create or replace the calendar's address: the only time it is shown."""
+    secret = feeds.create_feed(session, user=identity.user)
+    actor = accounts.actor_of(identity.user)
+    url = feed_url(settings.base_url, secret)
+    return _account_page(request, session, actor, new_calendar_url=url, status_code=201)
+
+
+@router.post("/account/calendar/revoke", dependencies=PAGE_DEPENDENCIES)
+def revoke_calendar(session: SessionDep, actor: ActorDep) -> Response:
+    feeds.revoke_feed(session, user_id=actor.user_id or 0)
+    return RedirectResponse("/account?fait=agenda_revoque#agenda", status_code=303)
 
 
 # --- before any sign-in: forgotten password, invitation and reset links -------------------------

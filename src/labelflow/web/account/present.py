@@ -80,6 +80,7 @@ def nav_items(actor: Actor) -> list[NavItem]:
         items += [
             NavItem("dashboard", "/", "Tableau de bord"),
             NavItem("projects", "/projects", "Projets"),
+            NavItem("stats", "/stats/network", "État du réseau"),
         ]
     else:
         items.append(NavItem("home", "/", HOME_LABELS.get(actor.role, "Accueil")))

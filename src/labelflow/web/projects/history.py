@@ -134,6 +134,17 @@ def event_summary(definition: WorkflowDefinition, event: Event) -> str:
             return f"{data.get('name', '')} se déporte : ne participe pas à la délibération."
         case "message":
             return message_summary(data)
+        case "migration":
+            text = (
+                f"Passage de la version {data.get('from_version')} à la version "
+                f"{data.get('to_version')} du parcours"
+            )
+            if data.get("from_state") != data.get("to_state"):
+                text += f" : de « {data.get('from_label')} » à « {data.get('to_label')} »"
+            moved = len(data.get("deadlines") or [])
+            if moved:
+                text += f" ; {plural(moved, 'échéance revue', 'échéances revues')}"
+            return text + "."
     return ""
 
 

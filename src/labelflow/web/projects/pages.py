@@ -4,7 +4,7 @@ deadlines. Each calls the same service as the JSON API (`projects.api`)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 from fastapi import Form, Query, Request
@@ -42,6 +42,7 @@ from labelflow.web.projects.history import history_page as history_context
 from labelflow.web.projects.present import (
     criterion_label,
     dashboard,
+    figure_filter_labels,
     home_projects,
     list_item,
     role_home,
@@ -124,8 +125,21 @@ def project_list(
     due_soon: Annotated[str, Query(max_length=3)] = "",
     suspended: Annotated[str, Query(max_length=3)] = "",
     staff_owner: Annotated[str, Query(max_length=12)] = "",
+    reached: Annotated[str, Query(max_length=50)] = "",
+    left: Annotated[str, Query(max_length=50)] = "",
+    started: int | None = None,
+    labelled_in: int | None = None,
+    labelled_by: int | None = None,
+    open_at: int | None = None,
+    sort: Literal["recent", "prevision"] = "recent",
 ) -> Response:
     search_refused = len(q.strip()) > pipeline.SEARCH_MAX_LENGTH
+    figure_years = {
+        "started": started,
+        "labelled_in": labelled_in,
+        "labelled_by": labelled_by,
+        "open_at": open_at,
+    }
     owner_id = staff_owner_filter(actor, staff_owner)
     filters = ProjectFilters(
         state=state or None,
@@ -136,10 +150,22 @@ def project_list(
         due_soon=OVERDUE_CHOICES.get(due_soon),
         suspended=OVERDUE_CHOICES.get(suspended),
         staff_owner_id=owner_id,
+        reached=reached or None,
+        left=left or None,
+        started=started,
+        labelled_in=labelled_in,
+        labelled_by=labelled_by,
+        open_at=open_at,
     )
     offset = (page - 1) * PAGE_SIZE
     rows, total = pipeline.list_projects(
-        session, engine=engine, actor=actor, filters=filters, limit=PAGE_SIZE, offset=offset
+        session,
+        engine=engine,
+        actor=actor,
+        filters=filters,
+        limit=PAGE_SIZE,
+        offset=offset,
+        sort=sort,
     )
     params = {
         k: v
@@ -152,9 +178,14 @@ def project_list(
             "due_soon": due_soon if due_soon in OVERDUE_CHOICES else "",
             "suspended": suspended if suspended in OVERDUE_CHOICES else "",
             "staff_owner": staff_owner if owner_id is not None else "",
+            "reached": reached,
+            "left": left,
+            **{name: str(value) for name, value in figure_years.items() if value is not None},
         }.items()
         if v
     }
+    # The order is not a filter: kept in the pages' links and the JSON twin, not in `filtered`.
+    order = {"sort": sort} if sort != "recent" else {}
     # The API's filters (its exports take the same, for every page at once).
     filter_params: dict[str, Any] = dict(params)
     if owner_id is not None:
@@ -164,11 +195,11 @@ def project_list(
     for flag in ("overdue", "due_soon", "suspended"):
         if flag in params:
             filter_params[flag] = "true" if OVERDUE_CHOICES[params[flag]] else "false"
-    api_params: dict[str, Any] = {**filter_params, "limit": PAGE_SIZE, "offset": offset}
+    api_params: dict[str, Any] = {**filter_params, **order, "limit": PAGE_SIZE, "offset": offset}
     pages = max(1, -(-total // PAGE_SIZE))
 
     def page_url(number: int) -> str:
-        return "/projects?" + urlencode({**params, "page": number})
+        return "/projects?" + urlencode({**params, **order, "page": number})
 
     return render(
         request,
@@ -191,6 +222,16 @@ def project_list(
                 "due_soon": params.get("due_soon", ""),
                 "suspended": params.get("suspended", ""),
                 "staff_owner": params.get("staff_owner", ""),
+                "reached": reached,
+                "left": left,
+                **{k: v for k, v in params.items() if k in figure_years},
+            },
+            "figure_filters": figure_filter_labels(engine, params),
+            "sort": sort,
+            "sort_urls": {
+                key: "/projects?"
+                + urlencode({**params, **({"sort": key} if key != "recent" else {})})
+                for key in pipeline.SORTS
             },
             "filtered": bool(params),
             "search_error": (
@@ -203,7 +244,7 @@ def project_list(
             "state_choices": state_choices(engine),
             "owner_choices": staff_choices(session, actor),
             "json_url": "/api/v1/projects?" + urlencode(api_params),
-            "export_query": urlencode(filter_params),
+            "export_query": urlencode({**filter_params, **order}),
         },
     )
 

@@ -288,6 +288,26 @@ def state_choices(engine: Engine) -> list[tuple[str, str]]:
 MINE = "moi"
 
 
+def figure_filter_labels(engine: Engine, params: dict[str, str]) -> list[tuple[str, str, str]]:
+    """(name, value, what it means) of the « État du réseau » filters in `params`: shown above
+    the list, and kept as hidden fields when the form is submitted again."""
+    labels = {
+        "started": "Commencés en {}",
+        "labelled_in": "Labellisés en {}",
+        "labelled_by": "Labellisés au 31 décembre {}",
+        "open_at": "En cours au 31 décembre {}",
+    }
+    result = []
+    names = {s.key: s.label for d in engine.all() for s in d.states}
+    for name, text in (("reached", "Entrés dans « {} »"), ("left", "Sortis de « {} »")):
+        if params.get(name):
+            result.append((name, params[name], text.format(names.get(params[name], params[name]))))
+    for name, text in labels.items():
+        if params.get(name):
+            result.append((name, params[name], text.format(params[name])))
+    return result
+
+
 def staff_owner_filter(actor: Actor, value: str) -> int | None:
     """The account the list's `staff_owner` filter names: « moi » or an account id."""
     if value == MINE:

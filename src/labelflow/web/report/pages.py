@@ -106,7 +106,8 @@ async def save_report(
     """« Enregistrer le brouillon » (intent=save) or « Soumettre le rapport » (intent=submit:
     what was typed is saved first, so a refused submission loses nothing)."""
     form = await request.form()
-    keys = [c.key for c in reports.grid_of(engine, project).criteria()]
+    grid = reports.writing_grid(session, engine=engine, project=project)
+    keys = [c.key for c in grid.criteria()]
     content = _posted(form, keys)
     try:
         data = ReportDraft.model_validate(content)

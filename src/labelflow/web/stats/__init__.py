@@ -1,0 +1,1 @@
+"""« État du réseau »: the network's figures, as JSON and as a page with its charts."""

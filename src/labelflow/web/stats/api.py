@@ -1,0 +1,22 @@
+"""`GET /api/v1/stats/network`: the network's figures (staff), for the projects the caller sees."""
+
+from __future__ import annotations
+
+from labelflow import stats
+from labelflow.permissions import PIPELINE_READ
+from labelflow.schemas import NetworkStatsPublic
+from labelflow.web.deps import ActorDep, EngineDep, SessionDep, permit
+from labelflow.web.routing import api_router
+from labelflow.web.stats.present import network_public
+
+router = api_router()
+
+
+@router.get(
+    "/stats/network",
+    tags=["statistiques"],
+    summary="État du réseau : labels, projets en cours, cohortes, entonnoir, durées des étapes",
+    dependencies=[permit(PIPELINE_READ)],
+)
+def network(session: SessionDep, engine: EngineDep, actor: ActorDep) -> NetworkStatsPublic:
+    return network_public(stats.network(session, engine=engine, actor=actor))

@@ -1,0 +1,35 @@
+"""« État du réseau » (`/stats/network`, staff): each figure as an SVG chart with its table, each
+number linking to the project list behind it."""
+
+from __future__ import annotations
+
+from fastapi import Request
+from fastapi.responses import Response
+
+from labelflow import stats
+from labelflow.permissions import PIPELINE_READ
+from labelflow.web.deps import ActorDep, EngineDep, SessionDep, permit
+from labelflow.web.routing import page_router, render
+from labelflow.web.stats.present import KIND_NAMES, charts, rate_views
+
+router = page_router()
+
+
+@router.get("/stats/network", dependencies=[permit(PIPELINE_READ)])
+def network_page(
+    request: Request, session: SessionDep, engine: EngineDep, actor: ActorDep
+) -> Response:
+    figures = stats.network(session, engine=engine, actor=actor)
+    return render(
+        request,
+        "stats_network.html",
+        {
+            "figures": figures,
+            "charts": charts(figures, engine),
+            "rates": rate_views(figures, engine),
+            "kind_names": KIND_NAMES,
+            "min_passes": stats.MIN_PASSES,
+            "nav": "stats",
+            "json_url": "/api/v1/stats/network",
+        },
+    )

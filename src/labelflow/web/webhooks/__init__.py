@@ -1,0 +1,2 @@
+"""Webhooks at the edge (administrators): the JSON API (`api`), the « Webhooks » page (`pages`)
+and what both show (`present`)."""
