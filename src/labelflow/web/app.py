@@ -103,7 +103,7 @@ def create_app(settings: Settings | None = None, *, db: SAEngine | None = None) 
     )
 
     @app.get("/healthz", tags=["service"], summary="État du service")
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:
         ping(db)
         return {"status": "ok"}
 
