@@ -186,6 +186,10 @@ MATRIX: dict[tuple[str, str], tuple[Cell, Cell, Cell, Cell, Cell, Cell]] = {
     # exports of the project list: staff (see test_exports.py)
     ("GET", "/api/v1/exports/projects.csv"): (401, 200, 200, 403, 403, 403),
     ("GET", "/api/v1/exports/projects.xlsx"): (401, 200, 200, 403, 403, 403),
+    # the open data: anyone's (see test_open_data.py)
+    ("GET", "/api/v1/open-data/regies"): (200, 200, 200, 200, 200, 200),
+    ("GET", "/open-data/regies.csv"): (200, 200, 200, 200, 200, 200),
+    ("GET", "/regies"): (200, 200, 200, 200, 200, 200),
     # --- pages ---
     ("GET", "/login"): (200, ANY, ANY, ANY, ANY, ANY),
     ("POST", "/login"): (ANY, ANY, ANY, ANY, ANY, ANY),  # see test_auth.py

@@ -291,6 +291,28 @@ class ProjectList(BaseModel):
     offset: int
 
 
+class CommunePublic(BaseModel):
+    insee: str = Field(description="Code INSEE de la commune")
+    name: str
+
+
+class RegiePublic(BaseModel):
+    """A labelled Régie, as the open data publishes it (nothing personal)."""
+
+    name: str
+    kind: Literal["quartier", "territoire"]
+    kind_label: str = Field(description="« Régie de Quartier » ou « Régie de Territoire »")
+    communes: list[CommunePublic]
+    region: str
+    label_number: str
+    labelled_on: date
+
+
+class RegieList(BaseModel):
+    items: list[RegiePublic]
+    total: int
+
+
 class TransitionIn(Input):
     action: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
     comment: OptionalText | None = None
