@@ -51,11 +51,12 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-## bench: the served benchmark (installs Debian's wrk when missing), then the e-mail bench.
+## bench: the served benchmark (installs Debian's wrk when missing), the e-mail bench, the 500 MB upload bench.
 bench: $(STAMP)
 	@$(MAKE) --no-print-directory system-deps SYSTEM_PACKAGES="wrk"
 	$(BIN)/python bench/served.py
 	$(BIN)/python bench/mail.py
+	$(BIN)/python bench/documents.py
 
 clean:
 	rm -rf $(VENV) data test-artifacts

@@ -115,6 +115,9 @@ MATRIX: dict[tuple[str, str], tuple[Cell, Cell, Cell, Cell, Cell, Cell]] = {
     ("GET", "/api/v1/bureau/meetings"): (401, 200, 200, 403, 403, 200),
     ("POST", "/api/v1/bureau/meetings"): (401, 422, 422, 403, 403, 403),
     ("GET", "/api/v1/bureau/meetings/{meeting_id}"): (401, 200, 200, 403, 403, 200),
+    ("PATCH", "/api/v1/bureau/meetings/{meeting_id}"): (401, 422, 422, 403, 403, 403),
+    ("POST", "/api/v1/bureau/meetings/{meeting_id}/cancel"): (401, 422, 422, 403, 403, 403),
+    ("PUT", "/api/v1/bureau/meetings/{meeting_id}/attendance"): (401, 422, 422, 403, 403, 403),
     ("GET", "/api/v1/projects/{project_id}/recusals"): (401, 200, 200, DENY, DENY, SEEN),
     ("POST", "/api/v1/projects/{project_id}/recusals"): (
         401, 422, 422, DENY, DENY, (422, 404),
@@ -180,6 +183,10 @@ MATRIX: dict[tuple[str, str], tuple[Cell, Cell, Cell, Cell, Cell, Cell]] = {
     # exports of the project list: staff (see test_exports.py)
     ("GET", "/api/v1/exports/projects.csv"): (401, 200, 200, 403, 403, 403),
     ("GET", "/api/v1/exports/projects.xlsx"): (401, 200, 200, 403, 403, 403),
+    # the open data: anyone's (see test_open_data.py)
+    ("GET", "/api/v1/open-data/regies"): (200, 200, 200, 200, 200, 200),
+    ("GET", "/open-data/regies.csv"): (200, 200, 200, 200, 200, 200),
+    ("GET", "/regies"): (200, 200, 200, 200, 200, 200),
     # --- pages ---
     ("GET", "/login"): (200, ANY, ANY, ANY, ANY, ANY),
     ("POST", "/login"): (ANY, ANY, ANY, ANY, ANY, ANY),  # see test_auth.py
@@ -222,6 +229,9 @@ MATRIX: dict[tuple[str, str], tuple[Cell, Cell, Cell, Cell, Cell, Cell]] = {
     ("GET", "/bureau"): (LOGIN, 200, 200, 403, 403, 200),
     ("GET", "/bureau/meetings"): (LOGIN, 200, 200, 403, 403, 200),
     ("POST", "/bureau/meetings"): (LOGIN, OK, OK, 403, 403, 403),
+    ("POST", "/bureau/meetings/{meeting_id}/move"): (LOGIN, OK, OK, 403, 403, 403),
+    ("POST", "/bureau/meetings/{meeting_id}/cancel"): (LOGIN, OK, OK, 403, 403, 403),
+    ("POST", "/bureau/meetings/{meeting_id}/attendance"): (LOGIN, OK, OK, 403, 403, 403),
     ("POST", "/projects/{project_id}/recusals"): (LOGIN, OK, OK, DENY, DENY, (OK, 404)),
     ("POST", "/projects/{project_id}/deadlines/{deadline_id}"): (
         LOGIN, OK, OK, DENY, DENY, DENY,

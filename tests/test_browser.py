@@ -10,6 +10,7 @@ page scrolling sideways at either width; every page a test visits goes through i
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import sys
@@ -520,6 +521,46 @@ def test_network_figures_charts_and_their_lists(demo_server: str, page: Any) -> 
     expect(page.locator(".sort-links strong")).to_have_text("par date de label attendue")
     expect(page.locator("td[data-label='Label attendu']").first).not_to_have_text("—")
     shot(page, "liste-par-prevision")
+
+
+def test_anyone_reads_the_labelled_regies(demo_server: str, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    regies = httpx.get(demo_server + "/api/v1/open-data/regies").json()
+    assert regies["total"] > 0  # the demo has labelled Régies
+    page.goto(demo_server + "/login")
+    page.get_by_role("link", name="Régies labellisées (données ouvertes)").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Régies labellisées")
+    expect(page.locator("tbody tr")).to_have_count(regies["total"])
+    first = regies["items"][0]
+    expect(page.locator("tbody tr").first).to_contain_text(first["label_number"])
+    expect(page.locator("tbody tr").first).to_contain_text(first["communes"][0]["insee"])
+    shot(page, "regies")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Télécharger en CSV").click()
+    assert download.value.suggested_filename == "regies-labellisees.csv"
+    lines = Path(download.value.path()).read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("name,kind,") and len(lines) == regies["total"] + 1
+
+
+def test_staff_export_the_filtered_list(demo_server: str, page: Any) -> None:
+    from openpyxl import load_workbook
+    from playwright.sync_api import expect
+
+    sign_in(page, demo_server, STAFF, "/projects")
+    page.get_by_label("Type").select_option("territoire")
+    page.get_by_role("button", name="Filtrer").click()
+    expect(page).to_have_url(re.compile(r"kind=territoire"))
+    count = int((page.locator(".page-head p").text_content() or "").split()[0])
+    shot(page, "liste-export")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Exporter en XLSX").click()
+    assert re.fullmatch(r"projets-\d{4}-\d{2}-\d{2}\.xlsx", download.value.suggested_filename)
+    sheet = load_workbook(io.BytesIO(Path(download.value.path()).read_bytes()))["Projets"]
+    rows = list(sheet.iter_rows(values_only=True))
+    assert len(rows) == count + 1
+    kind = rows[0].index("Type")
+    assert {row[kind] for row in rows[1:]} == {"Régie de Territoire"}
 
 
 # --- the expertise report -------------------------------------------------------------------

@@ -472,11 +472,34 @@ class BureauMeeting(SQLModel, table=True):
             sa.Integer, sa.ForeignKey("users.id", ondelete="SET NULL"), nullable=True
         ),
     )
-    # Size of the Bureau on that day (active bureau accounts), the base of the quorum.
+    # Size of the Bureau on that day (active bureau accounts), the base of the quorum: counted
+    # when the meeting is convened, counted again when its attendance is recorded.
     bureau_size: int
     notes: str | None = Field(default=None, max_length=5000)
     created_by: str = Field(max_length=200)
     created_at: datetime = _ts()
+    # `convoquee` (convened ahead, no attendance yet), `tenue` (attendance and chair recorded:
+    # it may deliberate), `annulee` (cancelled before it was held).
+    status: str = Field(
+        default="tenue",
+        sa_column=sa.Column(sa.String(20), nullable=False, server_default="tenue"),
+    )
+    cancel_reason: str | None = Field(default=None, max_length=5000)
+
+
+class MeetingAgendaItem(SQLModel, table=True):
+    """A project on a meeting's agenda (ordre du jour), in the order it was put there."""
+
+    __tablename__ = "meeting_agenda_items"
+    __table_args__ = (
+        sa.UniqueConstraint(
+            "meeting_id", "project_id", name="uq_meeting_agenda_items_meeting_project"
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    meeting_id: int = _fk("bureau_meetings")
+    project_id: int = _fk("projects")
 
 
 class MeetingAttendee(SQLModel, table=True):

@@ -23,7 +23,10 @@ from labelflow.schemas import (
     DeadlineMove,
     DecisionCreate,
     DeclarationsIn,
+    MeetingAttendance,
+    MeetingCancel,
     MeetingCreate,
+    MeetingMove,
     MemberAdd,
     MessageIn,
     MilestoneCreate,
@@ -471,12 +474,24 @@ class DecisionForm(PageForm):
 
 
 class MeetingForm(PageForm):
+    """A meeting recorded once held (`mode` « tenue »: attendees, chair) or convened ahead
+    (`mode` « convoquer »: a future date and the agenda's projects)."""
+
+    mode: str = "tenue"
     held_on: str = ""
     attendee_ids: list[str] = []
     chair_id: str = ""
+    project_ids: list[str] = []
     notes: str = ""
 
+    @property
+    def convening(self) -> bool:
+        return self.mode == "convoquer"
+
     def to_model(self) -> MeetingCreate:
+        listed = {"attendee_ids": [a for a in self.attendee_ids if a.strip()]}
+        if self.convening:
+            listed = {"project_ids": [p for p in self.project_ids if p.strip()]}
         return MeetingCreate.model_validate(
             _filled(
                 {
@@ -484,6 +499,39 @@ class MeetingForm(PageForm):
                     "chair_id": _blank_to_none(self.chair_id),
                     "notes": _blank_to_none(self.notes),
                 }
+            )
+            | listed
+        )
+
+
+class MeetingMoveForm(PageForm):
+    held_on: str = ""
+    reason: str = ""
+
+    def to_model(self) -> MeetingMove:
+        return MeetingMove.model_validate(
+            _filled(
+                {"held_on": _blank_to_none(self.held_on), "reason": _blank_to_none(self.reason)}
+            )
+        )
+
+
+class MeetingCancelForm(PageForm):
+    reason: str = ""
+
+    def to_model(self) -> MeetingCancel:
+        return MeetingCancel.model_validate(_filled({"reason": self.reason}))
+
+
+class MeetingAttendanceForm(PageForm):
+    attendee_ids: list[str] = []
+    chair_id: str = ""
+    notes: str = ""
+
+    def to_model(self) -> MeetingAttendance:
+        return MeetingAttendance.model_validate(
+            _filled(
+                {"chair_id": _blank_to_none(self.chair_id), "notes": _blank_to_none(self.notes)}
             )
             | {"attendee_ids": [a for a in self.attendee_ids if a.strip()]}
         )
