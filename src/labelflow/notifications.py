@@ -120,10 +120,13 @@ def modes_of(session: Session, user_ids: Iterable[int], kind: str) -> dict[int, 
     return modes
 
 
-def _active_modes(session: Session, user_ids: set[int], kind: str) -> dict[int, str]:
-    """The active accounts among `user_ids`, each with its mode for `kind`, in one query."""
+def _active_modes(
+    session: Session, user_ids: set[int], kind: str, region: str | None = None
+) -> dict[int, str]:
+    """The active accounts among `user_ids`, each with its mode for `kind`, in one query; about
+    a project of `region`, regional staff of other régions are left out (they do not see it)."""
     chosen = session.exec(
-        select(User.id, NotificationPreference.mode)
+        select(User.id, NotificationPreference.mode, User.role, User.regions)
         .outerjoin(
             NotificationPreference,
             sa.and_(
@@ -135,8 +138,9 @@ def _active_modes(session: Session, user_ids: set[int], kind: str) -> dict[int, 
     ).all()
     return {
         int(user_id): IMMEDIATE if kind in ESSENTIAL or mode is None else mode
-        for user_id, mode in chosen
+        for user_id, mode, role, regions in chosen
         if user_id is not None
+        and (region is None or role != "staff" or not regions or region in regions)
     }
 
 
@@ -160,7 +164,7 @@ def notify(
     wanted = {i for i in user_ids if i is not None and i != actor_id}
     if not wanted:
         return []
-    modes = _active_modes(session, wanted, kind)
+    modes = _active_modes(session, wanted, kind, project.region if project is not None else None)
     if not modes:
         return []
     now = dates.now()

@@ -659,6 +659,17 @@ Role = Literal["staff", "consultant", "porteur", "bureau"]
 Password = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
 
 
+Region = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), NoNul
+]
+# A regional staff account's régions (empty: national); each written as the projects write it.
+Regions = Annotated[list[Region], Field(max_length=30)]
+
+
+def _distinct(regions: list[str] | None) -> list[str] | None:
+    return None if regions is None else list(dict.fromkeys(regions))
+
+
 class UserCreate(Input):
     email: EmailStr
     name: Text
@@ -666,6 +677,9 @@ class UserCreate(Input):
     is_admin: bool = False
     # Omitted: the account cannot sign in until a password is set (see `labelflow users`).
     password: Password | None = None
+    regions: Regions = []
+
+    _distinct_regions = field_validator("regions", mode="after")(_distinct)
 
 
 class UserUpdate(Input):
@@ -674,6 +688,9 @@ class UserUpdate(Input):
     is_admin: bool | None = None
     active: bool | None = None
     password: Password | None = None
+    regions: Regions | None = None
+
+    _distinct_regions = field_validator("regions", mode="after")(_distinct)
 
 
 class UserPublic(BaseModel):
@@ -683,6 +700,8 @@ class UserPublic(BaseModel):
     role: Role
     is_admin: bool
     active: bool
+    # A regional staff account's régions: it sees and drives their projects only (empty: all).
+    regions: list[str] = []
     created_at: datetime
     last_login_at: datetime | None
 

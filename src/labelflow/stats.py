@@ -212,7 +212,7 @@ def _scope_key(actor: Actor | None, engine: Engine) -> tuple[Any, ...]:
         return (str(visible.compile(compile_kwargs={"literal_binds": True})),)
     except Exception:  # a condition whose values cannot be written as literals
         assert actor is not None
-        return (actor.role, actor.user_id)
+        return (actor.role, actor.user_id, actor.regions)
 
 
 def _scope(actor: Actor | None, engine: Engine) -> list[Any]:
