@@ -27,6 +27,7 @@ from labelflow.decisions import OUTCOME_LABELS
 from labelflow.documents import GENERATED_TYPE_LABELS
 from labelflow.errors import EssentialNotification, NotFound
 from labelflow.events import Fact
+from labelflow.french import de
 from labelflow.models import (
     BureauMeeting,
     MeetingAgendaItem,
@@ -821,7 +822,7 @@ def on_message(fact: Fact) -> None:
         session,
         kind="message",
         user_ids=people,
-        title=f"Nouveau message de {fact.actor.name}",
+        title=f"Nouveau message {de(fact.actor.name)}",  # « d'Awa Diallo »
         url=f"/projects/{project.id}#messages",
         project=project,
         actor_id=fact.actor.user_id,

@@ -182,10 +182,12 @@ def filter_problems(engine: Engine, filters: ProjectFilters) -> list[dict[str, s
 def ordered(session: Session, *, engine: Engine, query: Any, sort: str) -> Any:
     """`query` (on Project) in the list's order: newest first, or by forecast label date."""
     if sort == "prevision":
-        expected = stats.forecast_order(session, engine=engine)
+        # Aliased: the filters' subqueries on the passes stay correlated to projects only.
+        open_pass = aliased(StepPass)
+        expected = stats.forecast_order(session, engine=engine, open_pass=open_pass)
         return query.outerjoin(
-            StepPass,
-            sa.and_(col(StepPass.project_id) == col(Project.id), col(StepPass.left_at).is_(None)),
+            open_pass,
+            sa.and_(col(open_pass.project_id) == col(Project.id), col(open_pass.left_at).is_(None)),
         ).order_by(expected.asc().nulls_last(), col(Project.id))
     return query.order_by(col(Project.created_at).desc(), col(Project.id).desc())
 
