@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy import Engine as SAEngine
 from sqlmodel import SQLModel
 
-from labelflow import dates, projects
+from labelflow import chain, dates, projects
 from labelflow.db import transaction
 from labelflow.demo.people import STAFF
 from labelflow.demo.places import EXTRA_PLACES
@@ -311,6 +311,8 @@ def generate_bulk(
                     rows=rows,
                     definition_steps=steps,
                 )
+            # In the order inserted, so that each project's chain follows its ids.
+            chain.seal_rows(rows.events)
             for table, values in rows.tables():
                 if values:
                     session.execute(sa.insert(table), values)

@@ -10,6 +10,7 @@ page scrolling sideways at either width; every page a test visits goes through i
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import sys
@@ -485,6 +486,81 @@ def test_dashboard_numbers_lead_to_their_lists(demo_server: str, page: Any) -> N
     page.get_by_role("button", name="Filtrer").click()
     expect(page).to_have_url(re.compile(r"due_soon=oui"))
     shot(page, "liste-echeance-proche")
+
+
+def test_network_figures_charts_and_their_lists(demo_server: str, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    sign_in(page, demo_server, STAFF)
+    page.get_by_role("link", name="État du réseau").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("État du réseau")
+    charts = page.locator("figure.chart svg[role=img]")
+    expect(charts).to_have_count(6)
+    for i in range(6):
+        chart = charts.nth(i)
+        assert chart.locator("title").text_content()
+        assert chart.locator("desc").text_content()
+        # Drawn: bars, or ranges and their medians.
+        assert chart.locator("rect, circle").count() > 0
+    # Each chart has its table beside it.
+    expect(page.locator("figure.chart table")).to_have_count(6)
+    shot(page, "etat-du-reseau")
+    page.screenshot(path=str(SCREENSHOTS / "etat-du-reseau-haut.png"))
+
+    # A number of the funnel leads to the projects it counts.
+    funnel = page.locator("#entonnoir table tbody tr").first.locator("td a").first
+    number = int((funnel.text_content() or "0").split()[0])
+    assert number > 0
+    funnel.click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Projets")
+    expect(page.locator(".page-head p")).to_contain_text(f"{number} projet")
+    expect(page.locator(".filters__more")).to_contain_text("Entrés dans « Groupe projet »")
+
+    # Sorted by forecast: the soonest expected label first.
+    page.get_by_role("link", name="par date de label attendue").click()
+    expect(page.locator(".sort-links strong")).to_have_text("par date de label attendue")
+    expect(page.locator("td[data-label='Label attendu']").first).not_to_have_text("—")
+    shot(page, "liste-par-prevision")
+
+
+def test_anyone_reads_the_labelled_regies(demo_server: str, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    regies = httpx.get(demo_server + "/api/v1/open-data/regies").json()
+    assert regies["total"] > 0  # the demo has labelled Régies
+    page.goto(demo_server + "/login")
+    page.get_by_role("link", name="Régies labellisées (données ouvertes)").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Régies labellisées")
+    expect(page.locator("tbody tr")).to_have_count(regies["total"])
+    first = regies["items"][0]
+    expect(page.locator("tbody tr").first).to_contain_text(first["label_number"])
+    expect(page.locator("tbody tr").first).to_contain_text(first["communes"][0]["insee"])
+    shot(page, "regies")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Télécharger en CSV").click()
+    assert download.value.suggested_filename == "regies-labellisees.csv"
+    lines = Path(download.value.path()).read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("name,kind,") and len(lines) == regies["total"] + 1
+
+
+def test_staff_export_the_filtered_list(demo_server: str, page: Any) -> None:
+    from openpyxl import load_workbook
+    from playwright.sync_api import expect
+
+    sign_in(page, demo_server, STAFF, "/projects")
+    page.get_by_label("Type").select_option("territoire")
+    page.get_by_role("button", name="Filtrer").click()
+    expect(page).to_have_url(re.compile(r"kind=territoire"))
+    count = int((page.locator(".page-head p").text_content() or "").split()[0])
+    shot(page, "liste-export")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Exporter en XLSX").click()
+    assert re.fullmatch(r"projets-\d{4}-\d{2}-\d{2}\.xlsx", download.value.suggested_filename)
+    sheet = load_workbook(io.BytesIO(Path(download.value.path()).read_bytes()))["Projets"]
+    rows = list(sheet.iter_rows(values_only=True))
+    assert len(rows) == count + 1
+    kind = rows[0].index("Type")
+    assert {row[kind] for row in rows[1:]} == {"Régie de Territoire"}
 
 
 # --- the expertise report -------------------------------------------------------------------

@@ -232,12 +232,19 @@ def test_the_address_is_managed_on_my_account(client: Any, outsider: Any, db: En
     created = outsider.post("/account/calendar", data={"csrf_token": csrf})
     assert created.status_code == 201
     assert "Copiez cette adresse maintenant" in created.text
+    assert "L’adresse précédente ne fonctionne plus." not in created.text
     path = created.text.split('id="adresse-agenda"')[1].split('value="')[1].split('"')[0]
     path = path.removeprefix("http://127.0.0.1:8000")
     assert outsider.get(path).status_code == 200
     # Shown once: the page afterwards says there is one, not what it is.
     later = outsider.get("/account")
     assert path not in later.text and "Remplacer l’adresse" in later.text
+    replaced = outsider.post("/account/calendar", data={"csrf_token": csrf})
+    assert "L’adresse précédente ne fonctionne plus." in replaced.text
+    assert outsider.get(path).status_code == 404
+    path = replaced.text.split('id="adresse-agenda"')[1].split('value="')[1].split('"')[0]
+    path = path.removeprefix("http://127.0.0.1:8000")
+    assert outsider.get(path).status_code == 200
 
     revoked = outsider.post(
         "/account/calendar/revoke", data={"csrf_token": csrf}, follow_redirects=False

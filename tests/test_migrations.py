@@ -15,9 +15,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, inspect, make_url, text
-from sqlmodel import SQLModel
+from sqlmodel import Session, SQLModel
 
-from labelflow import migrate
+from labelflow import chain, migrate
 from labelflow.db import make_engine
 
 
@@ -213,3 +213,55 @@ def test_projects_get_their_creator_as_chargé_de_suivi_and_a_wider_search_text(
         cli: (None, "bray roubaix 59512"),
         odd: (None, "epinay roubaix 59512"),
     }
+
+
+def test_existing_histories_are_chained_in_order_of_recording(empty_database: Engine) -> None:
+    """Events recorded before the hash chain get their digests, each project's in id order,
+    and verify as a chain recorded since."""
+    engine = empty_database
+    _upgrade(engine, "9c4e7b2a1d58")
+    at = datetime(2026, 5, 4, 8, 30, tzinfo=UTC)
+    with engine.begin() as conn:
+        pids = []
+        for name in ("Alma", "Bray"):
+            conn.execute(
+                text(
+                    "INSERT INTO projects (name, kind, communes, region, qpv, initiator, "
+                    "search_text, workflow_key, workflow_version, state, entered_state_at, "
+                    "suspended, version, created_at, updated_at) VALUES (:name, 'quartier', "
+                    "'[]', 'Hauts-de-France', '[]', 'habitants', :name, 'regie-de-quartier', 1, "
+                    "'groupe_projet', :at, :false, 1, :at, :at)"
+                ),
+                {"name": name, "at": at, "false": False},
+            )
+            pids.append(
+                conn.execute(text("SELECT id FROM projects WHERE name = :n"), {"n": name}).scalar()
+            )
+        for i, pid in enumerate(pids * 3):
+            conn.execute(
+                text(
+                    "INSERT INTO events (project_id, at, actor, kind, comment, data) "
+                    "VALUES (:pid, :at, 'Camille Roussel', 'modification', :comment, :data)"
+                ),
+                {"pid": pid, "at": at, "comment": f"n° {i}", "data": json.dumps({"i": i})},
+            )
+        conn.execute(
+            text(
+                "INSERT INTO events (project_id, at, actor, kind, data) "
+                "VALUES (NULL, :at, 'Système', 'compte', '{}')"
+            ),
+            {"at": at},
+        )
+
+    _upgrade(engine, "head")
+
+    with Session(engine) as session:
+        report = chain.verify(session)
+    assert (report.events, report.chains, report.breaks) == (7, 3, [])
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT previous_sha256, sha256 FROM events WHERE project_id = :p ORDER BY id"),
+            {"p": pids[0]},
+        ).all()
+    assert rows[0].previous_sha256 is None
+    assert [r.previous_sha256 for r in rows[1:]] == [r.sha256 for r in rows[:-1]]

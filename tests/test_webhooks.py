@@ -24,7 +24,7 @@ from labelflow.french import typeset
 from labelflow.models import Job, Notification, User, WebhookDelivery, WebhookEndpoint
 from labelflow.settings import Settings
 from tests.conftest import make_user
-from tests.factories import create_project, upload, walk_to
+from tests.factories import create_project, decide, upload, walk_to
 
 
 @dataclass
@@ -195,6 +195,42 @@ def test_each_chosen_event_is_sent_and_nothing_else(
     }
     assert all(b"confidentiel" not in r.body for r in receiver.received)
     assert {d["status"] for d in deliveries(client, documents["id"])} == {"livree"}
+
+
+def test_a_review_and_a_decision_are_sent(
+    client: Any, app: Any, db: Engine, allowed: Settings, receiver: Receiver
+) -> None:
+    project = walk_to(client, create_project(client, name="Régie des Charmes"), "decision_bureau")
+    document = upload(client, project["id"], "autre")
+    hook = register(client, receiver.url, ["decision", "document"])
+    r = client.post(
+        f"/api/v1/documents/{document['id']}/review",
+        json={"status": "rejected", "comment": "Illisible"},
+    )
+    assert r.status_code == 200, r.text
+    decision = decide(client, project["id"], "attribution")
+    run(app, db, allowed)
+    got = receiver.verified(hook["secret"])
+    decisions = [p for p in got if p["type"] == "decision"]
+    assert [p["data"] for p in decisions] == [
+        {
+            "project_id": project["id"],
+            "decision_id": decision["id"],
+            "outcome": "attribution",
+            "meeting_id": decision["meeting_id"],
+        }
+    ]
+    reviews = [p["data"] for p in got if p["type"] == "document" and p["data"]["op"] == "revue"]
+    assert reviews == [
+        {
+            "project_id": project["id"],
+            "document_id": document["id"],
+            "document_type": "autre",
+            "op": "revue",
+            "status": "rejected",
+        }
+    ]
+    assert b"Illisible" not in b"".join(x.body for x in receiver.received)
 
 
 def test_an_endpoint_failing_for_24_hours_is_disabled_and_the_admins_told(
@@ -379,6 +415,40 @@ def test_a_public_address_is_accepted_and_an_address_that_turns_private_is_not_s
     with transaction(db) as session:
         job = session.exec(select(Job).where(Job.kind == webhooks.JOB)).one()
         assert job.status == "abandonnee"
+
+
+def test_the_delivery_connects_to_the_address_it_checked(
+    client: Any,
+    app: Any,
+    db: Engine,
+    allowed: Settings,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A name no DNS knows, resolved (by the check) to the receiver: the connection goes to the
+    # address checked, not to a second look-up, and the request still names the server.
+    monkeypatch.setattr(webhooks, "resolve", lambda host: ["127.0.0.1"])
+    port = receiver.url.split(":")[2].split("/")[0]
+    hook = register(client, f"http://hooks.example.org:{port}/labelflow", ["transition"])
+    walk_to(client, create_project(client), "faisabilite")
+    run(app, db, allowed)
+    (got,) = receiver.received
+    assert got.headers["Host"] == f"hooks.example.org:{port}"
+    assert receiver.verified(hook["secret"])[0]["type"] == "transition"
+    assert deliveries(client, hook["id"])[0]["status"] == "livree"
+
+
+def test_an_unreachable_receiver_is_a_logged_failure(
+    client: Any, app: Any, db: Engine, allowed: Settings, receiver: Receiver
+) -> None:
+    port = receiver.url.split(":")[2].split("/")[0]
+    closed = receiver.url.replace(f":{port}/", ":1/")  # nothing listens on port 1
+    hook = register(client, closed, ["transition"])
+    walk_to(client, create_project(client), "faisabilite")
+    run(app, db, allowed)
+    (log,) = deliveries(client, hook["id"])
+    assert (log["status"], log["attempts"], log["last_status_code"]) == ("en_attente", 1, None)
+    assert log["last_error"].startswith("ConnectError")
 
 
 def test_deleting_an_endpoint_removes_its_log_and_sends_nothing_more(

@@ -21,6 +21,8 @@ from labelflow.errors import (
     AlreadyRecused,
     Forbidden,
     Invalid,
+    MeetingNotConvened,
+    MeetingNotYetHeld,
     NotFound,
     WrongStep,
 )
@@ -31,6 +33,7 @@ from labelflow.models import (
     Decision,
     Document,
     ExpertiseReport,
+    MeetingAgendaItem,
     MeetingAttendee,
     Project,
     Recusal,
@@ -68,30 +71,32 @@ def users_by_id(session: Session, ids: Iterable[int]) -> dict[int, User]:
 # --- meetings ---------------------------------------------------------------------------------
 
 
+CONVENED, HELD, CANCELLED = "convoquee", "tenue", "annulee"
+MEETING_STATUS_LABELS = {CONVENED: "Convoquée", HELD: "Tenue", CANCELLED: "Annulée"}
+
+
 @dataclass
 class MeetingView:
     meeting: BureauMeeting
     chair: User | None
     attendees: list[User]
     decisions: list[tuple[Decision, Project]] = field(default_factory=list)
+    agenda: list[Project] = field(default_factory=list)
 
     @property
     def id(self) -> int:
         return id_of(self.meeting)
 
 
-def create_meeting(
-    session: Session,
-    *,
-    held_on: date,
-    attendee_ids: Sequence[int],
-    chair_id: int | None,
-    notes: str | None,
-    actor: Actor,
-) -> BureauMeeting:
-    """Record a meeting: who was there (active Bureau members) and who chaired it."""
-    if held_on > dates.today():
-        raise Invalid("Une réunion du Bureau ne peut pas être dans le futur.", field="held_on")
+def decision_file_url(project: Project) -> str:
+    """The project's decision file on the Bureau's agenda page."""
+    return f"/bureau#dossier-{project.id}"
+
+
+def _check_attendance(
+    session: Session, *, attendee_ids: Sequence[int], chair_id: int | None
+) -> tuple[list[int], dict[int, User]]:
+    """Who was there (active Bureau members, at least one) and the chair among them."""
     bureau = {id_of(u): u for u in list_bureau_members(session)}
     present = list(dict.fromkeys(attendee_ids))
     if not present:
@@ -109,6 +114,88 @@ def create_meeting(
         raise Invalid(
             "La présidence de séance revient à l'un des membres présents.", field="chair_id"
         )
+    return present, bureau
+
+
+def _check_agenda(
+    session: Session, *, engine: Engine, project_ids: Sequence[int] | None, convening: bool
+) -> list[Project]:
+    """The agenda: projects at the Bureau's step, in the order given (omitted when convening:
+    every one waiting there, longest waiting first)."""
+    waiting = list(
+        session.exec(
+            select(Project)
+            .where(at_bureau_clause(engine))
+            .order_by(col(Project.entered_state_at), col(Project.id))
+        )
+    )
+    if project_ids is None:
+        chosen = waiting if convening else []
+    else:
+        by_id = {id_of(p): p for p in waiting}
+        wanted = list(dict.fromkeys(project_ids))
+        missing = [str(i) for i in wanted if i not in by_id]
+        if missing:
+            raise Invalid(
+                "L'ordre du jour ne porte que des projets à l'étape « Décision du Bureau » : "
+                f"{', '.join(missing)} n'y est pas.",
+                field="project_ids",
+            )
+        chosen = [by_id[i] for i in wanted]
+    if convening and not chosen:
+        raise Invalid(
+            "Aucun dossier n'est inscrit à l'ordre du jour : une séance se convoque pour les "
+            "projets à l'étape « Décision du Bureau ».",
+            field="project_ids",
+        )
+    return chosen
+
+
+def _meeting_fact(
+    session: Session, *, meeting: BureauMeeting, op: str, actor: Actor, **data: object
+) -> None:
+    record_fact(
+        session,
+        actor=actor,
+        kind="reunion",
+        at=dates.now(),
+        comment=str(data.pop("comment", "") or "") or None,
+        data={"meeting_id": meeting.id, "op": op, "held_on": meeting.held_on.isoformat(), **data},
+    )
+
+
+def create_meeting(
+    session: Session,
+    *,
+    engine: Engine,
+    held_on: date,
+    attendee_ids: Sequence[int],
+    chair_id: int | None,
+    notes: str | None,
+    actor: Actor,
+    project_ids: Sequence[int] | None = None,
+) -> BureauMeeting:
+    """A meeting held (today or past: who was there, who chaired it), recorded after the fact
+    and told to no one; or one convened ahead (a future date, no attendees yet, an agenda):
+    every active Bureau member is told (`notifications.on_meeting`)."""
+    convening = held_on > dates.today()
+    if convening and (attendee_ids or chair_id is not None):
+        raise Invalid(
+            "Une séance à venir se convoque sans présents ni présidence : ils s'enregistrent "
+            "le jour où elle se tient.",
+            field="held_on",
+        )
+    if convening:
+        bureau = {id_of(u): u for u in list_bureau_members(session)}
+        present: list[int] = []
+    else:
+        present, bureau = _check_attendance(session, attendee_ids=attendee_ids, chair_id=chair_id)
+    agenda = _check_agenda(session, engine=engine, project_ids=project_ids, convening=convening)
+    if convening and not bureau:
+        raise Invalid(
+            "Aucun membre actif du Bureau à convoquer : créez d'abord leurs comptes.",
+            field="held_on",
+        )
     meeting = BureauMeeting(
         held_on=held_on,
         chair_id=chair_id,
@@ -116,23 +203,116 @@ def create_meeting(
         notes=(notes or "").strip() or None,
         created_by=actor.name,
         created_at=dates.now(),
+        status=CONVENED if convening else HELD,
     )
     session.add(meeting)
     session.flush()
     for user_id in present:
         session.add(MeetingAttendee(meeting_id=id_of(meeting), user_id=user_id))
+    for project in agenda:
+        session.add(MeetingAgendaItem(meeting_id=id_of(meeting), project_id=id_of(project)))
     session.flush()
-    record_fact(
+    _meeting_fact(
         session,
+        meeting=meeting,
+        op="convocation" if convening else "tenue",
         actor=actor,
-        kind="reunion",
-        at=meeting.created_at,
-        data={
-            "meeting_id": meeting.id,
-            "held_on": held_on.isoformat(),
-            "attendee_ids": present,
-            "chair_id": chair_id,
-        },
+        attendee_ids=present,
+        chair_id=chair_id,
+        project_ids=[p.id for p in agenda],
+    )
+    return meeting
+
+
+def _convened(session: Session, meeting_id: int, *, doing: str) -> BureauMeeting:
+    meeting = session.get(BureauMeeting, meeting_id)
+    if meeting is None:
+        raise NotFound("Cette réunion du Bureau est introuvable.")
+    if meeting.status != CONVENED:
+        when = dates.french_date(meeting.held_on)
+        what = "a été annulée" if meeting.status == CANCELLED else "s'est tenue"
+        raise MeetingNotConvened(f"La séance du {when} {what} : elle ne peut plus être {doing}.")
+    return meeting
+
+
+def move_meeting(
+    session: Session, *, meeting_id: int, held_on: date, reason: str | None, actor: Actor
+) -> BureauMeeting:
+    """A convened meeting moved to another future day: the Bureau's members are told again."""
+    meeting = _convened(session, meeting_id, doing="déplacée")
+    if held_on <= dates.today():
+        raise Invalid(
+            "Une séance convoquée se déplace à une date à venir (pour une séance tenue, "
+            "enregistrez sa présence).",
+            field="held_on",
+        )
+    if held_on == meeting.held_on:
+        raise Invalid(f"La séance est déjà fixée au {dates.french_date(held_on)}.", field="held_on")
+    moved_from = meeting.held_on
+    meeting.held_on = held_on
+    session.add(meeting)
+    session.flush()
+    _meeting_fact(
+        session,
+        meeting=meeting,
+        op="deplacement",
+        actor=actor,
+        moved_from=moved_from.isoformat(),
+        comment=(reason or "").strip(),
+    )
+    return meeting
+
+
+def cancel_meeting(
+    session: Session, *, meeting_id: int, reason: str, actor: Actor
+) -> BureauMeeting:
+    """A convened meeting cancelled (with a reason): the Bureau's members are told."""
+    meeting = _convened(session, meeting_id, doing="annulée")
+    reason = (reason or "").strip()
+    if not reason:
+        raise Invalid("Indiquez la raison de l'annulation.", field="reason")
+    meeting.status = CANCELLED
+    meeting.cancel_reason = reason
+    session.add(meeting)
+    session.flush()
+    _meeting_fact(session, meeting=meeting, op="annulation", actor=actor, comment=reason)
+    return meeting
+
+
+def record_attendance(
+    session: Session,
+    *,
+    meeting_id: int,
+    attendee_ids: Sequence[int],
+    chair_id: int | None,
+    notes: str | None,
+    actor: Actor,
+) -> BureauMeeting:
+    """A convened meeting held: who was there and who chaired it, recorded on the day or after,
+    before any decision is taken at it. The Bureau's size is counted again that day."""
+    meeting = _convened(session, meeting_id, doing="tenue une seconde fois")
+    if meeting.held_on > dates.today():
+        raise MeetingNotYetHeld(
+            f"La séance du {dates.french_date(meeting.held_on)} n'a pas encore eu lieu : sa "
+            "présence s'enregistre le jour où elle se tient (ou déplacez-la)."
+        )
+    present, bureau = _check_attendance(session, attendee_ids=attendee_ids, chair_id=chair_id)
+    meeting.status = HELD
+    meeting.chair_id = chair_id
+    meeting.bureau_size = len(bureau)
+    if notes and notes.strip():
+        meeting.notes = notes.strip()
+    session.add(meeting)
+    for user_id in present:
+        session.add(MeetingAttendee(meeting_id=id_of(meeting), user_id=user_id))
+    session.flush()
+    _meeting_fact(
+        session,
+        meeting=meeting,
+        op="presence",
+        actor=actor,
+        attendee_ids=present,
+        chair_id=chair_id,
     )
     return meeting
 
@@ -144,7 +324,8 @@ def _meeting_views(
     engine: Engine,
     actor: Actor | None,
 ) -> list[MeetingView]:
-    """Meetings with their chair, attendees and decisions: three queries, whatever the count."""
+    """Meetings with their chair, attendees, agenda and decisions: four queries, whatever the
+    count."""
     ids = [id_of(m) for m in meetings]
     if not ids:
         return []
@@ -157,6 +338,14 @@ def _meeting_views(
     ):
         attendees[attendee.meeting_id].append(user)
     chairs = users_by_id(session, (m.chair_id for m in meetings if m.chair_id))
+    agendas: dict[int, list[Project]] = {i: [] for i in ids}
+    for item, project in session.exec(
+        select(MeetingAgendaItem, Project)
+        .join(Project, col(Project.id) == MeetingAgendaItem.project_id)
+        .where(col(MeetingAgendaItem.meeting_id).in_(ids))
+        .order_by(col(MeetingAgendaItem.id))
+    ):
+        agendas[item.meeting_id].append(project)
     decided: dict[int, list[tuple[Decision, Project]]] = {i: [] for i in ids}
     if actor is not None:
         query = (
@@ -177,6 +366,7 @@ def _meeting_views(
             chairs.get(m.chair_id) if m.chair_id else None,
             attendees[id_of(m)],
             decided[id_of(m)],
+            agendas[id_of(m)],
         )
         for m in meetings
     ]
@@ -204,13 +394,14 @@ def get_meeting(
 
 
 def list_meetings_for(session: Session, *, engine: Engine, project: Project) -> list[MeetingView]:
-    """The meetings that may deliberate on the project: held since it entered the Bureau step."""
+    """The meetings that may deliberate on the project: held (their attendance recorded) since
+    it entered the Bureau step."""
     if not at_bureau(engine, project):
         return []
     since = dates.paris_date(project.entered_state_at)
     meetings = session.exec(
         select(BureauMeeting)
-        .where(col(BureauMeeting.held_on) >= since)
+        .where(col(BureauMeeting.held_on) >= since, BureauMeeting.status == HELD)
         .order_by(col(BureauMeeting.held_on).desc(), col(BureauMeeting.id).desc())
     ).all()
     return _meeting_views(session, meetings, engine=engine, actor=None)

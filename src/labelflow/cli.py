@@ -1,5 +1,5 @@
 """The `labelflow` command: serve, worker, db upgrade, users, tokens, demo, remind, workflow check /
-diagram / migrate."""
+diagram / migrate, storage check / gc, history verify."""
 
 from __future__ import annotations
 
@@ -64,10 +64,36 @@ def _database(settings: Settings) -> SAEngine:
     )
 
 
+def _database_refused(db: SAEngine, exc: Exception) -> CommandError:
+    """A French reason for a database labelflow cannot use at start (missing, unreachable,
+    read-only), rather than a traceback."""
+    shown = db.url.render_as_string(hide_password=True)
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    lowered = reason.lower()
+    if "readonly" in lowered or "read-only" in lowered or "read only" in lowered:
+        message = (
+            f"La base de données {shown} est en lecture seule : labelflow doit pouvoir y "
+            "écrire (migrations, sessions, historique)."
+        )
+    elif "does not exist" in lowered:
+        message = f"La base de données {shown} n'existe pas : créez-la d'abord (createdb)."
+    elif "unable to open" in lowered:
+        message = f"Impossible d'ouvrir la base de données {shown} (dossier absent ou interdit)."
+    else:
+        message = f"Base de données {shown} injoignable."
+    return CommandError(f"{message} Détail : {reason}", EXIT_USAGE)
+
+
 def _upgrade(db: SAEngine) -> None:
+    from sqlalchemy.exc import DBAPIError  # noqa: PLC0415
+
     from labelflow import migrate  # noqa: PLC0415
 
-    migrate.upgrade(db)
+    try:
+        migrate.upgrade(db)
+    except DBAPIError as exc:
+        db.dispose()
+        raise _database_refused(db, exc) from None
 
 
 def _shown_url(settings: Settings) -> str:
@@ -643,6 +669,33 @@ def cmd_storage_gc(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_history_verify(args: argparse.Namespace, settings: Settings) -> int:
+    from labelflow import chain  # noqa: PLC0415
+    from labelflow.db import transaction  # noqa: PLC0415
+
+    db = _database(settings)
+    try:
+        _upgrade(db)
+        with transaction(db, write=False) as session:
+            report = chain.verify(session)
+    finally:
+        db.dispose()
+    for broken in report.breaks:
+        print(broken.line())
+    checked = (
+        f"{plural(report.events, 'fait', 'faits')} en {plural(report.chains, 'chaîne', 'chaînes')}"
+    )
+    if report.breaks:
+        print(
+            f"Historique altéré : {plural(len(report.breaks), 'chaîne rompue', 'chaînes rompues')}"
+            f" ({checked}).",
+            file=sys.stderr,
+        )
+        return EXIT_REFUSED
+    print(f"Historique vérifié : {checked}, aucune rupture.")
+    return 0
+
+
 def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
     from labelflow import backup  # noqa: PLC0415
 
@@ -847,6 +900,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="seulement ceux plus anciens que ce délai (défaut : 24 heures)",
     )
     gc.set_defaults(handler=cmd_storage_gc)
+
+    history = commands.add_parser("history", help="historique des projets")
+    history_commands = history.add_subparsers(
+        dest="history_command", required=True, metavar="COMMANDE"
+    )
+    verify = history_commands.add_parser(
+        "verify",
+        help="vérifier la chaîne d'empreintes de chaque historique ; code 1 à la moindre rupture",
+        description="Recalcule l'empreinte SHA-256 de chaque fait et son lien au précédent ; "
+        "affiche, pour chaque chaîne rompue, le premier fait en cause.",
+    )
+    verify.set_defaults(handler=cmd_history_verify)
 
     save = commands.add_parser(
         "backup",

@@ -15,11 +15,13 @@ from sqlmodel import Session, col, select
 
 from labelflow import dates
 from labelflow.actors import Actor
-from labelflow.bureau import recused_ids, users_by_id
+from labelflow.bureau import CANCELLED, HELD, recused_ids, users_by_id
 from labelflow.errors import (
+    AttendanceNotRecorded,
     Conflict,
     DomainError,
     Invalid,
+    MeetingNotConvened,
     NoQuorum,
     OutcomeContradictsVote,
     RecusedVoter,
@@ -283,6 +285,19 @@ def deliberate(
         votes=votes,
         fraction=settings.bureau_quorum_fraction,
     )
+    # A meeting convened but not held (or cancelled) has no attendance to judge the votes and
+    # the quorum against: that 409 comes before the rest.
+    meeting = deliberation.meeting
+    if meeting is not None and meeting.status != HELD:
+        when = dates.french_date(meeting.held_on)
+        if meeting.status == CANCELLED:
+            raise MeetingNotConvened(
+                f"La séance du {when} a été annulée : aucune décision ne peut y être prise."
+            )
+        raise AttendanceNotRecorded(
+            f"La présence à la séance du {when} n'est pas encore enregistrée : enregistrez les "
+            "membres présents et la présidence de séance avant la décision."
+        )
     problems = deliberation_problems(deliberation)
     if meeting_id is not None and deliberation.meeting is None:
         problems.insert(0, Invalid("Cette réunion du Bureau est introuvable.", field="meeting_id"))

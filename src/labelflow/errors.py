@@ -244,6 +244,22 @@ class NoQuorum(Conflict):
     code = "quorum_non_atteint"
 
 
+class AttendanceNotRecorded(Conflict):
+    """A convened meeting whose attendance and chair are not recorded yet: no decision."""
+
+    code = "presence_non_enregistree"
+
+
+class MeetingNotConvened(Conflict):
+    """A meeting held or cancelled: it can no longer be moved, cancelled or attended."""
+
+    code = "seance_non_convoquee"
+
+
+class MeetingNotYetHeld(Conflict):
+    code = "seance_a_venir"
+
+
 class OutcomeContradictsVote(Invalid):
     code = "decision_contraire_au_vote"
 

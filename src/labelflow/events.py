@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from labelflow import dates
+from labelflow import chain, dates
 from labelflow.actors import Actor
 from labelflow.models import Event, Project
 from labelflow.permissions import hidden_document_facts_clause, message_audiences
@@ -141,6 +141,7 @@ def record_fact(
         comment=comment,
         data=data or {},
     )
+    chain.seal(session, event)
     session.add(event)
     session.flush()
     SUBSCRIBERS.publish(

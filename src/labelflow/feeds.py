@@ -22,6 +22,7 @@ from sqlmodel import Session, col, select
 from labelflow import dates
 from labelflow.accounts import actor_of, digest
 from labelflow.actors import Actor
+from labelflow.bureau import CANCELLED
 from labelflow.errors import NotFound
 from labelflow.models import (
     BureauMeeting,
@@ -194,7 +195,10 @@ def entries(session: Session, *, user: User, engine: Engine, base_url: str) -> l
     if actor.role in ("bureau", "staff"):
         meetings = session.exec(
             select(BureauMeeting)
-            .where(col(BureauMeeting.held_on) >= dates.today() - MEETINGS_SINCE)
+            .where(
+                col(BureauMeeting.held_on) >= dates.today() - MEETINGS_SINCE,
+                col(BureauMeeting.status) != CANCELLED,  # gone from the calendars too
+            )
             .order_by(col(BureauMeeting.held_on), col(BureauMeeting.id))
         ).all()
         sequences = _meeting_sequences(session, [m.id for m in meetings if m.id is not None])

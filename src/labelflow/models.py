@@ -310,10 +310,16 @@ class Event(SQLModel, table=True):
     """Append-only history: one row per fact."""
 
     __tablename__ = "events"
+    __table_args__ = (
+        # A chain's latest link (`chain.seal`), and the history in order of recording.
+        sa.Index("ix_events_project_id_id", "project_id", "id"),
+        # Two events after the same link would fork the chain: refused.
+        sa.UniqueConstraint("previous_sha256", name="uq_events_previous_sha256"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     # Empty for the facts that are nobody's project history (accounts, Bureau meetings).
-    project_id: int | None = _fk("projects", nullable=True)
+    project_id: int | None = _fk("projects", nullable=True, index=False)
     at: datetime = _ts()
     # The name as it was when the fact happened; the account, when there is one.
     actor: str = Field(max_length=200)
@@ -329,6 +335,10 @@ class Event(SQLModel, table=True):
     to_state: str | None = Field(default=None, max_length=50)
     comment: str | None = Field(default=None, max_length=5000)
     data: dict[str, Any] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
+    # The hash chain (`labelflow.chain`): the digest of the previous event of the same chain
+    # (empty for the first) and this one's, over its canonical content and the previous digest.
+    previous_sha256: str | None = Field(default=None, max_length=64)
+    sha256: str | None = Field(default=None, max_length=64, nullable=False)
 
 
 class ProjectMember(SQLModel, table=True):
@@ -472,11 +482,34 @@ class BureauMeeting(SQLModel, table=True):
             sa.Integer, sa.ForeignKey("users.id", ondelete="SET NULL"), nullable=True
         ),
     )
-    # Size of the Bureau on that day (active bureau accounts), the base of the quorum.
+    # Size of the Bureau on that day (active bureau accounts), the base of the quorum: counted
+    # when the meeting is convened, counted again when its attendance is recorded.
     bureau_size: int
     notes: str | None = Field(default=None, max_length=5000)
     created_by: str = Field(max_length=200)
     created_at: datetime = _ts()
+    # `convoquee` (convened ahead, no attendance yet), `tenue` (attendance and chair recorded:
+    # it may deliberate), `annulee` (cancelled before it was held).
+    status: str = Field(
+        default="tenue",
+        sa_column=sa.Column(sa.String(20), nullable=False, server_default="tenue"),
+    )
+    cancel_reason: str | None = Field(default=None, max_length=5000)
+
+
+class MeetingAgendaItem(SQLModel, table=True):
+    """A project on a meeting's agenda (ordre du jour), in the order it was put there."""
+
+    __tablename__ = "meeting_agenda_items"
+    __table_args__ = (
+        sa.UniqueConstraint(
+            "meeting_id", "project_id", name="uq_meeting_agenda_items_meeting_project"
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    meeting_id: int = _fk("bureau_meetings")
+    project_id: int = _fk("projects")
 
 
 class MeetingAttendee(SQLModel, table=True):

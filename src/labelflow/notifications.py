@@ -9,6 +9,7 @@ at once, one `courriel_notification` job that e-mails it after the commit (the o
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -21,12 +22,15 @@ from sqlmodel import Session, col, select
 
 from labelflow import dates, jobs, mail
 from labelflow.actors import Actor
-from labelflow.bureau import BUREAU_ROLE
+from labelflow.bureau import BUREAU_ROLE, decision_file_url
 from labelflow.decisions import OUTCOME_LABELS
 from labelflow.documents import GENERATED_TYPE_LABELS
 from labelflow.errors import EssentialNotification, NotFound
 from labelflow.events import Fact
+from labelflow.french import de
 from labelflow.models import (
+    BureauMeeting,
+    MeetingAgendaItem,
     Notification,
     NotificationPreference,
     Project,
@@ -36,7 +40,7 @@ from labelflow.models import (
     id_of,
 )
 from labelflow.permissions import PIPELINE_READ, require
-from labelflow.projects import at_bureau_clause, definition_of
+from labelflow.projects import definition_of
 from labelflow.workflow import WorkflowDefinition
 
 IMMEDIATE = "immediat"
@@ -117,10 +121,13 @@ def modes_of(session: Session, user_ids: Iterable[int], kind: str) -> dict[int, 
     return modes
 
 
-def _active_modes(session: Session, user_ids: set[int], kind: str) -> dict[int, str]:
-    """The active accounts among `user_ids`, each with its mode for `kind`, in one query."""
+def _active_modes(
+    session: Session, user_ids: set[int], kind: str, region: str | None = None
+) -> dict[int, str]:
+    """The active accounts among `user_ids`, each with its mode for `kind`, in one query; about
+    a project of `region`, regional staff of other régions are left out (they do not see it)."""
     chosen = session.exec(
-        select(User.id, NotificationPreference.mode)
+        select(User.id, NotificationPreference.mode, User.role, User.regions)
         .outerjoin(
             NotificationPreference,
             sa.and_(
@@ -132,8 +139,9 @@ def _active_modes(session: Session, user_ids: set[int], kind: str) -> dict[int, 
     ).all()
     return {
         int(user_id): IMMEDIATE if kind in ESSENTIAL or mode is None else mode
-        for user_id, mode in chosen
+        for user_id, mode, role, regions in chosen
         if user_id is not None
+        and (region is None or role != "staff" or not regions or region in regions)
     }
 
 
@@ -157,7 +165,7 @@ def notify(
     wanted = {i for i in user_ids if i is not None and i != actor_id}
     if not wanted:
         return []
-    modes = _active_modes(session, wanted, kind)
+    modes = _active_modes(session, wanted, kind, project.region if project is not None else None)
     if not modes:
         return []
     now = dates.now()
@@ -212,6 +220,15 @@ def absolute(base_url: str, url: str) -> str:
     return base_url.rstrip("/") + "/" + url.lstrip("/")
 
 
+# A page of labelflow closing a line of a notification's body (« — Régie X : /bureau#… »).
+_PATH_AT_END = re.compile(r"(?m)(?<=: )(/[^\s]*)$")
+
+
+def _absolute_paths(body: str, base_url: str) -> str:
+    """The body as e-mailed: the pages it names at the end of its lines, absolute."""
+    return _PATH_AT_END.sub(lambda m: absolute(base_url, m.group(1)), body)
+
+
 def _item(session: Session, notification: Notification, base_url: str) -> EmailItem:
     project = (
         session.get(Project, notification.project_id)
@@ -220,7 +237,7 @@ def _item(session: Session, notification: Notification, base_url: str) -> EmailI
     )
     return EmailItem(
         title=notification.title,
-        body=notification.body,
+        body=_absolute_paths(notification.body, base_url),
         link=absolute(base_url, notification.url),
         project_name=project.name if project is not None else None,
     )
@@ -689,28 +706,53 @@ def on_report(fact: Fact) -> None:
 
 
 def on_meeting(fact: Fact) -> None:
-    """A Bureau meeting recorded: every active member of the Bureau."""
+    """A Bureau meeting convened ahead, moved or cancelled: every active member of the Bureau,
+    with the agenda and a link to each decision file. A meeting recorded once held (after the
+    fact) or its attendance told no one: the members were there."""
     data = fact.event.data
-    members = fact.session.exec(
+    op = data.get("op")
+    if op not in ("convocation", "deplacement", "annulation"):
+        return
+    session = fact.session
+    meeting = session.get(BureauMeeting, int(data["meeting_id"]))
+    if meeting is None:
+        return
+    members = session.exec(
         select(User.id).where(User.role == BUREAU_ROLE, col(User.active).is_(True))
     ).all()
-    held_on = date.fromisoformat(str(data["held_on"]))
-    body = ""
-    runtime = fact.runtime
-    if runtime is not None:  # the agenda: the decision files waiting for the Bureau
-        names = fact.session.exec(
-            select(Project.name)
-            .where(at_bureau_clause(runtime.workflows))
-            .order_by(col(Project.entered_state_at), col(Project.id))
-        ).all()
-        if names:
-            body = "Dossiers à l'étape « Décision du Bureau » : " + " ; ".join(names) + "."
+    when = dates.french_date(meeting.held_on)
+    agenda = session.exec(
+        select(Project)
+        .join(MeetingAgendaItem, col(MeetingAgendaItem.project_id) == Project.id)
+        .where(MeetingAgendaItem.meeting_id == meeting.id)
+        .order_by(col(MeetingAgendaItem.id))
+    ).all()
+    lines = [f"— {p.name} : {decision_file_url(p)}" for p in agenda]
+    if op == "annulation":
+        title = f"Séance du Bureau du {when} annulée"
+        body = f"Motif : {fact.event.comment or ''}"
+        if lines:
+            body += "\n\nDossiers qui étaient à l'ordre du jour :\n" + "\n".join(lines)
+    else:
+        if op == "convocation":
+            title = f"Convocation : séance du Bureau le {when}"
+            body = f"Vous êtes convoqué·e à la séance du Bureau du {when}."
+        else:
+            moved_from = dates.french_date(date.fromisoformat(str(data["moved_from"])))
+            title = f"Séance du Bureau déplacée au {when}"
+            body = f"La séance du Bureau prévue le {moved_from} se tiendra le {when}."
+            if fact.event.comment:
+                body += f"\nMotif : {fact.event.comment}"
+        if meeting.notes:
+            body += f"\n\n{meeting.notes}"
+        if lines:
+            body += "\n\nOrdre du jour (dossiers de décision) :\n" + "\n".join(lines)
     notify(
-        fact.session,
+        session,
         kind="seance",
         user_ids=members,
-        title=f"Réunion du Bureau du {dates.french_date(held_on)}",
-        url=f"/bureau/meetings#reunion-{data.get('meeting_id')}",
+        title=title,
+        url=f"/bureau/meetings#reunion-{meeting.id}",
         body=body,
         actor_id=fact.actor.user_id,
     )
@@ -777,7 +819,7 @@ def on_message(fact: Fact) -> None:
         session,
         kind="message",
         user_ids=people,
-        title=f"Nouveau message de {fact.actor.name}",
+        title=f"Nouveau message {de(fact.actor.name)}",  # « d'Awa Diallo »
         url=f"/projects/{project.id}#messages",
         project=project,
         actor_id=fact.actor.user_id,

@@ -291,6 +291,28 @@ class ProjectList(BaseModel):
     offset: int
 
 
+class CommunePublic(BaseModel):
+    insee: str = Field(description="Code INSEE de la commune")
+    name: str
+
+
+class RegiePublic(BaseModel):
+    """A labelled Régie, as the open data publishes it (nothing personal)."""
+
+    name: str
+    kind: Literal["quartier", "territoire"]
+    kind_label: str = Field(description="« Régie de Quartier » ou « Régie de Territoire »")
+    communes: list[CommunePublic]
+    region: str
+    label_number: str
+    labelled_on: date
+
+
+class RegieList(BaseModel):
+    items: list[RegiePublic]
+    total: int
+
+
 class TransitionIn(Input):
     action: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
     comment: OptionalText | None = None
@@ -471,11 +493,50 @@ class DecisionPublic(BaseModel):
     recorded_at: datetime
 
 
+MeetingStatus = Literal["convoquee", "tenue", "annulee"]
+
+
 class MeetingCreate(Input):
+    """A meeting held (`held_on` today or past, with its attendees and chair), or convened ahead
+    (`held_on` in the future, no attendees: every active Bureau member is notified)."""
+
     held_on: Day
+    attendee_ids: list[UserId] = Field(
+        default_factory=list,
+        max_length=200,
+        description="Les membres présents (vide pour une séance convoquée à l'avance)",
+    )
+    chair_id: UserId | None = Field(
+        default=None, description="Qui préside la séance (parmi les présents)"
+    )
+    project_ids: list[UserId] | None = Field(
+        default=None,
+        max_length=200,
+        description="L'ordre du jour : des projets à l'étape « Décision du Bureau » (omis pour "
+        "une séance convoquée : tous ceux qui y sont)",
+    )
+    notes: OptionalText | None = None
+
+
+class MeetingMove(Input):
+    held_on: Day = Field(description="La nouvelle date de la séance convoquée")
+    reason: OptionalText | None = None
+
+
+class MeetingCancel(Input):
+    reason: LongText
+
+
+class MeetingAttendance(Input):
     attendee_ids: list[UserId] = Field(max_length=200, description="Les membres présents")
     chair_id: UserId = Field(description="Qui préside la séance (parmi les présents)")
     notes: OptionalText | None = None
+
+
+class AgendaEntryPublic(BaseModel):
+    project_id: int
+    project_name: str
+    url: str = Field(description="Le dossier de décision du projet")
 
 
 class PersonPublic(BaseModel):
@@ -493,6 +554,11 @@ class MeetingDecisionPublic(BaseModel):
 class MeetingPublic(BaseModel):
     id: int
     held_on: date
+    status: MeetingStatus = Field(
+        description="convoquee (à venir, présence non enregistrée), tenue, annulee"
+    )
+    agenda: list[AgendaEntryPublic] = Field(description="L'ordre du jour")
+    cancel_reason: str | None
     chair: PersonPublic | None
     bureau_size: int = Field(description="Membres du Bureau ce jour-là (base du quorum)")
     attendees: list[PersonPublic]
@@ -593,6 +659,17 @@ Role = Literal["staff", "consultant", "porteur", "bureau"]
 Password = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
 
 
+Region = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), NoNul
+]
+# A regional staff account's régions (empty: national); each written as the projects write it.
+Regions = Annotated[list[Region], Field(max_length=30)]
+
+
+def _distinct(regions: list[str] | None) -> list[str] | None:
+    return None if regions is None else list(dict.fromkeys(regions))
+
+
 class UserCreate(Input):
     email: EmailStr
     name: Text
@@ -600,6 +677,9 @@ class UserCreate(Input):
     is_admin: bool = False
     # Omitted: the account cannot sign in until a password is set (see `labelflow users`).
     password: Password | None = None
+    regions: Regions = []
+
+    _distinct_regions = field_validator("regions", mode="after")(_distinct)
 
 
 class UserUpdate(Input):
@@ -608,6 +688,9 @@ class UserUpdate(Input):
     is_admin: bool | None = None
     active: bool | None = None
     password: Password | None = None
+    regions: Regions | None = None
+
+    _distinct_regions = field_validator("regions", mode="after")(_distinct)
 
 
 class UserPublic(BaseModel):
@@ -617,6 +700,8 @@ class UserPublic(BaseModel):
     role: Role
     is_admin: bool
     active: bool
+    # A regional staff account's régions: it sees and drives their projects only (empty: all).
+    regions: list[str] = []
     created_at: datetime
     last_login_at: datetime | None
 

@@ -18,11 +18,12 @@ import json
 import secrets
 import socket
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -75,9 +76,10 @@ def _public(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
-def check_url(url: str, *, allow_private: bool, resolver: Resolver | None = None) -> None:
-    """Refuse (French 422) an address that is not http(s), or that resolves to a private,
-    loopback, link-local or reserved network (unless `allow_private`)."""
+def check_url(url: str, *, allow_private: bool, resolver: Resolver | None = None) -> list[str]:
+    """The addresses `url`'s server resolves to, once checked: refused (French 422) when it is
+    not http(s), or resolves to a private, loopback, link-local or reserved network (unless
+    `allow_private`)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise WebhookUrlRefused(
@@ -87,8 +89,6 @@ def check_url(url: str, *, allow_private: bool, resolver: Resolver | None = None
         parts.port  # noqa: B018  (a port out of range raises)
     except ValueError:
         raise WebhookUrlRefused("Le port de l'adresse est invalide.", field="url") from None
-    if allow_private:
-        return
     try:
         addresses = (resolver or resolve)(parts.hostname)
     except (OSError, UnicodeError):
@@ -98,12 +98,41 @@ def check_url(url: str, *, allow_private: bool, resolver: Resolver | None = None
             f"Le serveur « {parts.hostname} » est introuvable : vérifiez l'adresse.", field="url"
         )
     private = [a for a in addresses if not _public(a)]
-    if private:
+    if private and not allow_private:
         raise WebhookUrlRefused(
             f"L'adresse mène à un réseau privé ou local ({', '.join(private)}) : seules les "
             "adresses publiques sont acceptées.",
             field="url",
         )
+    return addresses
+
+
+class _PinnedBackend(httpcore.SyncBackend):
+    """Connects to the address just checked, whatever the name resolves to a moment later (a
+    DNS answer changed between the check and the connection); TLS still checks the name."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        return super().connect_tcp(self.address, port, timeout, local_address, socket_options)
+
+
+def pinned_client(address: str) -> httpx.Client:
+    """An HTTP client whose every connection goes to `address` (no proxy from the environment:
+    the address checked is the one reached)."""
+    transport = httpx.HTTPTransport(trust_env=False)
+    transport._pool = httpcore.ConnectionPool(
+        ssl_context=httpx.create_ssl_context(), network_backend=_PinnedBackend(address)
+    )
+    return httpx.Client(transport=transport, trust_env=False, timeout=TIMEOUT_SECONDS)
 
 
 def check_events(events: Sequence[str]) -> list[str]:
@@ -388,7 +417,7 @@ def deliver(ctx: jobs.JobContext) -> jobs.Finish | None:
         return _abandon(delivery_id, "webhook désactivé")
     try:
         # Again at delivery: the name may resolve elsewhere than when it was registered.
-        check_url(endpoint.url, allow_private=ctx.settings.webhooks_allow_private)
+        addresses = check_url(endpoint.url, allow_private=ctx.settings.webhooks_allow_private)
     except WebhookUrlRefused as exc:
         refused = _abandon(delivery_id, exc.message)
         raise jobs.PermanentFailure(exc.message, record=refused) from None
@@ -397,15 +426,15 @@ def deliver(ctx: jobs.JobContext) -> jobs.Finish | None:
     last_attempt = ctx.job.attempts > len(jobs.RETRY_DELAYS)
     code: int | None = None
     try:
-        response = httpx.post(
-            endpoint.url,
-            content=body.encode(),
-            headers=signed_headers(
-                endpoint.secret, message_id=delivery.message_id, at=at, body=body
-            ),
-            timeout=TIMEOUT_SECONDS,
-            follow_redirects=False,
-        )
+        with pinned_client(addresses[0]) as client:
+            response = client.post(
+                endpoint.url,
+                content=body.encode(),
+                headers=signed_headers(
+                    endpoint.secret, message_id=delivery.message_id, at=at, body=body
+                ),
+                follow_redirects=False,
+            )
         code = response.status_code
         error = None if 200 <= code < 300 else f"réponse HTTP {code}"
     except httpx.HTTPError as exc:

@@ -271,6 +271,7 @@ def decide(b: Builder, outcome: str, fired: int, entered: int, motivation: str |
             )
         meeting = bureau.create_meeting(
             b.session,
+            engine=b.engine,
             held_on=dates.today(),
             attendee_ids=[m.user_id or 0 for m in present],
             chair_id=present[0].user_id,

@@ -34,6 +34,8 @@ from labelflow.web.milestones import api as milestones_api
 from labelflow.web.milestones import pages as milestones_pages
 from labelflow.web.notifications import api as notifications_api
 from labelflow.web.notifications import pages as notifications_pages
+from labelflow.web.open_data import api as open_data_api
+from labelflow.web.open_data import pages as open_data_pages
 from labelflow.web.projects import api as projects_api
 from labelflow.web.projects import pages as projects_pages
 from labelflow.web.records import api as records_api
@@ -101,7 +103,7 @@ def create_app(settings: Settings | None = None, *, db: SAEngine | None = None) 
     )
 
     @app.get("/healthz", tags=["service"], summary="État du service")
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:
         ping(db)
         return {"status": "ok"}
 
@@ -127,6 +129,9 @@ def create_app(settings: Settings | None = None, *, db: SAEngine | None = None) 
         app.include_router(api.router)
     # Before any sign-in: the invitation and password-reset links.
     app.include_router(account_api.public_router)
+    # The open data: anyone's, without signing in.
+    app.include_router(open_data_api.public_router)
+    app.include_router(open_data_api.files_router)
     # A calendar application knows only the feed's secret address.
     app.include_router(feeds_api.public_router)
     install_docs(app)
@@ -145,6 +150,7 @@ def create_app(settings: Settings | None = None, *, db: SAEngine | None = None) 
         help_pages,
         notifications_pages,
         jobs_pages,
+        open_data_pages,
         stats_pages,
         webhooks_pages,
     ):

@@ -4,12 +4,13 @@ or 404 under the visibility rule (project, document, assignment)."""
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Path, Query, Request
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
 from labelflow import accounts, assignments, documents, pipeline, runtime
 from labelflow.actors import Actor
@@ -27,15 +28,24 @@ READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 MAX_ID = 2**31 - 1
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """One transaction per request, committed before the response is sent."""
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """One transaction per request, committed before the response is sent.
+
+    Async, so that opening and closing it costs no thread-pool hop (a sync generator costs two,
+    about 0.2 ms of server CPU served): a session connects at its first query, which runs in
+    the sync dependency or handler that makes it. A write's commit goes to the thread pool (on
+    SQLite it waits for the disk); a read's commit ends a read transaction, at once.
+    """
     db = request.app.state.db
-    bind = db if request.method in READ_METHODS else write_engine(db)
-    with Session(bind, expire_on_commit=False) as session:
+    write = request.method not in READ_METHODS
+    with Session(write_engine(db) if write else db, expire_on_commit=False) as session:
         runtime.attach(session, request.app.state.runtime)
         try:
             yield session
-            session.commit()
+            if write:
+                await run_in_threadpool(session.commit)
+            else:
+                session.commit()
         except BaseException:
             session.rollback()
             raise
@@ -45,7 +55,7 @@ def get_session(request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
     engine: Engine = request.app.state.workflows
     return engine
 
@@ -53,7 +63,7 @@ def get_engine(request: Request) -> Engine:
 EngineDep = Annotated[Engine, Depends(get_engine)]
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -129,7 +139,7 @@ def current_identity(request: Request, session: SessionDep, settings: SettingsDe
 IdentityDep = Annotated[Identity, Depends(current_identity)]
 
 
-def current_actor(identity: IdentityDep) -> Actor:
+async def current_actor(identity: IdentityDep) -> Actor:
     return accounts.actor_of(identity.user)
 
 
@@ -155,7 +165,7 @@ async def csrf_form(request: Request, identity: IdentityDep) -> None:
 def permit(permission: str) -> Any:
     """Route dependency: the role must allow `permission` (403)."""
 
-    def check(actor: ActorDep) -> None:
+    async def check(actor: ActorDep) -> None:
         require(actor, permission)
 
     return Depends(check)
@@ -164,7 +174,7 @@ def permit(permission: str) -> Any:
 def permit_on_project(permission: str) -> Any:
     """Like `permit`, after the project is loaded: an invisible project is 404, not 403."""
 
-    def check(project: ProjectDep, actor: ActorDep) -> None:
+    async def check(project: ProjectDep, actor: ActorDep) -> None:
         require(actor, permission)
 
     return Depends(check)
@@ -173,13 +183,13 @@ def permit_on_project(permission: str) -> Any:
 def permit_messages() -> Any:
     """The role uses a project's messages (403), after the project is loaded (404 first)."""
 
-    def check(project: ProjectDep, actor: ActorDep) -> None:
+    async def check(project: ProjectDep, actor: ActorDep) -> None:
         require_messages(actor)
 
     return Depends(check)
 
 
-def get_store(request: Request) -> Storage:
+async def get_store(request: Request) -> Storage:
     store: Storage = request.app.state.store
     return store
 
@@ -230,7 +240,7 @@ DocumentDep = Annotated[LoadedDocument, Depends(load_document)]
 
 
 def permit_on_document(permission: str) -> Any:
-    def check(loaded: DocumentDep, actor: ActorDep) -> None:
+    async def check(loaded: DocumentDep, actor: ActorDep) -> None:
         require(actor, permission)
 
     return Depends(check)
@@ -267,7 +277,7 @@ def load_assignment(
 AssignmentDep = Annotated[LoadedAssignment, Depends(load_assignment)]
 
 
-def project_filters(
+async def project_filters(
     state: Annotated[str | None, Query(max_length=50)] = None,
     kind: Annotated[str | None, Query(max_length=20)] = None,
     region: Annotated[str | None, Query(max_length=100)] = None,
@@ -323,7 +333,7 @@ ListSortDep = Annotated[
 PROJECT_FILTER_NAMES = frozenset({*inspect.signature(project_filters).parameters, "sort"})
 
 
-def known_filters_only(request: Request) -> None:
+async def known_filters_only(request: Request) -> None:
     """Route dependency: a query parameter that is not a filter of the list is refused (422),
     rather than silently ignored (an export of every project when one filter is misspelt)."""
     unknown = sorted(set(request.query_params) - PROJECT_FILTER_NAMES)

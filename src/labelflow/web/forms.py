@@ -23,7 +23,10 @@ from labelflow.schemas import (
     DeadlineMove,
     DecisionCreate,
     DeclarationsIn,
+    MeetingAttendance,
+    MeetingCancel,
     MeetingCreate,
+    MeetingMove,
     MemberAdd,
     MessageIn,
     MilestoneCreate,
@@ -392,9 +395,14 @@ class UserForm(BaseModel):
     role: str = ""
     is_admin: str = ""
     password: str = ""
+    # One région per line (a regional staff account); empty: national.
+    regions: str = ""
 
     def values(self) -> dict[str, Any]:
         return self.model_dump(exclude={"password"})  # a password is never shown again
+
+    def region_list(self) -> list[str]:
+        return [line.strip() for line in self.regions.splitlines() if line.strip()]
 
     def to_create(self) -> UserCreate:
         data = _filled(
@@ -404,6 +412,7 @@ class UserForm(BaseModel):
                 "role": self.role,
                 "is_admin": _checked(self.is_admin),
                 "password": self.password or None,
+                "regions": self.region_list(),
             }
         )
         return validated(UserCreate, data, checks=_user_checks)
@@ -413,6 +422,7 @@ class UserForm(BaseModel):
             "name": self.name,
             "role": self.role,
             "is_admin": _checked(self.is_admin),
+            "regions": self.region_list(),
         }
         if self.password:
             changes["password"] = self.password
@@ -424,6 +434,7 @@ def _user_checks(accepted: dict[str, Any]) -> list[dict[str, str]]:
         role=accepted.get("role"),
         is_admin=accepted.get("is_admin"),
         password=accepted.get("password"),
+        regions=accepted.get("regions"),
     )
 
 
@@ -471,12 +482,24 @@ class DecisionForm(PageForm):
 
 
 class MeetingForm(PageForm):
+    """A meeting recorded once held (`mode` « tenue »: attendees, chair) or convened ahead
+    (`mode` « convoquer »: a future date and the agenda's projects)."""
+
+    mode: str = "tenue"
     held_on: str = ""
     attendee_ids: list[str] = []
     chair_id: str = ""
+    project_ids: list[str] = []
     notes: str = ""
 
+    @property
+    def convening(self) -> bool:
+        return self.mode == "convoquer"
+
     def to_model(self) -> MeetingCreate:
+        listed = {"attendee_ids": [a for a in self.attendee_ids if a.strip()]}
+        if self.convening:
+            listed = {"project_ids": [p for p in self.project_ids if p.strip()]}
         return MeetingCreate.model_validate(
             _filled(
                 {
@@ -484,6 +507,39 @@ class MeetingForm(PageForm):
                     "chair_id": _blank_to_none(self.chair_id),
                     "notes": _blank_to_none(self.notes),
                 }
+            )
+            | listed
+        )
+
+
+class MeetingMoveForm(PageForm):
+    held_on: str = ""
+    reason: str = ""
+
+    def to_model(self) -> MeetingMove:
+        return MeetingMove.model_validate(
+            _filled(
+                {"held_on": _blank_to_none(self.held_on), "reason": _blank_to_none(self.reason)}
+            )
+        )
+
+
+class MeetingCancelForm(PageForm):
+    reason: str = ""
+
+    def to_model(self) -> MeetingCancel:
+        return MeetingCancel.model_validate(_filled({"reason": self.reason}))
+
+
+class MeetingAttendanceForm(PageForm):
+    attendee_ids: list[str] = []
+    chair_id: str = ""
+    notes: str = ""
+
+    def to_model(self) -> MeetingAttendance:
+        return MeetingAttendance.model_validate(
+            _filled(
+                {"chair_id": _blank_to_none(self.chair_id), "notes": _blank_to_none(self.notes)}
             )
             | {"attendee_ids": [a for a in self.attendee_ids if a.strip()]}
         )

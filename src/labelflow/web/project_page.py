@@ -14,10 +14,10 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
-from labelflow import deadlines, documents, events, governance, messages
+from labelflow import chain, deadlines, documents, events, governance, messages
 from labelflow.actors import Actor
 from labelflow.db import transaction
-from labelflow.models import Project
+from labelflow.models import Project, id_of
 from labelflow.projects import definition_of, load_facts
 from labelflow.report_document import report_card
 from labelflow.web.account.present import abilities, home_link
@@ -63,6 +63,14 @@ def project_page(
         events.list_events(session, project=project, viewer=actor, newest=HISTORY_ON_PAGE + 1)
     )
     older_exist = len(recent) > HISTORY_ON_PAGE
+    # Staff read the whole history: its latest fact is the chain's head (see `chain`).
+    history_break = (
+        chain.project_verified(
+            session, project_id=project.id, head=max(recent, key=id_of, default=None)
+        )
+        if actor.is_staff
+        else None
+    )
     recent = recent[-HISTORY_ON_PAGE:]
     entries = list(events.list_state_entries(session, project=project))
     documents_shown = documents_public(
@@ -82,6 +90,8 @@ def project_page(
         "timeline": timeline(definition, public, entries),
         "history": history_lines(definition, recent),
         "history_hidden": older_exist,
+        "history_checked": actor.is_staff,
+        "history_break": history_break,
         "stakeholders": [stakeholder_public(s) for s in facts.stakeholders],
         "board": facts.board,
         "board_summary": governance.board_summary(facts.board),

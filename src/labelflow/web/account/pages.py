@@ -112,6 +112,7 @@ def _account_page(
     password_form: FormState | None = None,
     new_token: str = "",
     new_calendar_url: str = "",
+    calendar_replaced: bool = False,
     status_code: int = 200,
 ) -> Response:
     user = accounts.get_user(session, actor.user_id or 0)
@@ -129,7 +130,9 @@ def _account_page(
             "json_url": "/api/v1/me",
             "notice": "" if password_form else notice(request.query_params.get("fait", "")),
             **preferences_context(session, actor),
-            **calendar_context(session, actor, new_url=new_calendar_url),
+            **calendar_context(
+                session, actor, new_url=new_calendar_url, replaced=calendar_replaced
+            ),
         },
         status_code,
     )
@@ -292,10 +295,18 @@ def create_calendar(
     request: Request, session: SessionDep, settings: SettingsDep, identity: IdentityDep
 ) -> Response:
     """Create or replace the calendar's address: the only time it is shown."""
+    replaced = feeds.get_feed(session, user_id=identity.user.id or 0) is not None
     secret = feeds.create_feed(session, user=identity.user)
     actor = accounts.actor_of(identity.user)
     url = feed_url(settings.base_url, secret)
-    return _account_page(request, session, actor, new_calendar_url=url, status_code=201)
+    return _account_page(
+        request,
+        session,
+        actor,
+        new_calendar_url=url,
+        calendar_replaced=replaced,
+        status_code=201,
+    )
 
 
 @router.post("/account/calendar/revoke", dependencies=PAGE_DEPENDENCIES)

@@ -14,7 +14,10 @@ from labelflow.schemas import (
     AgendaItem,
     DecisionCreate,
     DecisionPublic,
+    MeetingAttendance,
+    MeetingCancel,
     MeetingCreate,
+    MeetingMove,
     MeetingPublic,
     RecusalCreate,
     RecusalPublic,
@@ -79,15 +82,83 @@ def create_meeting(
 ) -> MeetingPublic:
     meeting = bureau.create_meeting(
         session,
+        engine=engine,
         held_on=data.held_on,
         attendee_ids=data.attendee_ids,
         chair_id=data.chair_id,
+        project_ids=data.project_ids,
         notes=data.notes,
         actor=actor,
     )
     response.headers["Location"] = f"/api/v1/bureau/meetings/{meeting.id}"
     shown = bureau.get_meeting(session, engine=engine, meeting_id=meeting.id or 0, actor=actor)
     return meeting_public(shown)
+
+
+@router.patch(
+    "/bureau/meetings/{meeting_id}",
+    tags=["bureau"],
+    summary="Déplacer une séance convoquée (les membres du Bureau en sont avertis)",
+    dependencies=[permit(BUREAU_MANAGE)],
+)
+def move_meeting(
+    meeting_id: MeetingId,
+    data: MeetingMove,
+    session: SessionDep,
+    engine: EngineDep,
+    actor: ActorDep,
+) -> MeetingPublic:
+    bureau.move_meeting(
+        session, meeting_id=meeting_id, held_on=data.held_on, reason=data.reason, actor=actor
+    )
+    return meeting_public(
+        bureau.get_meeting(session, engine=engine, meeting_id=meeting_id, actor=actor)
+    )
+
+
+@router.post(
+    "/bureau/meetings/{meeting_id}/cancel",
+    tags=["bureau"],
+    summary="Annuler une séance convoquée (les membres du Bureau en sont avertis)",
+    dependencies=[permit(BUREAU_MANAGE)],
+)
+def cancel_meeting(
+    meeting_id: MeetingId,
+    data: MeetingCancel,
+    session: SessionDep,
+    engine: EngineDep,
+    actor: ActorDep,
+) -> MeetingPublic:
+    bureau.cancel_meeting(session, meeting_id=meeting_id, reason=data.reason, actor=actor)
+    return meeting_public(
+        bureau.get_meeting(session, engine=engine, meeting_id=meeting_id, actor=actor)
+    )
+
+
+@router.put(
+    "/bureau/meetings/{meeting_id}/attendance",
+    tags=["bureau"],
+    summary="Enregistrer la présence et la présidence d'une séance convoquée, une fois tenue",
+    dependencies=[permit(BUREAU_MANAGE)],
+)
+def record_attendance(
+    meeting_id: MeetingId,
+    data: MeetingAttendance,
+    session: SessionDep,
+    engine: EngineDep,
+    actor: ActorDep,
+) -> MeetingPublic:
+    bureau.record_attendance(
+        session,
+        meeting_id=meeting_id,
+        attendee_ids=data.attendee_ids,
+        chair_id=data.chair_id,
+        notes=data.notes,
+        actor=actor,
+    )
+    return meeting_public(
+        bureau.get_meeting(session, engine=engine, meeting_id=meeting_id, actor=actor)
+    )
 
 
 @router.get(

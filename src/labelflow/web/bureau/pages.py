@@ -3,9 +3,10 @@ recusals and the decision form. Each calls the same service as the JSON API (`bu
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import Form, Query, Request
+from fastapi import Form, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 from sqlmodel import Session
@@ -16,6 +17,7 @@ from labelflow.permissions import BUREAU_MANAGE, BUREAU_READ, RECORD_WRITE, RECU
 from labelflow.web.bureau.present import agenda_page, meetings_page
 from labelflow.web.confirm import NOTICES, ask, confirmed, hidden_fields
 from labelflow.web.deps import (
+    MAX_ID,
     ActorDep,
     EngineDep,
     ProjectDep,
@@ -29,8 +31,10 @@ from labelflow.web.forms import (
     REFUSALS,
     DecisionForm,
     Forms,
-    FormState,
+    MeetingAttendanceForm,
+    MeetingCancelForm,
     MeetingForm,
+    MeetingMoveForm,
     RecusalForm,
     refusal,
 )
@@ -38,6 +42,8 @@ from labelflow.web.project_page import submit
 from labelflow.web.routing import page_router, render
 
 router = page_router()
+
+MeetingId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 @router.get("/bureau", dependencies=[permit(BUREAU_READ)])
@@ -57,17 +63,33 @@ def _meetings(
     request: Request,
     session: Session,
     actor: Actor,
-    form: FormState | None = None,
+    forms: Forms | None = None,
     status_code: int = 200,
+    notice: str = "",
 ) -> Response:
     state = request.app.state
-    context = meetings_page(session, state.settings, state.workflows, actor, form)
+    context = meetings_page(session, state.settings, state.workflows, actor, forms)
+    context["notice"] = notice
     return render(request, "bureau_meetings.html", context, status_code)
 
 
+# What the last action on a meeting did, told at the top of the meetings page.
+MEETING_NOTICES = {
+    "convoquee": "La séance est convoquée : les membres du Bureau en sont avertis.",
+    "deplacee": "La séance est déplacée : les membres du Bureau en sont avertis.",
+    "annulee": "La séance est annulée : les membres du Bureau en sont avertis.",
+    "tenue": "La présence et la présidence de la séance sont enregistrées.",
+}
+
+
 @router.get("/bureau/meetings", dependencies=[permit(BUREAU_READ)])
-def meetings(request: Request, session: SessionDep, actor: ActorDep) -> Response:
-    return _meetings(request, session, actor)
+def meetings(
+    request: Request,
+    session: SessionDep,
+    actor: ActorDep,
+    fait: Annotated[str, Query(max_length=20)] = "",
+) -> Response:
+    return _meetings(request, session, actor, notice=MEETING_NOTICES.get(fait, ""))
 
 
 @router.post("/bureau/meetings", dependencies=[permit(BUREAU_MANAGE)])
@@ -75,23 +97,116 @@ def create_meeting(
     request: Request,
     form: Annotated[MeetingForm, Form()],
     session: SessionDep,
+    engine: EngineDep,
     actor: ActorDep,
 ) -> Response:
+    name = "convene" if form.convening else "meeting"
     try:
         data = form.to_model()
         meeting = bureau.create_meeting(
             session,
+            engine=engine,
             held_on=data.held_on,
             attendee_ids=data.attendee_ids,
             chair_id=data.chair_id,
+            project_ids=data.project_ids,
             notes=data.notes,
             actor=actor,
         )
     except REFUSALS as exc:
         session.rollback()
         state = refusal(exc, form.values())
-        return _meetings(request, session, actor, state, state.status)
-    return RedirectResponse(f"/bureau/meetings#reunion-{meeting.id}", status_code=303)
+        return _meetings(request, session, actor, Forms({name: state}), state.status)
+    done = "?fait=convoquee" if meeting.status == bureau.CONVENED else ""
+    return RedirectResponse(f"/bureau/meetings{done}#reunion-{meeting.id}", status_code=303)
+
+
+def _on_meeting(
+    request: Request,
+    session: Session,
+    actor: Actor,
+    *,
+    name: str,
+    meeting_id: int,
+    values: dict[str, Any],
+    call: Callable[[], Any],
+    done: str,
+) -> Response:
+    """A form about one meeting: done, back to it on the page; refused, the page again with
+    the form's values and reasons (`forms["<name>-<id>"]`)."""
+    try:
+        call()
+    except REFUSALS as exc:
+        session.rollback()
+        state = refusal(exc, values)
+        forms = Forms({f"{name}-{meeting_id}": state})
+        return _meetings(request, session, actor, forms, state.status)
+    return RedirectResponse(f"/bureau/meetings?fait={done}#reunion-{meeting_id}", 303)
+
+
+@router.post("/bureau/meetings/{meeting_id}/move", dependencies=[permit(BUREAU_MANAGE)])
+def move_meeting(
+    request: Request,
+    meeting_id: MeetingId,
+    form: Annotated[MeetingMoveForm, Form()],
+    session: SessionDep,
+    actor: ActorDep,
+) -> Response:
+    def call() -> Any:
+        data = form.to_model()
+        return bureau.move_meeting(
+            session, meeting_id=meeting_id, held_on=data.held_on, reason=data.reason, actor=actor
+        )
+
+    return _on_meeting(
+        request, session, actor, name="move", meeting_id=meeting_id, values=form.values(),
+        call=call, done="deplacee",
+    )  # fmt: skip
+
+
+@router.post("/bureau/meetings/{meeting_id}/cancel", dependencies=[permit(BUREAU_MANAGE)])
+def cancel_meeting(
+    request: Request,
+    meeting_id: MeetingId,
+    form: Annotated[MeetingCancelForm, Form()],
+    session: SessionDep,
+    actor: ActorDep,
+) -> Response:
+    def call() -> Any:
+        data = form.to_model()
+        return bureau.cancel_meeting(
+            session, meeting_id=meeting_id, reason=data.reason, actor=actor
+        )
+
+    return _on_meeting(
+        request, session, actor, name="cancel", meeting_id=meeting_id, values=form.values(),
+        call=call, done="annulee",
+    )  # fmt: skip
+
+
+@router.post("/bureau/meetings/{meeting_id}/attendance", dependencies=[permit(BUREAU_MANAGE)])
+def record_attendance(
+    request: Request,
+    meeting_id: MeetingId,
+    form: Annotated[MeetingAttendanceForm, Form()],
+    session: SessionDep,
+    actor: ActorDep,
+) -> Response:
+    def call() -> Any:
+        data = form.to_model()
+        return bureau.record_attendance(
+            session,
+            meeting_id=meeting_id,
+            attendee_ids=data.attendee_ids,
+            chair_id=data.chair_id,
+            notes=data.notes,
+            actor=actor,
+        )
+
+    return _on_meeting(
+        request, session, actor, name="attendance", meeting_id=meeting_id,
+        values=form.values(), call=call, done="tenue",
+    )  # fmt: skip
 
 
 @router.post("/projects/{project_id}/recusals", dependencies=[permit_on_project(RECUSAL_DECLARE)])

@@ -17,6 +17,7 @@ from labelflow.permissions import BUREAU_MANAGE, BUREAU_READ, RECORD_WRITE, allo
 from labelflow.projects import at_bureau, definition_of
 from labelflow.schemas import (
     AgendaDocument,
+    AgendaEntryPublic,
     AgendaItem,
     DecisionPublic,
     DocumentPublic,
@@ -28,7 +29,7 @@ from labelflow.schemas import (
 )
 from labelflow.settings import Settings
 from labelflow.web.documents.present import document_public, documents_public
-from labelflow.web.forms import Forms, FormState
+from labelflow.web.forms import Forms
 from labelflow.web.projects.present import project_summary
 from labelflow.workflow import Engine
 
@@ -66,6 +67,14 @@ def meeting_public(view: bureau.MeetingView) -> MeetingPublic:
     return MeetingPublic(
         id=view.id,
         held_on=m.held_on,
+        status=m.status,
+        agenda=[
+            AgendaEntryPublic(
+                project_id=p.id or 0, project_name=p.name, url=bureau.decision_file_url(p)
+            )
+            for p in view.agenda
+        ],
+        cancel_reason=m.cancel_reason,
         chair=_person(view.chair.id, view.chair.name) if view.chair else None,
         bureau_size=m.bureau_size,
         attendees=[_person(u.id, u.name) for u in view.attendees],
@@ -177,20 +186,40 @@ def meetings_page(
     settings: Settings,
     engine: Engine,
     actor: Actor,
-    form: FormState | None = None,
+    forms: Forms | None = None,
 ) -> dict[str, Any]:
-    """The Bureau's meetings, and for staff the form that records one."""
+    """The Bureau's meetings (convened ones with their agenda), and for staff the forms that
+    convene one, record one held, and move, cancel or record the attendance of a convened one."""
     members = bureau.list_bureau_members(session)
-    form = form or FormState()
-    checked = {str(v) for v in form.value("attendee_ids", [])} if form.refused else set()
+    forms = forms or Forms()
+
+    def checked(name: str, field_name: str) -> set[str]:
+        form = forms[name]
+        return {str(v) for v in form.value(field_name, [])} if form.refused else set()
+
+    meetings = bureau.list_meetings(session, engine=engine, actor=actor)
+    waiting = bureau.list_decision_files(session, engine=engine, actor=actor)
+    convening = forms["convene"]
     return {
-        "meetings": bureau.list_meetings(session, engine=engine, actor=actor),
+        "meetings": meetings,
+        "convened": [v for v in meetings if v.meeting.status == bureau.CONVENED],
+        "status_labels": bureau.MEETING_STATUS_LABELS,
         "members": members,
         "member_choices": [(str(u.id), u.name) for u in members],
-        "checked": checked,
-        "form": form,
+        "checked": checked("meeting", "attendee_ids"),
+        "checked_of": checked,
+        "form": forms["meeting"],
+        "forms": forms,
+        # The projects that may be put on an agenda (all checked unless a refused form says).
+        "agenda_choices": [(str(f.project.id), f.project.name) for f in waiting],
+        "agenda_checked": (
+            checked("convene", "project_ids")
+            if convening.refused
+            else {str(f.project.id) for f in waiting}
+        ),
         "can_manage": allows(actor, BUREAU_MANAGE),
         "today": dates.today().isoformat(),
+        "today_date": dates.today(),
         "quorum_fraction": settings.bureau_quorum_fraction,
         "nav": "home" if actor.role == "bureau" else "bureau",
         "json_url": "/api/v1/bureau/meetings",

@@ -14,7 +14,9 @@ def feed_url(base_url: str, secret: str) -> str:
     return base_url.rstrip("/") + feeds.feed_path(secret)
 
 
-def calendar_context(session: Session, actor: Actor, *, new_url: str = "") -> dict[str, Any]:
+def calendar_context(
+    session: Session, actor: Actor, *, new_url: str = "", replaced: bool = False
+) -> dict[str, Any]:
     """What the « Agenda » section of « Mon compte » needs."""
     feed = feeds.get_feed(session, user_id=actor.user_id or 0)
-    return {"calendar_feed": feed, "calendar_new_url": new_url}
+    return {"calendar_feed": feed, "calendar_new_url": new_url, "calendar_replaced": replaced}

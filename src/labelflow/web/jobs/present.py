@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from labelflow import jobs, notifications
+from labelflow import jobs, notifications, webhooks
 from labelflow.models import Job
 from labelflow.schemas import JobPublic
 
@@ -15,6 +15,7 @@ KIND_LABELS = {
     notifications.DIGEST_JOB: "Résumé quotidien",
     notifications.DIGESTS_JOB: "Préparation des résumés quotidiens",
     jobs.REMINDERS_JOB: "Rappels d'échéances",
+    webhooks.JOB: "Envoi d'un webhook",
 }
 STATUS_BADGES = {
     jobs.PENDING: "neutral",
@@ -70,6 +71,8 @@ class JobRow:
 
 def _detail(job: Job) -> str:
     payload = job.payload or {}
+    if "delivery_id" in payload:
+        return f"envoi n° {payload['delivery_id']}"
     if "notification_id" in payload:
         return f"notification n° {payload['notification_id']}"
     if "user_id" in payload and "day" in payload:

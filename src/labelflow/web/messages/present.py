@@ -13,7 +13,9 @@ from labelflow.actors import ROLE_LABELS, Actor
 from labelflow.messages import MessageView
 from labelflow.models import Project
 from labelflow.permissions import MESSAGE_AUDIENCES, message_audiences, require_messages
+from labelflow.projects import visibility_clause
 from labelflow.schemas import DocumentPublic, MessageAuthor, MessagePublic
+from labelflow.workflow import Engine
 
 AWAITING_LABELS = {
     "porteur": "En attente de réponse du porteur de projet",
@@ -112,11 +114,12 @@ def messages_section(
     }
 
 
-def waiting_lists(session: Session) -> dict[str, Any]:
-    """The dashboard's two lists, the longest waiting first."""
+def waiting_lists(session: Session, engine: Engine, actor: Actor) -> dict[str, Any]:
+    """The dashboard's two lists among the projects `actor` sees, the longest waiting first."""
+    visible = visibility_clause(actor, engine)
     return {
-        "awaiting_porteurs": messages.awaiting_porteurs(session),
-        "awaiting_staff": messages.awaiting_staff(session),
+        "awaiting_porteurs": messages.awaiting_porteurs(session, visible=visible),
+        "awaiting_staff": messages.awaiting_staff(session, visible=visible),
     }
 
 

@@ -47,7 +47,7 @@ def _webhooks_page(
             "rows": endpoint_rows(endpoints, webhooks.counts_by_endpoint(session), recent),
             "events": webhooks.EVENTS,
             "status_labels": webhooks.STATUS_LABELS,
-            "form": form or FormState(values={"events": list(webhooks.EVENTS)}),
+            "form": form or FormState(),
             "created_secret": created_secret,
             "created_id": created_id,
             "notice": NOTICES.get(request.query_params.get("fait", ""), ""),

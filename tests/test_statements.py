@@ -1,0 +1,63 @@
+"""SQL statements per request (DESIGN §8, issue 12): the project JSON and the project page send
+the same number of statements whatever the project holds and however many projects there are,
+and no more than they do today (bench/served.py reports them; the goal is 6)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, event
+
+from tests.factories import add_stakeholder, create_project, upload
+
+# Today's counts, BEGIN included (issue 12 aims at 6): a change that adds one fails here.
+CEILINGS = {"json": 14, "page": 31}
+
+
+@contextmanager
+def counted(db: Engine) -> Iterator[list[str]]:
+    statements: list[str] = []
+
+    def on_execute(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event.listen(db, "before_cursor_execute", on_execute)
+    try:
+        yield statements
+    finally:
+        event.remove(db, "before_cursor_execute", on_execute)
+
+
+def statements_of(client: Any, db: Engine, project_id: int) -> dict[str, int]:
+    counts = {}
+    for key, path, accept in (
+        ("json", f"/api/v1/projects/{project_id}", "application/json"),
+        ("page", f"/projects/{project_id}", "text/html"),
+    ):
+        client.get(path, headers={"Accept": accept})  # the token's "last used" written once
+        with counted(db) as statements:
+            response = client.get(path, headers={"Accept": accept})
+        assert response.status_code == 200, response.text
+        counts[key] = len(statements)
+    return counts
+
+
+def test_project_statements_do_not_grow_with_its_rows_or_the_network(
+    client: Any, db: Engine
+) -> None:
+    bare = create_project(client, name="Régie sans rien")
+    before = statements_of(client, db, bare["id"])
+
+    full = create_project(client, name="Régie bien remplie")
+    for n, college in enumerate(["habitants", "collectivite", "bailleur"] * 3):
+        add_stakeholder(client, full["id"], college, name=f"Partie {n}")
+    for _ in range(5):
+        upload(client, full["id"], "note_cadrage")
+    for n in range(8):
+        create_project(client, name=f"Autre régie {n}")
+    assert statements_of(client, db, full["id"]) == before
+    assert statements_of(client, db, bare["id"]) == before
+    for key, ceiling in CEILINGS.items():
+        assert before[key] <= ceiling, (key, before[key])
