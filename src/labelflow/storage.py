@@ -15,6 +15,7 @@ leaves an unreferenced file: `labelflow storage gc` removes those older than its
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
-from labelflow.errors import NotFound, PayloadTooLarge
+from labelflow.errors import InsufficientStorage, NotFound, PayloadTooLarge
 from labelflow.settings import Settings
 
 CHUNK = 1024 * 1024
@@ -59,6 +60,23 @@ def too_large(max_bytes: int) -> PayloadTooLarge:
     return PayloadTooLarge(f"Le fichier dépasse la taille maximale autorisée ({megabytes} Mo).")
 
 
+NO_ROOM = (
+    "Le stockage des pièces est plein : la pièce n'a pas été enregistrée. Réessayez plus tard "
+    "ou prévenez l'équipe."
+)
+
+
+@contextmanager
+def no_room_is_refused() -> Iterator[None]:
+    """A full disk (or quota) while writing a file becomes a 507, not a 500."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise InsufficientStorage(NO_ROOM) from exc
+        raise
+
+
 class Storage(ABC):
     """Content-addressed files. `staging_dir` holds the uploads being checked."""
 
@@ -70,10 +88,11 @@ class Storage(ABC):
         self.staging_dir.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256()
         size = 0
-        fd, name = tempfile.mkstemp(dir=self.staging_dir, prefix="upload-")
+        with no_room_is_refused():
+            fd, name = tempfile.mkstemp(dir=self.staging_dir, prefix="upload-")
         path = Path(name)
         try:
-            with os.fdopen(fd, "wb") as out:
+            with no_room_is_refused(), os.fdopen(fd, "wb") as out:
                 while chunk := source.read(CHUNK):
                     size += len(chunk)
                     if size > max_bytes:
@@ -84,6 +103,7 @@ class Storage(ABC):
                 os.fsync(out.fileno())
             yield Staged(path=path, sha256=digest.hexdigest(), size=size)
         finally:
+            # Whatever happened (a full disk midway included), no partial file stays.
             path.unlink(missing_ok=True)
 
     def put_bytes(self, content: bytes) -> Staged:
@@ -158,9 +178,10 @@ class LocalStorage(Storage):
 
     def commit(self, staged: Staged) -> None:
         final = self.path_for(staged.sha256)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(staged.path, final)
-        _fsync_dir(final.parent)
+        with no_room_is_refused():
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staged.path, final)
+            _fsync_dir(final.parent)
 
     def exists(self, sha256: str) -> bool:
         return self.path_for(sha256).is_file()
