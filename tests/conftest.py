@@ -102,6 +102,7 @@ def make_user(
     name: str | None = None,
     email: str | None = None,
     password: str | None = None,
+    regions: list[str] | None = None,
 ) -> User:
     """A real account, committed (plain function: tests call it through `users`)."""
     data = UserCreate(
@@ -110,6 +111,7 @@ def make_user(
         role=role,  # type: ignore[arg-type]
         is_admin=is_admin,
         password=password,
+        regions=regions or [],
     )
     with transaction(db) as session:
         return accounts.create_user(session, data=data, actor=SYSTEM)

@@ -30,6 +30,7 @@ from labelflow.models import Job, User
 from labelflow.settings import Settings
 from tests.conftest import make_user, token_for
 from tests.factories import (
+    QUARTIER,
     add_stakeholder,
     complete_prefiguration,
     create_project,
@@ -54,6 +55,8 @@ SEEN = (200, 404)  # reads their project; another one does not exist for them
 DENY = (403, 404)  # sees their project but the role may not do this; another one does not exist
 
 Cell = Outcome | tuple[Outcome, Outcome]
+# The région of the "other" project: not the regional staff account's.
+OTHER_REGION = "Bretagne"
 
 # --- the matrix -------------------------------------------------------------------------------
 #
@@ -66,6 +69,9 @@ MATRIX: dict[tuple[str, str], tuple[Cell, Cell, Cell, Cell, Cell, Cell]] = {
     # workflows
     ("GET", "/api/v1/workflows"): (401, 200, 200, 200, 200, 200),
     ("GET", "/api/v1/workflows/{key}"): (401, 200, 200, 200, 200, 200),
+    # moving running projects to a newer version: administrators
+    ("POST", "/api/v1/workflows/{key}/migrations/plan"): (401, 422, 403, 403, 403, 403),
+    ("POST", "/api/v1/workflows/{key}/migrations"): (401, 422, 403, 403, 403, 403),
     # projects (the list is filtered by role: see test_lists_show_exactly_the_visible_projects)
     ("POST", "/api/v1/projects"): (401, 422, 422, 403, 403, 403),
     ("GET", "/api/v1/projects"): (401, 200, 200, 200, 200, 200),
@@ -194,6 +200,8 @@ MATRIX: dict[tuple[str, str], tuple[Cell, Cell, Cell, Cell, Cell, Cell]] = {
     ("GET", "/"): (LOGIN, 200, 200, 200, 200, 200),
     ("GET", "/workflows"): (LOGIN, 200, 200, 200, 200, 200),
     ("GET", "/workflows/{key}"): (LOGIN, 200, 200, 200, 200, 200),
+    ("GET", "/workflows/{key}/migration"): (LOGIN, 200, 403, 403, 403, 403),
+    ("POST", "/workflows/{key}/migration"): (LOGIN, OK, 403, 403, 403, 403),
     ("GET", "/projects"): (LOGIN, 200, 200, 200, 200, 200),
     ("GET", "/stats/network"): (LOGIN, 200, 200, 403, 403, 403),
     ("GET", "/projects/new"): (LOGIN, 200, 200, 403, 403, 403),
@@ -300,7 +308,22 @@ MATRIX: dict[tuple[str, str], tuple[Cell, Cell, Cell, Cell, Cell, Cell]] = {
     ("POST", "/projects/{project_id}/unfollow"): (LOGIN, 303, 303, DENY, DENY, DENY),
 }  # fmt: skip
 
-ROLE_COLUMNS = ("anonymous", "admin", "staff", "consultant", "porteur", "bureau")
+ROLE_COLUMNS = ("anonymous", "admin", "staff", "consultant", "porteur", "bureau", "regional")
+
+
+def regional_cell(path: str, staff: Cell) -> Cell:
+    """A regional staff account (limited to the "own" project's région): what national staff get
+    on a project of its région, and on a project of another région the project does not exist
+    for it (404). Routes on no project answer it as they answer staff."""
+    return (staff, 404) if project_scoped(path) and not isinstance(staff, tuple) else staff
+
+
+def row_of(method: str, path: str) -> tuple[Cell, ...]:
+    """The matrix's row with its last column, the regional staff account."""
+    row = MATRIX[(method, path)]
+    return (*row, regional_cell(path, row[2]))
+
+
 # Mounted applications are not routes of ours: only the static files, which need no session.
 MOUNTS = {"/static"}
 # Request bodies other than the default (`{}` for the API, the anti-forgery field for pages).
@@ -338,11 +361,11 @@ def test_every_route_is_in_the_matrix(app: Any) -> None:
 
 
 def test_the_matrix_is_well_formed() -> None:
-    for (method, path), cells in MATRIX.items():
-        for role, cell in zip(ROLE_COLUMNS, cells, strict=True):
+    for method, path in MATRIX:
+        for role, cell in zip(ROLE_COLUMNS, row_of(method, path), strict=True):
             if isinstance(cell, tuple):
                 assert project_scoped(path), (method, path)
-                assert role in ("consultant", "porteur", "bureau"), (method, path)
+                assert role in ("consultant", "porteur", "bureau", "regional"), (method, path)
 
 
 # --- the world the matrix runs in -------------------------------------------------------------
@@ -389,6 +412,10 @@ def world(client: Any, db: Engine, settings: Settings, staff_user: User) -> Worl
         "consultant": make_user(db, role="consultant", name="Claude Consultant"),
         "porteur": make_user(db, role="porteur", name="Paule Porteur"),
         "bureau": make_user(db, role="bureau", name="Bérénice Bureau"),
+        # Staff of the "own" project's région only (the other one is in another région).
+        "regional": make_user(
+            db, role="staff", name="Régine Régionale", regions=[QUARTIER["region"]]
+        ),
     }
     own = walk_to(client, create_project(client, name="Projet suivi"), "prefiguration")
     complete_prefiguration(client, own, consultant_id=users["consultant"].id)
@@ -396,7 +423,7 @@ def world(client: Any, db: Engine, settings: Settings, staff_user: User) -> Worl
     (assignment,) = client.get(f"/api/v1/projects/{own['id']}/assignments").json()
     r = client.post(f"/api/v1/projects/{own['id']}/members", json={"user_id": users["porteur"].id})
     assert r.status_code == 201, r.text
-    other = create_project(client, name="Projet d'autrui")
+    other = create_project(client, name="Projet d'autrui", region=OTHER_REGION)
     upload(client, other["id"], "note_cadrage")
     projects = {"own": own, "other": other}
     who = {"anonymous": Who(None)} | {
@@ -568,8 +595,8 @@ def matches(expected: Outcome, response: Any) -> bool:
 
 def cells() -> Iterator[tuple[str, str, str, str, Outcome]]:
     """(method, path, role, project in play, expected outcome) for every cell of the matrix."""
-    for (method, path), row in MATRIX.items():
-        for role, cell in zip(ROLE_COLUMNS, row, strict=True):
+    for method, path in MATRIX:
+        for role, cell in zip(ROLE_COLUMNS, row_of(method, path), strict=True):
             if not project_scoped(path):
                 yield method, path, role, "own", cell  # type: ignore[misc]
             elif isinstance(cell, tuple):
@@ -614,13 +641,13 @@ def test_lists_show_exactly_the_visible_projects(world: World, client_as: Any) -
     own, other = world.projects["own"]["id"], world.projects["other"]["id"]
     for role in ("admin", "staff"):
         assert listed(client_as(world.who[role].user)) == {own, other}
-    for role in ("consultant", "porteur", "bureau"):
+    for role in ("consultant", "porteur", "bureau", "regional"):
         assert listed(client_as(world.who[role].user)) == {own}, role
 
 
 def test_a_hidden_project_looks_like_a_missing_one(world: World, client_as: Any) -> None:
     other = world.projects["other"]["id"]
-    for role in ("consultant", "porteur", "bureau"):
+    for role in ("consultant", "porteur", "bureau", "regional"):
         client = client_as(world.who[role].user)
         hidden = client.get(f"/api/v1/projects/{other}")
         missing = client.get("/api/v1/projects/999999")

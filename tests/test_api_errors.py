@@ -590,6 +590,7 @@ def test_no_server_error_on_garbage(client: Any) -> None:
         "milestone_id": 1,
         "notification_id": 1,
         "job_id": 1,
+        "wid": 1,
     }
     paths = client.get("/openapi.json").json()["paths"]
     seen = 0

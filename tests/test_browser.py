@@ -488,6 +488,41 @@ def test_dashboard_numbers_lead_to_their_lists(demo_server: str, page: Any) -> N
     shot(page, "liste-echeance-proche")
 
 
+def test_network_figures_charts_and_their_lists(demo_server: str, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    sign_in(page, demo_server, STAFF)
+    page.get_by_role("link", name="État du réseau").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("État du réseau")
+    charts = page.locator("figure.chart svg[role=img]")
+    expect(charts).to_have_count(6)
+    for i in range(6):
+        chart = charts.nth(i)
+        assert chart.locator("title").text_content()
+        assert chart.locator("desc").text_content()
+        # Drawn: bars, or ranges and their medians.
+        assert chart.locator("rect, circle").count() > 0
+    # Each chart has its table beside it.
+    expect(page.locator("figure.chart table")).to_have_count(6)
+    shot(page, "etat-du-reseau")
+    page.screenshot(path=str(SCREENSHOTS / "etat-du-reseau-haut.png"))
+
+    # A number of the funnel leads to the projects it counts.
+    funnel = page.locator("#entonnoir table tbody tr").first.locator("td a").first
+    number = int((funnel.text_content() or "0").split()[0])
+    assert number > 0
+    funnel.click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Projets")
+    expect(page.locator(".page-head p")).to_contain_text(f"{number} projet")
+    expect(page.locator(".filters__more")).to_contain_text("Entrés dans « Groupe projet »")
+
+    # Sorted by forecast: the soonest expected label first.
+    page.get_by_role("link", name="par date de label attendue").click()
+    expect(page.locator(".sort-links strong")).to_have_text("par date de label attendue")
+    expect(page.locator("td[data-label='Label attendu']").first).not_to_have_text("—")
+    shot(page, "liste-par-prevision")
+
+
 def test_anyone_reads_the_labelled_regies(demo_server: str, page: Any) -> None:
     from playwright.sync_api import expect
 

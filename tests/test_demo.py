@@ -290,7 +290,7 @@ class TestTheLoadedDemo:
         users = _demo_users(db)
         roles = Counter((u.role, u.is_admin) for u in users)
         assert roles[("staff", True)] == 1
-        assert roles[("staff", False)] == 1
+        assert roles[("staff", False)] == 2  # one national, one regional
         assert roles[("consultant", False)] == 2
         assert roles[("bureau", False)] == len(BUREAU)
         assert roles[("porteur", False)] == len(demo_ids)
@@ -414,7 +414,15 @@ class TestTheLoadedDemo:
         self, demo: LoadedDemo, db: Engine, settings: Settings
     ) -> None:
         logins = demo_logins(db)
-        assert [login.role for login in logins] == ["staff", "consultant", "porteur", "bureau"]
+        assert [login.role for login in logins] == [
+            "staff",
+            "consultant",
+            "porteur",
+            "bureau",
+            "staff",
+        ]
+        # The regional team's login, and the région it sees.
+        assert (logins[4].label, logins[4].project) == ("Équipe régionale", "Hauts-de-France")
         assert logins[0].email == "camille.roussel@demo.labelflow.fr"
         assert "(admin)" in logins[0].label
         assert logins[2].project  # the porteur's project, still in progress
@@ -433,7 +441,7 @@ class TestTheLoadedDemo:
         assert block[0] == f"labelflow est disponible sur {where}"  # as `make run` prints it
         assert block[1:] == demo_login_lines(demo_logins(db))
         pairs = re.findall(r"^  .+?  (\S+@\S+) / (\S+)", "\n".join(block), re.M)
-        assert len(pairs) == 4, block
+        assert len(pairs) == 5, block
         for email, password in pairs:
             with TestClient(app, follow_redirects=False) as browser:
                 form = browser.get("/login")

@@ -287,6 +287,7 @@ def test_staff_navigation_and_admin_only_user_management(
     assert nav_labels(text_of(admin_home)) == [
         "Tableau de bord",
         "Projets",
+        "État du réseau",
         "Nouveau projet",
         "Parcours",
         "Bureau",

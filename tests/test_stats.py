@@ -159,6 +159,9 @@ def test_forecast_beyond_target_sorted_and_null_when_closed(client: Any) -> None
     assert date.fromisoformat(listed[0]["forecast"]["label_on"]) < date.fromisoformat(
         listed[1]["forecast"]["label_on"]
     )
+    # With a filter on the passes too.
+    both = client.get("/api/v1/projects", params={"sort": "prevision", "reached": "groupe_projet"})
+    assert [p["name"] for p in both.json()["items"]] == [p["name"] for p in listed]
     newest = client.get("/api/v1/projects").json()["items"]
     assert [p["name"] for p in newest] == ["Abandonné", "Récent", "Très en retard"]
     assert recent["id"] in {p["id"] for p in newest}
@@ -325,3 +328,30 @@ def test_network_figures_follow_the_visibility_rule(
     porteur = client_as(make_user(db, role="porteur"))
     assert porteur.get("/api/v1/stats/network").status_code == 403
     assert porteur.get("/stats/network").status_code == 403
+
+
+def test_forecast_on_the_project_page_the_list_and_mon_projet(
+    client: Any, client_as: Any, db: Engine
+) -> None:
+    with dates.frozen(datetime.now(UTC) - timedelta(days=1200)):
+        late = create_project(client, name="Très en retard")
+    porteur = make_user(db, role="porteur", name="Awa Diallo")
+    linked = client.post(f"/api/v1/projects/{late['id']}/members", json={"user_id": porteur.id})
+    assert linked.status_code in (200, 201), linked.text
+    expected = dates.today() + timedelta(days=244 + 91 + 426 + 91 + 61)
+
+    page = unescape(client.get(f"/projects/{late['id']}").text)
+    assert f"Label attendu vers le {dates.french_date(expected)}" in page
+    assert "Au-delà de la date cible" in page
+    assert typeset("la prévision suit les durées cibles du parcours") in page
+
+    listed = unescape(client.get("/projects?sort=prevision").text)
+    assert dates.french_date(expected) in listed
+    assert "par date de label attendue</strong>" in listed
+
+    mine = unescape(client_as(porteur).get("/").text)
+    assert "<h1>Mon projet</h1>" in mine
+    assert f"Label attendu vers le {dates.french_date(expected)}" in mine
+    # The porteur's forecast is in their project's JSON too.
+    own = client_as(porteur).get(f"/api/v1/projects/{late['id']}").json()
+    assert own["forecast"]["label_on"] == expected.isoformat()

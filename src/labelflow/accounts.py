@@ -93,14 +93,23 @@ ADMIN_STAFF_ONLY = "Seul un membre de l'équipe nationale peut être administrat
 ACCOUNT_EXISTS = "Un compte existe déjà avec cette adresse e-mail."
 
 
+REGIONS_STAFF_ONLY = "Seul un compte de l'équipe nationale peut être limité à des régions."
+
+
 def user_problems(
-    *, role: str | None, is_admin: bool | None, password: str | None
+    *,
+    role: str | None,
+    is_admin: bool | None,
+    password: str | None,
+    regions: Sequence[str] | None = None,
 ) -> list[dict[str, str]]:
     """Every `{field, message}` the service refuses in an account's values (None: not given or
     not valid by itself), without looking anything up: what a form checks with its own."""
     problems = []
     if is_admin and role is not None and role != "staff":
         problems.append({"field": "is_admin", "message": ADMIN_STAFF_ONLY})
+    if regions and role is not None and role != "staff":
+        problems.append({"field": "regions", "message": REGIONS_STAFF_ONLY})
     if password and password_problem(password):
         problems.append({"field": "password", "message": password_problem(password)})
     return problems
@@ -117,7 +126,12 @@ def generate_password() -> str:
 
 def actor_of(user: User) -> Actor:
     return Actor(
-        name=user.name, role=user.role, user_id=user.id, is_admin=user.is_admin, email=user.email
+        name=user.name,
+        role=user.role,
+        user_id=user.id,
+        is_admin=user.is_admin,
+        email=user.email,
+        regions=tuple(user.regions or ()) if user.role == "staff" else (),
     )
 
 
@@ -153,7 +167,9 @@ def create_user(
     without a password is e-mailed its invitation link; without (the CLI, which always sets a
     password, and fixtures) none is sent."""
     email = normalize_email(str(data.email))
-    problems = user_problems(role=data.role, is_admin=data.is_admin, password=data.password)
+    problems = user_problems(
+        role=data.role, is_admin=data.is_admin, password=data.password, regions=data.regions
+    )
     if get_user_by_email(session, email) is not None:
         exists = {"field": "email", "message": ACCOUNT_EXISTS}
         if not problems:
@@ -169,6 +185,7 @@ def create_user(
         role=data.role,
         is_admin=data.is_admin,
         active=True,
+        regions=list(data.regions),
         password_hash=hash_password(data.password) if data.password else None,
         created_at=now,
         updated_at=now,
@@ -180,7 +197,13 @@ def create_user(
         actor=actor,
         kind="compte",
         at=now,
-        data={"op": "creation", "user_id": user.id, "role": user.role, "is_admin": user.is_admin},
+        data={
+            "op": "creation",
+            "user_id": user.id,
+            "role": user.role,
+            "is_admin": user.is_admin,
+            "regions": user.regions,
+        },
     )
     if invitation is not None and user.password_hash is None:
         issue_link(session, user=user, purpose=INVITATION, settings=invitation)
@@ -191,8 +214,14 @@ def update_user(session: Session, *, user: User, data: UserUpdate, actor: Actor)
     changes = data.model_dump(exclude_unset=True)
     role = changes.get("role") or user.role
     is_admin = changes.get("is_admin", user.is_admin)
+    regions = changes.get("regions")
+    if regions is None and role != "staff":
+        # An account leaving the national team leaves its régions with it.
+        regions = [] if user.regions else None
     refused = Invalid.collected(
-        user_problems(role=role, is_admin=is_admin, password=changes.get("password"))
+        user_problems(
+            role=role, is_admin=is_admin, password=changes.get("password"), regions=regions
+        )
     )
     if refused is not None:
         raise refused
@@ -205,6 +234,9 @@ def update_user(session: Session, *, user: User, data: UserUpdate, actor: Actor)
     for name in ("name", "role", "is_admin", "active"):
         if name in changes and changes[name] is not None:
             setattr(user, name, changes[name])
+    if regions is not None and regions != user.regions:
+        user.regions = list(regions)
+        changes["regions"] = user.regions
     if changes.get("password"):
         # The lockout message sends a locked-out user to the national team for a new password.
         set_password(session, user=user, new_password=changes["password"])

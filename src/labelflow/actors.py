@@ -20,6 +20,8 @@ class Actor:
     user_id: int | None = None
     is_admin: bool = False
     email: str = ""
+    # A regional staff account: the régions whose projects it sees and drives (empty: national).
+    regions: tuple[str, ...] = ()
 
     @property
     def is_staff(self) -> bool:

@@ -248,9 +248,12 @@ def _excerpt(body: str) -> str:
     return text if len(text) <= EXCERPT_LENGTH else text[: EXCERPT_LENGTH - 1].rstrip() + "…"
 
 
-def _waiting(session: Session, condition: Any, first_id: Any, limit: int) -> list[WaitingProject]:
-    """Projects whose `_last_ids()` match `condition`, with the message `first_id` names, the
-    longest waiting first."""
+def _waiting(
+    session: Session, condition: Any, first_id: Any, limit: int, visible: Any
+) -> list[WaitingProject]:
+    """Projects whose `_last_ids()` match `condition` (among those `visible`, an SQL condition
+    of the visibility rule, None: all), with the message `first_id` names, the longest waiting
+    first."""
     last = _last_ids().subquery()
     first = select(last.c.project_id, first_id(last).label("message_id")).where(condition(last))
     waited = first.subquery()
@@ -260,6 +263,7 @@ def _waiting(session: Session, condition: Any, first_id: Any, limit: int) -> lis
         .join(waited, waited.c.project_id == col(Project.id))
         .join(Message, col(Message.id) == waited.c.message_id)
         .join(author, col(author.id) == col(Message.author_id), isouter=True)
+        .where(*([] if visible is None else [visible]))
         .order_by(col(Message.created_at), col(Message.id))
         .limit(limit)
     ).all()
@@ -277,7 +281,7 @@ def _waiting(session: Session, condition: Any, first_id: Any, limit: int) -> lis
 
 
 def awaiting_porteurs(
-    session: Session, *, limit: int = DASHBOARD_LIST_SIZE
+    session: Session, *, visible: Any = None, limit: int = DASHBOARD_LIST_SIZE
 ) -> list[WaitingProject]:
     """Projects where staff asked for an answer no porteur has given yet, oldest question first."""
     return _waiting(
@@ -288,10 +292,13 @@ def awaiting_porteurs(
         ),
         lambda last: last.c.asked,
         limit,
+        visible,
     )
 
 
-def awaiting_staff(session: Session, *, limit: int = DASHBOARD_LIST_SIZE) -> list[WaitingProject]:
+def awaiting_staff(
+    session: Session, *, visible: Any = None, limit: int = DASHBOARD_LIST_SIZE
+) -> list[WaitingProject]:
     """Projects whose porteurs wrote last, with the first of their messages since staff's last
     one (how long they have waited), oldest first."""
     later = aliased(Message)
@@ -316,6 +323,7 @@ def awaiting_staff(session: Session, *, limit: int = DASHBOARD_LIST_SIZE) -> lis
         ),
         first_unanswered,
         limit,
+        visible,
     )
 
 

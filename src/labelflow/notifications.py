@@ -27,6 +27,7 @@ from labelflow.decisions import OUTCOME_LABELS
 from labelflow.documents import GENERATED_TYPE_LABELS
 from labelflow.errors import EssentialNotification, NotFound
 from labelflow.events import Fact
+from labelflow.french import de
 from labelflow.models import (
     BureauMeeting,
     MeetingAgendaItem,
@@ -71,6 +72,9 @@ KINDS: dict[str, str] = {
 }
 # Sent at once whatever the person chose: without them, no one could sign in.
 ESSENTIAL = frozenset({"invitation", "mot_de_passe"})
+# Only administrators are ever told of these (a webhook disabled): « Mon compte » shows the
+# choice to them alone.
+ADMIN_KINDS = frozenset({"webhook"})
 
 EMAIL_JOB = "courriel_notification"
 DIGEST_JOB = "resume_quotidien"
@@ -120,10 +124,13 @@ def modes_of(session: Session, user_ids: Iterable[int], kind: str) -> dict[int, 
     return modes
 
 
-def _active_modes(session: Session, user_ids: set[int], kind: str) -> dict[int, str]:
-    """The active accounts among `user_ids`, each with its mode for `kind`, in one query."""
+def _active_modes(
+    session: Session, user_ids: set[int], kind: str, region: str | None = None
+) -> dict[int, str]:
+    """The active accounts among `user_ids`, each with its mode for `kind`, in one query; about
+    a project of `region`, regional staff of other régions are left out (they do not see it)."""
     chosen = session.exec(
-        select(User.id, NotificationPreference.mode)
+        select(User.id, NotificationPreference.mode, User.role, User.regions)
         .outerjoin(
             NotificationPreference,
             sa.and_(
@@ -135,8 +142,9 @@ def _active_modes(session: Session, user_ids: set[int], kind: str) -> dict[int, 
     ).all()
     return {
         int(user_id): IMMEDIATE if kind in ESSENTIAL or mode is None else mode
-        for user_id, mode in chosen
+        for user_id, mode, role, regions in chosen
         if user_id is not None
+        and (region is None or role != "staff" or not regions or region in regions)
     }
 
 
@@ -160,7 +168,7 @@ def notify(
     wanted = {i for i in user_ids if i is not None and i != actor_id}
     if not wanted:
         return []
-    modes = _active_modes(session, wanted, kind)
+    modes = _active_modes(session, wanted, kind, project.region if project is not None else None)
     if not modes:
         return []
     now = dates.now()
@@ -814,7 +822,7 @@ def on_message(fact: Fact) -> None:
         session,
         kind="message",
         user_ids=people,
-        title=f"Nouveau message de {fact.actor.name}",
+        title=f"Nouveau message {de(fact.actor.name)}",  # « d'Awa Diallo »
         url=f"/projects/{project.id}#messages",
         project=project,
         actor_id=fact.actor.user_id,

@@ -122,6 +122,11 @@ def on_account_changed(fact: Fact) -> None:
 # --- the list ----------------------------------------------------------------------------------
 
 
+def known_regions(session: Session) -> list[str]:
+    """The régions projects are in, as they are written (what a regional account names)."""
+    return sorted(session.exec(select(Project.region).distinct()).all())
+
+
 def filter_conditions(
     session: Session, *, engine: Engine, actor: Actor, filters: ProjectFilters, today: date
 ) -> list[Any]:
@@ -177,10 +182,12 @@ def filter_problems(engine: Engine, filters: ProjectFilters) -> list[dict[str, s
 def ordered(session: Session, *, engine: Engine, query: Any, sort: str) -> Any:
     """`query` (on Project) in the list's order: newest first, or by forecast label date."""
     if sort == "prevision":
-        expected = stats.forecast_order(session, engine=engine)
+        # Aliased: the filters' subqueries on the passes stay correlated to projects only.
+        open_pass = aliased(StepPass)
+        expected = stats.forecast_order(session, engine=engine, open_pass=open_pass)
         return query.outerjoin(
-            StepPass,
-            sa.and_(col(StepPass.project_id) == col(Project.id), col(StepPass.left_at).is_(None)),
+            open_pass,
+            sa.and_(col(open_pass.project_id) == col(Project.id), col(open_pass.left_at).is_(None)),
         ).order_by(expected.asc().nulls_last(), col(Project.id))
     return query.order_by(col(Project.created_at).desc(), col(Project.id).desc())
 
@@ -334,7 +341,9 @@ def _pipeline_buckets(engine: Engine) -> tuple[dict[int, StateCount], dict[str, 
     return dict(sorted(steps.items())), finals
 
 
-def _due_projects(session: Session, engine: Engine, clause: Any, *, limit: int) -> list[DueProject]:
+def _due_projects(
+    session: Session, engine: Engine, clause: Any, *, limit: int, visible: Any
+) -> list[DueProject]:
     """The first `limit` projects matching `clause`, by their earliest open due date."""
     # Aliased: `clause` has its own subqueries on deadlines, correlated to projects only.
     deadline = aliased(Deadline)
@@ -342,7 +351,7 @@ def _due_projects(session: Session, engine: Engine, clause: Any, *, limit: int) 
     rows = session.exec(
         select(Project, due)
         .join(deadline, col(deadline.project_id) == col(Project.id))
-        .where(col(deadline.closed_on).is_(None), clause)
+        .where(col(deadline.closed_on).is_(None), clause, *visible)
         # The other columns depend on the primary key (accepted by SQLite and PostgreSQL).
         .group_by(col(Project.id))
         .order_by(due, col(Project.id))
@@ -366,12 +375,15 @@ def _due_projects(session: Session, engine: Engine, clause: Any, *, limit: int) 
     return result
 
 
-def dashboard(session: Session, *, engine: Engine, today: date) -> Pipeline:
-    """Projects per step, per final state, suspended, overdue and due soon: three queries.
+def dashboard(session: Session, *, engine: Engine, today: date, actor: Actor) -> Pipeline:
+    """Projects per step, per final state, suspended, overdue and due soon, among the projects
+    `actor` sees (a regional team: its régions): three queries.
 
     Overdue and due soon use the same SQL conditions as the list filters, so each number
     equals the length of the list it links to.
     """
+    clause = visibility_clause(actor, engine)
+    visible = [] if clause is None else [clause]
     overdue = deadlines.overdue_clause(today)
     soon = deadlines.due_soon_clause(today)
 
@@ -389,6 +401,7 @@ def dashboard(session: Session, *, engine: Engine, today: date) -> Pipeline:
     rows = session.exec(  # type: ignore[call-overload]
         select(*group)
         .add_columns(func.count(), flagged(col(Project.suspended)), flagged(overdue), flagged(soon))
+        .where(*visible)
         .group_by(*group)
     ).all()
     steps, finals = _pipeline_buckets(engine)
@@ -414,6 +427,10 @@ def dashboard(session: Session, *, engine: Engine, today: date) -> Pipeline:
         suspended=suspended,
         overdue=late,
         due_soon=due_soon,
-        overdue_projects=_due_projects(session, engine, overdue, limit=PIPELINE_LIST_SIZE),
-        due_soon_projects=_due_projects(session, engine, soon, limit=PIPELINE_LIST_SIZE),
+        overdue_projects=_due_projects(
+            session, engine, overdue, limit=PIPELINE_LIST_SIZE, visible=visible
+        ),
+        due_soon_projects=_due_projects(
+            session, engine, soon, limit=PIPELINE_LIST_SIZE, visible=visible
+        ),
     )

@@ -53,11 +53,12 @@ def fold(text: str) -> str:
 def visibility_clause(actor: Actor, engine: Engine) -> Any:
     """SQL condition on Project for the projects `actor` may see (None: all of them).
 
-    Staff see every project; a consultant the projects assigned to them; a porteur the projects
-    they are a member of; a Bureau member the projects at the Bureau's step.
+    National staff see every project, regional staff the projects of their régions; a consultant
+    the projects assigned to them; a porteur the projects they are a member of; a Bureau member
+    the projects at the Bureau's step.
     """
     if actor.role == "staff":
-        return None
+        return col(Project.region).in_(actor.regions) if actor.regions else None
     if actor.user_id is None:
         return sa.false()
     match actor.role:
@@ -74,6 +75,17 @@ def visibility_clause(actor: Actor, engine: Engine) -> Any:
         case "bureau":
             return at_bureau_clause(engine)
     return sa.false()
+
+
+def region_problem(actor: Actor, region: str | None) -> str | None:
+    """Regional staff create and move projects within their régions only (else they would lose
+    sight of them)."""
+    if not actor.regions or region is None or region in actor.regions:
+        return None
+    names = ", ".join(f"« {r} »" for r in actor.regions)
+    if len(actor.regions) == 1:
+        return f"Votre compte est limité à la région {names} : le projet doit en être."
+    return f"Votre compte est limité aux régions {names} : le projet doit être de l'une d'elles."
 
 
 def at_bureau_clause(engine: Engine) -> Any:
@@ -168,6 +180,9 @@ def bump(
 def create_project(
     session: Session, *, engine: Engine, data: ProjectCreate, actor: Actor
 ) -> Project:
+    problem = region_problem(actor, data.region)
+    if problem:
+        raise Invalid(problem, field="region")
     definition = engine.for_kind(data.kind)
     now = dates.now()
     communes = [c.model_dump() for c in data.communes]
@@ -309,10 +324,19 @@ def update_project(
     if "qpv" in changes and changes["qpv"] is None:
         changes["qpv"] = []
     problems = update_problems(changes)
+    problem = region_problem(actor, changes.get("region"))
+    if problem:
+        problems.append({"field": "region", "message": problem})
     owner = None
     if changes.get("staff_owner_id") is not None:
         owner = session.get(User, changes["staff_owner_id"])
-        if owner is None or owner.role != "staff" or not owner.active:
+        region = changes.get("region") or project.region
+        if (
+            owner is None
+            or owner.role != "staff"
+            or not owner.active
+            or (owner.regions and region not in owner.regions)
+        ):
             problems.append({"field": "staff_owner_id", "message": STAFF_OWNER_REFUSED})
     refused = Invalid.collected(problems)
     if refused is not None:

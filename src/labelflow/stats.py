@@ -212,7 +212,7 @@ def _scope_key(actor: Actor | None, engine: Engine) -> tuple[Any, ...]:
         return (str(visible.compile(compile_kwargs={"literal_binds": True})),)
     except Exception:  # a condition whose values cannot be written as literals
         assert actor is not None
-        return (actor.role, actor.user_id)
+        return (actor.role, actor.user_id, actor.regions)
 
 
 def _scope(actor: Actor | None, engine: Engine) -> list[Any]:
@@ -398,9 +398,10 @@ def forecast(session: Session, *, engine: Engine, project: Project) -> Forecast 
     return forecasts(session, engine=engine, projects=[project]).get(project.id)
 
 
-def forecast_order(session: Session, *, engine: Engine) -> Any:
+def forecast_order(session: Session, *, engine: Engine, open_pass: Any = StepPass) -> Any:
     """SQL expression: the forecast label day (a day number) of the project whose open pass is
-    joined as `StepPass`, NULL for a closed project; the same arithmetic as `forecasts`."""
+    joined as `open_pass` (an alias of `StepPass`), NULL for a closed project; the same
+    arithmetic as `forecasts`."""
     durations = step_durations(session, engine=engine)
     today = dates.today().toordinal()
     branches_current: list[tuple[Any, int]] = []
@@ -419,8 +420,8 @@ def forecast_order(session: Session, *, engine: Engine) -> Any:
             branches_rest.append((where, project_plan.rest[0]))
     if not branches_current:
         return sa.null()
-    anchor = col(StepPass.clock_day) + sa.case(
-        (col(StepPass.paused_day).is_(None), 0), else_=today - col(StepPass.paused_day)
+    anchor = open_pass.clock_day + sa.case(
+        (open_pass.paused_day.is_(None), 0), else_=today - open_pass.paused_day
     )
     end_of_current = anchor + sa.case(*branches_current, else_=sa.null())
     return sa.case((end_of_current > today, end_of_current), else_=today) + sa.case(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 # The fixed demo accounts (name, admin) of the staff; porteurs are created one per project.
 STAFF = [("Camille Roussel", True), ("Julien Marchand", False)]
+# A regional team: staff limited to one région's projects (not among the builder's actors).
+REGIONAL_STAFF = [("Sophie Delattre", ["Hauts-de-France"])]
 CONSULTANTS = ["Hélène Garnier", "Bernard Lemoine"]
 BUREAU = [
     "Françoise Vasseur",

@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 from labelflow import accounts, consequences, dates
 from labelflow.actors import ROLE_LABELS, SYSTEM, Actor
 from labelflow.db import transaction
-from labelflow.demo.people import BUREAU, CONSULTANTS, STAFF
+from labelflow.demo.people import BUREAU, CONSULTANTS, REGIONAL_STAFF, STAFF
 from labelflow.demo.scenarios import MAIN_PATH
 from labelflow.models import Project, ProjectMember, User
 from labelflow.schemas import UserCreate
@@ -58,7 +58,13 @@ def _demo_password_hash() -> str:
 
 
 def demo_user(
-    session: Session, *, name: str, role: str, is_admin: bool = False, unique: bool = False
+    session: Session,
+    *,
+    name: str,
+    role: str,
+    is_admin: bool = False,
+    unique: bool = False,
+    regions: list[str] | None = None,
 ) -> User:
     """The demo account for `name`, created if missing; with `unique`, always a new one."""
     number = 1
@@ -71,6 +77,7 @@ def demo_user(
         name=name,
         role=role,
         is_admin=is_admin,
+        regions=regions or [],
     )
     user = accounts.create_user(session, data=data, actor=SYSTEM)
     user.password_hash = _demo_password_hash()
@@ -88,6 +95,8 @@ def ensure_demo_accounts(db: SAEngine, *, since: datetime | None = None) -> Demo
         ]
         consultants = [demo_user(session, name=name, role="consultant") for name in CONSULTANTS]
         bureau = [demo_user(session, name=name, role="bureau") for name in BUREAU]
+        for name, regions in REGIONAL_STAFF:
+            demo_user(session, name=name, role="staff", regions=regions)
         return DemoPeople(
             staff=[accounts.actor_of(u) for u in staff],
             consultants=[accounts.actor_of(u) for u in consultants],
@@ -111,10 +120,21 @@ def demo_logins(db: SAEngine) -> list[DemoLogin]:
             .order_by(col(User.is_admin).desc(), col(User.id))
         ).all()
         for role in ("staff", "consultant", "bureau"):
-            user = next((u for u in users if u.role == role), None)
+            user = next((u for u in users if u.role == role and not u.regions), None)
             if user is not None:
                 label = ROLE_LABELS[role] + (" (admin)" if user.is_admin else "")
                 logins.append(DemoLogin(role, label, user.email, user.name))
+        regional = next((u for u in users if u.role == "staff" and u.regions), None)
+        if regional is not None:
+            logins.append(
+                DemoLogin(
+                    "staff",
+                    "Équipe régionale",
+                    regional.email,
+                    regional.name,
+                    ", ".join(regional.regions),
+                )
+            )
         porteur = session.exec(
             select(User, Project)
             .join(ProjectMember, col(ProjectMember.user_id) == User.id)

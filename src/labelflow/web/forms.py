@@ -395,9 +395,14 @@ class UserForm(BaseModel):
     role: str = ""
     is_admin: str = ""
     password: str = ""
+    # One région per line (a regional staff account); empty: national.
+    regions: str = ""
 
     def values(self) -> dict[str, Any]:
         return self.model_dump(exclude={"password"})  # a password is never shown again
+
+    def region_list(self) -> list[str]:
+        return [line.strip() for line in self.regions.splitlines() if line.strip()]
 
     def to_create(self) -> UserCreate:
         data = _filled(
@@ -407,6 +412,7 @@ class UserForm(BaseModel):
                 "role": self.role,
                 "is_admin": _checked(self.is_admin),
                 "password": self.password or None,
+                "regions": self.region_list(),
             }
         )
         return validated(UserCreate, data, checks=_user_checks)
@@ -416,6 +422,7 @@ class UserForm(BaseModel):
             "name": self.name,
             "role": self.role,
             "is_admin": _checked(self.is_admin),
+            "regions": self.region_list(),
         }
         if self.password:
             changes["password"] = self.password
@@ -427,6 +434,7 @@ def _user_checks(accepted: dict[str, Any]) -> list[dict[str, str]]:
         role=accepted.get("role"),
         is_admin=accepted.get("is_admin"),
         password=accepted.get("password"),
+        regions=accepted.get("regions"),
     )
 
 

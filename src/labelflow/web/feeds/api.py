@@ -38,8 +38,9 @@ def revoke_my_calendar(identity: IdentityDep, session: SessionDep) -> Response:
     return Response(status_code=204)
 
 
-# Before any sign-in: a calendar application knows only the address.
-public_router = APIRouter(tags=["comptes"])
+# Before any sign-in: a calendar application knows only the address. Not JSON: left out of the
+# API's schema, like the pages.
+public_router = APIRouter(tags=["comptes"], include_in_schema=False)
 
 # Anything else than a live secret is « not found », malformed or not.
 Secret = Annotated[str, Path(description="L'adresse secrète de l'agenda")]

@@ -111,8 +111,8 @@ def list_projects(
     summary="Tableau de bord : projets par étape",
     dependencies=[permit(PIPELINE_READ)],
 )
-def get_pipeline(session: SessionDep, engine: EngineDep) -> PipelinePublic:
-    result = pipeline.dashboard(session, engine=engine, today=dates.today())
+def get_pipeline(session: SessionDep, engine: EngineDep, actor: ActorDep) -> PipelinePublic:
+    result = pipeline.dashboard(session, engine=engine, today=dates.today(), actor=actor)
     return PipelinePublic.model_validate(result, from_attributes=True)
 
 

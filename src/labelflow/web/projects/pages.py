@@ -66,7 +66,7 @@ def home(request: Request, session: SessionDep, engine: EngineDep, actor: ActorD
     """The home page of the signed-in role: the pipeline for staff, the agenda for the Bureau,
     else their own projects (a porteur's only project at once)."""
     if allows(actor, PIPELINE_READ):
-        return render(request, "dashboard.html", dashboard(session, engine))
+        return render(request, "dashboard.html", dashboard(session, engine, actor))
     if actor.role == "bureau":
         return render(request, "bureau_agenda.html", agenda_page(session, engine, actor))
     rows, total = home_projects(session, engine, actor)

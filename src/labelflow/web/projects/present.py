@@ -343,12 +343,13 @@ def done_by_labels(actor: Actor) -> dict[str, str]:
     return DONE_BY_FOR_PORTEUR if actor.role == "porteur" else DONE_BY_FOR_OTHERS
 
 
-def dashboard(session: Session, engine: Engine) -> dict[str, Any]:
+def dashboard(session: Session, engine: Engine, actor: Actor) -> dict[str, Any]:
     """The staff home page: the pipeline, each number linking to its filtered list, and the
-    projects waiting for an answer (`messages`)."""
+    projects waiting for an answer (`messages`), among the projects `actor` sees."""
     return {
-        "pipeline": pipeline.dashboard(session, engine=engine, today=dates.today()),
-        **waiting_lists(session),
+        "pipeline": pipeline.dashboard(session, engine=engine, today=dates.today(), actor=actor),
+        **waiting_lists(session, engine, actor),
+        "regions": actor.regions,
         "json_url": "/api/v1/pipeline",
     }
 

@@ -91,6 +91,14 @@ def projects_url(**filters: object) -> str:
 # --- charts -------------------------------------------------------------------------------------
 
 
+# The longest label drawn in the chart's label column (the table beside it has the whole one).
+SHORT_LABEL = 30
+
+
+def short(label: str) -> str:
+    return label if len(label) <= SHORT_LABEL else label[: SHORT_LABEL - 1].rstrip() + "…"
+
+
 @dataclass
 class Segment:
     value: float
@@ -103,6 +111,10 @@ class Segment:
 class Bar:
     label: str
     segments: list[Segment]
+
+    @property
+    def short_label(self) -> str:
+        return short(self.label)
 
     @property
     def total(self) -> float:
@@ -121,6 +133,10 @@ class Range:
     target: int | None
     href: str
 
+    @property
+    def short_label(self) -> str:
+        return short(self.label)
+
 
 @dataclass
 class Chart:
@@ -131,6 +147,7 @@ class Chart:
     ranges: list[Range] = field(default_factory=list)
     legend: list[tuple[str, str]] = field(default_factory=list)
     unit: str = ""
+    row_header: str = "Année"
 
     # Drawing: a label column, then the bars scaled to the largest value.
     width: int = 640
@@ -221,6 +238,7 @@ def charts(figures: stats.NetworkFigures, engine: Engine) -> list[Chart]:
         "Pour les projets commencés chaque année, par type : combien sont labellisés, en cours, "
         "refusés ou abandonnés aujourd'hui.",
         legend=[(label, colour) for _, label, colour in OUTCOME_SERIES],
+        row_header="Cohorte",
     )
     for c in figures.cohorts:
         targets = {
@@ -241,6 +259,7 @@ def charts(figures: stats.NetworkFigures, engine: Engine) -> list[Chart]:
         "Du groupe projet au label",
         "Nombre de projets entrés au moins une fois dans chaque étape, puis labellisés, par type.",
         legend=legend,
+        row_header="Étape",
     )
     for f in figures.funnel:
         prefix = f"{f.step}. " if f.step else ""

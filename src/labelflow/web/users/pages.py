@@ -10,7 +10,7 @@ from fastapi import Form, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
-from labelflow import accounts
+from labelflow import accounts, pipeline
 from labelflow.actors import ROLES, Actor
 from labelflow.models import User
 from labelflow.permissions import MEMBERS_MANAGE, USERS_MANAGE
@@ -123,6 +123,7 @@ def _user_page(
             "form": form or FormState(),
             "notice": NOTICES.get(notice, ""),
             "projects": linked if user.role == "porteur" else [],
+            "known_regions": pipeline.known_regions(session),
             "nav": "users",
             "json_url": f"/api/v1/users?role={user.role}",
         },
