@@ -5,11 +5,13 @@ only."""
 
 from __future__ import annotations
 
+import email
 import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from email import policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -245,6 +247,7 @@ def test_an_endpoint_failing_for_24_hours_is_disabled_and_the_admins_told(
     not_admin = make_user(db, role="staff", name="Sacha Staff")
     hook = register(client, receiver.url, ["transition"])
     project = create_project(client, name="Régie des Saules")
+    before = set(allowed.mailbox_dir.glob("*.eml")) if allowed.mailbox_dir.is_dir() else set()
     start = dates.now()
     receiver.statuses = [503] * 10
     with dates.frozen(start):
@@ -273,6 +276,17 @@ def test_an_endpoint_failing_for_24_hours_is_disabled_and_the_admins_told(
         assert told[0].url == f"/webhooks#webhook-{hook['id']}"
         job = session.exec(select(Job).where(Job.kind == webhooks.JOB)).one()
         assert job.status == "abandonnee"
+    # The admins' e-mails went out like any notification's (the local mailbox here).
+    sent = [
+        email.message_from_bytes(p.read_bytes(), policy=policy.default)
+        for p in set(allowed.mailbox_dir.glob("*.eml")) - before
+    ]
+    subjects = {str(m["Subject"]) for m in sent}
+    assert f"Webhook désactivé après 24 heures d'échecs : {receiver.url}" in subjects
+    assert {m["To"].addresses[0].addr_spec for m in sent if "Webhook" in str(m["Subject"])} == {
+        staff_user.email,
+        other_admin.email,
+    }
 
     # Disabled: a new fact writes no delivery, nothing is sent.
     walk_to(client, client.get(f"/api/v1/projects/{project['id']}").json(), "validation")

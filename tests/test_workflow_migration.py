@@ -375,3 +375,74 @@ def test_the_command_line_dry_run_then_apply(
     unknown = run("workflow", "migrate", KEY, "--to", "9", env=env)
     assert unknown.returncode == 2
     assert "n'a pas de version 9" in unknown.stderr
+
+
+def test_staff_admins_dry_run_then_apply_through_the_api_and_the_page(
+    client: Any, db: Engine, next_app: Any
+) -> None:
+    moving = f.walk_to(client, f.create_project(client, name="Régie qui avance"), RENAMED[0])
+    changed = f.create_project(client, name="Régie modifiée entre-temps")
+    closed = f.create_project(client, name="Régie arrêtée")
+    f.fire(client, closed["id"], "abandonner", comment="Plus de porteur.")
+    with TestClient(next_app, headers=dict(client.headers)) as admin:
+        url = f"/api/v1/workflows/{KEY}/migrations"
+        plan = admin.post(f"{url}/plan", json={"to_version": NEXT})
+        assert plan.status_code == 200, plan.text
+        body = plan.json()
+        assert (body["movable"], body["refused"]) == (2, 1)
+        rows = {p["project_id"]: p for p in body["projects"]}
+        assert rows[moving["id"]]["state_after"] == RENAMED[1]
+        assert rows[moving["id"]]["state_after_label"] == "Étude préalable"
+        assert "clos" in rows[closed["id"]]["refused"]
+        assert admin.get(f"/api/v1/projects/{moving['id']}").json()["workflow_version"] == SHIPPED
+
+        # The page shows the same dry run, with the form applying it.
+        page = admin.get(f"/workflows/{KEY}/migration")
+        assert page.status_code == 200
+        assert "Essai à blanc" in page.text and "Étude préalable" in page.text
+        assert f'value="{moving["id"]}:{rows[moving["id"]]["version"]}"' in page.text
+        assert "Devient requis" in page.text or "plus requis" in page.text
+
+        # A project changed after the dry run is skipped; the other one moves.
+        r = admin.patch(f"/api/v1/projects/{changed['id']}", json={"name": "Nouveau nom"})
+        assert r.status_code == 200, r.text
+        applied = admin.post(
+            url,
+            json={
+                "to_version": NEXT,
+                "projects": [
+                    {"id": pid, "version": rows[pid]["version"]}
+                    for pid in (moving["id"], changed["id"])
+                ],
+            },
+        )
+        assert applied.status_code == 200, applied.text
+        result = applied.json()
+        assert (result["migrated"], result["skipped"], result["refused"]) == (1, 1, 0)
+        status = {o["project_id"]: o["status"] for o in result["items"]}
+        assert status == {moving["id"]: "migre", changed["id"]: "ignore"}
+        assert admin.get(f"/api/v1/projects/{moving['id']}").json()["workflow_version"] == NEXT
+        assert admin.get(f"/api/v1/projects/{changed['id']}").json()["workflow_version"] == SHIPPED
+
+        # The page's form: applying what it shows.
+        page = admin.get(f"/workflows/{KEY}/migration")
+        version = admin.get(f"/api/v1/projects/{changed['id']}").json()["version"]
+        done = admin.post(
+            f"/workflows/{KEY}/migration",
+            data={"to_version": str(NEXT), "project": f"{changed['id']}:{version}"},
+        )
+        assert done.status_code == 200, done.text
+        assert "1 projet migré sur 1" in done.text.replace("\u202f", " ").replace("\xa0", " ")
+        # Bad input: a clear French 4xx, nothing changed.
+        for bad in ({"to_version": NEXT, "projects": []}, {"to_version": 0, "projects": []}):
+            assert admin.post(url, json=bad).status_code == 422
+        unknown = admin.post(f"{url}/plan", json={"to_version": 99})
+        assert unknown.status_code == 404
+        assert "n'a pas de version 99" in unknown.json()["error"]["message"].replace("’", "'")
+        garbage = admin.post(
+            f"/workflows/{KEY}/migration", data={"to_version": str(NEXT), "project": "x:y"}
+        )
+        assert garbage.status_code == 422
+        # Other staff may not.
+        staff = f.client_for(admin, f.create_user(admin, role="staff", name="Sacha")["id"])
+        assert staff.post(f"{url}/plan", json={"to_version": NEXT}).status_code == 403

@@ -121,7 +121,9 @@ def project_page(
         "upload_types": upload_types(definition, actor) if can["upload"] else [],
         **members_section(session, project, can_manage=can["members"]),
         **consultant_section(session, engine, project, can_assign=can["records"]),
-        **messages_section(session, project, actor, documents_shown),
+        **messages_section(
+            session, project, actor, documents_shown, awaiting=public.awaiting_reply_from
+        ),
         **milestone_section(session, project, can_write=can["write"]),
         **follow_context(session, project, actor),
     }

@@ -27,24 +27,20 @@ def api_router(**options: Any) -> APIRouter:
 def remember_viewer(request: Request, identity: IdentityDep, session: SessionDep) -> None:
     """Keep a plain snapshot of who is signed in for the templates: an error page is rendered
     after the request's database session is rolled back and closed, when the row is unusable.
-    With it, the bell's unread count (one COUNT per page)."""
-    request.state.viewer = accounts.actor_of(identity.user)
+    With it, the bell's unread count (one COUNT per page) and the navigation's count of unread
+    messages (`messages.unread_total`): one dependency, so one thread-pool hop for both."""
+    actor = accounts.actor_of(identity.user)
+    request.state.viewer = actor
     request.state.unread_notifications = notifications.unread_count(
         session, user_id=identity.user.id or 0
     )
+    request.state.unread_messages = messages.unread_total(session, actor=actor)
     web_session = identity.web_session
     request.state.csrf_token = web_session.csrf_token if web_session is not None else ""
 
 
-def remember_unread(request: Request, identity: IdentityDep, session: SessionDep) -> None:
-    """The navigation's count of unread messages (`messages.unread_total`), read once."""
-    request.state.unread_messages = messages.unread_total(
-        session, actor=accounts.actor_of(identity.user)
-    )
-
-
 # Pages need a signed-in user (else: the login page) and forms their anti-forgery token.
-PAGE_DEPENDENCIES = [Depends(remember_viewer), Depends(remember_unread), Depends(csrf_form)]
+PAGE_DEPENDENCIES = [Depends(remember_viewer), Depends(csrf_form)]
 
 
 def page_router() -> APIRouter:

@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from labelflow import messages
 from labelflow.actors import ROLE_LABELS, Actor
-from labelflow.messages import MessageView
+from labelflow.messages import AwaitingFrom, MessageView
 from labelflow.models import Project
 from labelflow.permissions import MESSAGE_AUDIENCES, message_audiences, require_messages
 from labelflow.projects import visibility_clause
@@ -75,10 +75,16 @@ class MessageLine:
 
 
 def messages_section(
-    session: Session, project: Project, actor: Actor, documents: list[DocumentPublic]
+    session: Session,
+    project: Project,
+    actor: Actor,
+    documents: list[DocumentPublic],
+    *,
+    awaiting: AwaitingFrom | None,
 ) -> dict[str, Any]:
     """The thread and its form, for the roles that use messages (empty for the others). The
-    unread count is read before the page marks the thread read, so new messages stand out."""
+    unread count is read before the page marks the thread read, so new messages stand out.
+    `awaiting`: who the thread waits for, as the project's JSON says (read once per page)."""
     audiences = message_audiences(actor)
     if not audiences:
         return {"messages_shown": False}
@@ -102,7 +108,7 @@ def messages_section(
         "messages_unread": unread,
         "awaiting_label": (
             AWAITING_LABELS_FOR_PORTEUR if actor.role == "porteur" else AWAITING_LABELS
-        ).get(messages.awaiting_reply_from(session, project=project) or "", ""),
+        ).get(awaiting or "", ""),
         # A choice only for whoever has one (staff); the others write in their one audience.
         "audience_choices": [(a, MESSAGE_AUDIENCES[a]) for a in audiences]
         if len(audiences) > 1
