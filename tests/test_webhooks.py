@@ -551,3 +551,20 @@ def test_the_payload_is_compact_json(app: Any) -> None:
     assert webhooks.body_of(delivery) == (
         '{"type":"message","timestamp":"t","data":{"project_id":1,"texte":"é"}}'
     )
+
+
+def test_an_endpoint_is_disabled_and_the_admins_told_once(
+    client: Any, db: Engine, staff_user: User
+) -> None:
+    """Two workers failing at the same moment: the second finds it disabled already."""
+    hook = register(client, "https://93.184.215.14/hook", ["transition"])
+    for _worker in range(2):
+        with transaction(db) as session:
+            endpoint = session.get(WebhookEndpoint, hook["id"])
+            assert endpoint is not None
+            webhooks._disable(session, endpoint, at=dates.now())
+    with transaction(db) as session:
+        told = session.exec(select(Notification).where(Notification.kind == "webhook")).all()
+        assert [n.user_id for n in told] == [staff_user.id]
+        endpoint = session.get(WebhookEndpoint, hook["id"])
+        assert endpoint is not None and endpoint.active is False
