@@ -6,8 +6,8 @@ of the copy (the floor: one read, one write, made durable), and uploads it with 
 request (multipart, as the API and the pages take it; the client sends the file with
 `sendfile`, so that it costs next to nothing). Every round changes a few bytes of the file, so
 that each upload is a new content. Prints each time, the throughput ratio upload / cp (goal of
-issue 10: ≥ 0.5) and the server's peak memory growth (VmHWM from /proc; goal: < 50 MB); exits 1
-when a goal is missed.
+issue 10: ≥ 0.5) and the server's peak memory growth (its peak resident size over the rounds,
+VmHWM, against its resident size before them; goal: < 50 MB); exits 1 when a goal is missed.
 
 Usage: .venv/bin/python bench/documents.py [--megabytes 500] [--rounds 3] [--dir DIR]
 """
@@ -70,6 +70,15 @@ def status_kb(pid: int, field: str) -> int:
         if line.startswith(field + ":"):
             return int(line.split()[1])
     raise KeyError(field)
+
+
+def reset_peak(pid: int) -> None:
+    """Start VmHWM again from the current resident size (Linux: `5` into clear_refs); where
+    that is refused, the peak since start-up stays, and the growth is overstated, not hidden."""
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+    except OSError:
+        print("(VmHWM non remis à zéro : la croissance mesurée inclut le démarrage)")
 
 
 def cp_seconds(source: Path, target: Path) -> float:
@@ -197,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
             small = work / "petit.pdf"
             make_pdf(small, MIB)
             upload_seconds(port, token, project_id, small)
-            baseline_kb = status_kb(server.pid, "VmHWM")
+            baseline_kb = status_kb(server.pid, "VmRSS")
+            reset_peak(server.pid)
             load = os.getloadavg()[0]
             print(
                 f"Fichier de {args.megabytes} Mo, {args.rounds} tours, "
@@ -228,8 +238,8 @@ def main(argv: list[str] | None = None) -> int:
         f"— objectif ≥ {RATIO_GOAL} : {'atteint' if ratio_ok else 'NON atteint'}"
     )
     print(
-        f"Pic de mémoire du serveur : +{growth_mb:.1f} Mo (VmHWM {baseline_kb // 1024} → "
-        f"{peak_kb // 1024} Mo) — objectif < {MEMORY_GOAL_MB:.0f} Mo : "
+        f"Pic de mémoire du serveur : +{growth_mb:.1f} Mo (VmRSS {baseline_kb // 1024} Mo → "
+        f"VmHWM {peak_kb // 1024} Mo) — objectif < {MEMORY_GOAL_MB:.0f} Mo : "
         f"{'atteint' if memory_ok else 'NON atteint'}"
     )
     return 0 if ratio_ok and memory_ok else 1

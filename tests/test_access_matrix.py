@@ -69,6 +69,9 @@ MATRIX: dict[tuple[str, str], tuple[Cell, Cell, Cell, Cell, Cell, Cell]] = {
     # workflows
     ("GET", "/api/v1/workflows"): (401, 200, 200, 200, 200, 200),
     ("GET", "/api/v1/workflows/{key}"): (401, 200, 200, 200, 200, 200),
+    # moving running projects to a newer version: administrators
+    ("POST", "/api/v1/workflows/{key}/migrations/plan"): (401, 422, 403, 403, 403, 403),
+    ("POST", "/api/v1/workflows/{key}/migrations"): (401, 422, 403, 403, 403, 403),
     # projects (the list is filtered by role: see test_lists_show_exactly_the_visible_projects)
     ("POST", "/api/v1/projects"): (401, 422, 422, 403, 403, 403),
     ("GET", "/api/v1/projects"): (401, 200, 200, 200, 200, 200),
@@ -197,6 +200,8 @@ MATRIX: dict[tuple[str, str], tuple[Cell, Cell, Cell, Cell, Cell, Cell]] = {
     ("GET", "/"): (LOGIN, 200, 200, 200, 200, 200),
     ("GET", "/workflows"): (LOGIN, 200, 200, 200, 200, 200),
     ("GET", "/workflows/{key}"): (LOGIN, 200, 200, 200, 200, 200),
+    ("GET", "/workflows/{key}/migration"): (LOGIN, 200, 403, 403, 403, 403),
+    ("POST", "/workflows/{key}/migration"): (LOGIN, OK, 403, 403, 403, 403),
     ("GET", "/projects"): (LOGIN, 200, 200, 200, 200, 200),
     ("GET", "/stats/network"): (LOGIN, 200, 200, 403, 403, 403),
     ("GET", "/projects/new"): (LOGIN, 200, 200, 403, 403, 403),

@@ -526,3 +526,25 @@ def test_superseded_versions_are_for_staff_only(
         assert "note v1.pdf" not in pieces and "Versions remplacées" not in pieces
         assert f"/documents/{first['id']}/" not in mine
         assert browser.get(first["download_url"]).status_code == 404
+
+
+def test_the_upload_body_is_in_the_openapi_schema_and_refusals_leave_no_staged_file(
+    client: Any, docs_dir: Path
+) -> None:
+    """The route reads its multipart body itself (streamed into the staging area): its schema
+    still says what it takes, and a refused upload leaves no temporary file behind."""
+    operation = client.get("/openapi.json").json()["paths"][
+        "/api/v1/projects/{project_id}/documents"
+    ]["post"]
+    schema = operation["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert schema["required"] == ["file", "type"]
+    assert schema["properties"]["file"]["format"] == "binary"
+    pid = create_project(client)["id"]
+    assert _post(client, pid, EXE, filename="x.exe").status_code == 415
+    assert _post(client, pid, PDF, doc_type="photo_de_classe").status_code == 422
+    assert _post(client, pid, b"", filename="vide.pdf").status_code == 422
+    assert _files(docs_dir) == []
+    document = _post(client, pid, PDF)
+    assert document.status_code == 201
+    sha = document.json()["sha256"]
+    assert _files(docs_dir) == [docs_dir / sha[:2] / sha]

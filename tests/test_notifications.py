@@ -692,9 +692,11 @@ def test_preferences_on_my_account(
     page = browser.get("/account")
     html = plain(page.text)
     assert 'id="preferences-title">Notifications par courriel</h2>' in html
-    for kind in set(notifications.KINDS) - notifications.ESSENTIAL:
+    for kind in set(notifications.KINDS) - notifications.ESSENTIAL - notifications.ADMIN_KINDS:
         assert f'<select id="pref-{kind}" name="{kind}">' in html, kind
         assert f'<label for="pref-{kind}">' in html
+    for kind in notifications.ADMIN_KINDS:  # a porteur is never told of a webhook disabled
+        assert f'name="{kind}"' not in html
     for kind in notifications.ESSENTIAL:
         assert f'name="{kind}"' not in html
         assert plain(notifications.KINDS[kind]) in html

@@ -5,11 +5,13 @@ only."""
 
 from __future__ import annotations
 
+import email
 import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from email import policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -245,6 +247,7 @@ def test_an_endpoint_failing_for_24_hours_is_disabled_and_the_admins_told(
     not_admin = make_user(db, role="staff", name="Sacha Staff")
     hook = register(client, receiver.url, ["transition"])
     project = create_project(client, name="Régie des Saules")
+    before = set(allowed.mailbox_dir.glob("*.eml")) if allowed.mailbox_dir.is_dir() else set()
     start = dates.now()
     receiver.statuses = [503] * 10
     with dates.frozen(start):
@@ -273,6 +276,17 @@ def test_an_endpoint_failing_for_24_hours_is_disabled_and_the_admins_told(
         assert told[0].url == f"/webhooks#webhook-{hook['id']}"
         job = session.exec(select(Job).where(Job.kind == webhooks.JOB)).one()
         assert job.status == "abandonnee"
+    # The admins' e-mails went out like any notification's (the local mailbox here).
+    sent = [
+        email.message_from_bytes(p.read_bytes(), policy=policy.default)
+        for p in set(allowed.mailbox_dir.glob("*.eml")) - before
+    ]
+    subjects = {str(m["Subject"]) for m in sent}
+    assert f"Webhook désactivé après 24 heures d'échecs : {receiver.url}" in subjects
+    assert {m["To"].addresses[0].addr_spec for m in sent if "Webhook" in str(m["Subject"])} == {
+        staff_user.email,
+        other_admin.email,
+    }
 
     # Disabled: a new fact writes no delivery, nothing is sent.
     walk_to(client, client.get(f"/api/v1/projects/{project['id']}").json(), "validation")
@@ -537,3 +551,20 @@ def test_the_payload_is_compact_json(app: Any) -> None:
     assert webhooks.body_of(delivery) == (
         '{"type":"message","timestamp":"t","data":{"project_id":1,"texte":"é"}}'
     )
+
+
+def test_an_endpoint_is_disabled_and_the_admins_told_once(
+    client: Any, db: Engine, staff_user: User
+) -> None:
+    """Two workers failing at the same moment: the second finds it disabled already."""
+    hook = register(client, "https://93.184.215.14/hook", ["transition"])
+    for _worker in range(2):
+        with transaction(db) as session:
+            endpoint = session.get(WebhookEndpoint, hook["id"])
+            assert endpoint is not None
+            webhooks._disable(session, endpoint, at=dates.now())
+    with transaction(db) as session:
+        told = session.exec(select(Notification).where(Notification.kind == "webhook")).all()
+        assert [n.user_id for n in told] == [staff_user.id]
+        endpoint = session.get(WebhookEndpoint, hook["id"])
+        assert endpoint is not None and endpoint.active is False

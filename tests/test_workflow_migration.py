@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, delete
+from sqlalchemy import Engine, delete, event
 from sqlmodel import Session, select
 
 from labelflow import dates, stats, workflow_migration
@@ -375,3 +375,105 @@ def test_the_command_line_dry_run_then_apply(
     unknown = run("workflow", "migrate", KEY, "--to", "9", env=env)
     assert unknown.returncode == 2
     assert "n'a pas de version 9" in unknown.stderr
+
+
+def test_staff_admins_dry_run_then_apply_through_the_api_and_the_page(
+    client: Any, db: Engine, next_app: Any
+) -> None:
+    moving = f.walk_to(client, f.create_project(client, name="Régie qui avance"), RENAMED[0])
+    changed = f.create_project(client, name="Régie modifiée entre-temps")
+    closed = f.create_project(client, name="Régie arrêtée")
+    f.fire(client, closed["id"], "abandonner", comment="Plus de porteur.")
+    with TestClient(next_app, headers=dict(client.headers)) as admin:
+        url = f"/api/v1/workflows/{KEY}/migrations"
+        plan = admin.post(f"{url}/plan", json={"to_version": NEXT})
+        assert plan.status_code == 200, plan.text
+        body = plan.json()
+        assert (body["movable"], body["refused"]) == (2, 1)
+        rows = {p["project_id"]: p for p in body["projects"]}
+        assert rows[moving["id"]]["state_after"] == RENAMED[1]
+        assert rows[moving["id"]]["state_after_label"] == "Étude préalable"
+        assert "clos" in rows[closed["id"]]["refused"]
+        assert admin.get(f"/api/v1/projects/{moving['id']}").json()["workflow_version"] == SHIPPED
+
+        # The page shows the same dry run, with the form applying it.
+        page = admin.get(f"/workflows/{KEY}/migration")
+        assert page.status_code == 200
+        assert "Essai à blanc" in page.text and "Étude préalable" in page.text
+        assert f'value="{moving["id"]}:{rows[moving["id"]]["version"]}"' in page.text
+        assert "Devient requis" in page.text or "plus requis" in page.text
+
+        # A project changed after the dry run is skipped; the other one moves.
+        r = admin.patch(f"/api/v1/projects/{changed['id']}", json={"name": "Nouveau nom"})
+        assert r.status_code == 200, r.text
+        applied = admin.post(
+            url,
+            json={
+                "to_version": NEXT,
+                "projects": [
+                    {"id": pid, "version": rows[pid]["version"]}
+                    for pid in (moving["id"], changed["id"])
+                ],
+            },
+        )
+        assert applied.status_code == 200, applied.text
+        result = applied.json()
+        assert (result["migrated"], result["skipped"], result["refused"]) == (1, 1, 0)
+        status = {o["project_id"]: o["status"] for o in result["items"]}
+        assert status == {moving["id"]: "migre", changed["id"]: "ignore"}
+        assert admin.get(f"/api/v1/projects/{moving['id']}").json()["workflow_version"] == NEXT
+        assert admin.get(f"/api/v1/projects/{changed['id']}").json()["workflow_version"] == SHIPPED
+
+        # The page's form: applying what it shows.
+        page = admin.get(f"/workflows/{KEY}/migration")
+        version = admin.get(f"/api/v1/projects/{changed['id']}").json()["version"]
+        done = admin.post(
+            f"/workflows/{KEY}/migration",
+            data={"to_version": str(NEXT), "project": f"{changed['id']}:{version}"},
+        )
+        assert done.status_code == 200, done.text
+        assert "1 projet migré sur 1" in done.text.replace("\u202f", " ").replace("\xa0", " ")
+        # Bad input: a clear French 4xx, nothing changed.
+        for bad in ({"to_version": NEXT, "projects": []}, {"to_version": 0, "projects": []}):
+            assert admin.post(url, json=bad).status_code == 422
+        unknown = admin.post(f"{url}/plan", json={"to_version": 99})
+        assert unknown.status_code == 404
+        assert "n'a pas de version 99" in unknown.json()["error"]["message"].replace("’", "'")
+        garbage = admin.post(
+            f"/workflows/{KEY}/migration", data={"to_version": str(NEXT), "project": "x:y"}
+        )
+        assert garbage.status_code == 422
+        # Other staff may not.
+        staff = f.client_for(admin, f.create_user(admin, role="staff", name="Sacha")["id"])
+        assert staff.post(f"{url}/plan", json={"to_version": NEXT}).status_code == 403
+
+
+def test_a_change_committed_while_its_project_is_being_migrated_wins(
+    client: Any, db: Engine, next_app: Any
+) -> None:
+    """The race inside one project's transaction: another writer commits after the migration
+    read the project and before it writes it. PostgreSQL only: SQLite's write transactions are
+    serial (`BEGIN IMMEDIATE`), so the other writer would wait for the migration instead."""
+    if db.dialect.name != "postgresql":
+        pytest.skip("SQLite serialises write transactions: no such race")
+    project = f.create_project(client, name="Pris de vitesse")
+    engine = next_app.state.workflows
+    plan = _plan(db, engine, project_ids=[project["id"]])
+    raced: list[int] = []
+
+    def before_update(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.startswith("UPDATE projects") and not raced:
+            raced.append(1)
+            # A colleague's change, committed on its own connection meanwhile.
+            r = client.patch(f"/api/v1/projects/{project['id']}", json={"name": "Plus rapide"})
+            assert r.status_code == 200, r.text
+
+    event.listen(db, "before_cursor_execute", before_update)
+    try:
+        outcome = _apply(db, engine, plan)[project["id"]]
+    finally:
+        event.remove(db, "before_cursor_execute", before_update)
+    assert raced and outcome.status == "ignore"
+    after = client.get(f"/api/v1/projects/{project['id']}").json()
+    assert (after["name"], after["workflow_version"]) == ("Plus rapide", SHIPPED)
+    assert "migration" not in {e["kind"] for e in f.events(client, project["id"])}

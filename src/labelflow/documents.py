@@ -3,7 +3,8 @@ reviewed. The files themselves live in a `storage.Storage`; `files` says whether
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import BinaryIO
@@ -17,7 +18,7 @@ from labelflow.events import record_fact
 from labelflow.models import Document, Project
 from labelflow.permissions import readable_documents_clause, require_upload
 from labelflow.projects import bump, check_if_match, definition_of, require_open
-from labelflow.storage import LocalStorage, Storage
+from labelflow.storage import LocalStorage, Staged, Storage, too_large
 from labelflow.workflow import Engine
 
 # Types whose every upload is kept side by side; for the others a new upload replaces the last.
@@ -76,27 +77,29 @@ def create_document(
     doc_type: str,
     filename: str | None,
     declared_media_type: str | None,
-    source: BinaryIO,
+    source: BinaryIO | None = None,
+    staged: Staged | None = None,
     max_bytes: int,
     allowed_media_types: Sequence[str],
     actor: Actor,
     if_match: int | None,
     clamd_address: str = "",
 ) -> Document:
-    """Check, keep and record an upload. The file is staged, judged by its content
+    """Check, keep and record an upload: read from `source`, or already `staged` by the caller
+    (who removes what is left of it). The file is judged by its content
     (`files.inspect_file`), scanned when an antivirus is configured, and made durable before
     the row is written: a refusal keeps nothing. `declared_media_type` is not trusted."""
     require_open(engine, project)
     check_type(engine, project, doc_type)
     require_upload(actor, doc_type)
     check_if_match(project, if_match)
-    with store.staging(source, max_bytes=max_bytes) as staged:
-        media_type = files.inspect_file(staged.path, size=staged.size)
+    with _received(store, source, staged, max_bytes=max_bytes) as kept:
+        media_type = files.inspect_file(kept.path, size=kept.size)
         files.allowed(media_type, allowed_media_types)
         if clamd_address:
-            files.scan(staged.path, address=clamd_address)
-        store.commit(staged)
-    sha, size = staged.sha256, staged.size
+            files.scan(kept.path, address=clamd_address)
+        store.commit(kept)
+    sha, size = kept.sha256, kept.size
     bump(session, project, if_match=if_match)
     assert project.id is not None
     now = dates.now()
@@ -143,6 +146,20 @@ def create_document(
         },
     )
     return document
+
+
+@contextmanager
+def _received(
+    store: Storage, source: BinaryIO | None, staged: Staged | None, *, max_bytes: int
+) -> Iterator[Staged]:
+    if staged is not None:
+        if staged.size > max_bytes:
+            raise too_large(max_bytes)
+        yield staged
+        return
+    assert source is not None, "an upload needs its source or its staged file"
+    with store.staging(source, max_bytes=max_bytes) as copied:
+        yield copied
 
 
 def create_generated_document(

@@ -72,6 +72,9 @@ KINDS: dict[str, str] = {
 }
 # Sent at once whatever the person chose: without them, no one could sign in.
 ESSENTIAL = frozenset({"invitation", "mot_de_passe"})
+# Only administrators are ever told of these (a webhook disabled): « Mon compte » shows the
+# choice to them alone.
+ADMIN_KINDS = frozenset({"webhook"})
 
 EMAIL_JOB = "courriel_notification"
 DIGEST_JOB = "resume_quotidien"

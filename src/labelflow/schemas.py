@@ -1055,3 +1055,97 @@ class WebhookDeliveryList(BaseModel):
     total: int
     limit: int
     offset: int
+
+
+# --- moving running projects to a newer definition version ------------------------------------
+
+MigrationVersion = Annotated[int, Field(ge=1, le=2**31 - 1)]
+MigrationProjectId = Annotated[int, Field(ge=1, le=2**31 - 1)]
+
+
+class MigrationPlanRequest(Input):
+    """The dry run: every project of the key not yet on `to_version`, or those named."""
+
+    to_version: MigrationVersion
+    project_ids: Annotated[list[MigrationProjectId], Field(max_length=1000)] = []
+
+
+class MigrationProjectRef(Input):
+    id: MigrationProjectId
+    # The project's `version` the dry run read: a project changed since is skipped.
+    version: MigrationVersion
+
+
+class MigrationApply(Input):
+    to_version: MigrationVersion
+    projects: Annotated[list[MigrationProjectRef], Field(min_length=1, max_length=1000)]
+
+
+class MigrationCriterionPublic(BaseModel):
+    action_label: str
+    code: str
+    message: str
+
+
+class MigrationDeadlinePublic(BaseModel):
+    deadline_id: int
+    kind: str
+    state_before: str | None
+    state_after: str | None
+    due_before: date
+    due_after: date
+
+
+class MigrationReportPublic(BaseModel):
+    """A draft report carried to the new grid: answers kept, new criteria, answers dropped."""
+
+    report_id: int
+    from_grid: int
+    to_grid: int
+    carried: list[str]
+    new: list[str]
+    dropped: list[str]
+
+
+class MigrationProjectPublic(BaseModel):
+    project_id: int
+    name: str
+    region: str
+    version: int
+    from_version: int
+    to_version: int
+    state_before: str
+    state_before_label: str
+    state_after: str | None
+    state_after_label: str | None
+    refused: str | None
+    became_unmet: list[MigrationCriterionPublic]
+    became_met: list[MigrationCriterionPublic]
+    deadlines: list[MigrationDeadlinePublic]
+    report: MigrationReportPublic | None
+
+
+class MigrationPlanPublic(BaseModel):
+    key: str
+    label: str
+    to_version: int
+    movable: int
+    refused: int
+    projects: list[MigrationProjectPublic]
+
+
+class MigrationOutcomePublic(BaseModel):
+    project_id: int
+    name: str
+    status: Literal["migre", "ignore", "refuse"]
+    reason: str | None
+    state_after: str | None
+
+
+class MigrationResultPublic(BaseModel):
+    key: str
+    to_version: int
+    migrated: int
+    skipped: int
+    refused: int
+    items: list[MigrationOutcomePublic]

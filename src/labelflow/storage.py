@@ -15,6 +15,7 @@ leaves an unreferenced file: `labelflow storage gc` removes those older than its
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
-from labelflow.errors import NotFound, PayloadTooLarge
+from labelflow.errors import InsufficientStorage, NotFound, PayloadTooLarge
 from labelflow.settings import Settings
 
 CHUNK = 1024 * 1024
@@ -59,32 +60,82 @@ def too_large(max_bytes: int) -> PayloadTooLarge:
     return PayloadTooLarge(f"Le fichier dépasse la taille maximale autorisée ({megabytes} Mo).")
 
 
+NO_ROOM = (
+    "Le stockage des pièces est plein : la pièce n'a pas été enregistrée. Réessayez plus tard "
+    "ou prévenez l'équipe."
+)
+
+
+@contextmanager
+def no_room_is_refused() -> Iterator[None]:
+    """A full disk (or quota) while writing a file becomes a 507, not a 500."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise InsufficientStorage(NO_ROOM) from exc
+        raise
+
+
+class Stager:
+    """An upload written into the staging area as it arrives, hashed and measured on the way:
+    each byte is written once. `finish` makes it durable (fsync); `discard` removes it (a no-op
+    once the store has renamed it away)."""
+
+    def __init__(self, staging_dir: Path, *, max_bytes: int) -> None:
+        with no_room_is_refused():
+            staging_dir.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(dir=staging_dir, prefix="upload-")
+        self.path = Path(name)
+        self.size = 0
+        self.max_bytes = max_bytes
+        self._fd = fd
+        self._digest = hashlib.sha256()
+
+    def write(self, chunk: bytes | bytearray) -> None:
+        self.size += len(chunk)
+        if self.size > self.max_bytes:
+            raise too_large(self.max_bytes)
+        self._digest.update(chunk)
+        view = memoryview(chunk)
+        with no_room_is_refused():
+            while view:
+                view = view[os.write(self._fd, view) :]
+
+    def finish(self) -> Staged:
+        with no_room_is_refused():
+            os.fsync(self._fd)
+        os.close(self._fd)
+        self._fd = -1
+        return Staged(path=self.path, sha256=self._digest.hexdigest(), size=self.size)
+
+    def discard(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        self.path.unlink(missing_ok=True)
+
+
 class Storage(ABC):
     """Content-addressed files. `staging_dir` holds the uploads being checked."""
 
     staging_dir: Path
 
+    def stager(self, *, max_bytes: int) -> Stager:
+        """A temporary file in the staging area that an upload is written into as it comes."""
+        return Stager(self.staging_dir, max_bytes=max_bytes)
+
     @contextmanager
     def staging(self, source: BinaryIO, *, max_bytes: int) -> Iterator[Staged]:
         """Copy `source` to a temporary file (413 beyond `max_bytes`); removed on exit."""
-        self.staging_dir.mkdir(parents=True, exist_ok=True)
-        digest = hashlib.sha256()
-        size = 0
-        fd, name = tempfile.mkstemp(dir=self.staging_dir, prefix="upload-")
-        path = Path(name)
+        stager = self.stager(max_bytes=max_bytes)
         try:
-            with os.fdopen(fd, "wb") as out:
-                while chunk := source.read(CHUNK):
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise too_large(max_bytes)
-                    digest.update(chunk)
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            yield Staged(path=path, sha256=digest.hexdigest(), size=size)
+            while chunk := source.read(CHUNK):
+                stager.write(chunk)
+            yield stager.finish()
         finally:
-            path.unlink(missing_ok=True)
+            # Whatever happened (a full disk midway included), no partial file stays.
+            stager.discard()
 
     def put_bytes(self, content: bytes) -> Staged:
         """Keep `content` (a document labelflow made itself)."""
@@ -158,9 +209,10 @@ class LocalStorage(Storage):
 
     def commit(self, staged: Staged) -> None:
         final = self.path_for(staged.sha256)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(staged.path, final)
-        _fsync_dir(final.parent)
+        with no_room_is_refused():
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staged.path, final)
+            _fsync_dir(final.parent)
 
     def exists(self, sha256: str) -> bool:
         return self.path_for(sha256).is_file()

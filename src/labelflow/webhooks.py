@@ -383,7 +383,15 @@ def _outcome(
 
 
 def _disable(session: Session, endpoint: WebhookEndpoint, *, at: datetime) -> None:
-    endpoint.active, endpoint.disabled_at = False, at
+    """Disable the endpoint and tell the admins, once: of two workers failing at the same time,
+    the second finds it disabled already (the row's update waits for the first's commit)."""
+    result = session.execute(
+        sa.update(WebhookEndpoint)
+        .where(col(WebhookEndpoint.id) == endpoint.id, col(WebhookEndpoint.active).is_(True))
+        .values(active=False, disabled_at=at)
+    )
+    if not getattr(result, "rowcount", 0):
+        return
     notifications.notify(
         session,
         kind="webhook",

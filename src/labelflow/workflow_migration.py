@@ -14,8 +14,8 @@ it (from and to version, by whom), and its subscribers change the deadlines and 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -239,6 +239,36 @@ def plan_migration(
         for project in found.values()
     ]
     return MigrationPlan(key=key, label=target.label, to_version=to_version, projects=plans)
+
+
+def reviewed_plan(
+    session: Session,
+    *,
+    engine: Engine,
+    actor: Actor,
+    key: str,
+    to_version: int,
+    versions: dict[int, int],
+) -> MigrationPlan:
+    """The plan of the projects a dry run showed, each to be moved only from the `version` of
+    its row the dry run read (`versions`: id → version): one changed since is skipped."""
+    plan = plan_migration(
+        session, engine=engine, actor=actor, key=key, to_version=to_version, project_ids=versions
+    )
+    seen = [replace(p, version=versions[p.project_id]) for p in plan.projects]
+    return replace(plan, projects=seen)
+
+
+def savepoints(session: Session) -> Callable[[], AbstractContextManager[Session]]:
+    """`apply_plan`'s `each` inside a request: one savepoint per project of the request's
+    transaction (a project that fails is rolled back alone)."""
+
+    @contextmanager
+    def each() -> Iterator[Session]:
+        with session.begin_nested():
+            yield session
+
+    return each
 
 
 def migrate_project(

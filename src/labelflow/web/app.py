@@ -30,6 +30,8 @@ from labelflow.web.jobs import pages as jobs_pages
 from labelflow.web.limits import Admission, BodySizeLimit, request_slots
 from labelflow.web.messages import api as messages_api
 from labelflow.web.messages import pages as messages_pages
+from labelflow.web.migrations import api as migrations_api
+from labelflow.web.migrations import pages as migrations_pages
 from labelflow.web.milestones import api as milestones_api
 from labelflow.web.milestones import pages as milestones_pages
 from labelflow.web.notifications import api as notifications_api
@@ -129,6 +131,7 @@ def create_app(settings: Settings | None = None, *, db: SAEngine | None = None) 
         webhooks_api,
         exports_api,
         stats_api,
+        migrations_api,
     ):
         app.include_router(api.router)
     # Before any sign-in: the invitation and password-reset links.
@@ -157,6 +160,7 @@ def create_app(settings: Settings | None = None, *, db: SAEngine | None = None) 
         open_data_pages,
         stats_pages,
         webhooks_pages,
+        migrations_pages,
     ):
         app.include_router(pages.router)
     if settings.static_dir.is_dir():

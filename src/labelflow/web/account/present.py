@@ -23,6 +23,7 @@ from labelflow.permissions import (
     RECUSAL_DECLARE,
     TECHNICAL_SHOW,
     USERS_MANAGE,
+    WORKFLOW_MIGRATE,
     allows,
 )
 from labelflow.schemas import TokenPublic
@@ -69,6 +70,7 @@ def abilities(actor: Actor) -> dict[str, bool]:
         "recusal": allows(actor, RECUSAL_DECLARE),
         "assignments": allows(actor, ASSIGNMENT_DECLARE),
         "technical": allows(actor, TECHNICAL_SHOW),
+        "migrate": allows(actor, WORKFLOW_MIGRATE),
     }
 
 

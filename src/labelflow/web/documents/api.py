@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import File, Form, Response, UploadFile
+from fastapi import Response
 from fastapi.responses import FileResponse, StreamingResponse
 
 from labelflow import documents
@@ -23,6 +23,7 @@ from labelflow.web.deps import (
     permit_on_project,
 )
 from labelflow.web.documents.present import content_disposition, document_public, documents_public
+from labelflow.web.documents.upload import UPLOAD_BODY, UploadDep
 from labelflow.web.etag import IfMatchDep, set_etag
 from labelflow.web.routing import api_router
 
@@ -45,10 +46,13 @@ def list_documents(
     status_code=201,
     tags=["pièces"],
     summary="Déposer une pièce",
-    dependencies=[permit_on_project(DOCUMENT_UPLOAD)],
+    openapi_extra=UPLOAD_BODY,
 )
 def upload_document(
+    # First: the body is received (and the file staged) before a connection is taken.
+    upload: UploadDep,
     project: ProjectDep,
+    allowed: Annotated[None, permit_on_project(DOCUMENT_UPLOAD)],
     session: SessionDep,
     engine: EngineDep,
     store: StoreDep,
@@ -56,18 +60,18 @@ def upload_document(
     actor: ActorDep,
     if_match: IfMatchDep,
     response: Response,
-    file: Annotated[UploadFile, File(description="Le fichier")],
-    type: Annotated[str, Form(min_length=1, max_length=50, description="Type de pièce")],
 ) -> DocumentPublic:
+    """Multipart: `type` and `file`; the file is staged as it arrives (`upload.py`)."""
+    doc_type, staged = upload.valid()
     document = documents.create_document(
         session,
         engine=engine,
         store=store,
         project=project,
-        doc_type=type.strip(),
-        filename=file.filename,
-        declared_media_type=file.content_type,
-        source=file.file,
+        doc_type=doc_type.strip(),
+        filename=upload.filename,
+        declared_media_type=upload.content_type,
+        staged=staged,
         max_bytes=settings.max_upload_bytes,
         allowed_media_types=settings.allowed_media_types,
         clamd_address=settings.clamd_address,

@@ -71,11 +71,13 @@ class PreferenceRow:
 
 
 def preferences_rows(session: Session, actor: Actor) -> list[PreferenceRow]:
-    """One row per kind for « Mon compte », the essential ones fixed."""
+    """One row per kind for « Mon compte », the essential ones fixed (the administrators' own
+    kinds for them alone)."""
     modes = notifications.preferences_of(session, user_id=actor.user_id or 0)
     return [
         PreferenceRow(kind, label, modes[kind], kind in notifications.ESSENTIAL)
         for kind, label in notifications.KINDS.items()
+        if actor.is_admin or kind not in notifications.ADMIN_KINDS
     ]
 
 
