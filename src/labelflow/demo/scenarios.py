@@ -75,7 +75,8 @@ def _route(days: list[int], *last: tuple[str, int]) -> list[tuple[str, int]]:
 
 
 def scenarios() -> list[Scenario]:
-    """The dozen demo projects: every step, every final state, one ajourné, one suspended."""
+    """The dozen demo projects: every step, every final state, one ajourné, one suspended, a
+    Régie de Quartier and a Régie de Territoire labelled (the open data lists them)."""
     # fmt: off
     return [
         Scenario("Régie de quartier des Trois Ponts", "quartier", "habitants", ROUBAIX, 1060,
@@ -117,7 +118,7 @@ def scenarios() -> list[Scenario]:
         Scenario("Régie de Territoire de Haute-Corrèze", "territoire", "collectivite",
                  HAUTE_CORREZE, 1000, _route([830, 590, 440]), progress=0.7, pause=(560, 470)),
         Scenario("Régie de Territoire Aubusson-Felletin", "territoire", "habitants", SUD_CREUSE,
-                 230, _route([]), progress=0.5),
+                 1040, _route([880, 640, 570, 190, 110], ("attribuer_label", 30))),
     ]
     # fmt: on
 
