@@ -19,9 +19,13 @@ from sqlmodel import SQLModel
 from labelflow import backup, cli
 from labelflow.db import make_engine
 from labelflow.settings import Settings
+from labelflow.storage import S3Storage
 from tests.factories import create_project, upload
+from tests.test_storage import BUCKET, s3_client, s3_endpoint, s3_settings
+from tests.test_storage import _run as storage_run
 
 KB = 1024
+__all__ = ["s3_client", "s3_endpoint", "s3_settings"]  # fixtures of tests/test_storage.py
 
 
 def _run(monkeypatch: pytest.MonkeyPatch, *args: str, data_dir: Path, database_url: str) -> int:
@@ -109,18 +113,16 @@ def test_backup_while_writing_then_restore_into_a_new_folder_and_database(
             errors.append(exc)
             written.release()
 
-    # The files are copied after the database's snapshot: the first copy waits until the
-    # writer has committed two more documents, so that some rows are surely newer than it.
-    copy = backup._copy_document
-    waited = threading.Event()
+    # Between the database's snapshot and the list of the files to copy, the writer commits two
+    # more documents: the list must be the snapshot's (their rows are not in it), not the
+    # live database's.
+    referenced = backup._referenced
 
-    def slow_copy(store: Any, sha256: str, target: Path) -> tuple[str, int]:
-        if not waited.is_set():
-            waited.set()
-            assert written.acquire(timeout=30) and written.acquire(timeout=30)
-        return copy(store, sha256, target)
+    def late_referenced(conn: Any) -> list[tuple[str, int]]:
+        assert written.acquire(timeout=30) and written.acquire(timeout=30)
+        return referenced(conn)
 
-    monkeypatch.setattr(backup, "_copy_document", slow_copy)
+    monkeypatch.setattr(backup, "_referenced", late_referenced)
     dest = tmp_path / "sauvegarde"
     before = _counts(db)
     writer = threading.Thread(target=write)
@@ -266,3 +268,55 @@ def test_restore_verifies_the_manifest_first_and_refuses_a_non_empty_store(
     stray.unlink()
     assert _run(monkeypatch, "restore", str(dest), **target) == 0
     assert tables() != []
+
+
+def test_backup_and_restore_with_the_documents_in_s3(
+    s3_client: Any,
+    s3_settings: Settings,
+    restore_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The documents read from the bucket into the backup, and put back into another (empty)
+    prefix of the object store on restore."""
+    pid = create_project(s3_client)["id"]
+    given = [
+        upload(s3_client, pid, "autre", content=_text(n, 300 * KB), filename=f"cr-{n}.txt")
+        for n in range(3)
+    ]
+    dest = tmp_path / "sauvegarde"
+    assert storage_run(monkeypatch, s3_settings, "backup", str(dest)) == 0, capsys.readouterr()
+    files = {
+        e["path"]: e["sha256"] for e in json.loads((dest / "manifest.json").read_text())["files"]
+    }
+    assert {f"documents/{d['sha256'][:2]}/{d['sha256']}" for d in given} <= set(files)
+
+    restored = s3_settings.model_copy(
+        update={
+            "data_dir": tmp_path / "restored",
+            "database_url": restore_url,
+            "storage_url": f"s3://{BUCKET}/restaure/",
+        }
+    )
+    assert storage_run(monkeypatch, restored, "restore", str(dest)) == 0, capsys.readouterr()
+    capsys.readouterr()
+    target = S3Storage(
+        bucket=BUCKET,
+        prefix="restaure",
+        staging_dir=tmp_path / "staging",
+        endpoint_url=s3_settings.s3_endpoint_url,
+        access_key="test",
+        secret_key="test",
+        region="eu-west-3",
+    )
+    assert sorted(o.sha256 for o in target.objects()) == sorted(d["sha256"] for d in given)
+    assert all(target.hash_of(d["sha256"]) == d["sha256"] for d in given)
+    assert storage_run(monkeypatch, restored, "storage", "check") == 0
+    assert "Stockage cohérent" in capsys.readouterr().out
+    # The prefix is no longer empty: a second restore there, with an empty SQLite database, is
+    # refused (a PostgreSQL backup is refused sooner: it does not go into SQLite).
+    again = restored.model_copy(update={"database_url": f"sqlite:///{tmp_path / 'autre.db'}"})
+    assert storage_run(monkeypatch, again, "restore", str(dest)) == 1
+    sqlite = restore_url.startswith("sqlite")
+    assert ("n'est pas vide" if sqlite else "ne se restaure pas") in capsys.readouterr().err

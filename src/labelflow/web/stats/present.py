@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
@@ -82,6 +83,22 @@ def network_public(figures: stats.NetworkFigures) -> NetworkStatsPublic:
             labelled=figures.rates.labelled,
         ),
     )
+
+
+# The JSON of the figures last served, per cached figures (`stats.network` answers the same
+# object until the facts change them): serialised once, not on every request.
+_json: dict[int, tuple[weakref.ref[stats.NetworkFigures], bytes]] = {}
+
+
+def network_json(figures: stats.NetworkFigures) -> bytes:
+    hit = _json.get(id(figures))
+    if hit is not None and hit[0]() is figures:
+        return hit[1]
+    body = network_public(figures).model_dump_json().encode()
+    if len(_json) > 64:
+        _json.clear()
+    _json[id(figures)] = (weakref.ref(figures), body)
+    return body
 
 
 def projects_url(**filters: object) -> str:
