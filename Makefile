@@ -51,10 +51,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-## bench: the served benchmark (installs Debian's wrk when missing), the e-mail bench, the 500 MB upload bench.
+## bench: the served benchmark (installs Debian's wrk when missing), the figures' bench, the e-mail bench, the 500 MB upload bench.
 bench: $(STAMP)
 	@$(MAKE) --no-print-directory system-deps SYSTEM_PACKAGES="wrk"
 	$(BIN)/python bench/served.py
+	$(BIN)/python bench/stats.py
 	$(BIN)/python bench/mail.py
 	$(BIN)/python bench/documents.py
 

@@ -161,3 +161,18 @@ def test_the_user_page_sets_the_regions(client: Any, db: Engine) -> None:
     assert r.status_code == 422
     refused = typeset("Seul un compte de l'équipe nationale peut être limité à des régions.")
     assert refused in unescape(r.text)
+
+
+def test_the_staff_in_charge_of_a_project_sees_it(client: Any, db: Engine) -> None:
+    ouest = create_project(client, name="Régie de l'Ouest", region=OUEST)
+    regional = _regional(db, NORD)
+    r = client.patch(f"/api/v1/projects/{ouest['id']}", json={"staff_owner_id": regional.id})
+    assert r.status_code == 422
+    assert r.json()["error"]["fields"][0]["field"] == "staff_owner_id"
+    page = client.get(f"/projects/{ouest['id']}")
+    choices = dict(page.context["owner_choices"])
+    assert str(regional.id) not in choices
+    nord = create_project(client, name="Régie du Nord")
+    r = client.patch(f"/api/v1/projects/{nord['id']}", json={"staff_owner_id": regional.id})
+    assert r.status_code == 200, r.text
+    assert str(regional.id) in dict(client.get(f"/projects/{nord['id']}").context["owner_choices"])

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, delete
+from sqlalchemy import Engine, delete, event
 from sqlmodel import Session, select
 
 from labelflow import dates, stats, workflow_migration
@@ -446,3 +446,34 @@ def test_staff_admins_dry_run_then_apply_through_the_api_and_the_page(
         # Other staff may not.
         staff = f.client_for(admin, f.create_user(admin, role="staff", name="Sacha")["id"])
         assert staff.post(f"{url}/plan", json={"to_version": NEXT}).status_code == 403
+
+
+def test_a_change_committed_while_its_project_is_being_migrated_wins(
+    client: Any, db: Engine, next_app: Any
+) -> None:
+    """The race inside one project's transaction: another writer commits after the migration
+    read the project and before it writes it. PostgreSQL only: SQLite's write transactions are
+    serial (`BEGIN IMMEDIATE`), so the other writer would wait for the migration instead."""
+    if db.dialect.name != "postgresql":
+        pytest.skip("SQLite serialises write transactions: no such race")
+    project = f.create_project(client, name="Pris de vitesse")
+    engine = next_app.state.workflows
+    plan = _plan(db, engine, project_ids=[project["id"]])
+    raced: list[int] = []
+
+    def before_update(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.startswith("UPDATE projects") and not raced:
+            raced.append(1)
+            # A colleague's change, committed on its own connection meanwhile.
+            r = client.patch(f"/api/v1/projects/{project['id']}", json={"name": "Plus rapide"})
+            assert r.status_code == 200, r.text
+
+    event.listen(db, "before_cursor_execute", before_update)
+    try:
+        outcome = _apply(db, engine, plan)[project["id"]]
+    finally:
+        event.remove(db, "before_cursor_execute", before_update)
+    assert raced and outcome.status == "ignore"
+    after = client.get(f"/api/v1/projects/{project['id']}").json()
+    assert (after["name"], after["workflow_version"]) == ("Plus rapide", SHIPPED)
+    assert "migration" not in {e["kind"] for e in f.events(client, project["id"])}

@@ -115,6 +115,13 @@ class PayloadTooLarge(DomainError):
     code = "fichier_trop_volumineux"
 
 
+class InsufficientStorage(DomainError):
+    """The document store has no room left (a full disk): nothing was kept."""
+
+    status = 507
+    code = "stockage_plein"
+
+
 class UnsupportedMediaType(DomainError):
     status = 415
     code = "type_de_fichier_refuse"

@@ -210,14 +210,24 @@ def list_projects(
         session, engine=engine, actor=actor, filters=filters, today=today
     )
     total = session.exec(select(func.count()).select_from(Project).where(*conditions)).one()
+    # The page's ids first (only the order's columns are sorted), then its rows with their
+    # overdue flag: computed for the rows shown, not for every project the order compares.
+    if sort == "prevision" and not conditions:
+        # Every project, by forecast: a slice of the order sorted once (until the figures move).
+        ids = stats.forecast_ids(session, engine=engine)[offset : offset + limit]
+    else:
+        page = ordered(
+            session, engine=engine, query=select(Project.id).where(*conditions), sort=sort
+        )
+        ids = [int(i) for i in session.exec(page.limit(limit).offset(offset)).all()]
     owner = aliased(User)
-    query = (
+    found = session.exec(
         select(Project, overdue.label("overdue"), owner)
         .outerjoin(owner, col(owner.id) == col(Project.staff_owner_id))
-        .where(*conditions)
-    )
-    query = ordered(session, engine=engine, query=query, sort=sort)
-    rows = session.exec(query.limit(limit).offset(offset)).all()
+        .where(col(Project.id).in_(ids))
+    ).all()
+    position = {pid: n for n, pid in enumerate(ids)}
+    rows = sorted(found, key=lambda row: position[row[0].id or 0])
     expected_on = stats.forecasts(session, engine=engine, projects=[p for p, _, _ in rows])
     return [ProjectRow(p, bool(o), u, expected_on.get(p.id or 0)) for p, o, u in rows], int(total)
 

@@ -15,6 +15,7 @@ leaves an unreferenced file: `labelflow storage gc` removes those older than its
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
-from labelflow.errors import NotFound, PayloadTooLarge
+from labelflow.errors import InsufficientStorage, NotFound, PayloadTooLarge
 from labelflow.settings import Settings
 
 CHUNK = 1024 * 1024
@@ -59,14 +60,32 @@ def too_large(max_bytes: int) -> PayloadTooLarge:
     return PayloadTooLarge(f"Le fichier dépasse la taille maximale autorisée ({megabytes} Mo).")
 
 
+NO_ROOM = (
+    "Le stockage des pièces est plein : la pièce n'a pas été enregistrée. Réessayez plus tard "
+    "ou prévenez l'équipe."
+)
+
+
+@contextmanager
+def no_room_is_refused() -> Iterator[None]:
+    """A full disk (or quota) while writing a file becomes a 507, not a 500."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise InsufficientStorage(NO_ROOM) from exc
+        raise
+
+
 class Stager:
     """An upload written into the staging area as it arrives, hashed and measured on the way:
     each byte is written once. `finish` makes it durable (fsync); `discard` removes it (a no-op
     once the store has renamed it away)."""
 
     def __init__(self, staging_dir: Path, *, max_bytes: int) -> None:
-        staging_dir.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=staging_dir, prefix="upload-")
+        with no_room_is_refused():
+            staging_dir.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(dir=staging_dir, prefix="upload-")
         self.path = Path(name)
         self.size = 0
         self.max_bytes = max_bytes
@@ -79,11 +98,13 @@ class Stager:
             raise too_large(self.max_bytes)
         self._digest.update(chunk)
         view = memoryview(chunk)
-        while view:
-            view = view[os.write(self._fd, view) :]
+        with no_room_is_refused():
+            while view:
+                view = view[os.write(self._fd, view) :]
 
     def finish(self) -> Staged:
-        os.fsync(self._fd)
+        with no_room_is_refused():
+            os.fsync(self._fd)
         os.close(self._fd)
         self._fd = -1
         return Staged(path=self.path, sha256=self._digest.hexdigest(), size=self.size)
@@ -113,6 +134,7 @@ class Storage(ABC):
                 stager.write(chunk)
             yield stager.finish()
         finally:
+            # Whatever happened (a full disk midway included), no partial file stays.
             stager.discard()
 
     def put_bytes(self, content: bytes) -> Staged:
@@ -187,9 +209,10 @@ class LocalStorage(Storage):
 
     def commit(self, staged: Staged) -> None:
         final = self.path_for(staged.sha256)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(staged.path, final)
-        _fsync_dir(final.parent)
+        with no_room_is_refused():
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staged.path, final)
+            _fsync_dir(final.parent)
 
     def exists(self, sha256: str) -> bool:
         return self.path_for(sha256).is_file()

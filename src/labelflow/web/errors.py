@@ -12,7 +12,7 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -228,6 +228,43 @@ def is_saturation(exc: OperationalError) -> bool:
     return any(sign in str(exc.orig) for sign in SATURATION_SIGNS)
 
 
+# What a database server says while it restarts or is out of reach: the request is refused
+# for now (the pool's pre-ping replaces dead connections once it is back).
+UNAVAILABLE_SIGNS = (
+    "connection refused",
+    "connection failed",
+    "server closed the connection",
+    "terminating connection",
+    "the database system is shutting down",
+    "the database system is starting up",
+    "the database system is in recovery mode",
+    "the connection is closed",
+    "consuming input failed",
+    "could not receive data",
+    "could not send data",
+)
+UNAVAILABLE_MESSAGE = (
+    "La base de données est momentanément indisponible : votre demande n'a pas été "
+    "enregistrée. Réessayez dans quelques secondes."
+)
+# SQLite on a full disk: nothing was written.
+FULL_SIGNS = ("database or disk is full", "no space left on device")
+FULL_MESSAGE = (
+    "L'espace disque de la base de données est plein : votre demande n'a pas été enregistrée. "
+    "Prévenez l'équipe."
+)
+
+
+def is_unavailable(exc: DBAPIError) -> bool:
+    reason = str(exc.orig).lower()
+    return bool(exc.connection_invalidated) or any(sign in reason for sign in UNAVAILABLE_SIGNS)
+
+
+def unavailable_response(request: Request) -> Response:
+    body = {"error": {"code": "base_indisponible", "message": UNAVAILABLE_MESSAGE}}
+    return error_response(request, 503, body, {"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
 def saturation_response(request: Request) -> Response:
     body = {"error": {"code": "service_sature", "message": SATURATED_MESSAGE}}
     return error_response(request, 503, body, {"Retry-After": str(RETRY_AFTER_SECONDS)})
@@ -306,12 +343,20 @@ def install(app: FastAPI) -> None:
         log.warning("pool exhausted on %s %s: %s", request.method, request.url.path, exc)
         return saturation_response(request)
 
-    @app.exception_handler(OperationalError)
-    async def _operational(request: Request, exc: OperationalError) -> Response:
-        if not is_saturation(exc):
-            return internal_error(request, exc)
-        log.warning("database saturated on %s %s: %s", request.method, request.url.path, exc.orig)
-        return saturation_response(request)
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> Response:
+        where = (request.method, request.url.path, exc.orig)
+        if isinstance(exc, OperationalError) and is_saturation(exc):
+            log.warning("database saturated on %s %s: %s", *where)
+            return saturation_response(request)
+        if is_unavailable(exc):
+            log.warning("database unavailable on %s %s: %s", *where)
+            return unavailable_response(request)
+        if any(sign in str(exc.orig).lower() for sign in FULL_SIGNS):
+            log.error("database disk full on %s %s: %s", *where)
+            body = {"error": {"code": "stockage_plein", "message": FULL_MESSAGE}}
+            return error_response(request, 507, body)
+        return internal_error(request, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

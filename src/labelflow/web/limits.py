@@ -1,5 +1,5 @@
-"""Limits at the edge: request bodies above the configured size, requests beyond the configured
-concurrency."""
+"""Limits at the edge: request heads (headers, address) and bodies above their size, requests
+beyond the configured concurrency."""
 
 from __future__ import annotations
 
@@ -34,6 +34,41 @@ def _too_large(scope: Scope, limit: int) -> Response:
         f"<p>{typeset(message)}</p></html>",
         status_code=413,
     )
+
+
+# The request head: what a browser or an API client sends, with room to spare. uvicorn's
+# httptools parser sets no limit of its own (h11's is 16 KiB); a reverse proxy usually does.
+MAX_HEADER_BYTES = 16 * 1024
+MAX_HEADERS = 100
+MAX_TARGET_BYTES = 8 * 1024
+
+
+def _refusal(scope: Scope, status: int, code: str, message: str) -> Response:
+    if str(scope.get("path", "")).startswith("/api/"):
+        return json_error(status, {"error": {"code": code, "message": message}})
+    return HTMLResponse(
+        f"<!doctype html><html lang=fr><title>Requête refusée</title><p>{typeset(message)}</p>"
+        "</html>",
+        status_code=status,
+    )
+
+
+def oversized_head(scope: Scope) -> Response | None:
+    """A 431 for too many or too large headers, a 414 for too long an address (path and query
+    string); None for a request within bounds."""
+    headers = scope["headers"]
+    if len(headers) > MAX_HEADERS or sum(len(k) + len(v) for k, v in headers) > MAX_HEADER_BYTES:
+        return _refusal(
+            scope,
+            431,
+            "en_tetes_trop_volumineux",
+            "Les en-têtes de la requête sont trop nombreux ou trop volumineux.",
+        )
+    if len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"") > (
+        MAX_TARGET_BYTES
+    ):
+        return _refusal(scope, 414, "adresse_trop_longue", "L'adresse demandée est trop longue.")
+    return None
 
 
 class BodySizeLimit:
@@ -131,6 +166,11 @@ class Admission:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        # Refused before it waits for a slot: an oversized request head holds nothing.
+        refusal = oversized_head(scope)
+        if refusal is not None:
+            await refusal(scope, receive, send)
             return
         gate = self._gate()
         if gate.locked():

@@ -103,7 +103,7 @@ def project_page(
             d for d in documents_shown if d.review_status == "rejected" and not d.superseded_by_id
         ],
         "done_by_labels": done_by_labels(actor),
-        "owner_choices": staff_owner_choices(session) if can["write"] else [],
+        "owner_choices": staff_owner_choices(session, project.region) if can["write"] else [],
         **bureau_section(session, engine, project, actor, facts.decisions, documents_shown),
         "label_deadline": next((d for d in public.deadlines if d.kind == "label"), None),
         "deadline_status_labels": deadlines.STATUS_LABELS,

@@ -324,9 +324,14 @@ def staff_choices(session: Session, actor: Actor) -> list[tuple[str, str]]:
     return mine + staff_owner_choices(session)
 
 
-def staff_owner_choices(session: Session) -> list[tuple[str, str]]:
-    """Who may be a project's chargé·e de suivi: the active staff accounts."""
-    return [(str(u.id), u.name) for u in accounts.list_users(session, role="staff", active=True)]
+def staff_owner_choices(session: Session, region: str | None = None) -> list[tuple[str, str]]:
+    """Who may be a project's chargé·e de suivi: the active staff accounts (of a project of
+    `region`: those who see it, national or of that région)."""
+    return [
+        (str(u.id), u.name)
+        for u in accounts.list_users(session, role="staff", active=True)
+        if region is None or not u.regions or region in u.regions
+    ]
 
 
 # Who does each missing item, as the porteur reads it and as the others read it.

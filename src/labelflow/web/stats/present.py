@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from urllib.parse import urlencode
 
 from labelflow import stats
@@ -84,6 +87,27 @@ def network_public(figures: stats.NetworkFigures) -> NetworkStatsPublic:
     )
 
 
+# What is drawn from the figures (their JSON, the page's charts), kept per cached figures:
+# `stats.network` answers the same object until the facts change them.
+_drawn: dict[tuple[int, str], tuple[weakref.ref[stats.NetworkFigures], str]] = {}
+
+
+def fragment(figures: stats.NetworkFigures, name: str, draw: Callable[[], str]) -> str:
+    key = (id(figures), name)
+    hit = _drawn.get(key)
+    if hit is not None and hit[0]() is figures:
+        return hit[1]
+    text = draw()
+    if len(_drawn) > 64:
+        _drawn.clear()
+    _drawn[key] = (weakref.ref(figures), text)
+    return text
+
+
+def network_json(figures: stats.NetworkFigures) -> bytes:
+    return fragment(figures, "json", lambda: network_public(figures).model_dump_json()).encode()
+
+
 def projects_url(**filters: object) -> str:
     return "/projects?" + urlencode({k: v for k, v in filters.items() if v is not None})
 
@@ -158,7 +182,7 @@ class Chart:
     def height(self) -> int:
         return (len(self.bars) + len(self.ranges)) * self.row_height + 30
 
-    @property
+    @cached_property
     def maximum(self) -> float:
         values = [b.total for b in self.bars]
         for r in self.ranges:
