@@ -1,4 +1,5 @@
-"""step passes (each pass of a project through a state, from the history) and the figures' token
+"""step passes (each pass of a project through a state, from the history), the figures' token,
+and the index of the project list's default order (projects.created_at)
 
 Revision ID: 5c2d8a1f4b93
 Revises: 3b7d9e2a4c61
@@ -51,6 +52,7 @@ def upgrade() -> None:
         sa.Column("token", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
         sa.PrimaryKeyConstraint("key", name=op.f("pk_figures_versions")),
     )
+    op.create_index(op.f("ix_projects_created_at"), "projects", ["created_at"], unique=False)
     _backfill(passes)
     op.bulk_insert(versions, [{"key": "network", "token": uuid.uuid4().hex}])
 
@@ -116,6 +118,7 @@ def _backfill(passes: sa.Table) -> None:
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_projects_created_at"), table_name="projects")
     op.drop_table("figures_versions")
     op.drop_index(op.f("ix_step_passes_project_id"), table_name="step_passes")
     op.drop_table("step_passes")

@@ -162,7 +162,8 @@ class Project(SQLModel, table=True):
     suspended: bool = False
     suspended_at: datetime | None = _ts(nullable=True)
     version: int = 1
-    created_at: datetime = _ts()
+    # Indexed: the project list's default order (newest first) reads it, not every row.
+    created_at: datetime = _ts(index=True)
     updated_at: datetime = _ts()
     association_name: str | None = Field(default=None, max_length=200)
     rna_number: str | None = Field(default=None, max_length=10)

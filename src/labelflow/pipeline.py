@@ -212,8 +212,14 @@ def list_projects(
     total = session.exec(select(func.count()).select_from(Project).where(*conditions)).one()
     # The page's ids first (only the order's columns are sorted), then its rows with their
     # overdue flag: computed for the rows shown, not for every project the order compares.
-    page = ordered(session, engine=engine, query=select(Project.id).where(*conditions), sort=sort)
-    ids = [int(i) for i in session.exec(page.limit(limit).offset(offset)).all()]
+    if sort == "prevision" and not conditions:
+        # Every project, by forecast: a slice of the order sorted once (until the figures move).
+        ids = stats.forecast_ids(session, engine=engine)[offset : offset + limit]
+    else:
+        page = ordered(
+            session, engine=engine, query=select(Project.id).where(*conditions), sort=sort
+        )
+        ids = [int(i) for i in session.exec(page.limit(limit).offset(offset)).all()]
     owner = aliased(User)
     found = session.exec(
         select(Project, overdue.label("overdue"), owner)
