@@ -306,3 +306,15 @@ def test_the_export_follows_the_list_order(client: Any) -> None:
         assert [int(r["Identifiant"]) for r in rows] == [i["id"] for i in listed]
     assert int(rows[-1]["Identifiant"]) == abandoned["id"]  # nothing expected: last
     assert client.get(CSV_URL, params={"sort": "nom"}).status_code == 422
+
+
+def test_the_list_refuses_an_unknown_filter_too(client: Any) -> None:
+    create_project(client)
+    response = client.get("/api/v1/projects", params={"etat": "faisabilite", "limit": 10})
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "filtre_inconnu"
+    assert [f["field"] for f in error["fields"]] == ["etat"]
+    assert typeset("« limit »") in error["message"]  # the list's paging is accepted
+    listed = client.get("/api/v1/projects", params={"kind": "quartier", "limit": 10, "offset": 0})
+    assert listed.status_code == 200 and listed.json()["total"] == 1

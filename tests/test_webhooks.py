@@ -433,6 +433,28 @@ def test_a_public_address_is_accepted_and_an_address_that_turns_private_is_not_s
         assert job.status == "abandonnee"
 
 
+def test_an_abandoned_delivery_is_resent_from_taches(
+    client: Any,
+    app: Any,
+    db: Engine,
+    settings: Settings,
+    allowed: Settings,
+    receiver: Receiver,
+) -> None:
+    hook = register(client, receiver.url, ["transition"])
+    walk_to(client, create_project(client), "faisabilite")
+    run(app, db, settings)  # loopback refused at delivery without the setting: abandoned
+    (log,) = deliveries(client, hook["id"])
+    assert log["status"] == "abandonnee" and receiver.received == []
+    (job,) = client.get("/api/v1/jobs", params={"status": "abandonnee"}).json()["items"]
+    assert job["kind"] == "webhook"
+    assert client.post(f"/api/v1/jobs/{job['id']}/retry").status_code == 200
+    run(app, db, allowed)
+    (log,) = deliveries(client, hook["id"])
+    assert (log["status"], log["last_status_code"]) == ("livree", 200)
+    assert len(receiver.verified(hook["secret"])) == 1
+
+
 def test_the_delivery_connects_to_the_address_it_checked(
     client: Any,
     app: Any,
