@@ -332,7 +332,8 @@ def test_serve_demo_prints_the_demo_logins(sqlite_env: dict[str, str], cli_db: E
         "Consultant·e",
         "Porteur de projet",
         "Membre du Bureau",
+        "Équipe régionale",
     ], output
-    assert output.count(DEMO_PASSWORD) == 4
+    assert output.count(DEMO_PASSWORD) == 5
     for email in logins.values():
         assert _sign_in(cli_db, email, DEMO_PASSWORD) is not None, email

@@ -198,11 +198,12 @@ def test_an_export_of_nothing_is_a_header_only_file(client: Any) -> None:
     [
         ({"etat": "faisabilite"}, "etat", None),
         ({"limit": "10"}, "limit", None),
-        ({"state": "inconnu"}, "state", "Cet état n'existe dans aucun parcours."),
+        ({"state": "inconnu"}, "state", None),
         (
             {"kind": "quartiers"},
             "kind",
-            "Choisissez parmi : Régie de Quartier, Régie de Territoire.",
+            "Choisissez parmi : « quartier » (Régie de Quartier), « territoire » (Régie de "
+            "Territoire).",
         ),
         ({"overdue": "peut-etre"}, "overdue", None),
         ({"staff_owner": "0"}, "staff_owner", None),
@@ -223,6 +224,9 @@ def test_a_bad_filter_is_refused_in_french(
         assert typeset("« state »") in error["message"]
     if message is not None:
         assert error["message"] == typeset(message)
+    if field == "state":
+        assert error["message"].startswith(typeset("État inconnu « inconnu » (états connus : "))
+        assert "faisabilite" in error["message"]
     assert response.headers["content-type"].startswith("application/json")
 
 

@@ -1,5 +1,6 @@
 """step passes (each pass of a project through a state, from the history), the figures' token,
-and the index of the project list's default order (projects.created_at)
+the index of the project list's default order (projects.created_at) and the one of the open
+deadlines' probes (deadlines: project, closed on, due on)
 
 Revision ID: 5c2d8a1f4b93
 Revises: 3b7d9e2a4c61
@@ -53,6 +54,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("key", name=op.f("pk_figures_versions")),
     )
     op.create_index(op.f("ix_projects_created_at"), "projects", ["created_at"], unique=False)
+    op.create_index(
+        "ix_deadlines_project_open_due", "deadlines", ["project_id", "closed_on", "due_on"]
+    )
     _backfill(passes)
     op.bulk_insert(versions, [{"key": "network", "token": uuid.uuid4().hex}])
 
@@ -118,6 +122,7 @@ def _backfill(passes: sa.Table) -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_deadlines_project_open_due", table_name="deadlines")
     op.drop_index(op.f("ix_projects_created_at"), table_name="projects")
     op.drop_table("figures_versions")
     op.drop_index(op.f("ix_step_passes_project_id"), table_name="step_passes")

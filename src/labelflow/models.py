@@ -251,6 +251,11 @@ class Document(SQLModel, table=True):
 
 class Deadline(SQLModel, table=True):
     __tablename__ = "deadlines"
+    # The overdue and due-soon conditions of the list and the dashboard probe each project's open
+    # deadlines: answered from the index, without reading the rows.
+    __table_args__ = (
+        sa.Index("ix_deadlines_project_open_due", "project_id", "closed_on", "due_on"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     project_id: int = _fk("projects")

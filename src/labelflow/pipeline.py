@@ -171,10 +171,12 @@ def filter_problems(engine: Engine, filters: ProjectFilters) -> list[dict[str, s
     """What is wrong with `filters` (`{field, message}`; none: they can be applied): a state or
     a kind no definition knows."""
     problems = []
-    if filters.state and filters.state not in engine.state_keys():
-        problems.append({"field": "state", "message": "Cet état n'existe dans aucun parcours."})
+    known = engine.state_keys()
+    if filters.state and filters.state not in known:
+        message = f"État inconnu « {filters.state} » (états connus : {', '.join(sorted(known))})."
+        problems.append({"field": "state", "message": message})
     if filters.kind and filters.kind not in KIND_LABELS:
-        names = ", ".join(KIND_LABELS.values())
+        names = ", ".join(f"« {k} » ({label})" for k, label in KIND_LABELS.items())
         problems.append({"field": "kind", "message": f"Choisissez parmi : {names}."})
     return problems
 
