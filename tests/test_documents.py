@@ -509,7 +509,9 @@ def test_superseded_versions_are_for_staff_only(
     ]
     assert client.get(first["download_url"]).content == PDF
     staff_page = client.get(f"/projects/{pid}").text
-    assert "Versions remplacées (1)" in staff_page and "note v1.pdf" in staff_page
+    replaced = staff_page.split("Versions remplacées (1)")[1].split("</details>")[0]
+    assert "note v1.pdf" in replaced
+    assert typeset("refusée : Il manque la signature.") in replaced
 
     porteur_listed = as_porteur.get(f"/api/v1/projects/{pid}/documents").json()
     assert [d["id"] for d in porteur_listed] == [second["id"]]

@@ -198,11 +198,12 @@ def test_an_export_of_nothing_is_a_header_only_file(client: Any) -> None:
     [
         ({"etat": "faisabilite"}, "etat", None),
         ({"limit": "10"}, "limit", None),
-        ({"state": "inconnu"}, "state", "Cet état n'existe dans aucun parcours."),
+        ({"state": "inconnu"}, "state", None),
         (
             {"kind": "quartiers"},
             "kind",
-            "Choisissez parmi : Régie de Quartier, Régie de Territoire.",
+            "Choisissez parmi : « quartier » (Régie de Quartier), « territoire » (Régie de "
+            "Territoire).",
         ),
         ({"overdue": "peut-etre"}, "overdue", None),
         ({"staff_owner": "0"}, "staff_owner", None),
@@ -223,6 +224,9 @@ def test_a_bad_filter_is_refused_in_french(
         assert typeset("« state »") in error["message"]
     if message is not None:
         assert error["message"] == typeset(message)
+    if field == "state":
+        assert error["message"].startswith(typeset("État inconnu « inconnu » (états connus : "))
+        assert "faisabilite" in error["message"]
     assert response.headers["content-type"].startswith("application/json")
 
 
@@ -306,3 +310,15 @@ def test_the_export_follows_the_list_order(client: Any) -> None:
         assert [int(r["Identifiant"]) for r in rows] == [i["id"] for i in listed]
     assert int(rows[-1]["Identifiant"]) == abandoned["id"]  # nothing expected: last
     assert client.get(CSV_URL, params={"sort": "nom"}).status_code == 422
+
+
+def test_the_list_refuses_an_unknown_filter_too(client: Any) -> None:
+    create_project(client)
+    response = client.get("/api/v1/projects", params={"etat": "faisabilite", "limit": 10})
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "filtre_inconnu"
+    assert [f["field"] for f in error["fields"]] == ["etat"]
+    assert typeset("« limit »") in error["message"]  # the list's paging is accepted
+    listed = client.get("/api/v1/projects", params={"kind": "quartier", "limit": 10, "offset": 0})
+    assert listed.status_code == 200 and listed.json()["total"] == 1

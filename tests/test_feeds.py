@@ -28,6 +28,7 @@ from tests.factories import (
     hold_meeting,
     walk_to,
 )
+from tests.test_statements import counted
 
 
 @pytest.fixture
@@ -251,3 +252,25 @@ def test_the_address_is_managed_on_my_account(client: Any, outsider: Any, db: En
     )
     assert revoked.status_code == 303
     assert outsider.get(path).status_code == 404
+
+
+def test_the_feed_sends_as_many_statements_whatever_it_holds(
+    client: Any, outsider: Any, db: Engine, staff_user: User
+) -> None:
+    path = new_feed(client)
+    create_project(client, name="Régie seule")
+    hold_meeting(client)
+
+    def statements() -> tuple[int, int]:
+        with counted(db) as sent:
+            calendar = fetch(outsider, path)
+        return len(sent), len(vevents(calendar))
+
+    few, entries = statements()
+    for n in range(6):
+        project = create_project(client, name=f"Régie {n}")
+        milestone(client, project["id"], staff_user.id or 0, f"Visite {n}")
+    hold_meeting(client)
+    many, more = statements()
+    assert more == entries + 6 * 3 + 1
+    assert many == few

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -51,7 +52,11 @@ def served(env: dict[str, str], log_dir: Path, *extra: str) -> tuple[ExitStack, 
         port = free_port()
         argv = [LABELFLOW, "serve", "--port", str(port), *args.split()]
         log_path = log_dir / f"serve-{port}.log"
-        bases.append(stack.enter_context(running(argv, port=port, env=env, log_path=log_path)))
+        bases.append(
+            stack.enter_context(
+                running(argv, port=port, env=env, log_path=log_path, ready_within=120)
+            )
+        )
     return stack, bases
 
 
@@ -85,6 +90,18 @@ def children(pid: int) -> list[int]:
     return found
 
 
+def serving_children(parent: int) -> list[int]:
+    """uvicorn's server processes (spawned by multiprocessing), not its resource tracker."""
+    found = []
+    for pid in children(parent):
+        try:
+            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(pid)
+        except OSError:
+            continue
+    return found
+
+
 def server_pid(log_dir: Path) -> Iterator[int]:
     for log in log_dir.glob("serve-*.log"):
         for match in re.finditer(r"Started parent process \[(\d+)\]", log.read_text()):
@@ -97,12 +114,11 @@ def test_serve_workers_runs_that_many_processes_that_share_the_sessions(
     stack, [base] = served(serve_env, tmp_path, "--workers 2")
     with stack:
         [parent] = server_pid(tmp_path)
-        serving = [
-            pid
-            for pid in children(parent)
-            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
-        ]
-        assert len(serving) == 2
+        # The second process may still be starting (its own imports, its own app).
+        deadline = time.monotonic() + 60
+        while len(serving_children(parent)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(serving_children(parent)) == 2
         with httpx.Client(base_url=base, timeout=30) as http:
             assert sign_in(http, member.email, PASSWORD).status_code == 303
             cookies = dict(http.cookies)

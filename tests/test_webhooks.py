@@ -245,6 +245,8 @@ def test_an_endpoint_failing_for_24_hours_is_disabled_and_the_admins_told(
 ) -> None:
     other_admin = make_user(db, role="staff", is_admin=True, name="Alix Admin")
     not_admin = make_user(db, role="staff", name="Sacha Staff")
+    # A regional administrator may not manage webhooks: not told either.
+    make_user(db, role="staff", is_admin=True, name="Régine Régionale", regions=["Bretagne"])
     hook = register(client, receiver.url, ["transition"])
     project = create_project(client, name="Régie des Saules")
     before = set(allowed.mailbox_dir.glob("*.eml")) if allowed.mailbox_dir.is_dir() else set()
@@ -431,6 +433,28 @@ def test_a_public_address_is_accepted_and_an_address_that_turns_private_is_not_s
         assert job.status == "abandonnee"
 
 
+def test_an_abandoned_delivery_is_resent_from_taches(
+    client: Any,
+    app: Any,
+    db: Engine,
+    settings: Settings,
+    allowed: Settings,
+    receiver: Receiver,
+) -> None:
+    hook = register(client, receiver.url, ["transition"])
+    walk_to(client, create_project(client), "faisabilite")
+    run(app, db, settings)  # loopback refused at delivery without the setting: abandoned
+    (log,) = deliveries(client, hook["id"])
+    assert log["status"] == "abandonnee" and receiver.received == []
+    (job,) = client.get("/api/v1/jobs", params={"status": "abandonnee"}).json()["items"]
+    assert job["kind"] == "webhook"
+    assert client.post(f"/api/v1/jobs/{job['id']}/retry").status_code == 200
+    run(app, db, allowed)
+    (log,) = deliveries(client, hook["id"])
+    assert (log["status"], log["last_status_code"]) == ("livree", 200)
+    assert len(receiver.verified(hook["secret"])) == 1
+
+
 def test_the_delivery_connects_to_the_address_it_checked(
     client: Any,
     app: Any,
@@ -496,6 +520,15 @@ def test_admins_only(client: Any, client_as: Any, db: Engine) -> None:
             r = other.request(method, path, **kwargs)
             assert r.status_code == 403, (role, method, path, r.text)
     assert [h["id"] for h in client.get("/api/v1/webhooks").json()] == [hook["id"]]
+    # A regional administrator sees the projects of their régions only: webhooks carry every
+    # project's facts, so they are the national administrators'.
+    regional = client_as(
+        make_user(
+            db, role="staff", is_admin=True, name="Régine Régionale", regions=["Hauts-de-France"]
+        )
+    )
+    assert regional.get("/api/v1/webhooks").status_code == 403
+    assert regional.get("/api/v1/users").status_code == 200  # still an administrator
 
 
 def test_the_admin_page_registers_shows_the_secret_once_and_deletes(

@@ -147,7 +147,9 @@ def test_a_worker_killed_mid_job_leaves_it_to_another_after_the_lease(
     held_smtp: tuple[SmtpServer, HeldHandler],
 ) -> None:
     server, handler = held_smtp
-    env = with_smtp(worker_env, server, LABELFLOW_JOB_LEASE_SECONDS="5")
+    # Long enough for the second worker's process to start and poll within it on a loaded
+    # machine (at 5 s, a start slower than the lease let it take the job: a flaky test).
+    env = with_smtp(worker_env, server, LABELFLOW_JOB_LEASE_SECONDS="20")
     notify(db, staff_user, "Le dossier est complet")
     with workers(1, env, settings.data_dir) as [process]:
         # The worker is inside the SMTP exchange, the message sent, no answer yet: kill it.
@@ -165,7 +167,7 @@ def test_a_worker_killed_mid_job_leaves_it_to_another_after_the_lease(
     assert job.status == jobs.RUNNING and server.messages == []
     locked_until = job.locked_until
     assert locked_until is not None
-    wait_for(lambda: dates.now() > locked_until, timeout=10, what="the lease")
+    wait_for(lambda: dates.now() > locked_until, timeout=30, what="the lease")
     worker_once(env)
     [job] = email_jobs(db)
     assert job.status == jobs.DONE and job.attempts == 2 and job.locked_by is None

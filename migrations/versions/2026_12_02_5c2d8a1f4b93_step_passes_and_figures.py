@@ -1,4 +1,6 @@
-"""step passes (each pass of a project through a state, from the history) and the figures' token
+"""step passes (each pass of a project through a state, from the history), the figures' token,
+the index of the project list's default order (projects.created_at) and the one of the open
+deadlines' probes (deadlines: project, closed on, due on)
 
 Revision ID: 5c2d8a1f4b93
 Revises: 3b7d9e2a4c61
@@ -50,6 +52,10 @@ def upgrade() -> None:
         sa.Column("key", sqlmodel.sql.sqltypes.AutoString(length=30), nullable=False),
         sa.Column("token", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
         sa.PrimaryKeyConstraint("key", name=op.f("pk_figures_versions")),
+    )
+    op.create_index(op.f("ix_projects_created_at"), "projects", ["created_at"], unique=False)
+    op.create_index(
+        "ix_deadlines_project_open_due", "deadlines", ["project_id", "closed_on", "due_on"]
     )
     _backfill(passes)
     op.bulk_insert(versions, [{"key": "network", "token": uuid.uuid4().hex}])
@@ -116,6 +122,8 @@ def _backfill(passes: sa.Table) -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_deadlines_project_open_due", table_name="deadlines")
+    op.drop_index(op.f("ix_projects_created_at"), table_name="projects")
     op.drop_table("figures_versions")
     op.drop_index(op.f("ix_step_passes_project_id"), table_name="step_passes")
     op.drop_table("step_passes")

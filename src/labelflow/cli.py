@@ -154,6 +154,10 @@ def server_options(settings: Settings) -> dict[str, Any]:
         # only when that proxy is named; otherwise any client could pick its own.
         "proxy_headers": bool(trusted),
         "forwarded_allow_ips": trusted or None,
+        # With several processes, the supervisor kills a child that does not answer its ping
+        # within this time: 5 s (uvicorn's default) killed children still starting up on a
+        # busy machine, again and again.
+        "timeout_worker_healthcheck": 30,
     }
 
 

@@ -162,7 +162,8 @@ class Project(SQLModel, table=True):
     suspended: bool = False
     suspended_at: datetime | None = _ts(nullable=True)
     version: int = 1
-    created_at: datetime = _ts()
+    # Indexed: the project list's default order (newest first) reads it, not every row.
+    created_at: datetime = _ts(index=True)
     updated_at: datetime = _ts()
     association_name: str | None = Field(default=None, max_length=200)
     rna_number: str | None = Field(default=None, max_length=10)
@@ -250,6 +251,11 @@ class Document(SQLModel, table=True):
 
 class Deadline(SQLModel, table=True):
     __tablename__ = "deadlines"
+    # The overdue and due-soon conditions of the list and the dashboard probe each project's open
+    # deadlines: answered from the index, without reading the rows.
+    __table_args__ = (
+        sa.Index("ix_deadlines_project_open_due", "project_id", "closed_on", "due_on"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     project_id: int = _fk("projects")

@@ -92,7 +92,14 @@ AUDIENCES_OF_ROLE: dict[str, tuple[str, ...]] = {
 }
 
 
+# Webhooks carry facts of every project: a regional administrator, who sees the projects of
+# their régions only, may not register them.
+NATIONAL_ADMIN_PERMISSIONS = frozenset({WEBHOOKS_MANAGE})
+
+
 def allows(actor: Actor, permission: str) -> bool:
+    if permission in NATIONAL_ADMIN_PERMISSIONS and actor.regions:
+        return False
     if permission in ADMIN_PERMISSIONS:
         return actor.role == "staff" and actor.is_admin
     return permission in ROLE_PERMISSIONS.get(actor.role, frozenset())

@@ -16,7 +16,7 @@ from labelflow.actors import Actor
 from labelflow.errors import Invalid
 from labelflow.events import Fact
 from labelflow.models import Deadline, Project, ProjectMember, StepPass, User
-from labelflow.projects import KIND_LABELS, definition_of, fold, visibility_clause
+from labelflow.projects import KIND_LABELS, fold, visibility_clause
 from labelflow.workflow import Engine
 
 # The longest `q` searched for (the API refuses longer; the list page says so).
@@ -171,10 +171,12 @@ def filter_problems(engine: Engine, filters: ProjectFilters) -> list[dict[str, s
     """What is wrong with `filters` (`{field, message}`; none: they can be applied): a state or
     a kind no definition knows."""
     problems = []
-    if filters.state and filters.state not in engine.state_keys():
-        problems.append({"field": "state", "message": "Cet état n'existe dans aucun parcours."})
+    known = engine.state_keys()
+    if filters.state and filters.state not in known:
+        message = f"État inconnu « {filters.state} » (états connus : {', '.join(sorted(known))})."
+        problems.append({"field": "state", "message": message})
     if filters.kind and filters.kind not in KIND_LABELS:
-        names = ", ".join(KIND_LABELS.values())
+        names = ", ".join(f"« {k} » ({label})" for k, label in KIND_LABELS.items())
         problems.append({"field": "kind", "message": f"Choisissez parmi : {names}."})
     return problems
 
@@ -212,8 +214,14 @@ def list_projects(
     total = session.exec(select(func.count()).select_from(Project).where(*conditions)).one()
     # The page's ids first (only the order's columns are sorted), then its rows with their
     # overdue flag: computed for the rows shown, not for every project the order compares.
-    page = ordered(session, engine=engine, query=select(Project.id).where(*conditions), sort=sort)
-    ids = [int(i) for i in session.exec(page.limit(limit).offset(offset)).all()]
+    if sort == "prevision" and not conditions:
+        # Every project, by forecast: a slice of the order sorted once (until the figures move).
+        ids = stats.forecast_ids(session, engine=engine)[offset : offset + limit]
+    else:
+        page = ordered(
+            session, engine=engine, query=select(Project.id).where(*conditions), sort=sort
+        )
+        ids = [int(i) for i in session.exec(page.limit(limit).offset(offset)).all()]
     owner = aliased(User)
     found = session.exec(
         select(Project, overdue.label("overdue"), owner)
@@ -352,8 +360,18 @@ def _due_projects(
     # Aliased: `clause` has its own subqueries on deadlines, correlated to projects only.
     deadline = aliased(Deadline)
     due = func.min(deadline.due_on).label("due_on")
+    # Only the columns shown are grouped and sorted, not every matching project's whole row.
+    shown = (
+        col(Project.id),
+        col(Project.name),
+        col(Project.kind),
+        col(Project.state),
+        col(Project.workflow_key),
+        col(Project.workflow_version),
+    )
+    # sqlmodel's exec() is typed for at most four columns; this query has seven.
     rows = session.exec(
-        select(Project, due)
+        select(*shown, due)  # type: ignore[call-overload]
         .join(deadline, col(deadline.project_id) == col(Project.id))
         .where(col(deadline.closed_on).is_(None), clause, *visible)
         # The other columns depend on the primary key (accepted by SQLite and PostgreSQL).
@@ -362,20 +380,9 @@ def _due_projects(
         .limit(limit)
     ).all()
     result = []
-    for project, due_on in rows:
-        assert project.id is not None
-        state = definition_of(engine, project).state(project.state)
-        result.append(
-            DueProject(
-                project.id,
-                project.name,
-                project.kind,
-                project.state,
-                state.label,
-                state.step,
-                due_on,
-            )
-        )
+    for pid, name, kind, state_key, key, version, due_on in rows:
+        state = engine.definition(key, version).state(state_key)
+        result.append(DueProject(pid, name, kind, state_key, state.label, state.step, due_on))
     return result
 
 

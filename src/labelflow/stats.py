@@ -22,6 +22,7 @@ from datetime import date, datetime
 from typing import Any, Literal, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, func, select
 
 from labelflow import dates
@@ -88,12 +89,15 @@ def on_fact(fact: Fact) -> None:
         current.paused_since, current.paused_day = at, dates.paris_date(at).toordinal()
         session.add(current)
         session.flush()
+        # The forecasts' order moves with the project's clock.
+        touch(session)
     elif current is not None and event.kind == "reprise" and current.paused_since is not None:
         current.paused_seconds += max(int((at - current.paused_since).total_seconds()), 0)
         current.clock_day += max(dates.paris_date(at).toordinal() - (current.paused_day or 0), 0)
         current.paused_since = current.paused_day = None
         session.add(current)
         session.flush()
+        touch(session)
 
 
 def on_migrated(fact: Fact) -> None:
@@ -427,6 +431,32 @@ def forecast_order(session: Session, *, engine: Engine, open_pass: Any = StepPas
     return sa.case((end_of_current > today, end_of_current), else_=today) + sa.case(
         *branches_rest, else_=sa.null()
     )
+
+
+def forecast_ids(session: Session, *, engine: Engine) -> list[int]:
+    """Every project's id by forecast label date (soonest first, closed projects last, then by
+    id): sorted once per token of the figures and per day, then read in slices."""
+
+    def compute() -> list[int]:
+        open_pass = aliased(StepPass)
+        expected = forecast_order(session, engine=engine, open_pass=open_pass)
+        return [
+            i
+            for i in session.exec(
+                select(Project.id)
+                .outerjoin(
+                    open_pass,
+                    sa.and_(
+                        col(open_pass.project_id) == col(Project.id),
+                        col(open_pass.left_at).is_(None),
+                    ),
+                )
+                .order_by(expected.asc().nulls_last(), col(Project.id))
+            ).all()
+            if i is not None
+        ]
+
+    return _cached(session, ("ordre",), compute)
 
 
 # --- the network's figures ----------------------------------------------------------------------

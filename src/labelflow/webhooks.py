@@ -30,10 +30,12 @@ from sqlmodel import Session, col, select
 from standardwebhooks import Webhook
 
 from labelflow import dates, jobs, notifications
+from labelflow.accounts import actor_of
 from labelflow.actors import Actor
 from labelflow.errors import NotFound, UnknownWebhookEvent, WebhookUrlRefused
 from labelflow.events import Fact
 from labelflow.models import User, WebhookDelivery, WebhookEndpoint, id_of
+from labelflow.permissions import WEBHOOKS_MANAGE, allows
 
 EVENTS: dict[str, str] = {
     "transition": "Changements d'étape, suspensions, reprises",
@@ -332,15 +334,13 @@ def signed_headers(secret: str, *, message_id: str, at: datetime, body: str) -> 
 
 
 def _admins(session: Session) -> list[int]:
-    return [
-        int(i)
-        for i in session.exec(
-            select(User.id).where(
-                User.role == "staff", col(User.is_admin).is_(True), col(User.active).is_(True)
-            )
-        ).all()
-        if i is not None
-    ]
+    """The active administrators who may manage webhooks (national ones: `permissions`)."""
+    admins = session.exec(
+        select(User).where(
+            User.role == "staff", col(User.is_admin).is_(True), col(User.active).is_(True)
+        )
+    ).all()
+    return [id_of(u) for u in admins if allows(actor_of(u), WEBHOOKS_MANAGE)]
 
 
 def _outcome(
@@ -368,8 +368,8 @@ def _outcome(
             if endpoint is not None:
                 endpoint.failing_since = None
         else:
-            if last_attempt:
-                delivery.status = ABANDONED
+            # Pending again when an abandoned one was resent, abandoned after the last attempt.
+            delivery.status = ABANDONED if last_attempt else PENDING
             if endpoint is not None and endpoint.active:
                 endpoint.failing_since = endpoint.failing_since or at
                 if at - endpoint.failing_since >= DISABLE_AFTER:
@@ -406,7 +406,7 @@ def _disable(session: Session, endpoint: WebhookEndpoint, *, at: datetime) -> No
 def _abandon(delivery_id: int, reason: str) -> jobs.Finish:
     def finish(session: Session) -> None:
         delivery = session.get(WebhookDelivery, delivery_id)
-        if delivery is not None and delivery.status == PENDING:
+        if delivery is not None and delivery.status != DELIVERED:
             delivery.status, delivery.last_error = ABANDONED, reason
             session.add(delivery)
 
@@ -417,8 +417,9 @@ def deliver(ctx: jobs.JobContext) -> jobs.Finish | None:
     """Job `webhook` (outside): post one delivery, signed; record the attempt."""
     session = ctx.session
     delivery = session.get(WebhookDelivery, int(ctx.payload["delivery_id"]))
-    if delivery is None or delivery.status != PENDING:
+    if delivery is None or delivery.status == DELIVERED:
         return None  # its endpoint was deleted, or a job run twice
+    # An abandoned delivery runs again only when its job was put back (« Relancer »).
     endpoint = session.get(WebhookEndpoint, delivery.endpoint_id)
     delivery_id = id_of(delivery)
     if endpoint is None or not endpoint.active:

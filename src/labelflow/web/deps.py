@@ -333,14 +333,27 @@ ListSortDep = Annotated[
 PROJECT_FILTER_NAMES = frozenset({*inspect.signature(project_filters).parameters, "sort"})
 
 
+# The list's paging: the exports have none (every project the filters select).
+LIST_PAGING = frozenset({"limit", "offset"})
+
+
+def _refuse_unknown(request: Request, allowed: frozenset[str]) -> None:
+    unknown = sorted(set(request.query_params) - allowed)
+    if unknown:
+        known = ", ".join(f"« {n} »" for n in sorted(allowed))
+        raise UnknownFilter(
+            f"Filtre inconnu : {', '.join(f'« {n} »' for n in unknown)}. Les paramètres "
+            f"acceptés sont : {known}.",
+            fields=[{"field": n, "message": "Ce filtre n'existe pas."} for n in unknown],
+        )
+
+
 async def known_filters_only(request: Request) -> None:
     """Route dependency: a query parameter that is not a filter of the list is refused (422),
     rather than silently ignored (an export of every project when one filter is misspelt)."""
-    unknown = sorted(set(request.query_params) - PROJECT_FILTER_NAMES)
-    if unknown:
-        known = ", ".join(f"« {n} »" for n in sorted(PROJECT_FILTER_NAMES))
-        raise UnknownFilter(
-            f"Filtre inconnu : {', '.join(f'« {n} »' for n in unknown)}. Les filtres sont : "
-            f"{known}.",
-            fields=[{"field": n, "message": "Ce filtre n'existe pas."} for n in unknown],
-        )
+    _refuse_unknown(request, PROJECT_FILTER_NAMES)
+
+
+async def known_list_parameters(request: Request) -> None:
+    """Route dependency of the list: its filters, its order and its paging, nothing else (422)."""
+    _refuse_unknown(request, PROJECT_FILTER_NAMES | LIST_PAGING)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Query, Response, status
+from fastapi import Depends, Query, Response, status
 from sqlmodel import Session
 
 from labelflow import dates, deadlines, events, pipeline, projects
@@ -33,6 +33,7 @@ from labelflow.web.deps import (
     ProjectFiltersDep,
     SessionDep,
     SubId,
+    known_list_parameters,
     permit,
     permit_on_project,
 )
@@ -78,7 +79,14 @@ def create_project(
     return project_public(session, engine, project, viewer=actor)
 
 
-@router.get("/projects", tags=["projets"], summary="Lister les projets")
+@router.get(
+    "/projects",
+    tags=["projets"],
+    summary="Lister les projets",
+    description="Un paramètre qui n'est ni un filtre, ni `sort`, ni `limit`/`offset` est "
+    "refusé (422 `filtre_inconnu`).",
+    dependencies=[Depends(known_list_parameters)],
+)
 def list_projects(
     session: SessionDep,
     engine: EngineDep,

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from fastapi import Request
 from fastapi.responses import Response
+from markupsafe import Markup
 
 from labelflow import stats
 from labelflow.permissions import PIPELINE_READ
 from labelflow.web.deps import ActorDep, EngineDep, SessionDep, permit
 from labelflow.web.routing import page_router, render
-from labelflow.web.stats.present import KIND_NAMES, charts, rate_views
+from labelflow.web.stats.present import KIND_NAMES, charts, fragment, rate_views
 
 router = page_router()
 
@@ -20,13 +21,24 @@ def network_page(
     request: Request, session: SessionDep, engine: EngineDep, actor: ActorDep
 ) -> Response:
     figures = stats.network(session, engine=engine, actor=actor)
+    env = request.app.state.templates.env
+
+    def draw() -> str:
+        return str(
+            env.get_template("_network_figures.html").render(
+                figures=figures,
+                charts=charts(figures, engine),
+                rates=rate_views(figures, engine),
+            )
+        )
+
     return render(
         request,
         "stats_network.html",
         {
             "figures": figures,
-            "charts": charts(figures, engine),
-            "rates": rate_views(figures, engine),
+            # The charts and their tables: drawn once per cached figures.
+            "figures_html": Markup(fragment(figures, "page", draw)),
             "kind_names": KIND_NAMES,
             "min_passes": stats.MIN_PASSES,
             "nav": "stats",

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from urllib.parse import urlencode
 
 from labelflow import stats
@@ -85,20 +87,25 @@ def network_public(figures: stats.NetworkFigures) -> NetworkStatsPublic:
     )
 
 
-# The JSON of the figures last served, per cached figures (`stats.network` answers the same
-# object until the facts change them): serialised once, not on every request.
-_json: dict[int, tuple[weakref.ref[stats.NetworkFigures], bytes]] = {}
+# What is drawn from the figures (their JSON, the page's charts), kept per cached figures:
+# `stats.network` answers the same object until the facts change them.
+_drawn: dict[tuple[int, str], tuple[weakref.ref[stats.NetworkFigures], str]] = {}
+
+
+def fragment(figures: stats.NetworkFigures, name: str, draw: Callable[[], str]) -> str:
+    key = (id(figures), name)
+    hit = _drawn.get(key)
+    if hit is not None and hit[0]() is figures:
+        return hit[1]
+    text = draw()
+    if len(_drawn) > 64:
+        _drawn.clear()
+    _drawn[key] = (weakref.ref(figures), text)
+    return text
 
 
 def network_json(figures: stats.NetworkFigures) -> bytes:
-    hit = _json.get(id(figures))
-    if hit is not None and hit[0]() is figures:
-        return hit[1]
-    body = network_public(figures).model_dump_json().encode()
-    if len(_json) > 64:
-        _json.clear()
-    _json[id(figures)] = (weakref.ref(figures), body)
-    return body
+    return fragment(figures, "json", lambda: network_public(figures).model_dump_json()).encode()
 
 
 def projects_url(**filters: object) -> str:
@@ -175,7 +182,7 @@ class Chart:
     def height(self) -> int:
         return (len(self.bars) + len(self.ranges)) * self.row_height + 30
 
-    @property
+    @cached_property
     def maximum(self) -> float:
         values = [b.total for b in self.bars]
         for r in self.ranges:
