@@ -477,3 +477,22 @@ def test_a_change_committed_while_its_project_is_being_migrated_wins(
     after = client.get(f"/api/v1/projects/{project['id']}").json()
     assert (after["name"], after["workflow_version"]) == ("Plus rapide", SHIPPED)
     assert "migration" not in {e["kind"] for e in f.events(client, project["id"])}
+
+
+def test_a_process_started_before_the_new_version_serves_the_migrated_projects(
+    client: Any, db: Engine, next_app: Any
+) -> None:
+    # `client` is a process started on the shipped files; another one (`next_app`, or the
+    # command line) recorded the next version and moved the project to it.
+    project = f.walk_to(client, f.create_project(client, name="Migré ailleurs"), RENAMED[0])
+    engine = next_app.state.workflows
+    assert _apply(db, engine, _plan(db, engine))[project["id"]].status == "migre"
+
+    seen = client.get(f"/api/v1/projects/{project['id']}")
+    assert seen.status_code == 200, seen.text
+    assert seen.json()["workflow_version"] == NEXT
+    assert seen.json()["state"] == RENAMED[1]
+    assert client.get(f"/projects/{project['id']}").status_code == 200
+    # And it drives it by the new version's rules, from the renamed state.
+    moved = f.fire(client, project["id"], "abandonner", comment="Le porteur se retire.")
+    assert moved["state"] == "abandonnee"

@@ -7,7 +7,7 @@ one ``transitions`` Machine is built per (key, version) so that requests only ev
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -785,9 +785,16 @@ class Engine:
         definitions: Iterable[WorkflowDefinition],
         *,
         archived: Iterable[WorkflowDefinition] = (),
+        stored: Callable[[], Iterable[WorkflowDefinition]] | None = None,
     ) -> None:
         self._definitions: dict[tuple[str, int], WorkflowDefinition] = {}
         self._machines: dict[tuple[str, int], Machine] = {}
+        # Where versions recorded since start-up are read (the database): another process may
+        # have loaded a new version and migrated projects to it while this one runs.
+        self._stored = stored
+        # Versions learnt that way serve the projects moved to them; new projects keep the
+        # versions this process started with until it restarts on the new files.
+        self._learnt: set[tuple[str, int]] = set()
         definitions = list(definitions)
         self._offered = sorted({d.key for d in definitions})
         for definition in [*definitions, *archived]:
@@ -795,24 +802,42 @@ class Engine:
             if ident in self._definitions:
                 name = f"« {definition.key} » version {definition.version}"
                 raise ValueError(f"définition {name} fournie deux fois")
-            self._definitions[ident] = definition
-            self._machines[ident] = Machine(
-                model=None,
-                states=[state.key for state in definition.states],
-                transitions=[
-                    {"trigger": a.key, "source": list(a.sources), "dest": a.target}
-                    for a in definition.actions
-                ],
-                initial=definition.initial_state,
-                # No hidden to_<state> triggers: only the actions of the definition may move.
-                auto_transitions=False,
-                send_event=True,
-            )
+            self._hold(definition)
+
+    def _hold(self, definition: WorkflowDefinition) -> None:
+        ident = (definition.key, definition.version)
+        self._machines[ident] = Machine(
+            model=None,
+            states=[state.key for state in definition.states],
+            transitions=[
+                {"trigger": a.key, "source": list(a.sources), "dest": a.target}
+                for a in definition.actions
+            ],
+            initial=definition.initial_state,
+            # No hidden to_<state> triggers: only the actions of the definition may move.
+            auto_transitions=False,
+            send_event=True,
+        )
+        # The machine first: a reader finding the definition finds its machine too.
+        self._definitions[ident] = definition
+
+    def _held(self, key: str, version: int) -> WorkflowDefinition:
+        """The definition of (key, version), learnt from the store when recorded since start-up."""
+        held = self._definitions.get((key, version))
+        if held is None and self._stored is not None:
+            for definition in self._stored():
+                if (definition.key, definition.version) not in self._definitions:
+                    self._learnt.add((definition.key, definition.version))
+                    self._hold(definition)
+            held = self._definitions.get((key, version))
+        if held is None:
+            raise KeyError((key, version))
+        return held
 
     def definition(self, key: str, version: int | None = None) -> WorkflowDefinition:
         if version is not None:
-            return self._definitions[(key, version)]
-        versions = [v for (k, v) in self._definitions if k == key]
+            return self._held(key, version)
+        versions = [v for (k, v) in self._definitions if k == key and (k, v) not in self._learnt]
         if not versions:
             raise KeyError(key)
         return self._definitions[(key, max(versions))]
@@ -847,7 +872,7 @@ class Engine:
     def expertise_grid(self, key: str, version: int) -> ExpertiseGrid:
         """The report grid of (key, version); a version without one (written before grids
         existed) uses the grid of the latest version of the same key that has one."""
-        own = self._definitions[(key, version)].expertise_grid
+        own = self._held(key, version).expertise_grid
         if own is not None:
             return own
         for (k, _version), definition in sorted(self._definitions.items(), reverse=True):
@@ -857,6 +882,7 @@ class Engine:
 
     def fire(self, key: str, version: int, state: str, action: str) -> str:
         """Return the state reached by `action` from `state`; criteria are checked elsewhere."""
+        self._held(key, version)
         machine = self._machines[(key, version)]
         event = machine.events.get(action)
         if event is None:

@@ -76,4 +76,12 @@ def sync_definitions(db: SAEngine, directory: Path) -> Engine:
         if (row.key, row.version) not in current
     ]
     check_migrations([*from_files, *archived])
-    return Engine(from_files, archived=archived)
+    return Engine(from_files, archived=archived, stored=lambda: stored_definitions(db))
+
+
+def stored_definitions(db: SAEngine) -> list[WorkflowDefinition]:
+    """Every version the database holds: what a running process learns a version from when
+    another one (`labelflow workflow migrate`, a newer deployment) recorded it after start-up."""
+    with transaction(db, write=False) as session:
+        rows = list(session.exec(select(WorkflowVersion)))
+    return [parse_definition(row.body, source=f"base:{row.key}@v{row.version}") for row in rows]
