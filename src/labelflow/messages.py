@@ -9,6 +9,7 @@ rule (`projects.visible_project`), so a consultant no longer assigned sees none 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -105,17 +106,22 @@ def last_read_id(session: Session, *, project: Project, actor: Actor) -> int:
     return int(last or 0)
 
 
-def _unread_clause(actor: Actor, message: Any = Message) -> Any:
-    """SQL condition on Message (or an alias of it): written by someone else, after what
-    `actor` last read."""
+def _unread_clause(actor: Actor) -> Any:
+    """SQL condition on Message: written by someone else, after what `actor` last read."""
+    return _unread_condition(actor.user_id, message_audiences(actor), Message)
+
+
+def _unread_condition(user_id: Any, audiences: Sequence[str], message: Any) -> Any:
+    """`_unread_clause` for a user id (a value or a bind parameter) on `message` (Message or
+    an alias of it)."""
     last_read = (
         select(MessageRead.last_read_message_id)
-        .where(MessageRead.project_id == message.project_id, MessageRead.user_id == actor.user_id)
+        .where(MessageRead.project_id == message.project_id, MessageRead.user_id == user_id)
         .scalar_subquery()
     )
     return sa.and_(
-        message.author_id != actor.user_id,
-        message.audience.in_(message_audiences(actor)),
+        message.author_id != user_id,
+        message.audience.in_(audiences),
         sa.or_(last_read.is_(None), message.id > last_read),
     )
 
@@ -228,22 +234,34 @@ def thread_summary(
     session: Session, *, project: Project, actor: Actor
 ) -> tuple[int, AwaitingFrom | None]:
     """`unread_count` and `awaiting_reply_from` of the project's thread, in one query."""
-    if actor.user_id is None or not message_audiences(actor):
-        unread: Any = sa.literal(0)
-    else:
+    audiences = tuple(message_audiences(actor)) if actor.user_id is not None else ()
+    row = session.exec(
+        _thread_query(audiences), params={"project_id": project.id, "user_id": actor.user_id}
+    ).one()
+    return int(row[0]), _awaiting(row[1], row[2], row[3])
+
+
+@functools.lru_cache(maxsize=16)
+def _thread_query(audiences: tuple[str, ...]) -> Any:
+    """`thread_summary`'s statement for readers of `audiences` (none: nothing unread), built
+    once: parameters `project_id` and `user_id`."""
+    project_id = sa.bindparam("project_id", type_=sa.Integer)
+    unread: Any = sa.literal(0)
+    if audiences:
         counted = aliased(Message)
+        user_id = sa.bindparam("user_id", type_=sa.Integer)
         unread = (
             select(func.count())
             .select_from(counted)
-            .where(counted.project_id == project.id, _unread_clause(actor, counted))
+            .where(
+                counted.project_id == project_id,
+                _unread_condition(user_id, audiences, counted),
+            )
             .scalar_subquery()
         )
-    row = session.exec(
-        select(unread.label("unread"), *_last_columns()).where(
-            Message.project_id == project.id, Message.audience == PROJECT_AUDIENCE
-        )
-    ).one()
-    return int(row[0]), _awaiting(row[1], row[2], row[3])
+    return select(unread.label("unread"), *_last_columns()).where(
+        col(Message.project_id) == project_id, Message.audience == PROJECT_AUDIENCE
+    )
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -246,8 +247,23 @@ def load_facts(session: Session, *, engine: Engine, project: Project) -> Facts:
 
 def _children(session: Session, project_id: int | None) -> dict[type, list[Any]]:
     """The project's stakeholders, board members, attestations, current documents, decisions
-    (each in its own order) and latest report, in one statement: a part number per collection,
-    left-joined to the rows of that collection only (a part with no row gives a row of NULLs)."""
+    (each in its own order) and latest report, in one statement (`_children_query`)."""
+    found: dict[type, list[Any]] = {kind: [] for kind in CHILDREN}
+    for row in session.execute(_children_query(), {"project_id": project_id}):
+        for entity in row:
+            if entity is not None:
+                found[type(entity)].append(entity)
+    return found
+
+
+CHILDREN = (Stakeholder, BoardMember, Attestation, Document, Decision, ExpertiseReport)
+
+
+@functools.lru_cache(maxsize=1)
+def _children_query() -> Any:
+    """A part number per collection, left-joined to the rows of that collection only (a part
+    with no row gives a row of NULLs); built once, parameter `project_id`."""
+    project_id = sa.bindparam("project_id", type_=sa.Integer)
     parts = sa.union_all(
         *(sa.select(sa.literal_column(str(n)).label("part")) for n in range(6))
     ).subquery("parts")
@@ -283,15 +299,7 @@ def _children(session: Session, project_id: int | None) -> dict[type, list[Any]]
             col(Decision.id),
         )
     )
-    found: dict[type, list[Any]] = {
-        kind: []
-        for kind in (Stakeholder, BoardMember, Attestation, Document, Decision, ExpertiseReport)
-    }
-    for row in session.execute(query):
-        for entity in row:
-            if entity is not None:
-                found[type(entity)].append(entity)
-    return found
+    return query
 
 
 @dataclass
