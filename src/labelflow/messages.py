@@ -105,17 +105,18 @@ def last_read_id(session: Session, *, project: Project, actor: Actor) -> int:
     return int(last or 0)
 
 
-def _unread_clause(actor: Actor) -> Any:
-    """SQL condition on Message: written by someone else, after what `actor` last read."""
+def _unread_clause(actor: Actor, message: Any = Message) -> Any:
+    """SQL condition on Message (or an alias of it): written by someone else, after what
+    `actor` last read."""
     last_read = (
         select(MessageRead.last_read_message_id)
-        .where(MessageRead.project_id == Message.project_id, MessageRead.user_id == actor.user_id)
+        .where(MessageRead.project_id == message.project_id, MessageRead.user_id == actor.user_id)
         .scalar_subquery()
     )
     return sa.and_(
-        col(Message.author_id) != actor.user_id,
-        col(Message.audience).in_(message_audiences(actor)),
-        sa.or_(last_read.is_(None), col(Message.id) > last_read),
+        message.author_id != actor.user_id,
+        message.audience.in_(message_audiences(actor)),
+        sa.or_(last_read.is_(None), message.id > last_read),
     )
 
 
@@ -192,20 +193,24 @@ def unread_projects(session: Session, *, actor: Actor) -> list[tuple[Project, in
     return [(project, int(n)) for project, n in rows]
 
 
-def _last_ids() -> Any:
-    """Per project, in the `projet` audience: the last porteur message, the last staff message
-    marked « réponse attendue », the last staff message (a subquery)."""
+def _last_columns() -> list[Any]:
+    """The last porteur message, the last staff message marked « réponse attendue », the last
+    staff message (aggregates over Message, to filter on the `projet` audience)."""
     porteur = col(Message.author_role) == "porteur"
     staff = col(Message.author_role) == "staff"
+    return [
+        func.max(sa.case((porteur, col(Message.id)))).label("porteur"),
+        func.max(sa.case((sa.and_(staff, col(Message.awaiting_reply)), col(Message.id)))).label(
+            "asked"
+        ),
+        func.max(sa.case((staff, col(Message.id)))).label("staff"),
+    ]
+
+
+def _last_ids() -> Any:
+    """Per project, in the `projet` audience: the `_last_columns()` (a subquery)."""
     return (
-        select(
-            col(Message.project_id).label("project_id"),
-            func.max(sa.case((porteur, col(Message.id)))).label("porteur"),
-            func.max(sa.case((sa.and_(staff, col(Message.awaiting_reply)), col(Message.id)))).label(
-                "asked"
-            ),
-            func.max(sa.case((staff, col(Message.id)))).label("staff"),
-        )
+        select(col(Message.project_id).label("project_id"), *_last_columns())
         .where(Message.audience == PROJECT_AUDIENCE)
         .group_by(col(Message.project_id))
     )
@@ -219,13 +224,26 @@ def _awaiting(porteur: int | None, asked: int | None, staff: int | None) -> Awai
     return None
 
 
-def awaiting_reply_from(session: Session, *, project: Project) -> AwaitingFrom | None:
-    """`porteur` while the last staff `projet` message asking for an answer has no porteur
-    message after it; `equipe` while the last `projet` message is a porteur's with no staff
-    message after it; else None (one query)."""
-    last = _last_ids().where(Message.project_id == project.id).subquery()
-    row = session.exec(select(last.c.porteur, last.c.asked, last.c.staff)).first()
-    return _awaiting(*row) if row is not None else None
+def thread_summary(
+    session: Session, *, project: Project, actor: Actor
+) -> tuple[int, AwaitingFrom | None]:
+    """`unread_count` and `awaiting_reply_from` of the project's thread, in one query."""
+    if actor.user_id is None or not message_audiences(actor):
+        unread: Any = sa.literal(0)
+    else:
+        counted = aliased(Message)
+        unread = (
+            select(func.count())
+            .select_from(counted)
+            .where(counted.project_id == project.id, _unread_clause(actor, counted))
+            .scalar_subquery()
+        )
+    row = session.exec(
+        select(unread.label("unread"), *_last_columns()).where(
+            Message.project_id == project.id, Message.audience == PROJECT_AUDIENCE
+        )
+    ).one()
+    return int(row[0]), _awaiting(row[1], row[2], row[3])
 
 
 @dataclass

@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from labelflow import dates, reports
+from labelflow import dates
 from labelflow.actors import Actor
 from labelflow.criteria import Facts, Unmet, unmet_criteria
 from labelflow.errors import (
@@ -32,6 +32,7 @@ from labelflow.models import (
     BoardMember,
     Decision,
     Document,
+    ExpertiseReport,
     Project,
     ProjectMember,
     Stakeholder,
@@ -226,47 +227,71 @@ def create_project(
 
 
 def load_facts(session: Session, *, engine: Engine, project: Project) -> Facts:
-    pid = project.id
+    """What the criteria read of `project`: its child rows come in one statement (one part per
+    collection, each row holding one entity, see `_children`)."""
+    children = _children(session, project.id)
     return Facts(
         project=project,
         definition=definition_of(engine, project),
         today=dates.today(),
-        stakeholders=list(
-            session.exec(
-                select(Stakeholder)
-                .where(Stakeholder.project_id == pid)
-                .order_by(col(Stakeholder.id))
-            )
-        ),
-        board=list(
-            session.exec(
-                select(BoardMember)
-                .where(BoardMember.project_id == pid)
-                .order_by(col(BoardMember.id))
-            )
-        ),
-        attestations=list(
-            session.exec(
-                select(Attestation)
-                .where(Attestation.project_id == pid)
-                .order_by(col(Attestation.id))
-            )
-        ),
-        documents=list(
-            session.exec(
-                select(Document)
-                .where(Document.project_id == pid, col(Document.superseded_by_id).is_(None))
-                .order_by(col(Document.uploaded_at), col(Document.id))
-            )
-        ),
-        decisions=list(
-            session.exec(
-                select(Decision).where(Decision.project_id == pid).order_by(col(Decision.id))
-            )
-        ),
+        stakeholders=children[Stakeholder],
+        board=children[BoardMember],
+        attestations=children[Attestation],
+        documents=children[Document],
+        decisions=children[Decision],
         consultant=session.get(User, project.consultant_id) if project.consultant_id else None,
-        report=reports.get_latest_report(session, project=project) if pid is not None else None,
+        report=next(iter(children[ExpertiseReport]), None),
     )
+
+
+def _children(session: Session, project_id: int | None) -> dict[type, list[Any]]:
+    """The project's stakeholders, board members, attestations, current documents, decisions
+    (each in its own order) and latest report, in one statement: a part number per collection,
+    left-joined to the rows of that collection only (a part with no row gives a row of NULLs)."""
+    parts = sa.union_all(
+        *(sa.select(sa.literal_column(str(n)).label("part")) for n in range(6))
+    ).subquery("parts")
+    part = parts.c.part
+    latest_report = (
+        sa.select(sa.func.max(col(ExpertiseReport.id)))
+        .where(col(ExpertiseReport.project_id) == project_id)
+        .scalar_subquery()
+    )
+    query = (
+        sa.select(Stakeholder, BoardMember, Attestation, Document, Decision, ExpertiseReport)
+        .select_from(parts)
+        .outerjoin(Stakeholder, sa.and_(part == 0, col(Stakeholder.project_id) == project_id))
+        .outerjoin(BoardMember, sa.and_(part == 1, col(BoardMember.project_id) == project_id))
+        .outerjoin(Attestation, sa.and_(part == 2, col(Attestation.project_id) == project_id))
+        .outerjoin(
+            Document,
+            sa.and_(
+                part == 3,
+                col(Document.project_id) == project_id,
+                col(Document.superseded_by_id).is_(None),
+            ),
+        )
+        .outerjoin(Decision, sa.and_(part == 4, col(Decision.project_id) == project_id))
+        .outerjoin(ExpertiseReport, sa.and_(part == 5, col(ExpertiseReport.id) == latest_report))
+        .order_by(
+            part,
+            col(Stakeholder.id),
+            col(BoardMember.id),
+            col(Attestation.id),
+            col(Document.uploaded_at),
+            col(Document.id),
+            col(Decision.id),
+        )
+    )
+    found: dict[type, list[Any]] = {
+        kind: []
+        for kind in (Stakeholder, BoardMember, Attestation, Document, Decision, ExpertiseReport)
+    }
+    for row in session.execute(query):
+        for entity in row:
+            if entity is not None:
+                found[type(entity)].append(entity)
+    return found
 
 
 @dataclass

@@ -145,6 +145,7 @@ def project_public(
         if facts.consultant is not None
         else None
     )
+    unread, awaiting = messages.thread_summary(session, project=project, actor=viewer)
     return ProjectPublic(
         **summary.model_dump(),
         staff_owner=staff_owner_public(get_staff_owner(session, project=project)),
@@ -178,8 +179,8 @@ def project_public(
             )
             for a in evaluate(facts)
         ],
-        unread_messages=messages.unread_count(session, project=project, actor=viewer),
-        awaiting_reply_from=messages.awaiting_reply_from(session, project=project),
+        unread_messages=unread,
+        awaiting_reply_from=awaiting,
     )
 
 
