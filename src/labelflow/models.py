@@ -143,6 +143,19 @@ class LoginAttempt(SQLModel, table=True):
 
 class Project(SQLModel, table=True):
     __tablename__ = "projects"
+    # The dashboard's counts per kind, definition version and state (suspended; a regional
+    # team's régions) read this index, not the projects' whole rows.
+    __table_args__ = (
+        sa.Index(
+            "ix_projects_pipeline_counts",
+            "kind",
+            "workflow_key",
+            "workflow_version",
+            "state",
+            "suspended",
+            "region",
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=200)
