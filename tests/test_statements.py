@@ -13,7 +13,7 @@ from sqlalchemy import Engine, event
 from tests.factories import add_stakeholder, create_project, upload
 
 # Today's counts, BEGIN included (issue 12 aims at 6): a change that adds one fails here.
-CEILINGS = {"json": 8, "page": 24}
+CEILINGS = {"json": 7, "page": 23}
 
 
 @contextmanager

@@ -15,6 +15,7 @@ from labelflow.governance import governance_of
 from labelflow.models import (
     Attestation,
     BoardMember,
+    Deadline,
     Decision,
     Document,
     ExpertiseReport,
@@ -75,6 +76,8 @@ class Facts:
     decisions: list[Decision] = field(default_factory=list)
     consultant: User | None = None
     report: ExpertiseReport | None = None  # the project's latest expertise report
+    # Oldest first (created_at, id): no criterion reads them, the project's JSON does.
+    deadlines: list[Deadline] = field(default_factory=list)
 
 
 Check = Callable[[Criterion, Facts], list[Unmet]]

@@ -31,6 +31,7 @@ from labelflow.french import plural
 from labelflow.models import (
     Attestation,
     BoardMember,
+    Deadline,
     Decision,
     Document,
     ExpertiseReport,
@@ -242,12 +243,13 @@ def load_facts(session: Session, *, engine: Engine, project: Project) -> Facts:
         decisions=children[Decision],
         consultant=session.get(User, project.consultant_id) if project.consultant_id else None,
         report=next(iter(children[ExpertiseReport]), None),
+        deadlines=children[Deadline],
     )
 
 
 def _children(session: Session, project_id: int | None) -> dict[type, list[Any]]:
     """The project's stakeholders, board members, attestations, current documents, decisions
-    (each in its own order) and latest report, in one statement (`_children_query`)."""
+    (each in its own order), latest report and deadlines, in one statement (`_children_query`)."""
     found: dict[type, list[Any]] = {kind: [] for kind in CHILDREN}
     for row in session.execute(_children_query(), {"project_id": project_id}):
         for entity in row:
@@ -256,7 +258,7 @@ def _children(session: Session, project_id: int | None) -> dict[type, list[Any]]
     return found
 
 
-CHILDREN = (Stakeholder, BoardMember, Attestation, Document, Decision, ExpertiseReport)
+CHILDREN = (Stakeholder, BoardMember, Attestation, Document, Decision, ExpertiseReport, Deadline)
 
 
 @functools.lru_cache(maxsize=1)
@@ -265,7 +267,7 @@ def _children_query() -> Any:
     with no row gives a row of NULLs); built once, parameter `project_id`."""
     project_id = sa.bindparam("project_id", type_=sa.Integer)
     parts = sa.union_all(
-        *(sa.select(sa.literal_column(str(n)).label("part")) for n in range(6))
+        *(sa.select(sa.literal_column(str(n)).label("part")) for n in range(len(CHILDREN)))
     ).subquery("parts")
     part = parts.c.part
     latest_report = (
@@ -274,7 +276,7 @@ def _children_query() -> Any:
         .scalar_subquery()
     )
     query = (
-        sa.select(Stakeholder, BoardMember, Attestation, Document, Decision, ExpertiseReport)
+        sa.select(*CHILDREN)
         .select_from(parts)
         .outerjoin(Stakeholder, sa.and_(part == 0, col(Stakeholder.project_id) == project_id))
         .outerjoin(BoardMember, sa.and_(part == 1, col(BoardMember.project_id) == project_id))
@@ -289,6 +291,7 @@ def _children_query() -> Any:
         )
         .outerjoin(Decision, sa.and_(part == 4, col(Decision.project_id) == project_id))
         .outerjoin(ExpertiseReport, sa.and_(part == 5, col(ExpertiseReport.id) == latest_report))
+        .outerjoin(Deadline, sa.and_(part == 6, col(Deadline.project_id) == project_id))
         .order_by(
             part,
             col(Stakeholder.id),
@@ -297,6 +300,8 @@ def _children_query() -> Any:
             col(Document.uploaded_at),
             col(Document.id),
             col(Decision.id),
+            col(Deadline.created_at),
+            col(Deadline.id),
         )
     )
     return query

@@ -3,6 +3,7 @@ templates use, the workflow page's sentences, the timeline, and each role's home
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -106,10 +107,14 @@ def deadline_public(
     )
 
 
-def deadline_views(session: Session, project: Project) -> list[DeadlinePublic]:
-    """Every deadline of the project (steps, label date, milestones), oldest first."""
+def deadline_views(
+    session: Session, project: Project, rows: Sequence[Deadline] | None = None
+) -> list[DeadlinePublic]:
+    """Every deadline of the project (steps, label date, milestones), oldest first (`rows`:
+    them, already loaded)."""
     assert project.id is not None
-    rows = deadlines.list_deadlines(session, project=project)
+    if rows is None:
+        rows = deadlines.list_deadlines(session, project=project)
     people = deadlines.people_of(session, rows)
     today = dates.today()
     return [deadline_public(project, d, people, today) for d in rows]
@@ -133,7 +138,7 @@ def project_public(
 ) -> ProjectPublic:
     """The project as `viewer` reads it (their unread messages among it)."""
     facts = facts or load_facts(session, engine=engine, project=project)
-    deadline_list = deadline_views(session, project)
+    deadline_list = deadline_views(session, project, facts.deadlines)
     overdue = any(d.status == "en_retard" for d in deadline_list)
     summary = project_summary(engine, project, overdue=overdue)
     consultant = (
