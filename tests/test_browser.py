@@ -61,6 +61,25 @@ PORTEUR = "awa.diallo@example.org"
 CONSULTANT = "claire.martin@example.org"
 
 
+@contextmanager
+def staff_api(engine: Engine, data: Path, staff: User) -> Iterator[Any]:
+    """The API of the database a browser test serves, called in this process as `staff`
+    (a token): how a test prepares its projects before Chromium opens the pages."""
+    from fastapi.testclient import TestClient
+
+    from labelflow.settings import Settings
+    from labelflow.web.app import create_app
+
+    settings = Settings(
+        environment="test", data_dir=data, database_url=f"sqlite:///{data / 'labelflow.db'}"
+    )
+    with transaction(engine) as session:
+        raw, _token = accounts.create_token(session, user=staff, name="préparation")
+    with TestClient(create_app(settings, db=engine)) as client:
+        client.headers["Authorization"] = f"Bearer {raw}"
+        yield client
+
+
 def add_account(
     engine: Engine, email: str, name: str, role: str, *, is_admin: bool = False
 ) -> User:
@@ -569,10 +588,6 @@ def test_staff_export_the_filtered_list(demo_server: str, page: Any) -> None:
 @pytest.fixture(scope="module")
 def report_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A project at the expertise step, Claire Martin its assigned consultant."""
-    from fastapi.testclient import TestClient
-
-    from labelflow.settings import Settings
-    from labelflow.web.app import create_app
     from tests.factories import complete_prefiguration, create_project, fire, walk_to
 
     data = tmp_path_factory.mktemp("report-data")
@@ -580,13 +595,7 @@ def report_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     def populate(engine: Engine) -> None:
         staff = add_account(engine, STAFF, "Camille Roussel", "staff", is_admin=True)
         consultant = add_account(engine, CONSULTANT, "Claire Martin", "consultant")
-        settings = Settings(
-            environment="test", data_dir=data, database_url=f"sqlite:///{data / 'labelflow.db'}"
-        )
-        with transaction(engine) as session:
-            raw, _token = accounts.create_token(session, user=staff, name="préparation")
-        with TestClient(create_app(settings, db=engine)) as client:
-            client.headers["Authorization"] = f"Bearer {raw}"
+        with staff_api(engine, data, staff) as client:
             project = walk_to(client, create_project(client), "prefiguration")
             complete_prefiguration(client, project, consultant_id=consultant.id)
             fire(client, project["id"], "demander_expertise")
@@ -676,10 +685,6 @@ BUREAU_MEMBERS = ["Françoise Vasseur", "Alain Mercier", "Nadia Bensalem"]
 @pytest.fixture(scope="module")
 def bureau_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A project at the Bureau step with its association recorded, and three Bureau members."""
-    from fastapi.testclient import TestClient
-
-    from labelflow.settings import Settings
-    from labelflow.web.app import create_app
     from tests.factories import create_project, walk_to
 
     data = tmp_path_factory.mktemp("bureau-data")
@@ -688,13 +693,7 @@ def bureau_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         staff = add_account(engine, STAFF, "Camille Roussel", "staff", is_admin=True)
         for i, name in enumerate(BUREAU_MEMBERS):
             add_account(engine, f"bureau{i}@example.org", name, "bureau")
-        settings = Settings(
-            environment="test", data_dir=data, database_url=f"sqlite:///{data / 'labelflow.db'}"
-        )
-        with transaction(engine) as session:
-            raw, _token = accounts.create_token(session, user=staff, name="préparation")
-        with TestClient(create_app(settings, db=engine)) as client:
-            client.headers["Authorization"] = f"Bearer {raw}"
+        with staff_api(engine, data, staff) as client:
             project = walk_to(client, create_project(client), "decision_bureau")
             r = client.patch(
                 f"/api/v1/projects/{project['id']}",
@@ -769,11 +768,8 @@ REFUSAL = "La note n'est pas signée par la présidente de l'association : signe
 def porteur_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A project at its first step whose note de cadrage was refused, and whose other piece has
     a 300-character file name; Awa Diallo its porteur."""
-    from fastapi.testclient import TestClient
 
     from labelflow.models import Project
-    from labelflow.settings import Settings
-    from labelflow.web.app import create_app
     from tests.factories import create_project, upload
 
     data = tmp_path_factory.mktemp("porteur-data")
@@ -781,13 +777,7 @@ def porteur_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     def populate(engine: Engine) -> None:
         staff = add_account(engine, STAFF, "Camille Roussel", "staff", is_admin=True)
         porteur = add_account(engine, PORTEUR, "Awa Diallo", "porteur")
-        settings = Settings(
-            environment="test", data_dir=data, database_url=f"sqlite:///{data / 'labelflow.db'}"
-        )
-        with transaction(engine) as session:
-            raw, _token = accounts.create_token(session, user=staff, name="préparation")
-        with TestClient(create_app(settings, db=engine)) as client:
-            client.headers["Authorization"] = f"Bearer {raw}"
+        with staff_api(engine, data, staff) as client:
             project = create_project(client)
             note = upload(client, project["id"], "note_cadrage", filename="note-de-cadrage.pdf")
             r = client.post(
@@ -927,10 +917,7 @@ def test_mon_compte_refuses_a_wrong_current_password(server: str, page: Any) -> 
 def notified_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Awa Diallo, porteur of a project that was suspended, resumed, and whose note de cadrage
     was refused: three notifications waiting for her."""
-    from fastapi.testclient import TestClient
 
-    from labelflow.settings import Settings
-    from labelflow.web.app import create_app
     from tests.factories import create_project, upload
 
     data = tmp_path_factory.mktemp("notified-data")
@@ -938,13 +925,7 @@ def notified_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     def populate(engine: Engine) -> None:
         staff = add_account(engine, STAFF, "Camille Roussel", "staff", is_admin=True)
         porteur = add_account(engine, PORTEUR, "Awa Diallo", "porteur")
-        settings = Settings(
-            environment="test", data_dir=data, database_url=f"sqlite:///{data / 'labelflow.db'}"
-        )
-        with transaction(engine) as session:
-            raw, _token = accounts.create_token(session, user=staff, name="préparation")
-        with TestClient(create_app(settings, db=engine)) as client:
-            client.headers["Authorization"] = f"Bearer {raw}"
+        with staff_api(engine, data, staff) as client:
             project = create_project(client)
             pid = project["id"]
             r = client.post(f"/api/v1/projects/{pid}/members", json={"user_id": porteur.id})

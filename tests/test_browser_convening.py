@@ -15,9 +15,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from labelflow import accounts, dates
-from labelflow.db import transaction
-from tests.test_browser import STAFF, add_account, browser, page, serve, shot, sign_in
+from labelflow import dates
+from tests.test_browser import STAFF, add_account, browser, page, serve, shot, sign_in, staff_api
 
 pytestmark = pytest.mark.browser
 __all__ = ["browser", "page"]  # fixtures of tests/test_browser.py used here
@@ -30,10 +29,6 @@ LATER = dates.today() + timedelta(days=28)
 @pytest.fixture(scope="module")
 def convening_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Two projects at the Bureau step, three Bureau members."""
-    from fastapi.testclient import TestClient
-
-    from labelflow.settings import Settings
-    from labelflow.web.app import create_app
     from tests.factories import create_project, walk_to
 
     data = tmp_path_factory.mktemp("convening-data")
@@ -43,13 +38,7 @@ def convening_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         add_account(engine, MEMBER, "Françoise Vasseur", "bureau")
         add_account(engine, "alain.mercier@example.org", "Alain Mercier", "bureau")
         add_account(engine, "nadia.bensalem@example.org", "Nadia Bensalem", "bureau")
-        settings = Settings(
-            environment="test", data_dir=data, database_url=f"sqlite:///{data / 'labelflow.db'}"
-        )
-        with transaction(engine) as session:
-            raw, _token = accounts.create_token(session, user=staff, name="préparation")
-        with TestClient(create_app(settings, db=engine)) as client:
-            client.headers["Authorization"] = f"Bearer {raw}"
+        with staff_api(engine, data, staff) as client:
             walk_to(client, create_project(client), "decision_bureau")
             walk_to(client, create_project(client, name="Régie des Trois Cités"), "decision_bureau")
 

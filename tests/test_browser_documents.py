@@ -27,6 +27,7 @@ from tests.test_browser import (
     serve,
     shot,
     sign_in,
+    staff_api,
 )
 
 pytestmark = pytest.mark.browser
@@ -38,10 +39,6 @@ REASON = "La note n'est pas signée : faites-la signer par la présidente, puis 
 @pytest.fixture(scope="module")
 def correction_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A project at its first step with no document yet; Awa Diallo its porteur."""
-    from fastapi.testclient import TestClient
-
-    from labelflow.settings import Settings
-    from labelflow.web.app import create_app
     from tests.factories import create_project
 
     data = tmp_path_factory.mktemp("correction-data")
@@ -49,13 +46,7 @@ def correction_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
     def populate(engine: Engine) -> None:
         staff = add_account(engine, STAFF, "Camille Roussel", "staff", is_admin=True)
         porteur = add_account(engine, PORTEUR, "Awa Diallo", "porteur")
-        settings = Settings(
-            environment="test", data_dir=data, database_url=f"sqlite:///{data / 'labelflow.db'}"
-        )
-        with transaction(engine) as session:
-            raw, _token = accounts.create_token(session, user=staff, name="préparation")
-        with TestClient(create_app(settings, db=engine)) as client:
-            client.headers["Authorization"] = f"Bearer {raw}"
+        with staff_api(engine, data, staff) as client:
             project = create_project(client)
         with transaction(engine) as session:
             mine = session.get(Project, project["id"])

@@ -14,9 +14,17 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from labelflow import accounts
-from labelflow.db import transaction
-from tests.test_browser import PORTEUR, STAFF, add_account, browser, page, serve, shot, sign_in
+from tests.test_browser import (
+    PORTEUR,
+    STAFF,
+    add_account,
+    browser,
+    page,
+    serve,
+    shot,
+    sign_in,
+    staff_api,
+)
 
 pytestmark = pytest.mark.browser
 __all__ = ["browser", "page"]  # fixtures of tests/test_browser.py used here
@@ -32,10 +40,7 @@ ANSWER = "L'assemblée générale se tient le 14 mars ; Mme Fatou Keïta sera pr
 def thread_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A project whose chargée de suivi (Camille Roussel) asked its porteur, Awa Diallo, a
     question waiting for her answer."""
-    from fastapi.testclient import TestClient
 
-    from labelflow.settings import Settings
-    from labelflow.web.app import create_app
     from tests.factories import create_project
 
     data = tmp_path_factory.mktemp("thread-data")
@@ -43,13 +48,7 @@ def thread_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     def populate(engine: Engine) -> None:
         staff = add_account(engine, STAFF, "Camille Roussel", "staff", is_admin=True)
         porteur = add_account(engine, PORTEUR, "Awa Diallo", "porteur")
-        settings = Settings(
-            environment="test", data_dir=data, database_url=f"sqlite:///{data / 'labelflow.db'}"
-        )
-        with transaction(engine) as session:
-            raw, _token = accounts.create_token(session, user=staff, name="préparation")
-        with TestClient(create_app(settings, db=engine)) as client:
-            client.headers["Authorization"] = f"Bearer {raw}"
+        with staff_api(engine, data, staff) as client:
             pid = create_project(client)["id"]  # its creator is its chargée de suivi
             r = client.post(f"/api/v1/projects/{pid}/members", json={"user_id": porteur.id})
             assert r.status_code == 201, r.text
