@@ -8,12 +8,22 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, event
 
+from labelflow import cache
 from tests.factories import add_stakeholder, create_project, upload
 
 # Today's counts, BEGIN included (issue 12 aims at 6): a change that adds one fails here.
 CEILINGS = {"json": 7, "page": 23}
+
+
+@pytest.fixture(autouse=True)
+def served_caches() -> Iterator[None]:
+    """Counted as served: the check mode's recomputation of every cache hit left out."""
+    cache.configure(check=False)
+    yield
+    cache.configure(check=True)
 
 
 @contextmanager
