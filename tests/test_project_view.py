@@ -193,5 +193,6 @@ def test_a_transition_shows_in_the_next_request_of_the_same_process(client: Any)
     fire(client, pid, "abandonner", comment="Le groupe projet s'est dissous.")
     view = client.get(f"/api/v1/projects/{pid}").json()
     assert view["state"] == "abandonnee"
-    assert view["state_label"] not in before
-    assert view["state_label"] in unescape(client.get(f"/projects/{pid}").text)
+    badge = f'<span class="badge badge--muted">{view["state_label"]}</span>'
+    assert badge not in before
+    assert badge in unescape(client.get(f"/projects/{pid}").text)
