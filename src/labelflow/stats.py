@@ -13,7 +13,6 @@ whose token is stale recomputes; every other request costs one query.
 from __future__ import annotations
 
 import math
-import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -27,6 +26,7 @@ from sqlmodel import Session, col, func, select
 
 from labelflow import dates
 from labelflow.actors import Actor
+from labelflow.cache import Cache
 from labelflow.events import Fact
 from labelflow.models import Deadline, Event, FiguresVersion, Project, StepPass
 from labelflow.projects import definition_of, visibility_clause
@@ -177,9 +177,7 @@ def rebuild_passes(session: Session) -> int:
 # --- the cache ----------------------------------------------------------------------------------
 
 T = TypeVar("T")
-_cache: dict[tuple[Any, ...], tuple[str, Any]] = {}
-_cache_lock = threading.Lock()
-_CACHE_SIZE = 256
+_figures = Cache("chiffres")
 
 
 def _token(session: Session) -> str | None:
@@ -189,21 +187,9 @@ def _token(session: Session) -> str | None:
 
 
 def _cached(session: Session, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
-    """`compute()` once per token of the figures (and per Paris day), in this process."""
+    """`compute()` once per token of the figures and per Paris day, in this process."""
     token = _token(session)
-    full_key = (*key, dates.today())
-    if token is not None:
-        with _cache_lock:
-            hit = _cache.get(full_key)
-        if hit is not None and hit[0] == token:
-            return hit[1]  # type: ignore[no-any-return]
-    value = compute()
-    if token is not None:
-        with _cache_lock:
-            if len(_cache) >= _CACHE_SIZE:
-                _cache.clear()
-            _cache[full_key] = (token, value)
-    return value
+    return _figures.get(key, None if token is None else (token, dates.today()), compute)
 
 
 def _scope_key(actor: Actor | None, engine: Engine) -> tuple[Any, ...]:
@@ -541,7 +527,8 @@ class Rates:
 
 @dataclass(frozen=True)
 class NetworkFigures:
-    generated_at: datetime
+    # When they were computed is not part of what they are (the cache's check compares them).
+    generated_at: datetime = field(compare=False)
     kinds: list[str]
     by_year: list[YearFigure]
     cohorts: list[Cohort]
