@@ -16,6 +16,7 @@ from labelflow.errors import NotFound
 from labelflow.models import Project
 from labelflow.permissions import ASSIGNMENT_DECLARE, PIPELINE_READ, PROJECT_WRITE, allows
 from labelflow.pipeline import ProjectFilters
+from labelflow.schemas import ProjectListItem
 from labelflow.web.account.present import home_link
 from labelflow.web.bureau.present import agenda_page
 from labelflow.web.deps import (
@@ -158,15 +159,23 @@ def project_list(
         open_at=open_at,
     )
     offset = (page - 1) * PAGE_SIZE
-    rows, total = pipeline.list_projects(
-        session,
-        engine=engine,
-        actor=actor,
-        filters=filters,
-        limit=PAGE_SIZE,
-        offset=offset,
-        sort=sort,
-    )
+
+    def listed() -> tuple[list[ProjectListItem], int, list[tuple[str, str]]]:
+        rows, total = pipeline.list_projects(
+            session,
+            engine=engine,
+            actor=actor,
+            filters=filters,
+            limit=PAGE_SIZE,
+            offset=offset,
+            sort=sort,
+        )
+        return [list_item(engine, row) for row in rows], total, staff_choices(session, actor)
+
+    # The rows, their count and the staff accounts offered: the same until a fact, the figures
+    # or the day change them (one statement when cached; the unread counts are the viewer's).
+    key = ("liste-page", actor.is_staff, *pipeline.list_key(actor, engine, filters, sort, offset))
+    items, total, owner_choices = pipeline.cached(session, key, listed)
     params = {
         k: v
         for k, v in {
@@ -205,9 +214,9 @@ def project_list(
         request,
         "projects.html",
         {
-            "items": [list_item(engine, row) for row in rows],
+            "items": items,
             "unread_messages_by_project": messages.unread_counts(
-                session, project_ids=[row.project.id or 0 for row in rows], actor=actor
+                session, project_ids=[item.id for item in items], actor=actor
             ),
             "total": total,
             "page": page,
@@ -242,7 +251,7 @@ def project_list(
                 else ""
             ),
             "state_choices": state_choices(engine),
-            "owner_choices": staff_choices(session, actor),
+            "owner_choices": owner_choices,
             "json_url": "/api/v1/projects?" + urlencode(api_params),
             "export_query": urlencode({**filter_params, **order}),
         },

@@ -357,9 +357,19 @@ def done_by_labels(actor: Actor) -> dict[str, str]:
 def dashboard(session: Session, engine: Engine, actor: Actor) -> dict[str, Any]:
     """The staff home page: the pipeline, each number linking to its filtered list, and the
     projects waiting for an answer (`messages`), among the projects `actor` sees."""
+
+    def compute() -> dict[str, Any]:
+        return {
+            "pipeline": pipeline.dashboard(
+                session, engine=engine, today=dates.today(), actor=actor
+            ),
+            **waiting_lists(session, engine, actor),
+        }
+
+    # Until a fact or the day changes them (one statement when cached).
+    figures = pipeline.cached(session, ("tableau-page", *stats.scope_key(actor, engine)), compute)
     return {
-        "pipeline": pipeline.dashboard(session, engine=engine, today=dates.today(), actor=actor),
-        **waiting_lists(session, engine, actor),
+        **figures,
         "regions": actor.regions,
         "json_url": "/api/v1/pipeline",
     }
