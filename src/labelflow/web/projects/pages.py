@@ -4,11 +4,13 @@ deadlines. Each calls the same service as the JSON API (`projects.api`)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 from fastapi import Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
+from markupsafe import Markup
 from sqlmodel import Session
 
 from labelflow import assignments, deadlines, messages, pipeline, projects
@@ -17,7 +19,7 @@ from labelflow.models import Project
 from labelflow.permissions import ASSIGNMENT_DECLARE, PIPELINE_READ, PROJECT_WRITE, allows
 from labelflow.pipeline import ProjectFilters
 from labelflow.schemas import ProjectListItem
-from labelflow.web.account.present import home_link
+from labelflow.web.account.present import abilities, home_link
 from labelflow.web.bureau.present import agenda_page
 from labelflow.web.deps import (
     MAX_ID,
@@ -54,6 +56,7 @@ from labelflow.web.projects.present import (
     state_label,
 )
 from labelflow.web.routing import page_router, render
+from labelflow.web.templating import Drawings
 from labelflow.workflow import Engine, mermaid
 
 router = page_router()
@@ -67,7 +70,16 @@ def home(request: Request, session: SessionDep, engine: EngineDep, actor: ActorD
     """The home page of the signed-in role: the pipeline for staff, the agenda for the Bureau,
     else their own projects (a porteur's only project at once)."""
     if allows(actor, PIPELINE_READ):
-        return render(request, "dashboard.html", dashboard(session, engine, actor))
+        context = dashboard(session, engine, actor)
+        technical = abilities(actor).get("technical", False)
+
+        def draw() -> str:
+            template = request.app.state.templates.env.get_template("_dashboard.html")
+            return str(template.render(**context, viewer_can={"technical": technical}))
+
+        # The page's content drawn once per cached figures (and rights), the shell per request.
+        drawn = context["figures"].drawings.get(technical, draw)
+        return render(request, "dashboard.html", {**context, "content_html": Markup(drawn)})
     if actor.role == "bureau":
         return render(request, "bureau_agenda.html", agenda_page(session, engine, actor))
     rows, total = home_projects(session, engine, actor)
@@ -108,6 +120,26 @@ def workflow_page(request: Request, key: str, engine: EngineDep) -> Response:
             "json_url": f"/api/v1/workflows/{definition.key}",
         },
     )
+
+
+@dataclass(frozen=True)
+class ListPage:
+    """One page of the list as cached: its items, their count, the staff accounts offered, and
+    its table as drawn for each set of unread counts (a viewer's)."""
+
+    items: list[ProjectListItem]
+    total: int
+    owner_choices: list[tuple[str, str]]
+    tables: Drawings = field(default_factory=Drawings, repr=False)
+
+    def table(self, request: Request, unread: dict[int, int], **context: Any) -> str:
+        def draw() -> str:
+            template = request.app.state.templates.env.get_template("_project_table.html")
+            return str(
+                template.render(items=self.items, unread_messages_by_project=unread, **context)
+            )
+
+        return self.tables.get((tuple(sorted(unread.items())), *sorted(context.items())), draw)
 
 
 @router.get("/projects")
@@ -160,7 +192,7 @@ def project_list(
     )
     offset = (page - 1) * PAGE_SIZE
 
-    def listed() -> tuple[list[ProjectListItem], int, list[tuple[str, str]]]:
+    def listed() -> ListPage:
         rows, total = pipeline.list_projects(
             session,
             engine=engine,
@@ -170,12 +202,15 @@ def project_list(
             offset=offset,
             sort=sort,
         )
-        return [list_item(engine, row) for row in rows], total, staff_choices(session, actor)
+        items = [list_item(engine, row) for row in rows]
+        return ListPage(items, total, staff_choices(session, actor))
 
-    # The rows, their count and the staff accounts offered: the same until a fact, the figures
-    # or the day change them (one statement when cached; the unread counts are the viewer's).
+    # The same until a fact, the figures or the day change them (one statement when cached).
     key = ("liste-page", actor.is_staff, *pipeline.list_key(actor, engine, filters, sort, offset))
-    items, total, owner_choices = pipeline.cached(session, key, listed)
+    listing = pipeline.cached(session, key, listed)
+    items, total = listing.items, listing.total
+    # The viewer's own: which of these projects' threads they have not read.
+    unread = messages.unread_counts(session, project_ids=[item.id for item in items], actor=actor)
     params = {
         k: v
         for k, v in {
@@ -215,9 +250,7 @@ def project_list(
         "projects.html",
         {
             "items": items,
-            "unread_messages_by_project": messages.unread_counts(
-                session, project_ids=[item.id for item in items], actor=actor
-            ),
+            "rows_html": Markup(listing.table(request, unread, page=page, pages=pages, sort=sort)),
             "total": total,
             "page": page,
             "pages": pages,
@@ -251,7 +284,7 @@ def project_list(
                 else ""
             ),
             "state_choices": state_choices(engine),
-            "owner_choices": owner_choices,
+            "owner_choices": listing.owner_choices,
             "json_url": "/api/v1/projects?" + urlencode(api_params),
             "export_query": urlencode({**filter_params, **order}),
         },
