@@ -3,6 +3,7 @@ filters and the labels shared by the templates."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from fastapi import Request
@@ -13,7 +14,7 @@ from labelflow.actors import ROLE_LABELS
 from labelflow.permissions import message_audiences
 from labelflow.projects import INITIATOR_LABELS, KIND_LABELS
 from labelflow.settings import Settings
-from labelflow.web.account.present import abilities, nav_items
+from labelflow.web.account.present import abilities, navigation
 from labelflow.web.confirm import consequence
 from labelflow.web.confirm import title as confirm_title
 from labelflow.web.documents.present import filesize
@@ -24,15 +25,20 @@ from labelflow.workflow import COLLEGE_LABELS
 def _identity_context(request: Request) -> dict[str, Any]:
     """Who is signed in, what they may use, and the session's anti-forgery token for forms."""
     viewer = getattr(request.state, "viewer", None)
+    # None: a role without messages, or a page shown before sign-in.
+    unread_messages = (
+        getattr(request.state, "unread_messages", None)
+        if viewer is not None and message_audiences(viewer)
+        else None
+    )
     return {
         "current_user": viewer,
         "csrf_token": getattr(request.state, "csrf_token", ""),
-        "nav_items": nav_items(viewer) if viewer is not None else [],
-        "viewer_can": abilities(viewer) if viewer is not None else {},
-        # None: a role without messages, or a page shown before sign-in.
-        "unread_messages": getattr(request.state, "unread_messages", None)
-        if viewer is not None and message_audiences(viewer)
+        "navigation": navigation(viewer, unread_messages=unread_messages)
+        if viewer is not None
         else None,
+        "viewer_can": abilities(viewer) if viewer is not None else {},
+        "unread_messages": unread_messages,
         "unread_notifications": getattr(request.state, "unread_notifications", 0),
         "bell_label": bell_label(getattr(request.state, "unread_notifications", 0)),
     }
@@ -53,3 +59,30 @@ def make_templates(settings: Settings) -> Jinja2Templates:
         confirm_title=confirm_title,
     )
     return templates
+
+
+# Drawings kept per cached value: one per distinct set of the viewer's inputs (unread counts…).
+DRAWINGS_KEPT = 32
+
+
+class Drawings:
+    """HTML drawn from a value of a cache (`labelflow.cache`), kept with it and gone with it:
+    drawn once per `key` (what else the drawing shows: a viewer's unread counts, their
+    rights). Equal to any other, so that the check mode compares the cached values only."""
+
+    def __init__(self) -> None:
+        self._kept: dict[Hashable, str] = {}
+
+    def get(self, key: Hashable, draw: Callable[[], str]) -> str:
+        drawn = self._kept.get(key)
+        if drawn is None:
+            drawn = draw()
+            if len(self._kept) >= DRAWINGS_KEPT:
+                self._kept.clear()
+            self._kept[key] = drawn
+        return drawn
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Drawings)
+
+    __hash__ = None  # type: ignore[assignment]
