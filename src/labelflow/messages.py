@@ -222,7 +222,7 @@ def _last_ids() -> Any:
     )
 
 
-def _awaiting(porteur: int | None, asked: int | None, staff: int | None) -> AwaitingFrom | None:
+def awaiting_from(porteur: int | None, asked: int | None, staff: int | None) -> AwaitingFrom | None:
     if asked is not None and (porteur is None or porteur < asked):
         return "porteur"
     if porteur is not None and (staff is None or staff < porteur):
@@ -238,13 +238,18 @@ def thread_summary(
     row = session.exec(
         _thread_query(audiences), params={"project_id": project.id, "user_id": actor.user_id}
     ).one()
-    return int(row[0]), _awaiting(row[1], row[2], row[3])
+    return int(row[0]), awaiting_from(row[1], row[2], row[3])
 
 
 @functools.lru_cache(maxsize=16)
 def _thread_query(audiences: tuple[str, ...]) -> Any:
-    """`thread_summary`'s statement for readers of `audiences` (none: nothing unread), built
-    once: parameters `project_id` and `user_id`."""
+    return thread_query(audiences)
+
+
+def thread_query(audiences: tuple[str, ...], *leading: Any) -> Any:
+    """`thread_summary`'s statement for readers of `audiences` (none: nothing unread), its
+    columns after `leading` (scalar subqueries of a caller's): parameters `project_id` and
+    `user_id`."""
     project_id = sa.bindparam("project_id", type_=sa.Integer)
     unread: Any = sa.literal(0)
     if audiences:
@@ -259,8 +264,9 @@ def _thread_query(audiences: tuple[str, ...]) -> Any:
             )
             .scalar_subquery()
         )
-    return select(unread.label("unread"), *_last_columns()).where(
-        col(Message.project_id) == project_id, Message.audience == PROJECT_AUDIENCE
+    columns = [*leading, unread.label("unread"), *_last_columns()]
+    return sa.select(*columns).where(
+        col(Message.project_id) == project_id, col(Message.audience) == PROJECT_AUDIENCE
     )
 
 

@@ -39,12 +39,18 @@ from labelflow.web.deps import (
     permit_on_project,
 )
 from labelflow.web.etag import IfMatchDep, set_etag
-from labelflow.web.projects.present import deadline_views, list_item, project_public
+from labelflow.web.projects.present import (
+    deadline_views,
+    list_item,
+    project_json,
+    project_public,
+)
 from labelflow.web.routing import api_router
 from labelflow.workflow import Engine, mermaid
 
 # Every route needs a signed-in user (401); each write route also names its permission (403).
 router = api_router()
+JSON = "application/json"
 
 
 @router.get("/workflows", tags=["workflows"], summary="Définitions de parcours")
@@ -125,12 +131,19 @@ def get_pipeline(session: SessionDep, engine: EngineDep, actor: ActorDep) -> Pip
     return PipelinePublic.model_validate(result, from_attributes=True)
 
 
-@router.get("/projects/{project_id}", tags=["projets"], summary="Un projet et ses actions")
+@router.get(
+    "/projects/{project_id}",
+    tags=["projets"],
+    summary="Un projet et ses actions",
+    response_model=ProjectPublic,
+)
 def get_project(
-    project: ProjectDep, session: SessionDep, engine: EngineDep, actor: ActorDep, response: Response
-) -> ProjectPublic:
+    project: ProjectDep, session: SessionDep, engine: EngineDep, actor: ActorDep
+) -> Response:
+    # The body as cached (`present.project_json`), not validated and serialised again.
+    response = Response(project_json(session, engine, project, viewer=actor), media_type=JSON)
     set_etag(response, project.version)
-    return project_public(session, engine, project, viewer=actor)
+    return response
 
 
 @router.post(
