@@ -52,15 +52,23 @@ def _open_pass(session: Session, project_id: int) -> StepPass | None:
     ).first()
 
 
-def touch(session: Session) -> None:
-    """The figures changed: every process's cache is stale once this transaction commits."""
+def touch(session: Session, key: str = FIGURES_KEY) -> None:
+    """What `key` names changed (the figures by default): every process's values cached under
+    its token are stale once this transaction commits."""
     token = uuid.uuid4().hex
     changed = session.execute(
-        sa.update(FiguresVersion).where(col(FiguresVersion.key) == FIGURES_KEY).values(token=token)
+        sa.update(FiguresVersion).where(col(FiguresVersion.key) == key).values(token=token)
     )
     if getattr(changed, "rowcount", 0) == 0:
-        session.add(FiguresVersion(key=FIGURES_KEY, token=token))
-        session.flush()
+        session.add(FiguresVersion(key=key, token=token))
+    session.flush()
+
+
+def tokens(session: Session) -> dict[str, str]:
+    """Every key's token of `figures_versions` (a handful of rows): one statement for all the
+    caches a request consults."""
+    rows = session.exec(select(FiguresVersion.key, FiguresVersion.token)).all()
+    return {key: token for key, token in rows}
 
 
 def on_fact(fact: Fact) -> None:
@@ -185,19 +193,13 @@ T = TypeVar("T")
 _figures = Cache("chiffres")
 
 
-def _token(session: Session) -> str | None:
-    return session.exec(
-        select(FiguresVersion.token).where(FiguresVersion.key == FIGURES_KEY)
-    ).first()
-
-
 def _cached(session: Session, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
     """`compute()` once per token of the figures and per Paris day, in this process."""
-    token = _token(session)
+    token = tokens(session).get(FIGURES_KEY)
     return _figures.get(key, None if token is None else (token, dates.today()), compute)
 
 
-def _scope_key(actor: Actor | None, engine: Engine) -> tuple[Any, ...]:
+def scope_key(actor: Actor | None, engine: Engine) -> tuple[Any, ...]:
     """Whose projects: the visibility rule's condition itself (everyone's when it has none), so
     that two actors who see the same projects share the cache and a changed rule stales it."""
     visible = None if actor is None else visibility_clause(actor, engine)
@@ -276,7 +278,7 @@ def step_durations(
             values[(kind, state)].append(max(seconds, 0.0) / 86400)
         return {key: _durations(v) for key, v in values.items()}
 
-    return _cached(session, ("durees", *_scope_key(actor, engine)), compute)
+    return _cached(session, ("durees", *scope_key(actor, engine)), compute)
 
 
 def target_days(months: int | None) -> int | None:
@@ -564,7 +566,7 @@ def network(session: Session, *, engine: Engine, actor: Actor) -> NetworkFigures
     cached until a project is created or moves."""
     return _cached(
         session,
-        ("reseau", *_scope_key(actor, engine)),
+        ("reseau", *scope_key(actor, engine)),
         lambda: _network(session, engine=engine, actor=actor),
     )
 

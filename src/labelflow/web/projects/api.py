@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Query, Response, status
 from sqlmodel import Session
 
-from labelflow import dates, deadlines, events, pipeline, projects
+from labelflow import dates, deadlines, events, pipeline, projects, stats
 from labelflow.actors import Actor
 from labelflow.errors import NotFound
 from labelflow.models import Project
@@ -93,6 +93,7 @@ def create_project(
     description="Un paramètre qui n'est ni un filtre, ni `sort`, ni `limit`/`offset` est "
     "refusé (422 `filtre_inconnu`).",
     dependencies=[Depends(known_list_parameters)],
+    response_model=ProjectList,
 )
 def list_projects(
     session: SessionDep,
@@ -102,22 +103,25 @@ def list_projects(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     sort: ListSortDep = "recent",
-) -> ProjectList:
-    rows, total = pipeline.list_projects(
-        session,
-        engine=engine,
-        actor=actor,
-        filters=filters,
-        limit=limit,
-        offset=offset,
-        sort=sort,
-    )
-    return ProjectList(
-        items=[list_item(engine, row) for row in rows],
-        total=total,
-        limit=limit,
-        offset=offset,
-    )
+) -> Response:
+    def answer() -> bytes:
+        rows, total = pipeline.list_projects(
+            session,
+            engine=engine,
+            actor=actor,
+            filters=filters,
+            limit=limit,
+            offset=offset,
+            sort=sort,
+        )
+        page = ProjectList(
+            items=[list_item(engine, row) for row in rows], total=total, limit=limit, offset=offset
+        )
+        return page.model_dump_json().encode()
+
+    # The same bytes until a fact, the figures or the day change them.
+    key = ("liste", *pipeline.list_key(actor, engine, filters, sort, limit, offset))
+    return Response(content=pipeline.cached(session, key, answer), media_type="application/json")
 
 
 @router.get(
@@ -125,10 +129,16 @@ def list_projects(
     tags=["projets"],
     summary="Tableau de bord : projets par étape",
     dependencies=[permit(PIPELINE_READ)],
+    response_model=PipelinePublic,
 )
-def get_pipeline(session: SessionDep, engine: EngineDep, actor: ActorDep) -> PipelinePublic:
-    result = pipeline.dashboard(session, engine=engine, today=dates.today(), actor=actor)
-    return PipelinePublic.model_validate(result, from_attributes=True)
+def get_pipeline(session: SessionDep, engine: EngineDep, actor: ActorDep) -> Response:
+    def answer() -> bytes:
+        result = pipeline.dashboard(session, engine=engine, today=dates.today(), actor=actor)
+        public = PipelinePublic.model_validate(result, from_attributes=True)
+        return public.model_dump_json().encode()
+
+    key = ("tableau", *stats.scope_key(actor, engine))
+    return Response(content=pipeline.cached(session, key, answer), media_type="application/json")
 
 
 @router.get(

@@ -34,6 +34,7 @@ from labelflow.schemas import (
 from labelflow.web.account.present import HOME_LABELS
 from labelflow.web.documents.present import expected_documents_public
 from labelflow.web.messages.present import waiting_lists
+from labelflow.web.templating import Drawings
 from labelflow.workflow import COLLEGE_LABELS, KNOWN_FIELDS, Criterion, Engine, WorkflowDefinition
 
 STEP_STATUS_LABELS = {
@@ -378,12 +379,34 @@ def done_by_labels(actor: Actor) -> dict[str, str]:
     return DONE_BY_FOR_PORTEUR if actor.role == "porteur" else DONE_BY_FOR_OTHERS
 
 
+@dataclass(frozen=True)
+class DashboardFigures:
+    """What the staff home page shows, as cached, and its content as drawn (per viewer's
+    rights: the JSON link)."""
+
+    pipeline: pipeline.Pipeline
+    awaiting_porteurs: list[messages.WaitingProject]
+    awaiting_staff: list[messages.WaitingProject]
+    drawings: Drawings = field(default_factory=Drawings, repr=False)
+
+
 def dashboard(session: Session, engine: Engine, actor: Actor) -> dict[str, Any]:
     """The staff home page: the pipeline, each number linking to its filtered list, and the
     projects waiting for an answer (`messages`), among the projects `actor` sees."""
+
+    def compute() -> DashboardFigures:
+        return DashboardFigures(
+            pipeline.dashboard(session, engine=engine, today=dates.today(), actor=actor),
+            **waiting_lists(session, engine, actor),
+        )
+
+    # Until a fact or the day changes them (one statement when cached).
+    figures = pipeline.cached(session, ("tableau-page", *stats.scope_key(actor, engine)), compute)
     return {
-        "pipeline": pipeline.dashboard(session, engine=engine, today=dates.today(), actor=actor),
-        **waiting_lists(session, engine, actor),
+        "figures": figures,
+        "pipeline": figures.pipeline,
+        "awaiting_porteurs": figures.awaiting_porteurs,
+        "awaiting_staff": figures.awaiting_staff,
         "regions": actor.regions,
         "json_url": "/api/v1/pipeline",
     }
