@@ -526,6 +526,19 @@ def test_openapi_lists_only_the_api(client: Any) -> None:
     assert client.get("/docs").status_code == 200
 
 
+def test_openapi_documents_refusals_as_the_api_answers_them(client: Any) -> None:
+    document = client.get("/openapi.json").json()
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+    error = document["components"]["schemas"]["Error"]
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            default = operation["responses"]["default"]["content"]["application/json"]
+            assert default["schema"] == {"$ref": "#/components/schemas/Error"}, (method, path)
+    refused = client.post("/api/v1/projects", json={"name": ""}).json()["error"]
+    assert set(error["properties"]["error"]["required"]) <= set(refused)
+    assert {f["field"] for f in refused["fields"]} >= {"name"}
+
+
 def test_openapi_links_lead_from_a_project_to_its_operations(client: Any) -> None:
     """Each link of the list's and the project's answers names a real operation, and the id it
     takes from the answer reaches that project (the stateful phase of test_hostile follows
