@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy import Engine as SAEngine
 from sqlmodel import SQLModel
 
-from labelflow import chain, dates, projects
+from labelflow import chain, dates, pipeline, projects, stats
 from labelflow.db import transaction
 from labelflow.demo.people import STAFF
 from labelflow.demo.places import EXTRA_PLACES
@@ -316,5 +316,7 @@ def generate_bulk(
             for table, values in rows.tables():
                 if values:
                     session.execute(sa.insert(table), values)
+            # Written without the facts: the lists cached by running processes are stale.
+            stats.touch(session, pipeline.LISTS_KEY)
         ids.extend(int(i) for i in inserted)
     return ids

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, make_url, text
 from sqlmodel import SQLModel
 
-from labelflow import accounts, consequences, migrate
+from labelflow import accounts, cache, consequences, migrate
 from labelflow.actors import SYSTEM
 from labelflow.db import make_engine, transaction
 from labelflow.models import User
@@ -32,12 +32,18 @@ pytest_plugins = ["tests.smtp"]
 
 KEEP_TABLES = {"workflow_versions", "alembic_version"}
 
+# Every cache hit computed again and compared (`labelflow.cache`): a fact that forgets to change
+# a token fails the test that shows it. Through the environment, so that every app a test builds
+# and every server process it starts checks too.
+os.environ.setdefault("LABELFLOW_CACHE_CHECK", "true")
+
 
 @pytest.fixture(scope="session", autouse=True)
 def subscribers() -> None:
     """The subscribers of facts, as `create_app` installs them: tests that call the services
     directly (factories, fixtures seeding a server's database) record facts too."""
     consequences.install()
+    cache.configure(check=True)
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import event
 
-from labelflow import dates
+from labelflow import cache, dates
 from tests.factories import create_project, decide, fire, walk_to
 
 # Created this long ago, a project's step-1 deadline (6 months) falls in ~12 days, or ~36 days ago.
@@ -225,7 +225,19 @@ def test_statements_do_not_grow_with_the_number_of_projects(client: Any, app: An
         assert client.get("/api/v1/pipeline").status_code == 200
     assert len(many_page) == len(few_page)
     assert len(many_json) == len(few_json)
-    # Three queries: the grouped counts, then the two short lists (besides finding the caller).
+    # Not cached yet (a fact came): the caches' tokens, then three queries (the grouped counts,
+    # the two short lists), besides finding the caller.
     selects = [s for s in many_json if s.lstrip().upper().startswith("SELECT")]
-    assert len([s for s in selects if "api_tokens" not in s]) == 3
-    assert len(selects) == 4
+    assert len([s for s in selects if "api_tokens" not in s]) == 4
+    assert len([s for s in selects if "figures_versions" in s]) == 1
+    assert len(selects) == 5
+    # Cached (as served: the check mode's recomputation left out): the tokens only.
+    cache.configure(check=False)
+    try:
+        with count_statements(app) as cached_json:
+            assert client.get("/api/v1/pipeline").status_code == 200
+    finally:
+        cache.configure(check=True)
+    selects = [s for s in cached_json if s.lstrip().upper().startswith("SELECT")]
+    others = [s for s in selects if "api_tokens" not in s]
+    assert len(others) == 1 and "FROM figures_versions" in others[0], others

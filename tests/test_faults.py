@@ -17,8 +17,9 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from sqlalchemy import Engine, create_engine, make_url, text
 
 from labelflow import chain
 from labelflow.db import make_engine, transaction
+from labelflow.french import typeset
 from labelflow.settings import PROJECT_ROOT
 from tests.conftest import make_user, token_for
 from tests.factories import PDF, complete_groupe_projet, create_project
@@ -438,10 +440,18 @@ def test_a_full_disk_while_a_document_is_written_keeps_no_row_and_no_partial_fil
 # --- PostgreSQL restarted under load ------------------------------------------------------------
 
 
+@dataclass
+class OwnPostgres:
+    url: str
+    restart: Callable[[], None]
+    stop: Callable[[], None]
+    start: Callable[[], None]
+
+
 @contextmanager
-def own_postgres() -> Iterator[tuple[str, Any]]:
+def own_postgres() -> Iterator[OwnPostgres]:
     """A PostgreSQL server of the test's own (initdb in a temporary folder, pg_ctl on a free
-    port, as the `postgres` user when run as root); yields its URL and a restart function."""
+    port, as the `postgres` user when run as root), and what restarts, stops and starts it."""
     initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
     if initdb is None or pg_ctl is None:
         pytest.skip("initdb and pg_ctl are not installed")
@@ -470,9 +480,11 @@ def own_postgres() -> Iterator[tuple[str, Any]]:
     )
     pg("-o", options, "-w", "start")
     try:
-        yield (
+        yield OwnPostgres(
             f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres",
-            lambda: pg("-o", options, "-m", "fast", "-w", "restart"),
+            restart=lambda: pg("-o", options, "-m", "fast", "-w", "restart"),
+            stop=lambda: pg("-m", "fast", "-w", "stop"),
+            start=lambda: pg("-o", options, "-w", "start"),
         )
     finally:
         subprocess.run(
@@ -488,8 +500,8 @@ def own_postgres() -> Iterator[tuple[str, Any]]:
 def test_postgresql_restarted_under_load_gets_503_then_serves_again_losing_nothing(
     tmp_path: Path,
 ) -> None:
-    with own_postgres() as (url, restart), serving(url, tmp_path) as server:
-        db = make_engine(url)
+    with own_postgres() as pg, serving(pg.url, tmp_path) as server:
+        db = make_engine(pg.url)
         api = staff_client(db, server.base)
         try:
             pid = create_project(api)["id"]
@@ -524,7 +536,7 @@ def test_postgresql_restarted_under_load_gets_503_then_serves_again_losing_nothi
                 thread.start()
             time.sleep(1.5)
             restarted_at = time.monotonic()
-            restart()
+            pg.restart()
             back_at = time.monotonic()
             time.sleep(3.0)
             stop.set()
@@ -553,3 +565,28 @@ def test_postgresql_restarted_under_load_gets_503_then_serves_again_losing_nothi
         finally:
             api.close()
             db.dispose()
+
+
+@pytest.mark.skipif(shutil.which("initdb") is None, reason="PostgreSQL's initdb is not installed")
+def test_healthz_fails_in_french_while_postgresql_is_down_and_answers_once_it_is_back(
+    tmp_path: Path,
+) -> None:
+    """`/healthz` keeps a connection of its own (outside the pool): it must still see the
+    database stop, and a restart must not cost a failed check once the database answers."""
+    with own_postgres() as pg, serving(pg.url, tmp_path) as server:
+        health = server.base + "/healthz"
+        assert httpx.get(health, timeout=TIMEOUT).json() == {"status": "ok"}
+        pg.restart()  # its connection is dead, the database answers
+        assert httpx.get(health, timeout=TIMEOUT).json() == {"status": "ok"}
+        pg.stop()
+        for _ in range(2):
+            down = httpx.get(health, timeout=TIMEOUT)
+            assert down.status_code == 503, down.text
+            error = down.json()["error"]
+            assert error["code"] == "base_indisponible", error
+            assert error["message"] == typeset(
+                "La base de données est momentanément indisponible : votre demande n'a pas "
+                "été enregistrée. Réessayez dans quelques secondes."
+            )
+        pg.start()
+        assert httpx.get(health, timeout=TIMEOUT).json() == {"status": "ok"}

@@ -21,7 +21,7 @@ from labelflow import (
     stats,
     webhooks,
 )
-from labelflow.events import SUBSCRIBERS, Subscribers
+from labelflow.events import KIND_LABELS, SUBSCRIBERS, Subscribers
 
 
 def install(
@@ -64,6 +64,9 @@ def install(
     registry.subscribe("modification", pipeline.on_project_fact)
     registry.subscribe("membre", pipeline.on_project_fact)
     registry.subscribe("compte", pipeline.on_account_changed)
+    # The lists and the dashboard cached by each process: any fact may change what they show.
+    for kind in KIND_LABELS:
+        registry.subscribe(kind, pipeline.on_fact)
     # Last: the people concerned are told of what the fact and its consequences did (§9).
     registry.subscribe("transition", notifications.on_transition)
     registry.subscribe("suspension", notifications.on_transition)

@@ -143,11 +143,25 @@ def unread_counts(session: Session, *, project_ids: Sequence[int], actor: Actor)
     if actor.user_id is None or not message_audiences(actor) or not project_ids:
         return {}
     rows = session.exec(
-        select(Message.project_id, func.count())
-        .where(col(Message.project_id).in_(list(project_ids)), _unread_clause(actor))
-        .group_by(col(Message.project_id))
+        _unread_counts_query(tuple(message_audiences(actor))),
+        params={"project_ids": list(project_ids), "user_id": actor.user_id},
     ).all()
-    return {project_id: int(n) for project_id, n in rows}
+    return {int(project_id): int(n) for project_id, n in rows}
+
+
+@functools.lru_cache(maxsize=16)
+def _unread_counts_query(audiences: tuple[str, ...]) -> Any:
+    """`unread_counts`' statement for readers of `audiences`, built once (the project list asks
+    it on every page): parameters `project_ids` and `user_id`."""
+    user_id = sa.bindparam("user_id", type_=sa.Integer)
+    return (
+        select(col(Message.project_id), func.count())
+        .where(
+            col(Message.project_id).in_(sa.bindparam("project_ids", expanding=True)),
+            _unread_condition(user_id, audiences, Message),
+        )
+        .group_by(col(Message.project_id))
+    )
 
 
 def _followed_clause(actor: Actor) -> Any:
@@ -222,7 +236,7 @@ def _last_ids() -> Any:
     )
 
 
-def _awaiting(porteur: int | None, asked: int | None, staff: int | None) -> AwaitingFrom | None:
+def awaiting_from(porteur: int | None, asked: int | None, staff: int | None) -> AwaitingFrom | None:
     if asked is not None and (porteur is None or porteur < asked):
         return "porteur"
     if porteur is not None and (staff is None or staff < porteur):
@@ -238,13 +252,18 @@ def thread_summary(
     row = session.exec(
         _thread_query(audiences), params={"project_id": project.id, "user_id": actor.user_id}
     ).one()
-    return int(row[0]), _awaiting(row[1], row[2], row[3])
+    return int(row[0]), awaiting_from(row[1], row[2], row[3])
 
 
 @functools.lru_cache(maxsize=16)
 def _thread_query(audiences: tuple[str, ...]) -> Any:
-    """`thread_summary`'s statement for readers of `audiences` (none: nothing unread), built
-    once: parameters `project_id` and `user_id`."""
+    return thread_query(audiences)
+
+
+def thread_query(audiences: tuple[str, ...], *leading: Any) -> Any:
+    """`thread_summary`'s statement for readers of `audiences` (none: nothing unread), its
+    columns after `leading` (scalar subqueries of a caller's): parameters `project_id` and
+    `user_id`."""
     project_id = sa.bindparam("project_id", type_=sa.Integer)
     unread: Any = sa.literal(0)
     if audiences:
@@ -259,8 +278,9 @@ def _thread_query(audiences: tuple[str, ...]) -> Any:
             )
             .scalar_subquery()
         )
-    return select(unread.label("unread"), *_last_columns()).where(
-        col(Message.project_id) == project_id, Message.audience == PROJECT_AUDIENCE
+    columns = [*leading, unread.label("unread"), *_last_columns()]
+    return sa.select(*columns).where(
+        col(Message.project_id) == project_id, col(Message.audience) == PROJECT_AUDIENCE
     )
 
 

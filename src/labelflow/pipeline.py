@@ -3,9 +3,10 @@ each step, overdue or due soon."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable, Hashable
+from dataclasses import astuple, dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased
@@ -13,6 +14,7 @@ from sqlmodel import Session, col, func, select
 
 from labelflow import dates, deadlines, stats
 from labelflow.actors import Actor
+from labelflow.cache import Cache
 from labelflow.errors import Invalid
 from labelflow.events import Fact
 from labelflow.models import Deadline, Project, ProjectMember, StepPass, User
@@ -117,6 +119,38 @@ def on_account_changed(fact: Fact) -> None:
         )
     ):
         refresh_search_text(fact.session, project=project)
+
+
+# --- the cache of the lists and the dashboard ---------------------------------------------------
+
+# The token of `figures_versions` that every fact changes: what the list and the dashboard show
+# follows a project's row (its version moves with nearly every fact), its deadlines, its
+# messages and the names of its people, so any fact may change it.
+LISTS_KEY = "projets"
+T = TypeVar("T")
+_lists = Cache("listes")
+
+
+def on_fact(fact: Fact) -> None:
+    """Any fact: the lists and the dashboard cached by every process are stale once it commits."""
+    stats.touch(fact.session, LISTS_KEY)
+
+
+def cached(session: Session, key: Hashable, compute: Callable[[], T]) -> T:
+    """`compute()` once per token of the lists, of the figures (the forecasts shown) and per
+    Paris day (overdue, due soon), in this process: one statement when cached."""
+    found = stats.tokens(session)
+    lists = found.get(LISTS_KEY)
+    tokens = None if lists is None else (lists, found.get(stats.FIGURES_KEY), dates.today())
+    return _lists.get(key, tokens, compute)
+
+
+def list_key(
+    actor: Actor, engine: Engine, filters: ProjectFilters, *parameters: Hashable
+) -> tuple[Hashable, ...]:
+    """The cache key of one page of the list: whose projects (the visibility rule), the filters
+    and the page's order and bounds."""
+    return (*stats.scope_key(actor, engine), astuple(filters), *parameters)
 
 
 # --- the list ----------------------------------------------------------------------------------

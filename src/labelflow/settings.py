@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     # Webhooks (DESIGN §11): addresses resolving to private or loopback networks are refused
     # unless this is true (tests, a receiver on the same host).
     webhooks_allow_private: bool = False
+    # Every hit of a per-process cache (`labelflow.cache`) is computed again and compared: a
+    # stale value raises. For the test suite (it doubles the cached work), never production.
+    cache_check: bool = False
 
     @property
     def resolved_database_url(self) -> str:

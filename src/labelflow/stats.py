@@ -13,7 +13,6 @@ whose token is stale recomputes; every other request costs one query.
 from __future__ import annotations
 
 import math
-import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -27,6 +26,7 @@ from sqlmodel import Session, col, func, select
 
 from labelflow import dates
 from labelflow.actors import Actor
+from labelflow.cache import Cache
 from labelflow.events import Fact
 from labelflow.models import Deadline, Event, FiguresVersion, Project, StepPass
 from labelflow.projects import definition_of, visibility_clause
@@ -52,15 +52,23 @@ def _open_pass(session: Session, project_id: int) -> StepPass | None:
     ).first()
 
 
-def touch(session: Session) -> None:
-    """The figures changed: every process's cache is stale once this transaction commits."""
+def touch(session: Session, key: str = FIGURES_KEY) -> None:
+    """What `key` names changed (the figures by default): every process's values cached under
+    its token are stale once this transaction commits."""
     token = uuid.uuid4().hex
     changed = session.execute(
-        sa.update(FiguresVersion).where(col(FiguresVersion.key) == FIGURES_KEY).values(token=token)
+        sa.update(FiguresVersion).where(col(FiguresVersion.key) == key).values(token=token)
     )
     if getattr(changed, "rowcount", 0) == 0:
-        session.add(FiguresVersion(key=FIGURES_KEY, token=token))
+        session.add(FiguresVersion(key=key, token=token))
     session.flush()
+
+
+def tokens(session: Session) -> dict[str, str]:
+    """Every key's token of `figures_versions` (a handful of rows): one statement for all the
+    caches a request consults."""
+    rows = session.exec(select(FiguresVersion.key, FiguresVersion.token)).all()
+    return {key: token for key, token in rows}
 
 
 def on_fact(fact: Fact) -> None:
@@ -177,36 +185,16 @@ def rebuild_passes(session: Session) -> int:
 # --- the cache ----------------------------------------------------------------------------------
 
 T = TypeVar("T")
-_cache: dict[tuple[Any, ...], tuple[str, Any]] = {}
-_cache_lock = threading.Lock()
-_CACHE_SIZE = 256
-
-
-def _token(session: Session) -> str | None:
-    return session.exec(
-        select(FiguresVersion.token).where(FiguresVersion.key == FIGURES_KEY)
-    ).first()
+_figures = Cache("chiffres")
 
 
 def _cached(session: Session, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
-    """`compute()` once per token of the figures (and per Paris day), in this process."""
-    token = _token(session)
-    full_key = (*key, dates.today())
-    if token is not None:
-        with _cache_lock:
-            hit = _cache.get(full_key)
-        if hit is not None and hit[0] == token:
-            return hit[1]  # type: ignore[no-any-return]
-    value = compute()
-    if token is not None:
-        with _cache_lock:
-            if len(_cache) >= _CACHE_SIZE:
-                _cache.clear()
-            _cache[full_key] = (token, value)
-    return value
+    """`compute()` once per token of the figures and per Paris day, in this process."""
+    token = tokens(session).get(FIGURES_KEY)
+    return _figures.get(key, None if token is None else (token, dates.today()), compute)
 
 
-def _scope_key(actor: Actor | None, engine: Engine) -> tuple[Any, ...]:
+def scope_key(actor: Actor | None, engine: Engine) -> tuple[Any, ...]:
     """Whose projects: the visibility rule's condition itself (everyone's when it has none), so
     that two actors who see the same projects share the cache and a changed rule stales it."""
     visible = None if actor is None else visibility_clause(actor, engine)
@@ -285,7 +273,7 @@ def step_durations(
             values[(kind, state)].append(max(seconds, 0.0) / 86400)
         return {key: _durations(v) for key, v in values.items()}
 
-    return _cached(session, ("durees", *_scope_key(actor, engine)), compute)
+    return _cached(session, ("durees", *scope_key(actor, engine)), compute)
 
 
 def target_days(months: int | None) -> int | None:
@@ -541,7 +529,8 @@ class Rates:
 
 @dataclass(frozen=True)
 class NetworkFigures:
-    generated_at: datetime
+    # When they were computed is not part of what they are (the cache's check compares them).
+    generated_at: datetime = field(compare=False)
     kinds: list[str]
     by_year: list[YearFigure]
     cohorts: list[Cohort]
@@ -560,7 +549,7 @@ def network(session: Session, *, engine: Engine, actor: Actor) -> NetworkFigures
     cached until a project is created or moves."""
     return _cached(
         session,
-        ("reseau", *_scope_key(actor, engine)),
+        ("reseau", *scope_key(actor, engine)),
         lambda: _network(session, engine=engine, actor=actor),
     )
 

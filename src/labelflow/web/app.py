@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine as SAEngine
 
-from labelflow import __version__, consequences, deadlines
+from labelflow import __version__, cache, consequences, deadlines
 from labelflow.db import make_engine, ping
 from labelflow.settings import Settings
 from labelflow.web import errors, openapi
@@ -74,6 +74,7 @@ def create_app(settings: Settings | None = None, *, db: SAEngine | None = None) 
     runtime = build_runtime(settings, db, templates=templates.env)
     consequences.install()
     deadlines.configure(due_soon_days=settings.due_soon_days)
+    cache.configure(check=settings.cache_check)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -8,14 +8,16 @@ page module imports another.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
-from labelflow import chain, deadlines, documents, events, governance, messages
+from labelflow import chain, deadlines, documents, events, governance, messages, project_view
 from labelflow.actors import Actor
+from labelflow.cache import Cache
 from labelflow.db import transaction
 from labelflow.models import Project, id_of
 from labelflow.projects import definition_of, load_facts
@@ -40,7 +42,7 @@ from labelflow.web.projects.present import (
     timeline,
 )
 from labelflow.web.records.present import attestation_public, edit_values, stakeholder_public
-from labelflow.web.routing import render
+from labelflow.web.routing import draw_part, render_with
 from labelflow.web.users.present import members_section
 from labelflow.workflow import Engine
 
@@ -129,6 +131,25 @@ def project_page(
     }
 
 
+# The project part of the page (`_project_page.html`, `_my_project_page.html`) per project and
+# viewer, drawn once under the view's tokens (`project_view`); the shell around it (navigation,
+# bell, messages count, anti-forgery token, the notice of the last action) drawn per request.
+_bodies = Cache("projet-page", size=512)
+# Stand-ins drawn into the cached part for what is the request's own (letters and digits: left
+# alone by escaping and typesetting), replaced by it afterwards.
+CSRF_MARK = "csrf0a7c3e91d5"
+NOTICE_MARK = "avis0a7c3e91d5"
+BODY_MARK = "corps0a7c3e91d5"
+
+
+@dataclass(frozen=True)
+class PageBody:
+    html: str
+    unread: int  # the viewer's unread messages it shows (reading the page reads them)
+    step: int | None
+    state_label: str
+
+
 def show_project(
     request: Request,
     session: Session,
@@ -140,26 +161,53 @@ def show_project(
     *,
     at_home: bool = False,
 ) -> Response:
-    """The project page; `forms`: refused forms shown again, with their reasons."""
+    """The project page; `forms`: refused forms shown again, with their reasons (never cached:
+    they are this request's)."""
     # The signed-in user, as remembered by the pages' router dependency.
     actor: Actor = request.state.viewer
-    context = project_page(session, engine, project, actor)
-    forms = forms or Forms()
-    for state in forms.values():
-        state.general_above = True
-    context.update(
-        forms=forms,
-        refused_anchor=refused_anchor,
-        refused_message=next((f.general for f in forms.values() if f.refused), ""),
-        edit_values=edit_values(context["project"]),
-        json_url=f"/api/v1/projects/{project.id}",
+    template = project_template(actor)
+    context: dict[str, Any] = {}
+
+    def draw() -> PageBody:
+        context.update(project_page(session, engine, project, actor))
+        context.update(
+            forms=forms or Forms(),
+            refused_anchor=refused_anchor,
+            refused_message=next((f.general for f in (forms or {}).values() if f.refused), ""),
+            edit_values=edit_values(context["project"]),
+            json_url=f"/api/v1/projects/{project.id}",
+        )
+        for form_state in context["forms"].values():
+            form_state.general_above = True
+        if at_home:
+            context["nav"] = "home"
+        part = f"_{template.removesuffix('.html')}_page.html"
+        html = draw_part(request, part, {**context, "csrf_token": CSRF_MARK, "notice": NOTICE_MARK})
+        public = context["project"]
+        return PageBody(html, context.get("messages_unread", 0), public.step, public.state_label)
+
+    if forms:
+        body = draw()
+    else:
+        state = project_view.view_state(session, project=project, actor=actor)
+        body = _bodies.get((project.id, actor, template, at_home), state.tokens, draw)
+    if body.unread:
+        _mark_read_on_view(request, session, project, actor, body.unread)
+    notice = "" if forms else _notice(body, request.query_params.get("fait", ""))
+    nav, _, _ = home_link(actor)
+    shell = {
+        **context,  # what the page showed when drawn now (the tests read it), else nothing
+        "title": project.name,
+        "body": BODY_MARK,
+        "nav": "home" if at_home else nav,
+        "json_url": f"/api/v1/projects/{project.id}",
+    }
+    csrf = getattr(request.state, "csrf_token", "")
+    part = body.html.replace(CSRF_MARK, csrf).replace(
+        draw_part(request, "_notice.html", {"notice": NOTICE_MARK}),
+        draw_part(request, "_notice.html", {"notice": notice}),
     )
-    if at_home:
-        context["nav"] = "home"
-    if context.get("messages_unread"):
-        _mark_read_on_view(request, session, project, actor, context["messages_unread"])
-    context["notice"] = "" if forms else _notice(context, request.query_params.get("fait", ""))
-    return render(request, project_template(actor), context, status_code)
+    return render_with(request, template, shell, {BODY_MARK: part}, status_code)
 
 
 def _mark_read_on_view(
@@ -176,15 +224,14 @@ def _mark_read_on_view(
     request.state.unread_messages = max(0, getattr(request.state, "unread_messages", 0) - unread)
 
 
-def _notice(context: dict[str, Any], key: str) -> str:
+def _notice(body: PageBody, key: str) -> str:
     """What the last action did (`?fait=`): a known key's message, the step reached for a
     transition, nothing for any other key."""
     if key != "etape":
         return notice(key)
-    public = context["project"]
-    if public.step is None:
-        return f"Le projet est passé à « {public.state_label} »."
-    return f"Le projet est passé à l'étape {public.step} — {public.state_label}."
+    if body.step is None:
+        return f"Le projet est passé à « {body.state_label} »."
+    return f"Le projet est passé à l'étape {body.step} — {body.state_label}."
 
 
 def submit(

@@ -58,3 +58,32 @@ def render(
 ) -> Response:
     templates: Jinja2Templates = request.app.state.templates
     return templates.TemplateResponse(request, template, context, status_code=status_code)
+
+
+def draw_part(request: Request, template: str, context: dict[str, Any]) -> str:
+    """`template` drawn as `render` would (the signed-in user's context, typeset), as text:
+    a part of a page, which `render_with` puts in."""
+    templates: Jinja2Templates = request.app.state.templates
+    full: dict[str, Any] = {"request": request}
+    for processor in templates.context_processors:
+        full.update(processor(request))
+    full.update(context)
+    return templates.get_template(template).render(full)
+
+
+def render_with(
+    request: Request,
+    template: str,
+    context: dict[str, Any],
+    parts: dict[str, str],
+    status_code: int = 200,
+) -> Response:
+    """`render`, then each stand-in of `parts` (a text the context put in the page) replaced by
+    its part, drawn before (and typeset then: not typeset twice)."""
+    response = render(request, template, context, status_code)
+    body = bytes(response.body)
+    for mark, part in parts.items():
+        body = body.replace(mark.encode(), part.encode(), 1)
+    response.body = body
+    response.headers["content-length"] = str(len(body))
+    return response

@@ -3,6 +3,7 @@ filters and the labels shared by the templates."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from fastapi import Request
@@ -53,3 +54,30 @@ def make_templates(settings: Settings) -> Jinja2Templates:
         confirm_title=confirm_title,
     )
     return templates
+
+
+# Drawings kept per cached value: one per distinct set of the viewer's inputs (unread counts…).
+DRAWINGS_KEPT = 32
+
+
+class Drawings:
+    """HTML drawn from a value of a cache (`labelflow.cache`), kept with it and gone with it:
+    drawn once per `key` (what else the drawing shows: a viewer's unread counts, their
+    rights). Equal to any other, so that the check mode compares the cached values only."""
+
+    def __init__(self) -> None:
+        self._kept: dict[Hashable, str] = {}
+
+    def get(self, key: Hashable, draw: Callable[[], str]) -> str:
+        drawn = self._kept.get(key)
+        if drawn is None:
+            drawn = draw()
+            if len(self._kept) >= DRAWINGS_KEPT:
+                self._kept.clear()
+            self._kept[key] = drawn
+        return drawn
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Drawings)
+
+    __hash__ = None  # type: ignore[assignment]

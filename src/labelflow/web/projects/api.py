@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Query, Response, status
 from sqlmodel import Session
 
-from labelflow import dates, deadlines, events, pipeline, projects
+from labelflow import dates, deadlines, events, pipeline, projects, stats
 from labelflow.actors import Actor
 from labelflow.errors import NotFound
 from labelflow.models import Project
@@ -38,12 +38,18 @@ from labelflow.web.deps import (
     permit_on_project,
 )
 from labelflow.web.etag import IfMatchDep, set_etag
-from labelflow.web.projects.present import deadline_views, list_item, project_public
+from labelflow.web.projects.present import (
+    deadline_views,
+    list_item,
+    project_json,
+    project_public,
+)
 from labelflow.web.routing import api_router
 from labelflow.workflow import Engine, mermaid
 
 # Every route needs a signed-in user (401); each write route also names its permission (403).
 router = api_router()
+JSON = "application/json"
 
 
 @router.get("/workflows", tags=["workflows"], summary="Définitions de parcours")
@@ -86,6 +92,7 @@ def create_project(
     description="Un paramètre qui n'est ni un filtre, ni `sort`, ni `limit`/`offset` est "
     "refusé (422 `filtre_inconnu`).",
     dependencies=[Depends(known_list_parameters)],
+    response_model=ProjectList,
 )
 def list_projects(
     session: SessionDep,
@@ -95,22 +102,25 @@ def list_projects(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     sort: ListSortDep = "recent",
-) -> ProjectList:
-    rows, total = pipeline.list_projects(
-        session,
-        engine=engine,
-        actor=actor,
-        filters=filters,
-        limit=limit,
-        offset=offset,
-        sort=sort,
-    )
-    return ProjectList(
-        items=[list_item(engine, row) for row in rows],
-        total=total,
-        limit=limit,
-        offset=offset,
-    )
+) -> Response:
+    def answer() -> bytes:
+        rows, total = pipeline.list_projects(
+            session,
+            engine=engine,
+            actor=actor,
+            filters=filters,
+            limit=limit,
+            offset=offset,
+            sort=sort,
+        )
+        page = ProjectList(
+            items=[list_item(engine, row) for row in rows], total=total, limit=limit, offset=offset
+        )
+        return page.model_dump_json().encode()
+
+    # The same bytes until a fact, the figures or the day change them.
+    key = ("liste", *pipeline.list_key(actor, engine, filters, sort, limit, offset))
+    return Response(content=pipeline.cached(session, key, answer), media_type="application/json")
 
 
 @router.get(
@@ -118,18 +128,31 @@ def list_projects(
     tags=["projets"],
     summary="Tableau de bord : projets par étape",
     dependencies=[permit(PIPELINE_READ)],
+    response_model=PipelinePublic,
 )
-def get_pipeline(session: SessionDep, engine: EngineDep, actor: ActorDep) -> PipelinePublic:
-    result = pipeline.dashboard(session, engine=engine, today=dates.today(), actor=actor)
-    return PipelinePublic.model_validate(result, from_attributes=True)
+def get_pipeline(session: SessionDep, engine: EngineDep, actor: ActorDep) -> Response:
+    def answer() -> bytes:
+        result = pipeline.dashboard(session, engine=engine, today=dates.today(), actor=actor)
+        public = PipelinePublic.model_validate(result, from_attributes=True)
+        return public.model_dump_json().encode()
+
+    key = ("tableau", *stats.scope_key(actor, engine))
+    return Response(content=pipeline.cached(session, key, answer), media_type="application/json")
 
 
-@router.get("/projects/{project_id}", tags=["projets"], summary="Un projet et ses actions")
+@router.get(
+    "/projects/{project_id}",
+    tags=["projets"],
+    summary="Un projet et ses actions",
+    response_model=ProjectPublic,
+)
 def get_project(
-    project: ProjectDep, session: SessionDep, engine: EngineDep, actor: ActorDep, response: Response
-) -> ProjectPublic:
+    project: ProjectDep, session: SessionDep, engine: EngineDep, actor: ActorDep
+) -> Response:
+    # The body as cached (`present.project_json`), not validated and serialised again.
+    response = Response(project_json(session, engine, project, viewer=actor), media_type=JSON)
     set_etag(response, project.version)
-    return project_public(session, engine, project, viewer=actor)
+    return response
 
 
 @router.post(

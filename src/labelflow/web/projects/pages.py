@@ -4,11 +4,13 @@ deadlines. Each calls the same service as the JSON API (`projects.api`)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 from fastapi import Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
+from markupsafe import Markup
 from sqlmodel import Session
 
 from labelflow import assignments, deadlines, messages, pipeline, projects
@@ -16,7 +18,8 @@ from labelflow.errors import NotFound
 from labelflow.models import Project
 from labelflow.permissions import ASSIGNMENT_DECLARE, PIPELINE_READ, PROJECT_WRITE, allows
 from labelflow.pipeline import ProjectFilters
-from labelflow.web.account.present import home_link
+from labelflow.schemas import ProjectListItem
+from labelflow.web.account.present import abilities, home_link
 from labelflow.web.bureau.present import agenda_page
 from labelflow.web.deps import (
     MAX_ID,
@@ -53,6 +56,7 @@ from labelflow.web.projects.present import (
     state_label,
 )
 from labelflow.web.routing import page_router, render
+from labelflow.web.templating import Drawings
 from labelflow.workflow import Engine, mermaid
 
 router = page_router()
@@ -66,7 +70,16 @@ def home(request: Request, session: SessionDep, engine: EngineDep, actor: ActorD
     """The home page of the signed-in role: the pipeline for staff, the agenda for the Bureau,
     else their own projects (a porteur's only project at once)."""
     if allows(actor, PIPELINE_READ):
-        return render(request, "dashboard.html", dashboard(session, engine, actor))
+        context = dashboard(session, engine, actor)
+        technical = abilities(actor).get("technical", False)
+
+        def draw() -> str:
+            template = request.app.state.templates.env.get_template("_dashboard.html")
+            return str(template.render(**context, viewer_can={"technical": technical}))
+
+        # The page's content drawn once per cached figures (and rights), the shell per request.
+        drawn = context["figures"].drawings.get(technical, draw)
+        return render(request, "dashboard.html", {**context, "content_html": Markup(drawn)})
     if actor.role == "bureau":
         return render(request, "bureau_agenda.html", agenda_page(session, engine, actor))
     rows, total = home_projects(session, engine, actor)
@@ -107,6 +120,26 @@ def workflow_page(request: Request, key: str, engine: EngineDep) -> Response:
             "json_url": f"/api/v1/workflows/{definition.key}",
         },
     )
+
+
+@dataclass(frozen=True)
+class ListPage:
+    """One page of the list as cached: its items, their count, the staff accounts offered, and
+    its table as drawn for each set of unread counts (a viewer's)."""
+
+    items: list[ProjectListItem]
+    total: int
+    owner_choices: list[tuple[str, str]]
+    tables: Drawings = field(default_factory=Drawings, repr=False)
+
+    def table(self, request: Request, unread: dict[int, int], **context: Any) -> str:
+        def draw() -> str:
+            template = request.app.state.templates.env.get_template("_project_table.html")
+            return str(
+                template.render(items=self.items, unread_messages_by_project=unread, **context)
+            )
+
+        return self.tables.get((tuple(sorted(unread.items())), *sorted(context.items())), draw)
 
 
 @router.get("/projects")
@@ -158,15 +191,26 @@ def project_list(
         open_at=open_at,
     )
     offset = (page - 1) * PAGE_SIZE
-    rows, total = pipeline.list_projects(
-        session,
-        engine=engine,
-        actor=actor,
-        filters=filters,
-        limit=PAGE_SIZE,
-        offset=offset,
-        sort=sort,
-    )
+
+    def listed() -> ListPage:
+        rows, total = pipeline.list_projects(
+            session,
+            engine=engine,
+            actor=actor,
+            filters=filters,
+            limit=PAGE_SIZE,
+            offset=offset,
+            sort=sort,
+        )
+        items = [list_item(engine, row) for row in rows]
+        return ListPage(items, total, staff_choices(session, actor))
+
+    # The same until a fact, the figures or the day change them (one statement when cached).
+    key = ("liste-page", actor.is_staff, *pipeline.list_key(actor, engine, filters, sort, offset))
+    listing = pipeline.cached(session, key, listed)
+    items, total = listing.items, listing.total
+    # The viewer's own: which of these projects' threads they have not read.
+    unread = messages.unread_counts(session, project_ids=[item.id for item in items], actor=actor)
     params = {
         k: v
         for k, v in {
@@ -205,10 +249,8 @@ def project_list(
         request,
         "projects.html",
         {
-            "items": [list_item(engine, row) for row in rows],
-            "unread_messages_by_project": messages.unread_counts(
-                session, project_ids=[row.project.id or 0 for row in rows], actor=actor
-            ),
+            "items": items,
+            "rows_html": Markup(listing.table(request, unread, page=page, pages=pages, sort=sort)),
             "total": total,
             "page": page,
             "pages": pages,
@@ -242,7 +284,7 @@ def project_list(
                 else ""
             ),
             "state_choices": state_choices(engine),
-            "owner_choices": staff_choices(session, actor),
+            "owner_choices": listing.owner_choices,
             "json_url": "/api/v1/projects?" + urlencode(api_params),
             "export_query": urlencode({**filter_params, **order}),
         },

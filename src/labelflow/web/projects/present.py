@@ -3,6 +3,7 @@ templates use, the workflow page's sentences, the timeline, and each role's home
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -10,8 +11,9 @@ from typing import Any
 
 from sqlmodel import Session
 
-from labelflow import accounts, dates, deadlines, messages, pipeline, stats
+from labelflow import accounts, dates, deadlines, messages, pipeline, project_view, stats
 from labelflow.actors import Actor
+from labelflow.cache import Cache
 from labelflow.criteria import OUTCOME_LABELS, Facts
 from labelflow.french import typeset
 from labelflow.models import Deadline, Event, Project, User
@@ -32,6 +34,7 @@ from labelflow.schemas import (
 from labelflow.web.account.present import HOME_LABELS
 from labelflow.web.documents.present import expected_documents_public
 from labelflow.web.messages.present import waiting_lists
+from labelflow.web.templating import Drawings
 from labelflow.workflow import COLLEGE_LABELS, KNOWN_FIELDS, Criterion, Engine, WorkflowDefinition
 
 STEP_STATUS_LABELS = {
@@ -135,8 +138,10 @@ def project_public(
     facts: Facts | None = None,
     *,
     viewer: Actor,
+    thread: tuple[int, messages.AwaitingFrom | None] | None = None,
 ) -> ProjectPublic:
-    """The project as `viewer` reads it (their unread messages among it)."""
+    """The project as `viewer` reads it (their unread messages among it; `thread`: that count
+    and who the thread waits for, already read)."""
     facts = facts or load_facts(session, engine=engine, project=project)
     deadline_list = deadline_views(session, project, facts.deadlines)
     overdue = any(d.status == "en_retard" for d in deadline_list)
@@ -150,7 +155,7 @@ def project_public(
         if facts.consultant is not None
         else None
     )
-    unread, awaiting = messages.thread_summary(session, project=project, actor=viewer)
+    unread, awaiting = thread or messages.thread_summary(session, project=project, actor=viewer)
     return ProjectPublic(
         **summary.model_dump(),
         staff_owner=staff_owner_public(get_staff_owner(session, project=project)),
@@ -187,6 +192,26 @@ def project_public(
         unread_messages=unread,
         awaiting_reply_from=awaiting,
     )
+
+
+# The project JSON but its viewer's part, per project (the same for everyone who sees it).
+_project_json = Cache("projet-json", size=1024)
+VIEWER_FIELDS = {"unread_messages", "awaiting_reply_from"}
+
+
+def project_json(session: Session, engine: Engine, project: Project, *, viewer: Actor) -> bytes:
+    """`project_public` as JSON, its shared part cached under the project's tokens
+    (`project_view`); the viewer's unread count and who the thread waits for, read each time."""
+    assert project.id is not None
+    state = project_view.view_state(session, project=project, actor=viewer)
+
+    def shared() -> bytes:
+        public = project_public(session, engine, project, viewer=viewer, thread=(0, None))
+        return public.model_dump_json(exclude=VIEWER_FIELDS).encode()
+
+    body = _project_json.get(project.id, state.tokens.of_project, shared)
+    own = json.dumps({"unread_messages": state.unread, "awaiting_reply_from": state.awaiting})
+    return body[:-1] + b"," + own[1:].encode()
 
 
 def state_label(definition: WorkflowDefinition, key: str | None) -> str:
@@ -354,12 +379,34 @@ def done_by_labels(actor: Actor) -> dict[str, str]:
     return DONE_BY_FOR_PORTEUR if actor.role == "porteur" else DONE_BY_FOR_OTHERS
 
 
+@dataclass(frozen=True)
+class DashboardFigures:
+    """What the staff home page shows, as cached, and its content as drawn (per viewer's
+    rights: the JSON link)."""
+
+    pipeline: pipeline.Pipeline
+    awaiting_porteurs: list[messages.WaitingProject]
+    awaiting_staff: list[messages.WaitingProject]
+    drawings: Drawings = field(default_factory=Drawings, repr=False)
+
+
 def dashboard(session: Session, engine: Engine, actor: Actor) -> dict[str, Any]:
     """The staff home page: the pipeline, each number linking to its filtered list, and the
     projects waiting for an answer (`messages`), among the projects `actor` sees."""
+
+    def compute() -> DashboardFigures:
+        return DashboardFigures(
+            pipeline.dashboard(session, engine=engine, today=dates.today(), actor=actor),
+            **waiting_lists(session, engine, actor),
+        )
+
+    # Until a fact or the day changes them (one statement when cached).
+    figures = pipeline.cached(session, ("tableau-page", *stats.scope_key(actor, engine)), compute)
     return {
-        "pipeline": pipeline.dashboard(session, engine=engine, today=dates.today(), actor=actor),
-        **waiting_lists(session, engine, actor),
+        "figures": figures,
+        "pipeline": figures.pipeline,
+        "awaiting_porteurs": figures.awaiting_porteurs,
+        "awaiting_staff": figures.awaiting_staff,
         "regions": actor.regions,
         "json_url": "/api/v1/pipeline",
     }

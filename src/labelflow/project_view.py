@@ -1,0 +1,111 @@
+"""What the project's view (its JSON, its page) is cached under, read in one statement.
+
+The view is computed once per process and kept (`cache.Cache`) until one of these tokens
+changes; every one is read in the request's own transaction, before what it guards:
+
+- `version`: the project row (every change of it increments it: name, communes, state,
+  suspension, the chargé·e de suivi, the consultant, the association, the label...);
+- `head`: the project's latest event. Every fact about the project is an event of it, written
+  in the fact's transaction: a transition, a suspension, a document added or reviewed (a scan
+  happens during the upload, before the fact), a stakeholder, board member, attestation, a
+  deadline or milestone moved, a consultant assigned, declared or ended, the report saved,
+  submitted or reopened, a recusal, a decision, a porteur linked, a message posted;
+- `others`: the latest event of no project — an account created or changed (the names the view
+  shows: the chargé·e de suivi, the consultant, a milestone's person, the staff to choose
+  from), a Bureau meeting convened, moved or held;
+- `figures`: the token of `figures_versions` (the forecast's durations, `stats`);
+- `today`: the Paris date (deadlines due soon or overdue, the forecast).
+
+For the page, the viewer's own state that changes with no fact: how far they read the thread
+(`read_up_to`) and whether they follow the project (`following`). The viewer themselves (role,
+régions, rights) is part of the cache key, not a token. What is never cached but read here for
+every request: the viewer's unread count and who the thread waits for.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, func, select
+
+from labelflow import dates, messages
+from labelflow.actors import Actor
+from labelflow.models import Event, FiguresVersion, MessageRead, Project, ProjectFollower
+from labelflow.permissions import message_audiences
+from labelflow.stats import FIGURES_KEY
+
+
+@dataclass(frozen=True)
+class Tokens:
+    project_id: int
+    version: int
+    head: int | None
+    others: int | None
+    figures: str | None
+    today: date
+    read_up_to: int | None
+    following: bool
+
+    @property
+    def of_project(self) -> tuple[Any, ...]:
+        """What every viewer's view shares (the JSON is the same for all who see it)."""
+        return (self.version, self.head, self.others, self.figures, self.today)
+
+
+@dataclass(frozen=True)
+class ViewState:
+    tokens: Tokens
+    unread: int
+    awaiting: messages.AwaitingFrom | None
+
+
+def view_state(session: Session, *, project: Project, actor: Actor) -> ViewState:
+    """The tokens, the viewer's unread count and who the thread waits for: one statement."""
+    assert project.id is not None
+    audiences = tuple(message_audiences(actor)) if actor.user_id is not None else ()
+    row = session.execute(
+        _state_query(audiences), {"project_id": project.id, "user_id": actor.user_id or 0}
+    ).one()
+    head, others, figures, read_up_to, following, unread, porteur, asked, staff = row
+    return ViewState(
+        Tokens(
+            project.id,
+            project.version,
+            head,
+            others,
+            figures,
+            dates.today(),
+            read_up_to,
+            bool(following),
+        ),
+        int(unread),
+        messages.awaiting_from(porteur, asked, staff),
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _state_query(audiences: tuple[str, ...]) -> Any:
+    """Built once per set of audiences read; parameters `project_id` and `user_id`."""
+    project_id = sa.bindparam("project_id", type_=sa.Integer)
+    user_id = sa.bindparam("user_id", type_=sa.Integer)
+    head = select(func.max(Event.id)).where(col(Event.project_id) == project_id)
+    others = select(func.max(Event.id)).where(col(Event.project_id).is_(None))
+    figures = select(FiguresVersion.token).where(col(FiguresVersion.key) == FIGURES_KEY)
+    read_up_to = select(MessageRead.last_read_message_id).where(
+        col(MessageRead.project_id) == project_id, col(MessageRead.user_id) == user_id
+    )
+    following = select(func.count(col(ProjectFollower.id))).where(
+        col(ProjectFollower.project_id) == project_id, col(ProjectFollower.user_id) == user_id
+    )
+    return messages.thread_query(
+        audiences,
+        head.scalar_subquery(),
+        others.scalar_subquery(),
+        figures.scalar_subquery(),
+        read_up_to.scalar_subquery(),
+        following.scalar_subquery(),
+    )
