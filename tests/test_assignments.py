@@ -445,9 +445,9 @@ def test_consultant_declares_from_mes_missions(
     assert nav_labels(text_of(home)) == [
         "Mes projets",
         "Mes missions",
+        "Messages",
         "Parcours",
         "Aide",
-        "Mon compte",
     ]
     assert "1 mission d'expertise attend votre déclaration d'indépendance" in text_of(home)
     assert browser.get(f"/projects/{pid}").status_code == 404

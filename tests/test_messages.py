@@ -338,9 +338,15 @@ def thread_of(html: str) -> str:
 
 
 def header_count(html: str) -> str:
-    match = re.search(r'<a class="nav-messages"[^>]*>(.*?)</a>', html, re.S)
-    assert match, "no messages link in the header"
+    match = re.search(r'<a href="/messages"[^>]*>(.*?)</a>', html, re.S)
+    assert match, "no messages link in the navigation"
     return plain(re.sub(r"<[^>]+>", "", match.group(1))).strip()
+
+
+def menu_count(html: str) -> str:
+    match = re.search(r'<summary class="site-nav__toggle">(.*?)</summary>', html, re.S)
+    assert match, "no menu button in the navigation"
+    return " ".join(plain(re.sub(r"<[^>]+>", " ", match.group(1))).split())
 
 
 def send_form(browser: TestClient, project_id: int, page: Any, **fields: Any) -> Any:
@@ -425,6 +431,7 @@ def test_staff_and_porteur_talk_through_the_pages(
     assert last["author"]["role"] == "porteur" and last["document_ids"] == [document["id"]]
     dashboard = team.get("/")
     assert header_count(text_of(dashboard)) == "Messages 1 non lu"
+    assert menu_count(text_of(dashboard)) == "Menu 1 message non lu"  # the phone's closed menu
     listing = text_of(team.get("/projects"))
     assert "1 message non lu" in plain(listing)
     staff_thread = thread_of(text_of(team.get(f"/projects/{pid}")))

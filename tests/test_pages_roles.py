@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from html import unescape
+from html.parser import HTMLParser
 from typing import Any
 
 import pytest
@@ -45,10 +47,97 @@ def csrf(response: Any) -> str:
     return hidden(response.text, "csrf_token")
 
 
+@dataclass
+class Nav:
+    """The main navigation as a page shows it (templates/_nav.html)."""
+
+    main: list[str] = field(default_factory=list)  # the bar's entries, in order
+    group_label: str = ""  # the group's button, when there is a group
+    group: list[str] = field(default_factory=list)  # the group's entries, in order
+    group_current: bool = False  # the group's button marked: the current page is in it
+    current: list[str] = field(default_factory=list)  # entries marked aria-current="page"
+    hrefs: dict[str, str] = field(default_factory=dict)  # label -> address
+    account: str = ""  # the account link's text, screen readers' words included
+
+
+class _NavParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.nav = Nav()
+        self.found = False
+        self.depth = 0  # inside <nav aria-label="Navigation principale"> when > 0
+        self.items: list[bool] = []  # the open <li>s: is each the group's?
+        self.in_summary = self.in_badge = False
+        self.link: tuple[str, bool, str] | None = None  # (href, current, class)
+        self.text = ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "nav" and a.get("aria-label") == "Navigation principale":
+            self.found, self.depth = True, 1
+            return
+        if not self.depth:
+            return
+        if tag == "nav":
+            self.depth += 1
+        classes = (a.get("class") or "").split()
+        if tag == "li":
+            self.items.append("nav__group" in classes)
+            if "nav__group" in classes:
+                self.nav.group_current = "nav__group--current" in classes
+        elif tag == "summary" and self.in_group:
+            self.in_summary, self.text = True, ""
+        elif tag == "span" and "badge" in classes:
+            self.in_badge = True
+        elif tag == "a":
+            self.link = (a.get("href") or "", a.get("aria-current") == "page", a.get("class") or "")
+            self.text = ""
+
+    @property
+    def in_group(self) -> bool:
+        return any(self.items)
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.depth:
+            return
+        if tag == "nav":
+            self.depth -= 1
+        elif tag == "summary" and self.in_summary:
+            self.nav.group_label, self.in_summary = self.text.strip(), False
+        elif tag == "span" and self.in_badge:
+            self.in_badge = False
+        elif tag == "li" and self.items:
+            self.items.pop()
+        elif tag == "a" and self.link is not None:
+            href, current, classes = self.link
+            label = " ".join(self.text.split())
+            self.link = None
+            if "account-link" in classes:
+                self.nav.account = label
+                if current:
+                    self.nav.current.append("Mon compte")
+                return
+            (self.nav.group if self.in_group else self.nav.main).append(label)
+            self.nav.hrefs[label] = href
+            if current:
+                self.nav.current.append(label)
+
+    def handle_data(self, data: str) -> None:
+        if self.depth and not self.in_badge:
+            self.text += data
+
+
+def nav_of(html: str) -> Nav:
+    parser = _NavParser()
+    parser.feed(html)
+    assert parser.found, "no main navigation"
+    return parser.nav
+
+
 def nav_labels(html: str) -> list[str]:
-    nav = re.search(r'<ul class="nav">(.*?)</ul>', html, re.S)
-    assert nav, "no main navigation"
-    return [unescape(label) for label in re.findall(r"<a [^>]*>([^<]+)</a>", nav.group(1))]
+    """Every entry of the main navigation, the bar's then the group's."""
+    nav = nav_of(html)
+    return nav.main + nav.group
 
 
 def login(client: TestClient, email: str, password: str = PASSWORD, next_url: str = "/") -> Any:
@@ -129,7 +218,7 @@ def test_porteur_home_is_mon_projet_and_read_only(
     # The documents they may add, the expertise report left out.
     types = option_values(html, "document-type")
     assert "note_cadrage" in types and "rapport_expertise" not in types
-    assert nav_labels(html) == ["Mon projet", "Parcours", "Aide", "Mon compte"]
+    assert nav_labels(html) == ["Mon projet", "Messages", "Parcours", "Aide"]
     assert "Awa Diallo" in html and "Se déconnecter" in html
 
     # The project page is the same read-only view.
@@ -240,7 +329,7 @@ def test_consultant_sees_assigned_projects_and_uploads_the_report_only(
     home = text_of(browser.get("/"))
     assert "<h1>Mes projets</h1>" in home
     assert assigned["name"] in home and other["name"] not in home
-    assert nav_labels(home) == ["Mes projets", "Mes missions", "Parcours", "Aide", "Mon compte"]
+    assert nav_labels(home) == ["Mes projets", "Mes missions", "Messages", "Parcours", "Aide"]
 
     page = text_of(browser.get(f"/projects/{assigned['id']}"))
     assert f"<h1>{assigned['name']}</h1>" in page
@@ -266,7 +355,7 @@ def test_bureau_sees_the_decision_files_read_only(
     home = text_of(browser.get("/"))
     assert "<h1>Dossiers du Bureau</h1>" in home
     assert at_bureau["name"] in home and earlier["name"] not in home
-    assert nav_labels(home) == ["Dossiers du Bureau", "Parcours", "Aide", "Mon compte"]
+    assert nav_labels(home) == ["Dossiers du Bureau", "Réunions", "Parcours", "Aide"]
 
     page = text_of(browser.get(f"/projects/{at_bureau['id']}"))
     for section in ("Pièces", "Conseil d'administration", "Historique", "Décision du Bureau"):
@@ -284,24 +373,85 @@ def test_staff_navigation_and_admin_only_user_management(
 ) -> None:
     admin_home = client.get("/")
     assert "<h1>Tableau de bord</h1>" in admin_home.text
-    assert nav_labels(text_of(admin_home)) == [
-        "Tableau de bord",
-        "Projets",
+    nav = nav_of(text_of(admin_home))
+    assert nav.main == ["Tableau de bord", "Projets", "Bureau", "Messages", "Aide"]
+    assert nav.group_label == "Administration"
+    assert nav.group == [
         "État du réseau",
-        "Nouveau projet",
         "Parcours",
-        "Bureau",
         "Comptes",
         "Tâches",
         "Courriels envoyés",
+        "Webhooks",
         "API",
-        "Aide",
-        "Mon compte",
     ]
     staff = make_user(db, role="staff", password=PASSWORD)
     browser = session_as(staff)
     assert "Comptes" not in nav_labels(text_of(browser.get("/")))
     assert browser.get("/users").status_code == 403
+
+
+STAFF_MAIN = ["Tableau de bord", "Projets", "Bureau", "Messages", "Aide"]
+ADMIN_GROUP = ["Comptes", "Tâches", "Courriels envoyés", "Webhooks"]
+# Who, as (role, administrator, régions), and the navigation they get: the bar's entries, then
+# the « Administration » group's (none: no group).
+NAVIGATIONS: dict[str, tuple[tuple[str, bool, list[str]], list[str], list[str]]] = {
+    "porteur": (("porteur", False, []), ["Mon projet", "Messages", "Parcours", "Aide"], []),
+    "consultant": (
+        ("consultant", False, []),
+        ["Mes projets", "Mes missions", "Messages", "Parcours", "Aide"],
+        [],
+    ),
+    "bureau": (("bureau", False, []), ["Dossiers du Bureau", "Réunions", "Parcours", "Aide"], []),
+    "staff": (("staff", False, []), STAFF_MAIN, ["État du réseau", "Parcours", "API"]),
+    "admin": (("staff", True, []), STAFF_MAIN, ["État du réseau", "Parcours", *ADMIN_GROUP, "API"]),
+    # Webhooks carry every région's facts: not for a regional administrator.
+    "regional admin": (
+        ("staff", True, ["Hauts-de-France"]),
+        STAFF_MAIN,
+        ["État du réseau", "Parcours", "Comptes", "Tâches", "Courriels envoyés", "API"],
+    ),
+}
+
+
+@pytest.mark.parametrize("who", list(NAVIGATIONS))
+def test_each_role_s_navigation_is_grouped_leads_to_its_pages_and_marks_the_current_one(
+    who: str, client: Any, db: Engine, session_as: Callable[[User], TestClient]
+) -> None:
+    (role, is_admin, regions), main, group = NAVIGATIONS[who]
+    user = make_user(
+        db, role=role, is_admin=is_admin, regions=regions, name="Awa Diallo", password=PASSWORD
+    )
+    if role == "porteur":
+        link(client, create_project(client)["id"], user)
+    browser = session_as(user)
+    home = browser.get("/")
+    assert home.status_code == 200
+    nav = nav_of(text_of(home))
+    assert (nav.main, nav.group) == (main, group)
+    assert nav.group_label == ("Administration" if group else "")
+    assert nav.current == [main[0]] and nav.hrefs[main[0]] == "/"
+    assert "Menu" in text_of(home)  # the phone's button (templates/_nav.html)
+    # Every entry opens its page (none is refused), which marks it as the current one, and the
+    # group's button too when the entry is in the group.
+    for label in main + group:
+        href = nav.hrefs[label]
+        page = browser.get(href)
+        assert page.status_code == 200, (who, href)
+        if href == "/docs":  # Swagger UI, not one of our pages
+            continue
+        shown = nav_of(text_of(page))
+        assert shown.current == [label], (who, href, shown.current)
+        assert shown.group_current == (label in group), (who, href)
+    # The account and the bell are every role's, outside the entries.
+    account = browser.get("/account")
+    shown = nav_of(text_of(account))
+    assert shown.current == ["Mon compte"] and not shown.group_current
+    assert shown.account.startswith("Mon compte") and "Awa Diallo" in shown.account
+    notifications = text_of(browser.get("/notifications"))
+    assert nav_of(notifications).current == []
+    bell = re.search(r'<a class="bell" href="/notifications"[^>]*>', notifications)
+    assert bell and 'aria-current="page"' in bell.group(0)
 
 
 def test_admin_creates_filters_and_deactivates_users(

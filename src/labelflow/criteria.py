@@ -21,6 +21,7 @@ from labelflow.models import (
     ExpertiseReport,
     Project,
     Stakeholder,
+    StepPass,
     User,
 )
 from labelflow.schemas import RNA_PATTERN, DoneBy
@@ -78,6 +79,10 @@ class Facts:
     report: ExpertiseReport | None = None  # the project's latest expertise report
     # Oldest first (created_at, id): no criterion reads them, the project's JSON does.
     deadlines: list[Deadline] = field(default_factory=list)
+    # Neither: what the project's view shows, loaded with the rest (`projects.load_facts`).
+    open_pass: StepPass | None = None
+    staff_owner: User | None = None
+    people: dict[int, User] = field(default_factory=dict)  # the milestones' persons, by id
 
 
 Check = Callable[[Criterion, Facts], list[Unmet]]

@@ -10,6 +10,7 @@ from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from labelflow import dates
@@ -38,6 +39,7 @@ from labelflow.models import (
     Project,
     ProjectMember,
     Stakeholder,
+    StepPass,
     User,
 )
 from labelflow.schemas import ProjectCreate, ProjectUpdate
@@ -229,45 +231,69 @@ def create_project(
 
 
 def load_facts(session: Session, *, engine: Engine, project: Project) -> Facts:
-    """What the criteria read of `project`: its child rows come in one statement (one part per
-    collection, each row holding one entity, see `_children`)."""
-    children = _children(session, project.id)
+    """What the criteria and the project's view read of `project`: its child rows and the
+    accounts it names come in one statement (one part per collection, see `_children`)."""
+    children = _children(session, project)
     return Facts(
         project=project,
         definition=definition_of(engine, project),
         today=dates.today(),
-        stakeholders=children[Stakeholder],
-        board=children[BoardMember],
-        attestations=children[Attestation],
-        documents=children[Document],
-        decisions=children[Decision],
-        consultant=session.get(User, project.consultant_id) if project.consultant_id else None,
-        report=next(iter(children[ExpertiseReport]), None),
-        deadlines=children[Deadline],
+        stakeholders=children["stakeholders"],
+        board=children["board"],
+        attestations=children["attestations"],
+        documents=children["documents"],
+        decisions=children["decisions"],
+        consultant=next(iter(children["consultant"]), None),
+        report=next(iter(children["report"]), None),
+        deadlines=children["deadlines"],
+        open_pass=next(iter(children["open_pass"]), None),
+        staff_owner=next(iter(children["staff_owner"]), None),
+        people={u.id or 0: u for u in children["people"]},
     )
 
 
-def _children(session: Session, project_id: int | None) -> dict[type, list[Any]]:
-    """The project's stakeholders, board members, attestations, current documents, decisions
-    (each in its own order), latest report and deadlines, in one statement (`_children_query`)."""
-    found: dict[type, list[Any]] = {kind: [] for kind in CHILDREN}
-    for row in session.execute(_children_query(), {"project_id": project_id}):
-        for entity in row:
-            if entity is not None:
-                found[type(entity)].append(entity)
+# The parts of `_children`'s statement, in order: stakeholders, board members, attestations,
+# current documents, decisions (each in its own order), the latest report, deadlines (oldest
+# first), the open pass through a step (`stats`), the chargé·e de suivi, the consultant, the
+# persons the milestones concern.
+PARTS = (
+    "stakeholders",
+    "board",
+    "attestations",
+    "documents",
+    "decisions",
+    "report",
+    "deadlines",
+    "open_pass",
+    "staff_owner",
+    "consultant",
+    "people",
+)
+
+
+def _children(session: Session, project: Project) -> dict[str, list[Any]]:
+    """Each part's rows (`PARTS`), in one statement (`_children_query`)."""
+    found: dict[str, list[Any]] = {name: [] for name in PARTS}
+    params = {
+        "project_id": project.id,
+        "staff_owner_id": project.staff_owner_id,
+        "consultant_id": project.consultant_id,
+    }
+    for row in session.execute(_children_query(), params):
+        entity = row[row[0] + 1]
+        if entity is not None:
+            found[PARTS[row[0]]].append(entity)
     return found
-
-
-CHILDREN = (Stakeholder, BoardMember, Attestation, Document, Decision, ExpertiseReport, Deadline)
 
 
 @functools.lru_cache(maxsize=1)
 def _children_query() -> Any:
     """A part number per collection, left-joined to the rows of that collection only (a part
-    with no row gives a row of NULLs); built once, parameter `project_id`."""
+    with no row gives a row of NULLs); built once, parameters `project_id`, `staff_owner_id`,
+    `consultant_id`."""
     project_id = sa.bindparam("project_id", type_=sa.Integer)
     parts = sa.union_all(
-        *(sa.select(sa.literal_column(str(n)).label("part")) for n in range(len(CHILDREN)))
+        *(sa.select(sa.literal_column(str(n)).label("part")) for n in range(len(PARTS)))
     ).subquery("parts")
     part = parts.c.part
     latest_report = (
@@ -275,8 +301,25 @@ def _children_query() -> Any:
         .where(col(ExpertiseReport.project_id) == project_id)
         .scalar_subquery()
     )
+    owner, consultant, person = aliased(User), aliased(User), aliased(User)
+    concerned = sa.select(col(Deadline.user_id)).where(
+        col(Deadline.project_id) == project_id, col(Deadline.user_id).is_not(None)
+    )
     query = (
-        sa.select(*CHILDREN)
+        sa.select(
+            part,
+            Stakeholder,
+            BoardMember,
+            Attestation,
+            Document,
+            Decision,
+            ExpertiseReport,
+            Deadline,
+            StepPass,
+            owner,
+            consultant,
+            person,
+        )
         .select_from(parts)
         .outerjoin(Stakeholder, sa.and_(part == 0, col(Stakeholder.project_id) == project_id))
         .outerjoin(BoardMember, sa.and_(part == 1, col(BoardMember.project_id) == project_id))
@@ -292,6 +335,23 @@ def _children_query() -> Any:
         .outerjoin(Decision, sa.and_(part == 4, col(Decision.project_id) == project_id))
         .outerjoin(ExpertiseReport, sa.and_(part == 5, col(ExpertiseReport.id) == latest_report))
         .outerjoin(Deadline, sa.and_(part == 6, col(Deadline.project_id) == project_id))
+        .outerjoin(
+            StepPass,
+            sa.and_(
+                part == 7, col(StepPass.project_id) == project_id, col(StepPass.left_at).is_(None)
+            ),
+        )
+        .outerjoin(
+            owner,
+            sa.and_(part == 8, col(owner.id) == sa.bindparam("staff_owner_id", type_=sa.Integer)),
+        )
+        .outerjoin(
+            consultant,
+            sa.and_(
+                part == 9, col(consultant.id) == sa.bindparam("consultant_id", type_=sa.Integer)
+            ),
+        )
+        .outerjoin(person, sa.and_(part == 10, col(person.id).in_(concerned)))
         .order_by(
             part,
             col(Stakeholder.id),
@@ -302,6 +362,8 @@ def _children_query() -> Any:
             col(Decision.id),
             col(Deadline.created_at),
             col(Deadline.id),
+            col(StepPass.id),
+            col(person.id),
         )
     )
     return query
@@ -413,10 +475,6 @@ def update_problems(changes: Mapping[str, Any]) -> list[dict[str, str]]:
         if day and day > today:
             problems.append({"field": name, "message": message})
     return problems
-
-
-def get_staff_owner(session: Session, *, project: Project) -> User | None:
-    return session.get(User, project.staff_owner_id) if project.staff_owner_id else None
 
 
 def _jsonable(value: Any) -> Any:

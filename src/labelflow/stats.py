@@ -188,9 +188,12 @@ T = TypeVar("T")
 _figures = Cache("chiffres")
 
 
-def _cached(session: Session, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
-    """`compute()` once per token of the figures and per Paris day, in this process."""
-    token = tokens(session).get(FIGURES_KEY)
+def _cached(
+    session: Session, key: tuple[Any, ...], compute: Callable[[], T], token: str | None = None
+) -> T:
+    """`compute()` once per token of the figures and per Paris day, in this process (`token`:
+    the figures' token, already read in this transaction)."""
+    token = token or tokens(session).get(FIGURES_KEY)
     return _figures.get(key, None if token is None else (token, dates.today()), compute)
 
 
@@ -248,10 +251,10 @@ def _durations(values: Sequence[float]) -> Durations:
 
 
 def step_durations(
-    session: Session, *, engine: Engine, actor: Actor | None = None
+    session: Session, *, engine: Engine, actor: Actor | None = None, token: str | None = None
 ) -> dict[tuple[str, str], Durations]:
     """(kind, state) → the durations of its finished passes, for the projects `actor` sees
-    (all of them without an actor: what forecasts are built on)."""
+    (all of them without an actor: what forecasts are built on; `token`: see `_cached`)."""
 
     def compute() -> dict[tuple[str, str], Durations]:
         # sqlmodel's exec() is typed for at most four columns; this query has five.
@@ -273,7 +276,7 @@ def step_durations(
             values[(kind, state)].append(max(seconds, 0.0) / 86400)
         return {key: _durations(v) for key, v in values.items()}
 
-    return _cached(session, ("durees", *scope_key(actor, engine)), compute)
+    return _cached(session, ("durees", *scope_key(actor, engine)), compute, token)
 
 
 def target_days(months: int | None) -> int | None:
@@ -384,10 +387,25 @@ def forecasts(
     return result
 
 
-def forecast(session: Session, *, engine: Engine, project: Project) -> Forecast | None:
-    """The project's forecast; None in a final state."""
-    assert project.id is not None
-    return forecasts(session, engine=engine, projects=[project]).get(project.id)
+def forecast(
+    session: Session,
+    *,
+    engine: Engine,
+    project: Project,
+    open_pass: StepPass | None,
+    target: date | None,
+    token: str | None = None,
+) -> Forecast | None:
+    """The project's forecast from its open pass and target label date, already loaded
+    (`projects.load_facts`); None in a final state. `token`: see `_cached`."""
+    if open_pass is None or open_pass.state != project.state:
+        return None
+    durations = step_durations(session, engine=engine, token=token)
+    project_plan = plan(definition_of(engine, project), project.state, durations)
+    if project_plan is None:
+        return None
+    today = dates.today().toordinal()
+    return _forecast(project_plan, open_pass.clock_day, open_pass.paused_day, today, target)
 
 
 def forecast_order(session: Session, *, engine: Engine, open_pass: Any = StepPass) -> Any:

@@ -14,7 +14,7 @@ from labelflow.actors import ROLE_LABELS
 from labelflow.permissions import message_audiences
 from labelflow.projects import INITIATOR_LABELS, KIND_LABELS
 from labelflow.settings import Settings
-from labelflow.web.account.present import abilities, nav_items
+from labelflow.web.account.present import abilities, navigation
 from labelflow.web.confirm import consequence
 from labelflow.web.confirm import title as confirm_title
 from labelflow.web.documents.present import filesize
@@ -25,15 +25,20 @@ from labelflow.workflow import COLLEGE_LABELS
 def _identity_context(request: Request) -> dict[str, Any]:
     """Who is signed in, what they may use, and the session's anti-forgery token for forms."""
     viewer = getattr(request.state, "viewer", None)
+    # None: a role without messages, or a page shown before sign-in.
+    unread_messages = (
+        getattr(request.state, "unread_messages", None)
+        if viewer is not None and message_audiences(viewer)
+        else None
+    )
     return {
         "current_user": viewer,
         "csrf_token": getattr(request.state, "csrf_token", ""),
-        "nav_items": nav_items(viewer) if viewer is not None else [],
-        "viewer_can": abilities(viewer) if viewer is not None else {},
-        # None: a role without messages, or a page shown before sign-in.
-        "unread_messages": getattr(request.state, "unread_messages", None)
-        if viewer is not None and message_audiences(viewer)
+        "navigation": navigation(viewer, unread_messages=unread_messages)
+        if viewer is not None
         else None,
+        "viewer_can": abilities(viewer) if viewer is not None else {},
+        "unread_messages": unread_messages,
         "unread_notifications": getattr(request.state, "unread_notifications", 0),
         "bell_label": bell_label(getattr(request.state, "unread_notifications", 0)),
     }

@@ -23,6 +23,7 @@ from labelflow.permissions import (
     RECUSAL_DECLARE,
     TECHNICAL_SHOW,
     USERS_MANAGE,
+    WEBHOOKS_MANAGE,
     WORKFLOW_MIGRATE,
     allows,
 )
@@ -46,13 +47,6 @@ def token_public(token: ApiToken) -> TokenPublic:
     return TokenPublic.model_validate(token, from_attributes=True)
 
 
-@dataclass(frozen=True)
-class NavItem:
-    key: str
-    href: str
-    label: str
-
-
 def abilities(actor: Actor) -> dict[str, bool]:
     """What the signed-in user may use, by name, for the templates (from `permissions`)."""
     return {
@@ -74,35 +68,104 @@ def abilities(actor: Actor) -> dict[str, bool]:
     }
 
 
-def nav_items(actor: Actor) -> list[NavItem]:
-    """The main navigation: only what the role may use."""
-    can = abilities(actor)
-    items = []
-    if can["pipeline"]:
-        items += [
-            NavItem("dashboard", "/", "Tableau de bord"),
-            NavItem("projects", "/projects", "Projets"),
-            NavItem("stats", "/stats/network", "État du réseau"),
-        ]
-    else:
-        items.append(NavItem("home", "/", HOME_LABELS.get(actor.role, "Accueil")))
-    if can["assignments"]:
-        items.append(NavItem("assignments", "/assignments", "Mes missions"))
-    if can["write"]:
-        items.append(NavItem("new", "/projects/new", "Nouveau projet"))
-    items.append(NavItem("workflows", "/workflows", "Parcours"))
-    if can["pipeline"] and can["bureau"]:
-        items.append(NavItem("bureau", "/bureau", "Bureau"))
-    if can["users"]:
-        items.append(NavItem("users", "/users", "Comptes"))
-    if can["jobs"]:
-        items.append(NavItem("jobs", "/taches", "Tâches"))
-        items.append(NavItem("mailbox", "/courriels", "Courriels envoyés"))
-    if can["technical"]:
-        items.append(NavItem("api", "/docs", "API"))
-    items.append(NavItem("help", "/aide", "Aide"))
-    items.append(NavItem("account", "/account", "Mon compte"))
-    return items
+@dataclass(frozen=True)
+class NavEntry:
+    """An entry of the navigation as declared: `permission` is the one its page's route
+    requires (None: every signed-in user of the roles listing it), so that no entry leads to a
+    refusal."""
+
+    key: str
+    href: str
+    label: str
+    permission: str | None = None
+
+
+@dataclass(frozen=True)
+class NavItem:
+    """An entry as shown; `count` is the unread count it carries (the messages')."""
+
+    key: str
+    href: str
+    label: str
+    count: int | None = None
+
+
+@dataclass(frozen=True)
+class Navigation:
+    """The role's main entries, then its « Administration » group (empty: no group)."""
+
+    main: tuple[NavItem, ...]
+    group: tuple[NavItem, ...]
+    group_label: str = "Administration"
+
+    def group_holds(self, key: str | None) -> bool:
+        """The current page is in the group (its button is then marked as the main entries)."""
+        return any(item.key == key for item in self.group)
+
+
+MESSAGES = NavEntry("messages", "/messages", "Messages")
+WORKFLOWS = NavEntry("workflows", "/workflows", "Parcours")
+HELP = NavEntry("help", "/aide", "Aide")
+
+# Each role's navigation, declared once: what it uses every day in the bar, what it uses now
+# and then in the « Administration » group (one line at 1280 px for staff; on a phone the whole
+# of it behind « Menu »). « Mon compte », the bell and « Se déconnecter » are every role's
+# (base.html). « Nouveau projet » is an action of the dashboard and the list, not a place.
+ROLE_NAVIGATION: dict[str, tuple[tuple[NavEntry, ...], tuple[NavEntry, ...]]] = {
+    "staff": (
+        (
+            NavEntry("dashboard", "/", "Tableau de bord", PIPELINE_READ),
+            NavEntry("projects", "/projects", "Projets"),
+            NavEntry("bureau", "/bureau", "Bureau", BUREAU_READ),
+            MESSAGES,
+            HELP,
+        ),
+        (
+            NavEntry("stats", "/stats/network", "État du réseau", PIPELINE_READ),
+            WORKFLOWS,
+            NavEntry("users", "/users", "Comptes", USERS_MANAGE),
+            NavEntry("jobs", "/taches", "Tâches", JOBS_MANAGE),
+            NavEntry("mailbox", "/courriels", "Courriels envoyés", JOBS_MANAGE),
+            NavEntry("webhooks", "/webhooks", "Webhooks", WEBHOOKS_MANAGE),
+            NavEntry("api", "/docs", "API", TECHNICAL_SHOW),
+        ),
+    ),
+    "porteur": ((NavEntry("home", "/", HOME_LABELS["porteur"]), MESSAGES, WORKFLOWS, HELP), ()),
+    "consultant": (
+        (
+            NavEntry("home", "/", HOME_LABELS["consultant"]),
+            NavEntry("assignments", "/assignments", "Mes missions", ASSIGNMENT_DECLARE),
+            MESSAGES,
+            WORKFLOWS,
+            HELP,
+        ),
+        (),
+    ),
+    "bureau": (
+        (
+            NavEntry("home", "/", HOME_LABELS["bureau"]),
+            NavEntry("meetings", "/bureau/meetings", "Réunions", BUREAU_READ),
+            WORKFLOWS,
+            HELP,
+        ),
+        (),
+    ),
+}
+
+
+def navigation(actor: Actor, *, unread_messages: int | None) -> Navigation:
+    """The signed-in user's navigation: their role's entries they may open, the messages'
+    entry carrying the unread count the page already read (`routing.remember_viewer`)."""
+    main, group = ROLE_NAVIGATION.get(actor.role, ((HELP,), ()))
+
+    def shown(entries: tuple[NavEntry, ...]) -> tuple[NavItem, ...]:
+        return tuple(
+            NavItem(e.key, e.href, e.label, unread_messages if e is MESSAGES else None)
+            for e in entries
+            if e.permission is None or allows(actor, e.permission)
+        )
+
+    return Navigation(main=shown(main), group=shown(group))
 
 
 def home_link(actor: Actor) -> tuple[str, str, str]:

@@ -221,7 +221,8 @@ def meetings_page(
         "today": dates.today().isoformat(),
         "today_date": dates.today(),
         "quorum_fraction": settings.bureau_quorum_fraction,
-        "nav": "home" if actor.role == "bureau" else "bureau",
+        # A Bureau member's « Réunions » entry; staff reach the meetings from « Bureau ».
+        "nav": "meetings" if actor.role == "bureau" else "bureau",
         "json_url": "/api/v1/bureau/meetings",
     }
 

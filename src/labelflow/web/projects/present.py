@@ -18,7 +18,7 @@ from labelflow.criteria import OUTCOME_LABELS, Facts
 from labelflow.french import typeset
 from labelflow.models import Deadline, Event, Project, User
 from labelflow.pipeline import ProjectFilters, ProjectRow
-from labelflow.projects import evaluate, get_staff_owner, load_facts
+from labelflow.projects import evaluate, load_facts
 from labelflow.schemas import (
     ActionEvaluation,
     ConsultantPublic,
@@ -111,14 +111,18 @@ def deadline_public(
 
 
 def deadline_views(
-    session: Session, project: Project, rows: Sequence[Deadline] | None = None
+    session: Session,
+    project: Project,
+    rows: Sequence[Deadline] | None = None,
+    people: dict[int, User] | None = None,
 ) -> list[DeadlinePublic]:
     """Every deadline of the project (steps, label date, milestones), oldest first (`rows`:
-    them, already loaded)."""
+    them, and `people`: the persons they concern, already loaded)."""
     assert project.id is not None
     if rows is None:
         rows = deadlines.list_deadlines(session, project=project)
-    people = deadlines.people_of(session, rows)
+    if people is None:
+        people = deadlines.people_of(session, rows)
     today = dates.today()
     return [deadline_public(project, d, people, today) for d in rows]
 
@@ -139,11 +143,12 @@ def project_public(
     *,
     viewer: Actor,
     thread: tuple[int, messages.AwaitingFrom | None] | None = None,
+    figures_token: str | None = None,
 ) -> ProjectPublic:
     """The project as `viewer` reads it (their unread messages among it; `thread`: that count
-    and who the thread waits for, already read)."""
+    and who the thread waits for, and `figures_token`, the figures' token, already read)."""
     facts = facts or load_facts(session, engine=engine, project=project)
-    deadline_list = deadline_views(session, project, facts.deadlines)
+    deadline_list = deadline_views(session, project, facts.deadlines, facts.people)
     overdue = any(d.status == "en_retard" for d in deadline_list)
     summary = project_summary(engine, project, overdue=overdue)
     consultant = (
@@ -158,7 +163,7 @@ def project_public(
     unread, awaiting = thread or messages.thread_summary(session, project=project, actor=viewer)
     return ProjectPublic(
         **summary.model_dump(),
-        staff_owner=staff_owner_public(get_staff_owner(session, project=project)),
+        staff_owner=staff_owner_public(facts.staff_owner),
         qpv=project.qpv,
         initiator=project.initiator,
         workflow_key=project.workflow_key,
@@ -173,7 +178,18 @@ def project_public(
         label_date=project.label_date,
         network_member_since=project.network_member_since,
         deadlines=deadline_list,
-        forecast=forecast_public(stats.forecast(session, engine=engine, project=project)),
+        forecast=forecast_public(
+            stats.forecast(
+                session,
+                engine=engine,
+                project=project,
+                open_pass=facts.open_pass,
+                target=next(
+                    (d.due_on for d in reversed(facts.deadlines) if d.kind == "label"), None
+                ),
+                token=figures_token,
+            )
+        ),
         expected_documents=expected_documents_public(
             facts.definition, project.state, facts.documents
         ),
@@ -206,7 +222,14 @@ def project_json(session: Session, engine: Engine, project: Project, *, viewer: 
     state = project_view.view_state(session, project=project, actor=viewer)
 
     def shared() -> bytes:
-        public = project_public(session, engine, project, viewer=viewer, thread=(0, None))
+        public = project_public(
+            session,
+            engine,
+            project,
+            viewer=viewer,
+            thread=(0, None),
+            figures_token=state.tokens.figures,
+        )
         return public.model_dump_json(exclude=VIEWER_FIELDS).encode()
 
     body = _project_json.get(project.id, state.tokens.of_project, shared)

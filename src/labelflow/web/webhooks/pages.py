@@ -51,7 +51,7 @@ def _webhooks_page(
             "created_secret": created_secret,
             "created_id": created_id,
             "notice": NOTICES.get(request.query_params.get("fait", ""), ""),
-            "nav": "jobs",
+            "nav": "webhooks",
             "json_url": "/api/v1/webhooks",
         },
         status_code,
@@ -125,7 +125,7 @@ def deliveries_page(
             "offset": offset,
             "next_offset": offset + PAGE_SIZE if offset + PAGE_SIZE < total else None,
             "page_size": PAGE_SIZE,
-            "nav": "jobs",
+            "nav": "webhooks",
             "json_url": f"/api/v1/webhooks/{wid}/deliveries",
         },
     )
