@@ -662,7 +662,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.simplefilter("ignore", DeprecationWarning)  # TestClient's httpx warning
     args.load_at_start = f"{os.getloadavg()[0]:.1f}"
     args.writes = None
-    processes = [int(n) for n in args.processes.split(",")]
+    processes = [int(n) for n in args.processes.split(",") if n]  # "": the write bench only
     databases: list[tuple[str, str | None]] = []
     if not args.no_sqlite:
         databases.append(("SQLite", None))

@@ -14,6 +14,7 @@ from tests.factories import (
     PDF,
     QUARTIER,
     add_stakeholder,
+    complete_faisabilite,
     create_project,
     create_user,
     decide,
@@ -523,6 +524,64 @@ def test_openapi_lists_only_the_api(client: Any) -> None:
     assert "/healthz" in paths and "/api/v1/projects" in paths
     assert all(p.startswith("/api/v1/") or p == "/healthz" for p in paths), sorted(paths)
     assert client.get("/docs").status_code == 200
+
+
+def test_openapi_documents_refusals_as_the_api_answers_them(client: Any) -> None:
+    document = client.get("/openapi.json").json()
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+    error = document["components"]["schemas"]["Error"]
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            default = operation["responses"]["default"]["content"]["application/json"]
+            assert default["schema"] == {"$ref": "#/components/schemas/Error"}, (method, path)
+    refused = client.post("/api/v1/projects", json={"name": ""}).json()["error"]
+    assert set(error["properties"]["error"]["required"]) <= set(refused)
+    assert {f["field"] for f in refused["fields"]} >= {"name"}
+
+
+def test_openapi_links_lead_from_a_project_to_its_operations(client: Any) -> None:
+    """Each link of the list's and the project's answers names a real operation, and the id it
+    takes from the answer reaches that project (the stateful phase of test_hostile follows
+    them)."""
+    project = walk_to(client, create_project(client), "faisabilite")
+    document = client.get("/openapi.json").json()
+    operations = {
+        op["operationId"]: (path, method)
+        for path, ops in document["paths"].items()
+        for method, op in ops.items()
+    }
+    listed = client.get("/api/v1/projects").json()
+    page = client.get(f"/api/v1/projects/{project['id']}").json()
+    for path, method, answer in [
+        ("/api/v1/projects", "get", listed),
+        ("/api/v1/projects/{project_id}", "get", page),
+    ]:
+        links = document["paths"][path][method]["responses"]["200"]["links"]
+        assert len(links) > 20, sorted(links)
+        for name, link in links.items():
+            target, verb = operations[link["operationId"]]
+            pointer = link["parameters"]["project_id"].removeprefix("$response.body#")
+            pid = answer
+            for part in pointer.strip("/").split("/"):
+                pid = pid[int(part)] if isinstance(pid, list) else pid[part]
+            assert pid == project["id"], name
+            if verb == "get" and target.count("{") == 1:
+                url = target.format(project_id=pid)
+                assert client.get(url).status_code == 200, (name, url)
+    # The page's first action, fired at the version read: the project moves on.
+    first = document["paths"]["/api/v1/projects/{project_id}"]["get"]["responses"]["200"]["links"]
+    [action] = [link for link in first.values() if "requestBody" in link]
+    assert action["requestBody"] == {"action": "$response.body#/actions/0/action"}
+    assert action["parameters"]["header.If-Match"] == "$response.body#/version"
+    complete_faisabilite(client, project)
+    page = client.get(f"/api/v1/projects/{project['id']}").json()
+    moved = client.post(
+        f"/api/v1/projects/{project['id']}/transitions",
+        json={"action": page["actions"][0]["action"]},
+        headers={"If-Match": str(page["version"])},
+    )
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["state"] == "validation"
 
 
 def test_unreadable_bodies_are_422(client: Any) -> None:

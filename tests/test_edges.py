@@ -40,17 +40,32 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def _raw(base: str, request: bytes) -> bytes:
-    """Send `request` as is on a new connection; what the server answered (its first bytes)."""
+    """Send `request` as is on a new connection; what the server answered: its head and as
+    much of its body as its content-length announces (the body may come in a later segment)."""
     host, port = base.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=TIMEOUT) as sock:
         sock.sendall(request)
         answer = b""
-        while b"\r\n\r\n" not in answer:
-            chunk = sock.recv(65536)
+        while not _complete(answer):
+            try:
+                chunk = sock.recv(65536)
+            except ConnectionResetError:
+                break
             if not chunk:
                 break
             answer += chunk
         return answer
+
+
+def _complete(answer: bytes) -> bool:
+    head, sep, body = answer.partition(b"\r\n\r\n")
+    if not sep:
+        return False
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return len(body) >= int(value.strip())
+    return True
 
 
 def _still_serving(base: str) -> None:

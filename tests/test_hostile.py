@@ -1,18 +1,31 @@
-"""Hostile input from the OpenAPI schema: schemathesis generates requests for every operation
-(valid and invalid bodies, parameters, ids) and sends each one as every role — staff admin,
-staff, consultant, porteur, Bureau member — against the real app and database; none may get a
-server error. Bounded: a few examples per operation, derandomized (the same run every time).
+"""Hostile input from the OpenAPI schema, as every role — staff admin, staff, consultant,
+porteur, Bureau member — against the real app and database; none may get a server error:
+
+- schemathesis generates requests for every operation (valid and invalid bodies, parameters,
+  ids) and sends each one as every role;
+- schemathesis' stateful phase chains operations through the schema's links, with the ids the
+  previous answers gave, each answer checked against the schema;
+- a Hypothesis state machine fires actions on projects, alone or two at once, and checks the
+  invariants of the workflow and of the visibility rule.
+
+Bounded: a few examples per operation, a few scenarios per role, derandomized (the same run
+every time).
 """
 
 from __future__ import annotations
 
+import shutil
 import threading
+from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import settings as settings_
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -22,11 +35,26 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from sqlalchemy import Engine
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    ensure_resource_availability,
+    response_schema_conformance,
+    use_after_free,
+)
+from sqlalchemy import Engine, text
+from sqlmodel import SQLModel
 
+from labelflow import dates
 from labelflow.settings import Settings
-from tests.conftest import empty_database, make_user, token_for
-from tests.factories import complete_groupe_projet, create_project
+from tests.conftest import KEEP_TABLES, empty_database, make_user, token_for
+from tests.factories import (
+    complete_groupe_projet,
+    complete_prefiguration,
+    create_project,
+    fire,
+    walk_to,
+)
 
 ROLES = {
     "staff_admin": {"role": "staff", "is_admin": True},
@@ -38,28 +66,81 @@ ROLES = {
 EXAMPLES_PER_OPERATION = 6
 
 
+@dataclass
+class Seed:
+    """The accounts' tokens and what the database held once seeded (rows and document files),
+    to put back before each stateful scenario."""
+
+    headers: dict[str, dict[str, str]]
+    rows: dict[str, list[dict[str, Any]]]
+    files: Path
+
+
 @pytest.fixture(scope="module")
-def role_headers(app: Any, db: Engine, settings: Settings) -> Iterator[dict[str, dict[str, str]]]:
-    """A token per role, and a project the porteur belongs to (ids 1, 2… exist to be hit)."""
+def seed(
+    app: Any, db: Engine, settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Seed]:
+    """A token per role and four projects for them (ids 1, 2… exist to be hit): one whose first
+    step is complete, one at « faisabilité » the porteur belongs to, one at « expertise » with
+    the consultant's assignment, one before the Bureau, which has a meeting convened."""
     from fastapi.testclient import TestClient
 
     empty_database(db, settings)
-    tokens = {name: token_for(db, make_user(db, name=name, **kind)) for name, kind in ROLES.items()}
-    headers = {name: {"Authorization": f"Bearer {t}"} for name, t in tokens.items()}
+    users = {name: make_user(db, name=name, **kind) for name, kind in ROLES.items()}
+    headers = {name: {"Authorization": f"Bearer {token_for(db, u)}"} for name, u in users.items()}
     with TestClient(app) as client:
         client.headers.update(headers["staff_admin"])
-        for _ in range(2):
-            project = create_project(client)
-            complete_groupe_projet(client, project)
-        porteur = client.get("/api/v1/me", headers=headers["porteur"]).json()
-        client.post(f"/api/v1/projects/{project['id']}/members", json={"user_id": porteur["id"]})
-    yield headers
+        complete_groupe_projet(client, create_project(client))
+        followed = create_project(client)
+        added = client.post(
+            f"/api/v1/projects/{followed['id']}/members", json={"user_id": users["porteur"].id}
+        )
+        assert added.status_code == 201, added.text
+        walk_to(client, followed, "faisabilite")  # the porteur is told: a notification
+        expertise = walk_to(client, create_project(client, kind="territoire"), "prefiguration")
+        complete_prefiguration(client, expertise, consultant_id=users["consultant"].id)
+        fire(client, expertise["id"], "demander_expertise")
+        walk_to(client, create_project(client), "decision_bureau")
+        convened = client.post(
+            "/api/v1/bureau/meetings",
+            json={"held_on": (dates.today() + timedelta(days=14)).isoformat()},
+        )
+        assert convened.status_code == 201, convened.text
+    files = tmp_path_factory.mktemp("seeded-documents")
+    shutil.copytree(settings.resolved_documents_dir, files, dirs_exist_ok=True)
+    yield Seed(headers=headers, rows=table_rows(db), files=files)
     empty_database(db, settings)
 
 
-def test_no_request_gets_a_server_error_whatever_the_role(
-    app: Any, role_headers: dict[str, dict[str, str]]
-) -> None:
+def table_rows(db: Engine) -> dict[str, list[dict[str, Any]]]:
+    with db.connect() as conn:
+        return {
+            table.name: [dict(row) for row in conn.execute(table.select()).mappings()]
+            for table in SQLModel.metadata.sorted_tables
+            if table.name not in KEEP_TABLES
+        }
+
+
+def put_back(seed: Seed, db: Engine, settings: Settings) -> None:
+    """The database and the documents as the seed left them (the same ids: PostgreSQL's
+    sequences set past them)."""
+    empty_database(db, settings)
+    with db.begin() as conn:
+        for table in SQLModel.metadata.sorted_tables:
+            if seed.rows.get(table.name):
+                conn.execute(table.insert(), seed.rows[table.name])
+                if db.dialect.name == "postgresql" and "id" in table.c:
+                    conn.execute(
+                        text(
+                            f"SELECT setval(pg_get_serial_sequence('\"{table.name}\"', 'id'), "
+                            f'(SELECT max(id) FROM "{table.name}"))'
+                        )
+                    )
+    shutil.copytree(seed.files, settings.resolved_documents_dir, dirs_exist_ok=True)
+
+
+def test_no_request_gets_a_server_error_whatever_the_role(app: Any, seed: Seed) -> None:
+    role_headers = seed.headers
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     failures: list[str] = []
     answered: dict[str, set[int]] = {role: set() for role in role_headers}
@@ -93,6 +174,69 @@ def test_no_request_gets_a_server_error_whatever_the_role(
     for role, statuses in answered.items():
         assert any(200 <= s < 300 for s in statuses), (role, statuses)
         assert statuses & {401, 403, 404, 409, 422}, (role, statuses)
+
+
+# --- schemathesis' stateful phase: chains of linked operations, as every role ------------------
+
+# The checks of every answer: no server error; a body and a content type as the schema documents
+# them (a refusal's too: each operation's `default` answer is the API's error body); no resource
+# gone after it was created, nor found after it was deleted.
+STATEFUL_CHECKS = [
+    not_a_server_error,
+    response_schema_conformance,
+    content_type_conformance,
+    use_after_free,
+    ensure_resource_availability,
+]
+SCENARIOS_PER_ROLE = 25
+STEPS_PER_SCENARIO = 8
+
+
+@pytest.mark.parametrize("role", list(ROLES))
+def test_linked_requests_get_no_server_error(
+    app: Any, db: Engine, settings: Settings, seed: Seed, role: str
+) -> None:
+    """schemathesis' stateful phase as `role`: each scenario starts from the seeded database and
+    chains operations through the OpenAPI links (`web/openapi.py`) and those schemathesis infers
+    — a project listed or created, then its documents, messages, transitions… — with the ids
+    the previous answers gave."""
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    answered: Counter[int] = Counter()
+    # The operations on one resource (a path parameter) that succeeded: reached through a link.
+    reached: set[str] = set()
+
+    class Scenario(schema.as_state_machine()):  # type: ignore[misc]
+        def setup(self) -> None:
+            # The same database at every scenario's start, so that Hypothesis replays the same
+            # answers for the same draws.
+            put_back(seed, db, settings)
+
+        def get_call_kwargs(self, case: Any) -> dict[str, Any]:
+            return {"headers": seed.headers[role]}
+
+        def validate_response(self, response: Any, case: Any, **kwargs: Any) -> None:
+            answered[response.status_code] += 1
+            if case.path_parameters and response.status_code < 300:
+                reached.add(f"{case.method} {case.path}")
+            case.validate_response(
+                response, checks=STATEFUL_CHECKS, transport_kwargs=kwargs, recorder=self.recorder
+            )
+
+    Scenario.run(
+        settings=settings_(
+            max_examples=SCENARIOS_PER_ROLE,
+            stateful_step_count=STEPS_PER_SCENARIO,
+            phases=[Phase.generate],
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+    )
+    # The links led into a project the role sees (its id from an earlier answer: the list, a
+    # notification, an assignment, the agenda…), and the role's limits were met (refusals).
+    assert any("{project_id}" in operation for operation in reached), (reached, answered)
+    assert any(400 <= status < 500 for status in answered), answered
 
 
 # --- a rule-based state machine over (role, action, project, concurrent request) ---------------

@@ -167,10 +167,13 @@ def bump(
     stmt = sa.update(Project).where(col(Project.id) == project.id)
     if if_match is not None or relies_on_read:
         stmt = stmt.where(col(Project.version) == project.version)
-    result = session.exec(
+    # RETURNING the row refreshes `project` in the same statement (no SELECT after it).
+    moved = session.execute(
         stmt.values(version=Project.version + 1, updated_at=dates.now(), **values)
-    )
-    if result.rowcount != 1:
+        .returning(Project)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    ).all()
+    if len(moved) != 1:
         if if_match is not None:
             raise PreconditionFailed(
                 "Le projet a changé depuis votre lecture : rechargez-le et réessayez."
@@ -179,7 +182,6 @@ def bump(
             "Le projet vient d'être modifié par quelqu'un d'autre : rechargez-le et réessayez.",
             current_version=None,
         )
-    session.refresh(project)
 
 
 def create_project(

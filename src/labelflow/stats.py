@@ -30,7 +30,7 @@ from labelflow.cache import Cache
 from labelflow.events import Fact
 from labelflow.models import Deadline, Event, FiguresVersion, Project, StepPass
 from labelflow.projects import definition_of, visibility_clause
-from labelflow.workflow import Engine, WorkflowDefinition
+from labelflow.workflow import Engine, StateDef, WorkflowDefinition
 
 # A forecast built on history needs this many finished passes of every remaining step.
 MIN_PASSES = 5
@@ -78,22 +78,27 @@ def on_fact(fact: Fact) -> None:
         return
     session = fact.session
     at = event.at
-    current = _open_pass(session, project.id)
     if event.kind in ("creation", "transition") and event.to_state:
-        if current is not None:
-            current.left_at = at
-            session.add(current)
-        session.add(
-            StepPass(
+        # Two statements, no row loaded: every transition pays them (a transition's hot path).
+        session.execute(
+            sa.update(StepPass)
+            .where(col(StepPass.project_id) == project.id, col(StepPass.left_at).is_(None))
+            .values(left_at=at)
+            .execution_options(synchronize_session=False)
+        )
+        session.execute(
+            sa.insert(StepPass).values(
                 project_id=project.id,
                 state=event.to_state,
                 entered_at=at,
+                paused_seconds=0,
                 clock_day=dates.paris_date(at).toordinal(),
             )
         )
-        session.flush()
         touch(session)
-    elif current is not None and event.kind == "suspension":
+        return
+    current = _open_pass(session, project.id)
+    if current is not None and event.kind == "suspension":
         current.paused_since, current.paused_day = at, dates.paris_date(at).toordinal()
         session.add(current)
         session.flush()
@@ -296,13 +301,19 @@ class Plan:
     basis: Basis
 
 
+def _is_step(state: StateDef) -> bool:
+    """A step of the path, where a project is under way (not a final state)."""
+    return state.step is not None and not state.final
+
+
 def plan(
     definition: WorkflowDefinition, state: str, durations: dict[tuple[str, str], Durations]
 ) -> Plan | None:
     """None for a state that is no step (a final state)."""
     here = definition.state(state)
-    if here.step is None or here.final:
+    if not _is_step(here):
         return None
+    assert here.step is not None
     remaining = [s for s in definition.steps() if s.step is not None and s.step >= here.step]
     figures = [durations.get((definition.project_kind, s.key), NO_DURATIONS) for s in remaining]
     historical = all(f.n >= MIN_PASSES for f in figures)
@@ -353,8 +364,14 @@ def forecasts(
     session: Session, *, engine: Engine, projects: Iterable[Project]
 ) -> dict[int, Forecast]:
     """The forecast of each project under way among `projects` (none for a closed one): two
-    queries whatever their number (the cached durations, the open passes with the label date)."""
-    wanted = {p.id: p for p in projects if p.id is not None}
+    queries whatever their number (the cached durations, the open passes with the label date);
+    none for closed projects only (the durations are not read: a transition to a final state
+    has just made them stale)."""
+    wanted = {
+        p.id: p
+        for p in projects
+        if p.id is not None and _is_step(definition_of(engine, p).state(p.state))
+    }
     if not wanted:
         return {}
     durations = step_durations(session, engine=engine)

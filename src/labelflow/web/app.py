@@ -13,7 +13,7 @@ from sqlalchemy import Engine as SAEngine
 from labelflow import __version__, cache, consequences, deadlines
 from labelflow.db import make_engine, ping
 from labelflow.settings import Settings
-from labelflow.web import errors
+from labelflow.web import errors, openapi
 from labelflow.web.account import api as account_api
 from labelflow.web.account import pages as account_pages
 from labelflow.web.assignments import api as assignments_api
@@ -143,6 +143,7 @@ def create_app(settings: Settings | None = None, *, db: SAEngine | None = None) 
     # A calendar application knows only the feed's secret address.
     app.include_router(feeds_api.public_router)
     install_docs(app)
+    openapi.install(app)
     app.state.templates = templates
     for pages in (
         account_pages,

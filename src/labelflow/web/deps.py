@@ -40,9 +40,10 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     write = request.method not in READ_METHODS
     with Session(write_engine(db) if write else db, expire_on_commit=False) as session:
         runtime.attach(session, request.app.state.runtime)
+        session.info[READ_BIND] = db
         try:
             yield session
-            if write:
+            if write and session.get_bind() is not db:
                 await run_in_threadpool(session.commit)
             else:
                 session.commit()
@@ -53,6 +54,16 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
 
 # scope="function": the commit runs before the response, so a failed commit is an error.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+READ_BIND = "labelflow_read_bind"
+
+
+def commit_writes(session: Session) -> None:
+    """Commit a write request's changes now, before its answer is built: the answer's reads
+    run in a read transaction of their own, without holding SQLite's write lock (or
+    PostgreSQL's row locks) while the answer is composed; the other writers wait that much
+    less. A failed commit still fails the request."""
+    session.commit()
+    session.bind = session.info[READ_BIND]
 
 
 async def get_engine(request: Request) -> Engine:

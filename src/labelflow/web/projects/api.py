@@ -33,6 +33,7 @@ from labelflow.web.deps import (
     ProjectFiltersDep,
     SessionDep,
     SubId,
+    commit_writes,
     known_list_parameters,
     permit,
     permit_on_project,
@@ -179,6 +180,7 @@ def post_transition(
         actor=actor,
         if_match=if_match,
     )
+    commit_writes(session)
     set_etag(response, project.version)
     return project_public(session, engine, project, viewer=actor)
 
