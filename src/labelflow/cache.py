@@ -44,6 +44,7 @@ class Cache:
         self.size = size
         self._entries: OrderedDict[Hashable, tuple[Hashable, Any]] = OrderedDict()
         self._lock = threading.Lock()
+        _caches.append(self)
 
     def get(self, key: Hashable, tokens: Hashable, compute: Callable[[], T]) -> T:
         """The value cached under `key` when computed under the same `tokens`, else
@@ -76,3 +77,14 @@ class Cache:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+
+
+# Every cache of this process (module-level singletons), for `clear_all`.
+_caches: list[Cache] = []
+
+
+def clear_all() -> None:
+    """Empty every cache of this process: what a request costs the first time after a fact
+    (bench/served.py counts its statements so)."""
+    for one in _caches:
+        one.clear()
