@@ -285,6 +285,9 @@ def test_attribution_gives_a_number_a_date_membership_and_a_letter(client: Any) 
     assert re.fullmatch(r"R[QT]-\d{4}-\d{3}", labelled["label_number"])
     assert labelled["label_date"] == today()
     assert labelled["network_member_since"] == today()
+    # The page shows the outcome as a success: the label was granted.
+    page = client.get(f"/projects/{first['id']}").text
+    assert f'<span class="badge badge--success">{labelled["state_label"]}</span>' in page
 
     second = at_bureau(client, name="Régie du Blosne")
     decide(client, second["id"], "attribution")
@@ -330,6 +333,10 @@ def test_refusal_and_deferral_letters_carry_the_motivation_to_the_porteur(
     decide(client, refused["id"], "refus", motivation)
     project = fire(client, refused["id"], "refuser_label", motivation)
     assert project["label_number"] is None and project["network_member_since"] is None
+    # A closed project without a label: its outcome is shown muted, on its page and hers.
+    muted = f'<span class="badge badge--muted">{project["state_label"]}</span>'
+    assert muted in client.get(f"/projects/{refused['id']}").text
+    assert muted in browser.get(f"/projects/{refused['id']}").text
     (letter,) = letters(client, refused["id"])
     text = pdf_text(browser, letter["download_url"])
     assert "de ne pas vous attribuer le label" in text
