@@ -20,11 +20,12 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, SQLModel, col, func, select
 
 from labelflow import dates, jobs, mail
 from labelflow.actors import Actor
@@ -275,6 +276,8 @@ def set_password(
     problem = password_problem(new_password)
     if problem:
         raise Invalid(problem, field="new_password")
+    # The session's row (the signed-in account is a snapshot: `_find_secret`); no SQL if loaded.
+    user = session.get_one(User, user.id)
     user.password_hash = _hasher.hash(new_password)
     user.updated_at = dates.now()
     session.add(user)
@@ -436,14 +439,10 @@ def find_session(
 ) -> tuple[User, WebSession] | None:
     """The live session and its active user, or None (unknown, expired, idle, deactivated)."""
     now = dates.now()
-    row = session.exec(
-        select(WebSession, User)
-        .join(User, col(User.id) == WebSession.user_id)
-        .where(WebSession.token_hash == digest(raw_token))
-    ).first()
-    if row is None:
+    found = _find_secret(session, _SESSION_QUERY, WebSession, raw_token)
+    if found is None:
         return None
-    record, user = row
+    user, record = found
     idle_limit = record.last_seen_at + timedelta(minutes=settings.session_idle_minutes)
     if not user.active or now >= record.expires_at or now >= idle_limit:
         return None
@@ -513,17 +512,51 @@ def revoke_token(session: Session, *, user_id: int, token_id: int) -> ApiToken:
 
 
 def find_token(session: Session, *, raw_token: str) -> tuple[User, ApiToken] | None:
-    row = session.exec(
-        select(ApiToken, User)
-        .join(User, col(User.id) == ApiToken.user_id)
-        .where(ApiToken.token_hash == digest(raw_token))
-    ).first()
-    if row is None:
+    found = _find_secret(session, _TOKEN_QUERY, ApiToken, raw_token)
+    if found is None:
         return None
-    token, user = row
+    user, token = found
     if token.revoked_at is not None or not user.active:
         return None
     return user, token
+
+
+# --- the signed-in account, at every request ---------------------------------------------------
+
+_USERS = sa.inspect(User).local_table
+_OWN = "own_"  # the secret's row's columns, beside the user's
+
+
+def _secret_query(model: type[SQLModel]) -> Any:
+    """The row of a secret's digest (parameter `digest`) and its user, columns labelled: built
+    once, run through Core (the ORM's execution and loading cost more than the query)."""
+    table = sa.inspect(model).local_table
+    return (
+        sa.select(*_USERS.c, *(c.label(_OWN + c.key) for c in table.c))
+        .join_from(table, _USERS, _USERS.c.id == table.c.user_id)
+        .where(table.c.token_hash == sa.bindparam("digest", type_=sa.String))
+    )
+
+
+_SESSION_QUERY = _secret_query(WebSession)
+_TOKEN_QUERY = _secret_query(ApiToken)
+
+
+Record = TypeVar("Record", WebSession, ApiToken)
+
+
+def _find_secret(
+    session: Session, query: Any, model: type[Record], raw_token: str
+) -> tuple[User, Record] | None:
+    """The user and the record of `raw_token`, made without the ORM: snapshots, not attached to
+    `session` (a route that changes the account loads it: `change_password`)."""
+    row = session.connection().execute(query, {"digest": digest(raw_token)}).first()
+    if row is None:
+        return None
+    values = row._mapping
+    user = User.model_construct(**{c.key: values[c.key] for c in _USERS.c})
+    own = sa.inspect(model).local_table.c
+    return user, model.model_construct(**{c.key: values[_OWN + c.key] for c in own})
 
 
 def token_needs_touch(token: ApiToken) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from labelflow import dates
 from labelflow.actors import Actor
@@ -62,23 +63,34 @@ def visibility_clause(actor: Actor, engine: Engine) -> Any:
     the projects assigned to them; a porteur the projects they are a member of; a Bureau member
     the projects at the Bureau's step.
     """
-    if actor.role == "staff":
-        return col(Project.region).in_(actor.regions) if actor.regions else None
-    if actor.user_id is None:
+    return _visibility(
+        actor.role,
+        user_id=actor.user_id,
+        regions=actor.regions or None,
+        bureau_states=engine.bureau_states(),
+    )
+
+
+def _visibility(
+    role: str, *, user_id: Any, regions: Any, bureau_states: Sequence[tuple[str, int, str]]
+) -> Any:
+    """`visibility_clause` of a role; `user_id` (None: no account) and `regions` (None:
+    national) are values, or bind parameters in a statement built once (`visible_project`)."""
+    if role == "staff":
+        return None if regions is None else col(Project.region).in_(regions)
+    if user_id is None:
         return sa.false()
-    match actor.role:
+    match role:
         case "consultant":
-            return col(Project.consultant_id) == actor.user_id
+            return col(Project.consultant_id) == user_id
         case "porteur":
             return (
                 select(ProjectMember.id)
-                .where(
-                    ProjectMember.project_id == Project.id, ProjectMember.user_id == actor.user_id
-                )
+                .where(ProjectMember.project_id == Project.id, ProjectMember.user_id == user_id)
                 .exists()
             )
         case "bureau":
-            return at_bureau_clause(engine)
+            return _at_states(bureau_states)
     return sa.false()
 
 
@@ -95,6 +107,11 @@ def region_problem(actor: Actor, region: str | None) -> str | None:
 
 def at_bureau_clause(engine: Engine) -> Any:
     """SQL condition: the project is at its definition's Bureau state."""
+    return _at_states(engine.bureau_states())
+
+
+def _at_states(states: Sequence[tuple[str, int, str]]) -> Any:
+    """SQL condition: the project is at one of these (key, version, state)."""
     return sa.or_(
         sa.false(),
         *(
@@ -103,7 +120,7 @@ def at_bureau_clause(engine: Engine) -> Any:
                 col(Project.workflow_version) == version,
                 col(Project.state) == state,
             )
-            for key, version, state in engine.bureau_states()
+            for key, version, state in states
         ),
     )
 
@@ -114,14 +131,31 @@ def at_bureau(engine: Engine, project: Project) -> bool:
 
 def visible_project(session: Session, *, engine: Engine, actor: Actor, project_id: int) -> Project:
     """Load a project for `actor`; one they may not see is reported as not existing."""
-    query = select(Project).where(col(Project.id) == project_id)
-    visible = visibility_clause(actor, engine)
-    if visible is not None:
-        query = query.where(visible)
-    project = session.exec(query).first()
+    bureau_states = tuple(engine.bureau_states()) if actor.role == "bureau" else ()
+    query = _visible_query(
+        actor.role, actor.user_id is not None, bool(actor.regions), bureau_states
+    )
+    params = {"project_id": project_id, "user_id": actor.user_id, "regions": actor.regions}
+    project = session.exec(query, params=params).first()
     if project is None:
         raise NotFound("Ce projet est introuvable.")
     return project
+
+
+@functools.lru_cache(maxsize=32)
+def _visible_query(
+    role: str, signed: bool, regional: bool, bureau_states: tuple[tuple[str, int, str], ...]
+) -> SelectOfScalar[Project]:
+    """`visible_project`'s statement, built once per shape of the visibility rule (its
+    compilation is cached with it); parameters `project_id`, `user_id` and `regions`."""
+    query = select(Project).where(col(Project.id) == sa.bindparam("project_id", type_=sa.Integer))
+    visible = _visibility(
+        role,
+        user_id=sa.bindparam("user_id", type_=sa.Integer) if signed else None,
+        regions=sa.bindparam("regions", expanding=True) if regional else None,
+        bureau_states=bureau_states,
+    )
+    return query if visible is None else query.where(visible)
 
 
 def get_project(session: Session, project_id: int) -> Project:

@@ -88,6 +88,10 @@ CSRF_FIELD = "csrf_token"
 
 @dataclass
 class Identity:
+    """Who signs the request. `user` and `web_session` are snapshots of their rows, not attached
+    to the request's session (made without the ORM: `accounts.find_token`): a route that changes
+    the account loads its row (`session.get`)."""
+
     user: User
     via: str  # "session" (web pages) or "token" (API)
     web_session: WebSession | None = None
