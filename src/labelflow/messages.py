@@ -169,39 +169,40 @@ def _unread_counts_query(audiences: tuple[str, ...]) -> Any:
     )
 
 
-def _followed_clause(actor: Actor) -> Any:
-    """SQL condition on Project: the projects whose unread messages the navigation counts.
+def _followed_clause(role: str, user_id: Any) -> Any:
+    """SQL condition on Project: the projects whose unread messages the navigation counts, for
+    a user id (a value or a bind parameter).
 
     A porteur's own projects; the consultant's assigned ones (the visibility rule); for staff,
     the projects they are chargé·e de suivi of (every project's thread would drown the count).
     """
-    match actor.role:
+    match role:
         case "staff":
-            return col(Project.staff_owner_id) == actor.user_id
+            return col(Project.staff_owner_id) == user_id
         case "consultant":
-            return col(Project.consultant_id) == actor.user_id
+            return col(Project.consultant_id) == user_id
         case "porteur":
             return (
                 select(ProjectMember.id)
-                .where(
-                    ProjectMember.project_id == Project.id, ProjectMember.user_id == actor.user_id
-                )
+                .where(ProjectMember.project_id == Project.id, ProjectMember.user_id == user_id)
                 .exists()
             )
     return sa.false()
 
 
-def unread_total(session: Session, *, actor: Actor) -> int:
-    """The unread messages of the projects `actor` follows, for the navigation (one query)."""
-    if actor.user_id is None or not message_audiences(actor):
-        return 0
-    count = session.exec(
+def unread_total_count(role: str, audiences: Sequence[str], user_id: Any) -> Any:
+    """The unread messages of the projects a user of `role` reading `audiences` follows, for
+    the navigation: a scalar subquery, for a user id (a bind parameter: built once per shape,
+    `project_view.shell_counts`)."""
+    if not audiences:
+        return sa.literal(0)
+    return (
         select(func.count())
         .select_from(Message)
         .join(Project, col(Project.id) == col(Message.project_id))
-        .where(_followed_clause(actor), _unread_clause(actor))
-    ).one()
-    return int(count)
+        .where(_followed_clause(role, user_id), _unread_condition(user_id, audiences, Message))
+        .scalar_subquery()
+    )
 
 
 def unread_projects(session: Session, *, actor: Actor) -> list[tuple[Project, int]]:
@@ -211,7 +212,7 @@ def unread_projects(session: Session, *, actor: Actor) -> list[tuple[Project, in
     rows = session.exec(
         select(Project, func.count(col(Message.id)))
         .join(Message, col(Message.project_id) == col(Project.id))
-        .where(_followed_clause(actor), _unread_clause(actor))
+        .where(_followed_clause(actor.role, actor.user_id), _unread_clause(actor))
         .group_by(col(Project.id))
         .order_by(func.min(col(Message.id)))
     ).all()
