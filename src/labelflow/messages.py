@@ -75,35 +75,40 @@ class MessageView:
 def list_messages(session: Session, *, project: Project, actor: Actor) -> list[MessageView]:
     """The thread oldest first, the audiences `actor` may read only (403 for none)."""
     require_messages(actor)
-    rows = session.exec(
+    rows = session.exec(thread_messages_query(project.id, actor)).all()
+    ids = [id_of(m) for m, _ in rows]
+    links = session.exec(attachments_query(col(MessageDocument.message_id).in_(ids))) if ids else []
+    return message_views(rows, list(links))
+
+
+def thread_messages_query(project_id: Any, actor: Actor) -> Any:
+    """The select of `list_messages` for `project_id` (a value or a parameter): each message
+    with its author."""
+    return (
         select(Message, User)
         .join(User, col(User.id) == col(Message.author_id), isouter=True)
         .where(
-            Message.project_id == project.id,
+            Message.project_id == project_id,
             col(Message.audience).in_(message_audiences(actor)),
         )
         .order_by(col(Message.created_at), col(Message.id))
-    ).all()
+    )
+
+
+def attachments_query(which: Any) -> Any:
+    """The attachments of the messages `which` selects, in their order."""
+    return select(MessageDocument).where(which).order_by(col(MessageDocument.id))
+
+
+def message_views(
+    rows: Sequence[tuple[Message, User | None]], attachments: Sequence[MessageDocument]
+) -> list[MessageView]:
     views = [MessageView(message, author) for message, author in rows]
     by_id = {id_of(v.message): v for v in views}
-    if by_id:
-        for message_id, document_id in session.exec(
-            select(MessageDocument.message_id, MessageDocument.document_id)
-            .where(col(MessageDocument.message_id).in_(list(by_id)))
-            .order_by(col(MessageDocument.id))
-        ):
-            by_id[message_id].document_ids.append(document_id)
+    for link in attachments:
+        if link.message_id in by_id:
+            by_id[link.message_id].document_ids.append(link.document_id)
     return views
-
-
-def last_read_id(session: Session, *, project: Project, actor: Actor) -> int:
-    """The id of the last message of the project `actor` has read (0: none)."""
-    last = session.exec(
-        select(MessageRead.last_read_message_id).where(
-            MessageRead.project_id == project.id, MessageRead.user_id == actor.user_id
-        )
-    ).first()
-    return int(last or 0)
 
 
 def _unread_clause(actor: Actor) -> Any:

@@ -486,17 +486,6 @@ def update_preferences(
 # --- followers ------------------------------------------------------------------------------------
 
 
-def is_following(session: Session, *, project: Project, user_id: int) -> bool:
-    return (
-        session.exec(
-            select(ProjectFollower.id).where(
-                ProjectFollower.project_id == project.id, ProjectFollower.user_id == user_id
-            )
-        ).first()
-        is not None
-    )
-
-
 def follow(session: Session, *, project: Project, actor: Actor) -> bool:
     """A staff member follows the project (idempotent); whether they follow it now."""
     require(actor, PIPELINE_READ)
