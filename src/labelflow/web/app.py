@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -27,7 +28,7 @@ from labelflow.web.feeds import api as feeds_api
 from labelflow.web.help import pages as help_pages
 from labelflow.web.jobs import api as jobs_api
 from labelflow.web.jobs import pages as jobs_pages
-from labelflow.web.limits import Admission, BodySizeLimit, request_slots
+from labelflow.web.limits import Edge, request_slots
 from labelflow.web.messages import api as messages_api
 from labelflow.web.messages import pages as messages_pages
 from labelflow.web.migrations import api as migrations_api
@@ -80,7 +81,8 @@ def create_app(settings: Settings | None = None, *, db: SAEngine | None = None) 
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
 
-    # HardenedFastAPI: security headers outside every middleware, 500s included.
+    # HardenedFastAPI: the edge (security headers, limits) outside every middleware, 500s
+    # included.
     app = HardenedFastAPI(
         title="labelflow",
         version=__version__,
@@ -97,22 +99,21 @@ def create_app(settings: Settings | None = None, *, db: SAEngine | None = None) 
     app.state.runtime = runtime
 
     errors.install(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
-    # Outermost of ours: a request waiting for its turn holds no thread and no connection.
-    app.add_middleware(
-        Admission,
+    # Outside every middleware: a request waiting for its turn holds no thread and no connection.
+    app.edge = partial(
+        Edge,
         slots=request_slots(settings, db),
         wait_seconds=settings.saturation_wait_seconds,
+        max_bytes=settings.max_upload_bytes,
+        health_check=lambda: ping(db),
     )
 
     @app.get("/healthz", tags=["service"], summary="État du service")
     async def healthz() -> dict[str, str]:
-        # security.HealthCheck answers while the database does; this route answers when the
-        # check fails (through the error handlers), and documents the address.
+        # limits.Edge answers while the database does; this route answers when the check
+        # fails (through the error handlers), and documents the address.
         ping(db)
         return {"status": "ok"}
-
-    app.health_check = lambda: ping(db)
 
     # One JSON API router and one pages router per concept (see ARCHITECTURE.md).
     for api in (
