@@ -131,42 +131,57 @@ def _views(
 ) -> list[AssignmentView]:
     """Views of `rows` with their declarations and end reasons: two queries, whatever the rows."""
     ids = [a.id for a, _ in rows]
-    declarations: dict[int, list[ConflictDeclaration]] = {}
+    if not ids:
+        return []
+    declarations = session.exec(declarations_query(col(ConflictDeclaration.assignment_id).in_(ids)))
+    ended = {a.project_id for a, _ in rows if a.status == "terminee"}
+    end_facts = session.exec(end_facts_query(col(Event.project_id).in_(ended))) if ended else []
+    return views_of(rows, list(declarations), list(end_facts))
+
+
+def assignments_query(project_id: Any) -> Any:
+    """The select of `list_assignments` for `project_id` (a value or a parameter)."""
+    return (
+        select(ConsultantAssignment, User)
+        .join(User, col(User.id) == ConsultantAssignment.consultant_id)
+        .where(ConsultantAssignment.project_id == project_id)
+        .order_by(col(ConsultantAssignment.id).desc())
+    )
+
+
+def declarations_query(which: Any) -> Any:
+    """The conflict declarations of the assignments `which` selects, in their order."""
+    return select(ConflictDeclaration).where(which).order_by(col(ConflictDeclaration.id))
+
+
+def end_facts_query(which: Any) -> Any:
+    """The `consultant` facts of the projects `which` selects: an end's reason is its comment."""
+    return select(Event).where(which, Event.kind == "consultant").order_by(col(Event.id))
+
+
+def views_of(
+    rows: Sequence[tuple[ConsultantAssignment, User]],
+    declarations: Sequence[ConflictDeclaration],
+    end_facts: Sequence[Event],
+) -> list[AssignmentView]:
+    """`rows` with their declarations and the reasons of those ended (`end_facts_query`)."""
+    declared: dict[int, list[ConflictDeclaration]] = {}
+    for d in declarations:
+        declared.setdefault(d.assignment_id, []).append(d)
     reasons: dict[int, str | None] = {}
-    if ids:
-        for d in session.exec(
-            select(ConflictDeclaration)
-            .where(col(ConflictDeclaration.assignment_id).in_(ids))
-            .order_by(col(ConflictDeclaration.id))
-        ):
-            declarations.setdefault(d.assignment_id, []).append(d)
-        ended = [a for a, _ in rows if a.status == "terminee"]
-        if ended:
-            # The reason is the comment of the event that recorded the end (the history).
-            for event in session.exec(
-                select(Event).where(
-                    col(Event.project_id).in_({a.project_id for a in ended}),
-                    Event.kind == "consultant",
-                )
-            ):
-                data = event.data or {}
-                if data.get("op") == "end" and isinstance(data.get("assignment_id"), int):
-                    reasons[data["assignment_id"]] = event.comment
+    for event in end_facts:
+        data = event.data or {}
+        if data.get("op") == "end" and isinstance(data.get("assignment_id"), int):
+            reasons[data["assignment_id"]] = event.comment
     return [
-        AssignmentView(a, user, declarations.get(a.id or 0, []), reasons.get(a.id or 0))
+        AssignmentView(a, user, declared.get(a.id or 0, []), reasons.get(a.id or 0))
         for a, user in rows
     ]
 
 
 def list_assignments(session: Session, *, project: Project) -> list[AssignmentView]:
     """Every assignment of the project, newest first."""
-    rows = session.exec(
-        select(ConsultantAssignment, User)
-        .join(User, col(User.id) == ConsultantAssignment.consultant_id)
-        .where(ConsultantAssignment.project_id == project.id)
-        .order_by(col(ConsultantAssignment.id).desc())
-    ).all()
-    return _views(session, rows)
+    return _views(session, session.exec(assignments_query(project.id)).all())
 
 
 def assignment_view(session: Session, assignment: ConsultantAssignment) -> AssignmentView:

@@ -10,6 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from labelflow import dates
 from labelflow.accounts import actor_of
@@ -340,11 +341,13 @@ PERSON_CANNOT_SEE = (
 
 
 def list_milestones(session: Session, *, project: Project) -> Sequence[Deadline]:
-    return session.exec(
-        select(Deadline)
-        .where(Deadline.project_id == project.id, Deadline.kind == MILESTONE)
-        .order_by(col(Deadline.due_on), col(Deadline.id))
-    ).all()
+    return milestones_of(list_deadlines(session, project=project))
+
+
+def milestones_of(deadlines: Sequence[Deadline]) -> list[Deadline]:
+    """`list_milestones` among the project's deadlines already loaded."""
+    milestones = [d for d in deadlines if d.kind == MILESTONE]
+    return sorted(milestones, key=lambda d: (d.due_on, d.id or 0))
 
 
 def people_of(session: Session, deadlines: Sequence[Deadline]) -> dict[int, User]:
@@ -377,16 +380,22 @@ def person_problem(session: Session, *, engine: Engine, project: Project, user_i
 def people_concerned(session: Session, *, project: Project) -> Sequence[User]:
     """Who a milestone of `project` may concern (`person_problem` accepts each): its porteurs
     and consultant in charge first, then the national team, by name."""
-    members = select(ProjectMember.user_id).where(ProjectMember.project_id == project.id)
+    return session.exec(people_concerned_query(project.id, project.consultant_id)).all()
+
+
+def people_concerned_query(project_id: Any, consultant_id: Any) -> SelectOfScalar[User]:
+    """The select of `people_concerned` for the project `project_id`, whose consultant in
+    charge is `consultant_id` (values or parameters)."""
+    members = select(ProjectMember.user_id).where(ProjectMember.project_id == project_id)
     of_project = sa.or_(
         sa.and_(col(User.role) == "porteur", col(User.id).in_(members)),
-        sa.and_(col(User.role) == "consultant", col(User.id) == project.consultant_id),
+        sa.and_(col(User.role) == "consultant", col(User.id) == consultant_id),
     )
-    return session.exec(
+    return (
         select(User)
         .where(col(User.active).is_(True), sa.or_(of_project, col(User.role) == "staff"))
         .order_by(sa.case((col(User.role) == "staff", 1), else_=0), col(User.name), col(User.id))
-    ).all()
+    )
 
 
 def _milestone_problems(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -440,16 +441,28 @@ def list_votes(
 ) -> dict[int, list[tuple[int, str, str]]]:
     """(user id, name, vote) per decision, in one query."""
     ids = [id_of(d) for d in decisions]
-    result: dict[int, list[tuple[int, str, str]]] = {i: [] for i in ids}
-    if not ids:
-        return result
-    for vote, user in session.exec(
+    rows = session.exec(votes_query(col(Vote.decision_id).in_(ids))).all() if ids else []
+    return votes_of(decisions, rows)
+
+
+def votes_query(which: Any) -> Any:
+    """The votes `which` selects, each with its voter, by the voter's name."""
+    return (
         select(Vote, User)
         .join(User, col(User.id) == Vote.user_id)
-        .where(col(Vote.decision_id).in_(ids))
+        .where(which)
         .order_by(col(User.name), col(User.id))
-    ):
-        result[vote.decision_id].append((vote.user_id, user.name, vote.vote))
+    )
+
+
+def votes_of(
+    decisions: Iterable[Decision], rows: Iterable[tuple[Vote, User]]
+) -> dict[int, list[tuple[int, str, str]]]:
+    """`list_votes` from the votes of `votes_query` (those of other decisions left out)."""
+    result: dict[int, list[tuple[int, str, str]]] = {id_of(d): [] for d in decisions}
+    for vote, user in rows:
+        if vote.decision_id in result:
+            result[vote.decision_id].append((vote.user_id, user.name, vote.vote))
     return result
 
 

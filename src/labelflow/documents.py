@@ -7,9 +7,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from labelflow import dates, files
 from labelflow.actors import Actor
@@ -39,11 +40,16 @@ DocumentStore = LocalStorage
 def list_documents(session: Session, *, project: Project, actor: Actor) -> Sequence[Document]:
     """The project's documents `actor` may see (`permissions.readable_documents_clause`:
     superseded versions for staff only, a message's attachment for its readers)."""
-    query = select(Document).where(Document.project_id == project.id)
+    return session.exec(documents_query(project.id, actor)).all()
+
+
+def documents_query(project_id: Any, actor: Actor) -> SelectOfScalar[Document]:
+    """The select of `list_documents` for `project_id` (a value or a parameter)."""
+    query = select(Document).where(Document.project_id == project_id)
     readable = readable_documents_clause(actor)
     if readable is not None:
         query = query.where(readable)
-    return session.exec(query.order_by(col(Document.uploaded_at), col(Document.id))).all()
+    return query.order_by(col(Document.uploaded_at), col(Document.id))
 
 
 def get_document(session: Session, document_id: int, *, actor: Actor) -> Document:

@@ -10,6 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from labelflow import chain, dates
 from labelflow.actors import Actor
@@ -194,7 +195,15 @@ def list_events(
 ) -> Sequence[Event]:
     """The history oldest first, as `viewer` may read it (all of it when no viewer is given);
     with `newest`, only that many of the latest facts."""
-    query = select(Event).where(Event.project_id == project.id)
+    if newest is None:
+        query = history_query(project.id, viewer).order_by(col(Event.at), col(Event.id))
+        return session.exec(query).all()
+    return list(reversed(session.exec(latest_query(project.id, viewer, newest)).all()))
+
+
+def history_query(project_id: Any, viewer: Actor | None) -> SelectOfScalar[Event]:
+    """The select of `list_events` (unordered) for `project_id` (a value or a parameter)."""
+    query = select(Event).where(Event.project_id == project_id)
     hidden_documents = hidden_document_facts_clause(viewer) if viewer is not None else None
     if hidden_documents is not None:
         query = query.where(sa.not_(hidden_documents))
@@ -202,16 +211,20 @@ def list_events(
         query = query.where(sa.not_(internal_clause()))
     elif viewer is not None and not viewer.is_staff:
         query = query.where(sa.not_(other_audiences_clause(message_audiences(viewer))))
-    if newest is None:
-        return session.exec(query.order_by(col(Event.at), col(Event.id))).all()
-    latest = session.exec(query.order_by(col(Event.at).desc(), col(Event.id).desc()).limit(newest))
-    return list(reversed(latest.all()))
+    return query
 
 
-def list_state_entries(session: Session, *, project: Project) -> Sequence[Event]:
-    """The facts that put the project in a state (creation, transitions), oldest first."""
-    return session.exec(
+def latest_query(project_id: Any, viewer: Actor | None, newest: int) -> SelectOfScalar[Event]:
+    """The `newest` latest facts of `history_query`, newest first."""
+    order = (col(Event.at).desc(), col(Event.id).desc())
+    return history_query(project_id, viewer).order_by(*order).limit(newest)
+
+
+def state_entries_query(project_id: Any) -> SelectOfScalar[Event]:
+    """The facts that put the project `project_id` in a state (creation, transitions), oldest
+    first."""
+    return (
         select(Event)
-        .where(Event.project_id == project.id, col(Event.to_state).is_not(None))
+        .where(Event.project_id == project_id, col(Event.to_state).is_not(None))
         .order_by(col(Event.at), col(Event.id))
-    ).all()
+    )

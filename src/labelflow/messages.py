@@ -75,35 +75,40 @@ class MessageView:
 def list_messages(session: Session, *, project: Project, actor: Actor) -> list[MessageView]:
     """The thread oldest first, the audiences `actor` may read only (403 for none)."""
     require_messages(actor)
-    rows = session.exec(
+    rows = session.exec(thread_messages_query(project.id, actor)).all()
+    ids = [id_of(m) for m, _ in rows]
+    links = session.exec(attachments_query(col(MessageDocument.message_id).in_(ids))) if ids else []
+    return message_views(rows, list(links))
+
+
+def thread_messages_query(project_id: Any, actor: Actor) -> Any:
+    """The select of `list_messages` for `project_id` (a value or a parameter): each message
+    with its author."""
+    return (
         select(Message, User)
         .join(User, col(User.id) == col(Message.author_id), isouter=True)
         .where(
-            Message.project_id == project.id,
+            Message.project_id == project_id,
             col(Message.audience).in_(message_audiences(actor)),
         )
         .order_by(col(Message.created_at), col(Message.id))
-    ).all()
+    )
+
+
+def attachments_query(which: Any) -> Any:
+    """The attachments of the messages `which` selects, in their order."""
+    return select(MessageDocument).where(which).order_by(col(MessageDocument.id))
+
+
+def message_views(
+    rows: Sequence[tuple[Message, User | None]], attachments: Sequence[MessageDocument]
+) -> list[MessageView]:
     views = [MessageView(message, author) for message, author in rows]
     by_id = {id_of(v.message): v for v in views}
-    if by_id:
-        for message_id, document_id in session.exec(
-            select(MessageDocument.message_id, MessageDocument.document_id)
-            .where(col(MessageDocument.message_id).in_(list(by_id)))
-            .order_by(col(MessageDocument.id))
-        ):
-            by_id[message_id].document_ids.append(document_id)
+    for link in attachments:
+        if link.message_id in by_id:
+            by_id[link.message_id].document_ids.append(link.document_id)
     return views
-
-
-def last_read_id(session: Session, *, project: Project, actor: Actor) -> int:
-    """The id of the last message of the project `actor` has read (0: none)."""
-    last = session.exec(
-        select(MessageRead.last_read_message_id).where(
-            MessageRead.project_id == project.id, MessageRead.user_id == actor.user_id
-        )
-    ).first()
-    return int(last or 0)
 
 
 def _unread_clause(actor: Actor) -> Any:
@@ -164,39 +169,40 @@ def _unread_counts_query(audiences: tuple[str, ...]) -> Any:
     )
 
 
-def _followed_clause(actor: Actor) -> Any:
-    """SQL condition on Project: the projects whose unread messages the navigation counts.
+def _followed_clause(role: str, user_id: Any) -> Any:
+    """SQL condition on Project: the projects whose unread messages the navigation counts, for
+    a user id (a value or a bind parameter).
 
     A porteur's own projects; the consultant's assigned ones (the visibility rule); for staff,
     the projects they are chargé·e de suivi of (every project's thread would drown the count).
     """
-    match actor.role:
+    match role:
         case "staff":
-            return col(Project.staff_owner_id) == actor.user_id
+            return col(Project.staff_owner_id) == user_id
         case "consultant":
-            return col(Project.consultant_id) == actor.user_id
+            return col(Project.consultant_id) == user_id
         case "porteur":
             return (
                 select(ProjectMember.id)
-                .where(
-                    ProjectMember.project_id == Project.id, ProjectMember.user_id == actor.user_id
-                )
+                .where(ProjectMember.project_id == Project.id, ProjectMember.user_id == user_id)
                 .exists()
             )
     return sa.false()
 
 
-def unread_total(session: Session, *, actor: Actor) -> int:
-    """The unread messages of the projects `actor` follows, for the navigation (one query)."""
-    if actor.user_id is None or not message_audiences(actor):
-        return 0
-    count = session.exec(
+def unread_total_count(role: str, audiences: Sequence[str], user_id: Any) -> Any:
+    """The unread messages of the projects a user of `role` reading `audiences` follows, for
+    the navigation: a scalar subquery, for a user id (a bind parameter: built once per shape,
+    `project_view.shell_counts`)."""
+    if not audiences:
+        return sa.literal(0)
+    return (
         select(func.count())
         .select_from(Message)
         .join(Project, col(Project.id) == col(Message.project_id))
-        .where(_followed_clause(actor), _unread_clause(actor))
-    ).one()
-    return int(count)
+        .where(_followed_clause(role, user_id), _unread_condition(user_id, audiences, Message))
+        .scalar_subquery()
+    )
 
 
 def unread_projects(session: Session, *, actor: Actor) -> list[tuple[Project, int]]:
@@ -206,7 +212,7 @@ def unread_projects(session: Session, *, actor: Actor) -> list[tuple[Project, in
     rows = session.exec(
         select(Project, func.count(col(Message.id)))
         .join(Message, col(Message.project_id) == col(Project.id))
-        .where(_followed_clause(actor), _unread_clause(actor))
+        .where(_followed_clause(actor.role, actor.user_id), _unread_clause(actor))
         .group_by(col(Project.id))
         .order_by(func.min(col(Message.id)))
     ).all()

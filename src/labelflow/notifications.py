@@ -346,13 +346,14 @@ def plan_digests(ctx: jobs.JobContext) -> None:
     schedule_digests(ctx.session, day=date.fromisoformat(ctx.payload["slot"]))
 
 
-def unread_count(session: Session, *, user_id: int) -> int:
-    return int(
-        session.exec(
-            select(sa.func.count())
-            .select_from(Notification)
-            .where(Notification.user_id == user_id, col(Notification.read_at).is_(None))
-        ).one()
+def unread_count(user_id: Any) -> Any:
+    """The bell: the user's unread notifications, a scalar subquery for a user id (a bind
+    parameter: built once, `project_view.shell_counts`)."""
+    return (
+        select(sa.func.count())
+        .select_from(Notification)
+        .where(Notification.user_id == user_id, col(Notification.read_at).is_(None))
+        .scalar_subquery()
     )
 
 
@@ -483,17 +484,6 @@ def update_preferences(
 
 
 # --- followers ------------------------------------------------------------------------------------
-
-
-def is_following(session: Session, *, project: Project, user_id: int) -> bool:
-    return (
-        session.exec(
-            select(ProjectFollower.id).where(
-                ProjectFollower.project_id == project.id, ProjectFollower.user_id == user_id
-            )
-        ).first()
-        is not None
-    )
 
 
 def follow(session: Session, *, project: Project, actor: Actor) -> bool:

@@ -19,7 +19,9 @@ changes; every one is read in the request's own transaction, before what it guar
 For the page, the viewer's own state that changes with no fact: how far they read the thread
 (`read_up_to`) and whether they follow the project (`following`). The viewer themselves (role,
 régions, rights) is part of the cache key, not a token. What is never cached but read here for
-every request: the viewer's unread count and who the thread waits for.
+every request: the viewer's unread count and who the thread waits for, and, for the page, what
+its shell shows (`ShellCounts`: the bell, the navigation's unread messages), which every other
+page reads alone (`shell_counts`).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
-from labelflow import dates, messages
+from labelflow import dates, messages, notifications
 from labelflow.actors import Actor
 from labelflow.models import Event, FiguresVersion, MessageRead, Project, ProjectFollower
 from labelflow.permissions import message_audiences
@@ -57,20 +59,63 @@ class Tokens:
 
 
 @dataclass(frozen=True)
+class ShellCounts:
+    """What every page's shell shows of the signed-in user: the bell's unread notifications and
+    the navigation's unread messages (None: a role without messages)."""
+
+    notifications: int
+    messages: int | None
+
+
+@dataclass(frozen=True)
 class ViewState:
     tokens: Tokens
     unread: int
     awaiting: messages.AwaitingFrom | None
+    shell: ShellCounts | None = None
 
 
-def view_state(session: Session, *, project: Project, actor: Actor) -> ViewState:
-    """The tokens, the viewer's unread count and who the thread waits for: one statement."""
-    assert project.id is not None
-    audiences = tuple(message_audiences(actor)) if actor.user_id is not None else ()
+def _audiences(actor: Actor) -> tuple[str, ...]:
+    return tuple(message_audiences(actor)) if actor.user_id is not None else ()
+
+
+def shell_counts(session: Session, *, actor: Actor) -> ShellCounts:
+    """The page shell's counts: one statement, built once per role."""
+    audiences = _audiences(actor)
     row = session.execute(
-        _state_query(audiences), {"project_id": project.id, "user_id": actor.user_id or 0}
+        sa.select(*_shell_columns(actor.role, audiences)), {"user_id": actor.user_id or 0}
     ).one()
-    head, others, figures, read_up_to, following, unread, porteur, asked, staff = row
+    return _shell(audiences, row)
+
+
+def _shell(audiences: tuple[str, ...], row: Any) -> ShellCounts:
+    bell, unread = row
+    return ShellCounts(int(bell), int(unread) if audiences else None)
+
+
+@functools.lru_cache(maxsize=16)
+def _shell_columns(role: str, audiences: tuple[str, ...]) -> tuple[Any, ...]:
+    """The shell's counts as scalar subqueries: parameter `user_id`."""
+    user_id = sa.bindparam("user_id", type_=sa.Integer)
+    return (
+        notifications.unread_count(user_id).label("bell"),
+        messages.unread_total_count(role, audiences, user_id).label("messages"),
+    )
+
+
+def view_state(
+    session: Session, *, project: Project, actor: Actor, shell: bool = False
+) -> ViewState:
+    """The tokens, the viewer's unread count and who the thread waits for (`shell`: and the
+    page shell's counts): one statement."""
+    assert project.id is not None
+    audiences = _audiences(actor)
+    row = session.execute(
+        _state_query(audiences, actor.role if shell else None),
+        {"project_id": project.id, "user_id": actor.user_id or 0},
+    ).one()
+    counts = _shell(audiences, row[:2]) if shell else None
+    head, others, figures, read_up_to, following, unread, porteur, asked, staff = row[-9:]
     return ViewState(
         Tokens(
             project.id,
@@ -84,12 +129,14 @@ def view_state(session: Session, *, project: Project, actor: Actor) -> ViewState
         ),
         int(unread),
         messages.awaiting_from(porteur, asked, staff),
+        counts,
     )
 
 
 @functools.lru_cache(maxsize=16)
-def _state_query(audiences: tuple[str, ...]) -> Any:
-    """Built once per set of audiences read; parameters `project_id` and `user_id`."""
+def _state_query(audiences: tuple[str, ...], shell_role: str | None) -> Any:
+    """Built once per set of audiences read (and role whose shell counts are read, if any);
+    parameters `project_id` and `user_id`."""
     project_id = sa.bindparam("project_id", type_=sa.Integer)
     user_id = sa.bindparam("user_id", type_=sa.Integer)
     head = select(func.max(Event.id)).where(col(Event.project_id) == project_id)
@@ -101,8 +148,10 @@ def _state_query(audiences: tuple[str, ...]) -> Any:
     following = select(func.count(col(ProjectFollower.id))).where(
         col(ProjectFollower.project_id) == project_id, col(ProjectFollower.user_id) == user_id
     )
+    shell = _shell_columns(shell_role, audiences) if shell_role is not None else ()
     return messages.thread_query(
         audiences,
+        *shell,
         head.scalar_subquery(),
         others.scalar_subquery(),
         figures.scalar_subquery(),

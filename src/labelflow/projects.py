@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -235,23 +235,43 @@ def create_project(
 def load_facts(session: Session, *, engine: Engine, project: Project) -> Facts:
     """What the criteria and the project's view read of `project`: its child rows and the
     accounts it names come in one statement (one part per collection, see `_children`)."""
-    children = _children(session, project)
-    return Facts(
+    return load_facts_with(session, engine=engine, project=project)[0]
+
+
+@dataclass(frozen=True)
+class MoreRows:
+    """More parts read in `load_facts`' statement (the project page's): `build(key)` gives
+    each part's name and select of one or more entities (bound parameters: `project_id`,
+    `staff_owner_id`, `consultant_id`), read in the select's order (its LIMIT kept). The
+    statement is built once per `key` (the selects' shape)."""
+
+    key: Hashable
+    build: Callable[[Any], Sequence[tuple[str, Any]]]
+
+
+def load_facts_with(
+    session: Session, *, engine: Engine, project: Project, more: MoreRows | None = None
+) -> tuple[Facts, dict[str, list[Any]]]:
+    """`load_facts` and the rows of `more`'s parts (an entity per row, or a tuple of them for
+    a select of several), in the same statement."""
+    children = _children(session, project, more)
+    facts = Facts(
         project=project,
         definition=definition_of(engine, project),
         today=dates.today(),
-        stakeholders=children["stakeholders"],
-        board=children["board"],
-        attestations=children["attestations"],
-        documents=children["documents"],
-        decisions=children["decisions"],
-        consultant=next(iter(children["consultant"]), None),
-        report=next(iter(children["report"]), None),
-        deadlines=children["deadlines"],
-        open_pass=next(iter(children["open_pass"]), None),
-        staff_owner=next(iter(children["staff_owner"]), None),
-        people={u.id or 0: u for u in children["people"]},
+        stakeholders=children.pop("stakeholders"),
+        board=children.pop("board"),
+        attestations=children.pop("attestations"),
+        documents=children.pop("documents"),
+        decisions=children.pop("decisions"),
+        consultant=next(iter(children.pop("consultant")), None),
+        report=next(iter(children.pop("report")), None),
+        deadlines=children.pop("deadlines"),
+        open_pass=next(iter(children.pop("open_pass")), None),
+        staff_owner=next(iter(children.pop("staff_owner")), None),
+        people={u.id or 0: u for u in children.pop("people")},
     )
+    return facts, children
 
 
 # The parts of `_children`'s statement, in order: stakeholders, board members, attestations,
@@ -273,29 +293,62 @@ PARTS = (
 )
 
 
-def _children(session: Session, project: Project) -> dict[str, list[Any]]:
-    """Each part's rows (`PARTS`), in one statement (`_children_query`)."""
-    found: dict[str, list[Any]] = {name: [] for name in PARTS}
+# A statement of `_children`: the query, each part's name and the columns of its entities in
+# the row (start, stop).
+Children = tuple[Any, tuple[str, ...], tuple[tuple[int, int], ...]]
+
+
+def _children(
+    session: Session, project: Project, more: MoreRows | None = None
+) -> dict[str, list[Any]]:
+    """Each part's rows (`PARTS`, then `more`'s), in one statement (`_children_query`)."""
+    query, names, columns = _children_query() if more is None else _more_query(more.key, more.build)
+    found: dict[str, list[Any]] = {name: [] for name in names}
     params = {
         "project_id": project.id,
         "staff_owner_id": project.staff_owner_id,
         "consultant_id": project.consultant_id,
     }
-    for row in session.execute(_children_query(), params):
-        entity = row[row[0] + 1]
-        if entity is not None:
-            found[PARTS[row[0]]].append(entity)
+    for row in session.execute(query, params):
+        start, stop = columns[row[0]]
+        entities = row[start:stop]
+        if entities[0] is not None:
+            found[names[row[0]]].append(entities[0] if stop - start == 1 else tuple(entities))
     return found
 
 
-@functools.lru_cache(maxsize=1)
-def _children_query() -> Any:
+@functools.lru_cache(maxsize=64)
+def _more_query(key: Hashable, build: Callable[[Any], Sequence[tuple[str, Any]]]) -> Children:
+    """`_children_query` with `build(key)`'s parts after its own: each select a derived table
+    joined to its part's row, numbered in the select's order (`row_number`) for the outer
+    ORDER BY."""
+    parts = build(key)
+    query, names, own = _children_query(len(parts))
+    columns = list(own)
+    part = query.selected_columns[0]
+    orders = []
+    for n, (name, rows) in enumerate(parts, start=len(PARTS)):
+        entities = [d["entity"] for d in rows.column_descriptions]
+        rank = sa.func.row_number().over(order_by=list(rows._order_by_clauses)).label("rank")
+        derived = rows.add_columns(rank).subquery(f"more_{name}")
+        start = len(query.column_descriptions)
+        query = query.add_columns(*(aliased(e, derived) for e in entities)).outerjoin(
+            derived, part == n
+        )
+        columns.append((start, start + len(entities)))
+        orders.append(derived.c.rank)
+    return query.order_by(*orders), names + tuple(name for name, _ in parts), tuple(columns)
+
+
+@functools.lru_cache(maxsize=2)
+def _children_query(more: int = 0) -> Children:
     """A part number per collection, left-joined to the rows of that collection only (a part
     with no row gives a row of NULLs); built once, parameters `project_id`, `staff_owner_id`,
-    `consultant_id`."""
+    `consultant_id`. `more`: that many more part numbers (`_more_query`'s). With each part's
+    columns in the row: (start, stop)."""
     project_id = sa.bindparam("project_id", type_=sa.Integer)
     parts = sa.union_all(
-        *(sa.select(sa.literal_column(str(n)).label("part")) for n in range(len(PARTS)))
+        *(sa.select(sa.literal_column(str(n)).label("part")) for n in range(len(PARTS) + more))
     ).subquery("parts")
     part = parts.c.part
     latest_report = (
@@ -368,7 +421,7 @@ def _children_query() -> Any:
             col(person.id),
         )
     )
-    return query
+    return query, PARTS, tuple((n + 1, n + 2) for n in range(len(PARTS)))
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from jinja2 import Environment
@@ -126,15 +126,20 @@ def report_public(
 
 
 def report_card(
-    session: Session, engine: Engine, project: Project, actor: Actor
+    engine: Engine,
+    project: Project,
+    actor: Actor,
+    rows: Sequence[ExpertiseReport],
+    people: Mapping[int, User],
 ) -> dict[str, Any] | None:
-    """The report's section on the project page (None: nothing to show to `actor`)."""
+    """The report's section on the project page (None: nothing to show to `actor`), from the
+    project's reports (`reports.reports_query`) and their consultants (`people`, by id)."""
     assert project.id is not None
     writing = reports.writable(engine, project, actor)
     if writing:
-        report = reports.get_current_report(session, project=project)
+        report = reports.current_of(rows, project)
     else:
-        report = reports.get_visible_report(session, project=project, actor=actor)
+        report = reports.visible_of(rows, project, actor)
     if report is None and not writing and actor.role != "staff":
         return None
     url = f"/projects/{project.id}/report"
@@ -158,14 +163,14 @@ def report_card(
         "url": url if report is not None or writing else None,
         "link_label": "Rédiger le rapport" if editable else "Lire le rapport",
         "pdf_url": f"/api/v1/projects/{project.id}/report.pdf" if report is not None else None,
-        "consultant": _consultant_name(session, report),
+        "consultant": _consultant_name(report, people),
     }
 
 
-def _consultant_name(session: Session, report: ExpertiseReport | None) -> str | None:
+def _consultant_name(report: ExpertiseReport | None, people: Mapping[int, User]) -> str | None:
     if report is None or report.consultant_id is None:
         return None
-    user = session.get(User, report.consultant_id)
+    user = people.get(report.consultant_id)
     return user.name if user is not None else None
 
 

@@ -86,29 +86,49 @@ def _definition(engine: Engine, project: Project) -> WorkflowDefinition:
 # --- reading ----------------------------------------------------------------------------------
 
 
+def reports_query(project_id: Any) -> Any:
+    """Every report of the project `project_id` (a value or a parameter), oldest first: one per
+    pass through the expertise, a handful."""
+    return (
+        select(ExpertiseReport)
+        .where(ExpertiseReport.project_id == project_id)
+        .order_by(col(ExpertiseReport.id))
+    )
+
+
 def get_latest_report(
     session: Session, *, project: Project, transmitted: bool = False
 ) -> ExpertiseReport | None:
-    query = select(ExpertiseReport).where(ExpertiseReport.project_id == project.id)
-    if transmitted:
-        query = query.where(col(ExpertiseReport.transmitted_at).is_not(None))
-    return session.exec(query.order_by(col(ExpertiseReport.id).desc()).limit(1)).first()
+    return latest_of(session.exec(reports_query(id_of(project))).all(), transmitted=transmitted)
 
 
 def get_current_report(session: Session, *, project: Project) -> ExpertiseReport | None:
     """The report the assigned consultant is writing (or has submitted) in this pass."""
     if project.consultant_id is None:
+        return None  # no statement: no report is current without a consultant
+    return current_of(session.exec(reports_query(id_of(project))).all(), project)
+
+
+def latest_of(
+    reports: Sequence[ExpertiseReport], *, transmitted: bool = False
+) -> ExpertiseReport | None:
+    """The latest of the project's `reports` (`reports_query`), transmitted ones only if asked."""
+    shown = (r for r in reversed(reports) if r.transmitted_at is not None or not transmitted)
+    return next(shown, None)
+
+
+def current_of(reports: Sequence[ExpertiseReport], project: Project) -> ExpertiseReport | None:
+    """`get_current_report` among the project's `reports` (`reports_query`)."""
+    if project.consultant_id is None:
         return None
-    return session.exec(
-        select(ExpertiseReport)
-        .where(
-            ExpertiseReport.project_id == id_of(project),
-            ExpertiseReport.consultant_id == project.consultant_id,
-            col(ExpertiseReport.transmitted_at).is_(None),
-        )
-        .order_by(col(ExpertiseReport.id).desc())
-        .limit(1)
-    ).first()
+    return next(
+        (
+            r
+            for r in reversed(reports)
+            if r.consultant_id == project.consultant_id and r.transmitted_at is None
+        ),
+        None,
+    )
 
 
 def may_write(actor: Actor, project: Project) -> bool:
@@ -127,12 +147,17 @@ def get_visible_report(
     Porteurs and the Bureau read the report transmitted to the Bureau, never a draft; staff and
     the assigned consultant read the current one, else the latest.
     """
+    return visible_of(session.exec(reports_query(id_of(project))).all(), project, actor)
+
+
+def visible_of(
+    reports: Sequence[ExpertiseReport], project: Project, actor: Actor
+) -> ExpertiseReport | None:
+    """`get_visible_report` among the project's `reports` (`reports_query`)."""
     if actor.role in ("porteur", "bureau"):
-        return get_latest_report(session, project=project, transmitted=True)
+        return latest_of(reports, transmitted=True)
     if actor.role in ("staff", "consultant"):
-        return get_current_report(session, project=project) or get_latest_report(
-            session, project=project
-        )
+        return current_of(reports, project) or latest_of(reports)
     return None
 
 

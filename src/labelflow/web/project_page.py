@@ -15,12 +15,14 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
-from labelflow import chain, deadlines, documents, events, governance, messages, project_view
+from labelflow import chain, deadlines, documents, governance, messages, project_view
 from labelflow.actors import Actor
 from labelflow.cache import Cache
 from labelflow.db import transaction
 from labelflow.models import Project, id_of
-from labelflow.projects import definition_of, load_facts
+from labelflow.project_page_data import load_page
+from labelflow.project_view import ViewState
+from labelflow.projects import definition_of
 from labelflow.report_document import report_card
 from labelflow.web.account.present import abilities, home_link
 from labelflow.web.assignments.present import consultant_section
@@ -35,9 +37,9 @@ from labelflow.web.notifications.present import follow_context
 from labelflow.web.projects.history import history_lines
 from labelflow.web.projects.present import (
     done_by_labels,
+    owner_choices,
     project_public,
     project_template,
-    staff_owner_choices,
     state_label,
     timeline,
 )
@@ -51,19 +53,27 @@ HISTORY_ON_PAGE = 30
 
 
 def project_page(
-    session: Session, engine: Engine, project: Project, actor: Actor
+    session: Session, engine: Engine, project: Project, actor: Actor, state: ViewState
 ) -> dict[str, Any]:
-    """Everything the project page shows to `actor`, loaded through the services; the forms
-    shown are those the actor's role may submit (`can`)."""
+    """Everything the project page shows to `actor`, loaded in one statement
+    (`project_page_data`) beside what the view's tokens read (`state`); the forms shown are
+    those the actor's role may submit (`can`)."""
     assert project.id is not None
     definition = definition_of(engine, project)
-    # One load of the project's records serves both the checklist and the sections.
-    facts = load_facts(session, engine=engine, project=project)
-    public = project_public(session, engine, project, facts=facts, viewer=actor)
     # One more than shown tells whether older facts exist, without counting them.
-    recent = list(
-        events.list_events(session, project=project, viewer=actor, newest=HISTORY_ON_PAGE + 1)
+    facts, rows = load_page(
+        session, engine=engine, project=project, actor=actor, newest=HISTORY_ON_PAGE + 1
     )
+    public = project_public(
+        session,
+        engine,
+        project,
+        facts=facts,
+        viewer=actor,
+        thread=(state.unread, state.awaiting),
+        figures_token=state.tokens.figures,
+    )
+    recent = rows.recent
     older_exist = len(recent) > HISTORY_ON_PAGE
     # Staff read the whole history: its latest fact is the chain's head (see `chain`).
     history_break = (
@@ -74,10 +84,7 @@ def project_page(
         else None
     )
     recent = recent[-HISTORY_ON_PAGE:]
-    entries = list(events.list_state_entries(session, project=project))
-    documents_shown = documents_public(
-        definition, documents.list_documents(session, project=project, actor=actor)
-    )
+    documents_shown = documents_public(definition, rows.documents)
     steps = definition.steps()
     everywhere = {s.key for s in steps}
     can = abilities(actor)
@@ -89,7 +96,7 @@ def project_page(
         "final_state": definition.state(project.state) if public.step is None else None,
         "current_state": definition.state(project.state),
         "step_count": len(steps),
-        "timeline": timeline(definition, public, entries),
+        "timeline": timeline(definition, public, rows.entries),
         "history": history_lines(definition, recent),
         "history_hidden": older_exist,
         "history_checked": actor.is_staff,
@@ -97,7 +104,7 @@ def project_page(
         "stakeholders": [stakeholder_public(s) for s in facts.stakeholders],
         "board": facts.board,
         "board_summary": governance.board_summary(facts.board),
-        "report_card": report_card(session, engine, project, actor),
+        "report_card": report_card(engine, project, actor, rows.reports, rows.report_people),
         "attestations": [attestation_public(definition, a) for a in facts.attestations],
         "documents": documents_shown,
         # A refused document stays an alert until a new version replaces it.
@@ -105,8 +112,10 @@ def project_page(
             d for d in documents_shown if d.review_status == "rejected" and not d.superseded_by_id
         ],
         "done_by_labels": done_by_labels(actor),
-        "owner_choices": staff_owner_choices(session, project.region) if can["write"] else [],
-        **bureau_section(session, engine, project, actor, facts.decisions, documents_shown),
+        "owner_choices": owner_choices(rows.staff, project.region) if can["write"] else [],
+        **bureau_section(
+            session, engine, project, actor, facts.decisions, rows.votes, documents_shown
+        ),
         "label_deadline": next((d for d in public.deadlines if d.kind == "label"), None),
         "deadline_status_labels": deadlines.STATUS_LABELS,
         "review_labels": documents.REVIEW_LABELS,
@@ -121,13 +130,19 @@ def project_page(
         "crumb_href": crumb_href,
         "crumb_label": crumb_label,
         "upload_types": upload_types(definition, actor) if can["upload"] else [],
-        **members_section(session, project, can_manage=can["members"]),
-        **consultant_section(session, engine, project, can_assign=can["records"]),
-        **messages_section(
-            session, project, actor, documents_shown, awaiting=public.awaiting_reply_from
+        **members_section(rows.members, rows.porteurs, can_manage=can["members"]),
+        **consultant_section(
+            engine, project, rows.consultants, rows.assignments, can_assign=can["records"]
         ),
-        **milestone_section(session, project, can_write=can["write"]),
-        **follow_context(session, project, actor),
+        **messages_section(
+            actor,
+            rows.messages,
+            documents_shown,
+            last_read=state.tokens.read_up_to or 0,
+            awaiting=public.awaiting_reply_from,
+        ),
+        **milestone_section(project, facts, rows.concerned, can_write=can["write"]),
+        **follow_context(actor, following=state.tokens.following),
     }
 
 
@@ -168,8 +183,10 @@ def show_project(
     template = project_template(actor)
     context: dict[str, Any] = {}
 
+    state = project_view.view_state(session, project=project, actor=actor)
+
     def draw() -> PageBody:
-        context.update(project_page(session, engine, project, actor))
+        context.update(project_page(session, engine, project, actor, state))
         context.update(
             forms=forms or Forms(),
             refused_anchor=refused_anchor,
@@ -189,7 +206,6 @@ def show_project(
     if forms:
         body = draw()
     else:
-        state = project_view.view_state(session, project=project, actor=actor)
         body = _bodies.get((project.id, actor, template, at_home), state.tokens, draw)
     if body.unread:
         _mark_read_on_view(request, session, project, actor, body.unread)

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from fastapi.templating import Jinja2Templates
 
-from labelflow import accounts, messages, notifications
+from labelflow import accounts, project_view
 from labelflow.web.deps import IdentityDep, SessionDep, csrf_form, current_identity
 
 API_PREFIX = "/api/v1"
@@ -27,14 +27,13 @@ def api_router(**options: Any) -> APIRouter:
 def remember_viewer(request: Request, identity: IdentityDep, session: SessionDep) -> None:
     """Keep a plain snapshot of who is signed in for the templates: an error page is rendered
     after the request's database session is rolled back and closed, when the row is unusable.
-    With it, the bell's unread count (one COUNT per page) and the navigation's count of unread
-    messages (`messages.unread_total`): one dependency, so one thread-pool hop for both."""
+    With it, what the shell counts (the bell's unread notifications, the navigation's unread
+    messages: `project_view.shell_counts`, one statement)."""
     actor = accounts.actor_of(identity.user)
     request.state.viewer = actor
-    request.state.unread_notifications = notifications.unread_count(
-        session, user_id=identity.user.id or 0
-    )
-    request.state.unread_messages = messages.unread_total(session, actor=actor)
+    counts = project_view.shell_counts(session, actor=actor)
+    request.state.unread_notifications = counts.notifications
+    request.state.unread_messages = counts.messages
     web_session = identity.web_session
     request.state.csrf_token = web_session.csrf_token if web_session is not None else ""
 
@@ -71,6 +70,10 @@ def draw_part(request: Request, template: str, context: dict[str, Any]) -> str:
     return templates.get_template(template).render(full)
 
 
+# The stand-in of a page's part drawn (and typeset) before, in its context: see `render_with`.
+PART_MARK = "partie0a7c3e91d5"
+
+
 def render_with(
     request: Request,
     template: str,
@@ -78,8 +81,9 @@ def render_with(
     parts: dict[str, str],
     status_code: int = 200,
 ) -> Response:
-    """`render`, then each stand-in of `parts` (a text the context put in the page) replaced by
-    its part, drawn before (and typeset then: not typeset twice)."""
+    """`render`, then each stand-in of `parts` (a text the context put in the page: `PART_MARK`
+    for one) replaced by its part, drawn before (and typeset then: the page's typesetting walks
+    its shell only, not the part again)."""
     response = render(request, template, context, status_code)
     body = bytes(response.body)
     for mark, part in parts.items():

@@ -11,7 +11,6 @@ from fastapi.templating import Jinja2Templates
 
 from labelflow import dates, pdf
 from labelflow.actors import ROLE_LABELS
-from labelflow.permissions import message_audiences
 from labelflow.projects import INITIATOR_LABELS, KIND_LABELS
 from labelflow.settings import Settings
 from labelflow.web.account.present import abilities, navigation
@@ -26,11 +25,7 @@ def _identity_context(request: Request) -> dict[str, Any]:
     """Who is signed in, what they may use, and the session's anti-forgery token for forms."""
     viewer = getattr(request.state, "viewer", None)
     # None: a role without messages, or a page shown before sign-in.
-    unread_messages = (
-        getattr(request.state, "unread_messages", None)
-        if viewer is not None and message_audiences(viewer)
-        else None
-    )
+    unread_messages = getattr(request.state, "unread_messages", None)
     return {
         "current_user": viewer,
         "csrf_token": getattr(request.state, "csrf_token", ""),

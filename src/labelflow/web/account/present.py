@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from fastapi import Request
 
@@ -47,25 +50,33 @@ def token_public(token: ApiToken) -> TokenPublic:
     return TokenPublic.model_validate(token, from_attributes=True)
 
 
-def abilities(actor: Actor) -> dict[str, bool]:
+# Every page's shell asks these two: worked out once per account as signed in (an `Actor` is
+# frozen; what it may use follows from it alone).
+SHELLS_KEPT = 512
+
+
+@functools.lru_cache(maxsize=SHELLS_KEPT)
+def abilities(actor: Actor) -> Mapping[str, bool]:
     """What the signed-in user may use, by name, for the templates (from `permissions`)."""
-    return {
-        "pipeline": allows(actor, PIPELINE_READ),
-        "export": allows(actor, PROJECTS_EXPORT),
-        "write": allows(actor, PROJECT_WRITE),
-        "records": allows(actor, RECORD_WRITE),
-        "upload": allows(actor, DOCUMENT_UPLOAD),
-        "review": allows(actor, DOCUMENT_REVIEW),
-        "members": allows(actor, MEMBERS_MANAGE),
-        "users": allows(actor, USERS_MANAGE),
-        "jobs": allows(actor, JOBS_MANAGE),
-        "bureau": allows(actor, BUREAU_READ),
-        "bureau_manage": allows(actor, BUREAU_MANAGE),
-        "recusal": allows(actor, RECUSAL_DECLARE),
-        "assignments": allows(actor, ASSIGNMENT_DECLARE),
-        "technical": allows(actor, TECHNICAL_SHOW),
-        "migrate": allows(actor, WORKFLOW_MIGRATE),
-    }
+    return MappingProxyType(
+        {
+            "pipeline": allows(actor, PIPELINE_READ),
+            "export": allows(actor, PROJECTS_EXPORT),
+            "write": allows(actor, PROJECT_WRITE),
+            "records": allows(actor, RECORD_WRITE),
+            "upload": allows(actor, DOCUMENT_UPLOAD),
+            "review": allows(actor, DOCUMENT_REVIEW),
+            "members": allows(actor, MEMBERS_MANAGE),
+            "users": allows(actor, USERS_MANAGE),
+            "jobs": allows(actor, JOBS_MANAGE),
+            "bureau": allows(actor, BUREAU_READ),
+            "bureau_manage": allows(actor, BUREAU_MANAGE),
+            "recusal": allows(actor, RECUSAL_DECLARE),
+            "assignments": allows(actor, ASSIGNMENT_DECLARE),
+            "technical": allows(actor, TECHNICAL_SHOW),
+            "migrate": allows(actor, WORKFLOW_MIGRATE),
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -153,6 +164,7 @@ ROLE_NAVIGATION: dict[str, tuple[tuple[NavEntry, ...], tuple[NavEntry, ...]]] = 
 }
 
 
+@functools.lru_cache(maxsize=SHELLS_KEPT)
 def navigation(actor: Actor, *, unread_messages: int | None) -> Navigation:
     """The signed-in user's navigation: their role's entries they may open, the messages'
     entry carrying the unread count the page already read (`routing.remember_viewer`)."""

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlmodel import Session
 
-from labelflow import accounts, assignments
+from labelflow import assignments
 from labelflow.actors import Actor
 from labelflow.assignments import AssignmentView
-from labelflow.models import Project
+from labelflow.models import Project, User
 from labelflow.schemas import (
     AssignmentProject,
     AssignmentPublic,
@@ -82,9 +83,15 @@ def missions(session: Session, actor: Actor) -> dict[str, Any]:
 
 
 def consultant_section(
-    session: Session, engine: Engine, project: Project, *, can_assign: bool
+    engine: Engine,
+    project: Project,
+    consultants: Sequence[User],
+    views: Sequence[AssignmentView],
+    *,
+    can_assign: bool,
 ) -> dict[str, Any]:
-    """The project page's « Consultant·e » section: the assignments and who may be assigned."""
+    """The project page's « Consultant·e » section: the assignments (`views`, newest first) and
+    who may be assigned (among `consultants`)."""
     context: dict[str, Any] = {
         "consultant_choices": [],
         "assignments": [],
@@ -92,12 +99,9 @@ def consultant_section(
         "assignable": assignments.may_assign(engine, project),
     }
     if can_assign:
-        context["consultant_choices"] = user_choices(
-            accounts.list_users(session, role="consultant")
-        )
-        context["assignments"] = assignments.list_assignments(session, project=project)
+        context["consultant_choices"] = user_choices(consultants)
+        context["assignments"] = list(views)
         context["current_assignment"] = next(
-            (v for v in context["assignments"] if v.assignment.status in assignments.CURRENT),
-            None,
+            (v for v in views if v.assignment.status in assignments.CURRENT), None
         )
     return context

@@ -3,7 +3,7 @@ files (JSON and page), and the project page's « Décision du Bureau » section.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -245,11 +245,12 @@ def bureau_section(
     project: Project,
     actor: Actor,
     recorded: Sequence[Decision],
+    votes: Mapping[int, list[tuple[int, str, str]]],
     documents_shown: Sequence[DocumentPublic],
 ) -> dict[str, Any]:
-    """The project page's « Décision du Bureau » section: decisions with their votes, recusals,
-    letters, and for staff the meetings and members of the decision form."""
-    votes = decisions.list_votes(session, recorded)
+    """The project page's « Décision du Bureau » section: decisions with their votes (`votes`,
+    `decisions.list_votes`), recusals, letters, and for staff the meetings and members of the
+    decision form."""
     deliberating = at_bureau(engine, project)
     context: dict[str, Any] = {
         "decisions": [decision_public(d, votes[d.id or 0]) for d in recorded],

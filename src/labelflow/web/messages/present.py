@@ -11,7 +11,6 @@ from sqlmodel import Session
 from labelflow import messages
 from labelflow.actors import ROLE_LABELS, Actor
 from labelflow.messages import AwaitingFrom, MessageView
-from labelflow.models import Project
 from labelflow.permissions import MESSAGE_AUDIENCES, message_audiences, require_messages
 from labelflow.projects import visibility_clause
 from labelflow.schemas import DocumentPublic, MessageAuthor, MessagePublic
@@ -75,21 +74,20 @@ class MessageLine:
 
 
 def messages_section(
-    session: Session,
-    project: Project,
     actor: Actor,
+    views: list[MessageView],
     documents: list[DocumentPublic],
     *,
+    last_read: int,
     awaiting: AwaitingFrom | None,
 ) -> dict[str, Any]:
-    """The thread and its form, for the roles that use messages (empty for the others). The
-    unread count is read before the page marks the thread read, so new messages stand out.
-    `awaiting`: who the thread waits for, as the project's JSON says (read once per page)."""
+    """The thread (`views`, `messages.list_messages`) and its form, for the roles that use
+    messages (empty for the others). `last_read`: the id of the last message the viewer read
+    before this page marks the thread read, so new messages stand out. `awaiting`: who the
+    thread waits for, as the project's JSON says (both read once per page)."""
     audiences = message_audiences(actor)
     if not audiences:
         return {"messages_shown": False}
-    views = messages.list_messages(session, project=project, actor=actor)
-    last_read = messages.last_read_id(session, project=project, actor=actor)
     by_id = {d.id: d for d in documents}
     lines = [
         MessageLine(

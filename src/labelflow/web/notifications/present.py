@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from labelflow import notifications
 from labelflow.actors import Actor
-from labelflow.models import Notification, Project
+from labelflow.models import Notification
 from labelflow.permissions import PIPELINE_READ, allows
 from labelflow.schemas import NotificationPublic, NotificationsPage
 
@@ -89,9 +89,9 @@ def preferences_context(session: Session, actor: Actor) -> dict[str, Any]:
     }
 
 
-def follow_context(session: Session, project: Project, actor: Actor) -> dict[str, Any]:
-    """Whether the project page shows « Suivre ce projet » or « Ne plus suivre » (staff)."""
+def follow_context(actor: Actor, *, following: bool) -> dict[str, Any]:
+    """Whether the project page shows « Suivre ce projet » or « Ne plus suivre » (staff);
+    `following`: whether `actor` follows the project (read with the view's tokens)."""
     if not allows(actor, PIPELINE_READ) or actor.user_id is None:
         return {"can_follow": False, "following": False}
-    following = notifications.is_following(session, project=project, user_id=actor.user_id)
     return {"can_follow": True, "following": following}

@@ -10,7 +10,6 @@ from urllib.parse import urlencode
 
 from fastapi import Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
-from markupsafe import Markup
 from sqlmodel import Session
 
 from labelflow import assignments, deadlines, messages, pipeline, projects
@@ -55,7 +54,7 @@ from labelflow.web.projects.present import (
     state_choices,
     state_label,
 )
-from labelflow.web.routing import page_router, render
+from labelflow.web.routing import PART_MARK, page_router, render, render_with
 from labelflow.web.templating import Drawings
 from labelflow.workflow import Engine, mermaid
 
@@ -79,7 +78,9 @@ def home(request: Request, session: SessionDep, engine: EngineDep, actor: ActorD
 
         # The page's content drawn once per cached figures (and rights), the shell per request.
         drawn = context["figures"].drawings.get(technical, draw)
-        return render(request, "dashboard.html", {**context, "content_html": Markup(drawn)})
+        return render_with(
+            request, "dashboard.html", {**context, "content_html": PART_MARK}, {PART_MARK: drawn}
+        )
     if actor.role == "bureau":
         return render(request, "bureau_agenda.html", agenda_page(session, engine, actor))
     rows, total = home_projects(session, engine, actor)
@@ -245,12 +246,12 @@ def project_list(
     def page_url(number: int) -> str:
         return "/projects?" + urlencode({**params, **order, "page": number})
 
-    return render(
+    return render_with(
         request,
         "projects.html",
         {
             "items": items,
-            "rows_html": Markup(listing.table(request, unread, page=page, pages=pages, sort=sort)),
+            "rows_html": PART_MARK,
             "total": total,
             "page": page,
             "pages": pages,
@@ -288,6 +289,7 @@ def project_list(
             "json_url": "/api/v1/projects?" + urlencode(api_params),
             "export_query": urlencode({**filter_params, **order}),
         },
+        {PART_MARK: listing.table(request, unread, page=page, pages=pages, sort=sort)},
     )
 
 

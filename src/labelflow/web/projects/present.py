@@ -378,13 +378,16 @@ def staff_choices(session: Session, actor: Actor) -> list[tuple[str, str]]:
     return mine + staff_owner_choices(session)
 
 
-def staff_owner_choices(session: Session, region: str | None = None) -> list[tuple[str, str]]:
-    """Who may be a project's chargé·e de suivi: the active staff accounts (of a project of
+def staff_owner_choices(session: Session) -> list[tuple[str, str]]:
+    """Who may be a project's chargé·e de suivi: the active staff accounts."""
+    return owner_choices(accounts.list_users(session, role="staff", active=True))
+
+
+def owner_choices(staff: Sequence[User], region: str | None = None) -> list[tuple[str, str]]:
+    """Among the active `staff` accounts, who may be the chargé·e de suivi (of a project of
     `region`: those who see it, national or of that région)."""
     return [
-        (str(u.id), u.name)
-        for u in accounts.list_users(session, role="staff", active=True)
-        if region is None or not u.regions or region in u.regions
+        (str(u.id), u.name) for u in staff if region is None or not u.regions or region in u.regions
     ]
 
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from fastapi import Request
 from fastapi.responses import Response
-from markupsafe import Markup
 
 from labelflow import stats
 from labelflow.permissions import PIPELINE_READ
 from labelflow.web.deps import ActorDep, EngineDep, SessionDep, permit
-from labelflow.web.routing import page_router, render
+from labelflow.web.routing import PART_MARK, page_router, render_with
 from labelflow.web.stats.present import KIND_NAMES, charts, fragment, rate_views
 
 router = page_router()
@@ -32,16 +31,17 @@ def network_page(
             )
         )
 
-    return render(
+    return render_with(
         request,
         "stats_network.html",
         {
             "figures": figures,
-            # The charts and their tables: drawn once per cached figures.
-            "figures_html": Markup(fragment(figures, "page", draw)),
+            "figures_html": PART_MARK,
             "kind_names": KIND_NAMES,
             "min_passes": stats.MIN_PASSES,
             "nav": "stats",
             "json_url": "/api/v1/stats/network",
         },
+        # The charts and their tables: drawn once per cached figures.
+        {PART_MARK: fragment(figures, "page", draw)},
     )

@@ -5,10 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlmodel import Session
-
-from labelflow import accounts
-from labelflow.models import Project, User
+from labelflow.models import User
 from labelflow.schemas import UserPublic
 
 
@@ -24,14 +21,14 @@ def user_choices(
     return [(str(u.id), f"{u.name} ({u.email})") for u in users if u.active and u.id not in exclude]
 
 
-def members_section(session: Session, project: Project, *, can_manage: bool) -> dict[str, Any]:
-    """The project page's « Porteurs » section: the linked accounts and those one may add."""
+def members_section(
+    members: Sequence[User], porteurs: Sequence[User], *, can_manage: bool
+) -> dict[str, Any]:
+    """The project page's « Porteurs » section: the linked accounts (`members`) and those one
+    may add (among every porteur account, `porteurs`)."""
     if not can_manage:
         return {"members": [], "member_choices": []}
-    members = accounts.list_members(session, project=project)
     return {
-        "members": members,
-        "member_choices": user_choices(
-            accounts.list_users(session, role="porteur"), exclude={m.id or 0 for m in members}
-        ),
+        "members": list(members),
+        "member_choices": user_choices(porteurs, exclude={m.id or 0 for m in members}),
     }
