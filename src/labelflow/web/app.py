@@ -6,10 +6,14 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine as SAEngine
+from starlette._utils import get_route_path
+from starlette.routing import Match
+from starlette.types import Scope
 
 from labelflow import __version__, cache, consequences, deadlines
 from labelflow.db import make_engine, ping
@@ -56,6 +60,32 @@ from labelflow.web.webhooks import pages as webhooks_pages
 from labelflow.worker import build_runtime
 
 log = logging.getLogger("labelflow")
+
+
+API_ROOT = "/api/"
+
+
+class _Under(APIRouter):
+    """Routers whose every route lives under `root`: an address elsewhere skips them at once.
+
+    FastAPI tries an app's routes one after the other, 2 µs each: a page tried the 89 routes
+    of the JSON API before its own (0.16 ms in-process: more than the bare app's whole
+    request, served).
+    """
+
+    def __init__(self, root: str) -> None:
+        super().__init__()
+        self.root = root
+
+    def include_router(self, router: APIRouter, **options: Any) -> None:
+        outside = [r.path for r in router.routes if not r.path.startswith(self.root)]  # type: ignore[attr-defined]
+        assert not outside, f"not under {self.root}: {outside}"
+        super().include_router(router, **options)
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if not get_route_path(scope).startswith(self.root):
+            return Match.NONE, {}
+        return super().matches(scope)
 
 
 def create_app(settings: Settings | None = None, *, db: SAEngine | None = None) -> FastAPI:
@@ -116,6 +146,7 @@ def create_app(settings: Settings | None = None, *, db: SAEngine | None = None) 
         return {"status": "ok"}
 
     # One JSON API router and one pages router per concept (see ARCHITECTURE.md).
+    api_routes = _Under(API_ROOT)
     for api in (
         projects_api,
         records_api,
@@ -135,11 +166,12 @@ def create_app(settings: Settings | None = None, *, db: SAEngine | None = None) 
         stats_api,
         migrations_api,
     ):
-        app.include_router(api.router)
+        api_routes.include_router(api.router)
     # Before any sign-in: the invitation and password-reset links.
-    app.include_router(account_api.public_router)
+    api_routes.include_router(account_api.public_router)
     # The open data: anyone's, without signing in.
-    app.include_router(open_data_api.public_router)
+    api_routes.include_router(open_data_api.public_router)
+    app.include_router(api_routes)
     app.include_router(open_data_api.files_router)
     # A calendar application knows only the feed's secret address.
     app.include_router(feeds_api.public_router)
