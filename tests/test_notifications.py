@@ -663,10 +663,15 @@ def test_the_bell_and_the_notifications_page(
     assert bell(listing.text) == "Notifications, 31 non lues"
     assert listing.text.count("notification--unread") == 29  # the first shown is read
 
-    # Someone else's: not found, and nothing marked.
+    # The project page reads the bell with its own view (one statement for both).
+    assert bell(browser.get(f"/projects/{project_id}").text) == "Notifications, 31 non lues"
+
+    # Someone else's: not found (the error page, drawn after the rollback, still counts), and
+    # nothing marked.
     other = make_user(db, role="porteur", name="Autre")
     theirs = seed(db, other, 1)[0]
-    assert browser.get(f"/notifications/{theirs}", follow_redirects=False).status_code == 404
+    missing = browser.get(f"/notifications/{theirs}", follow_redirects=False)
+    assert missing.status_code == 404 and bell(missing.text) == "Notifications, 31 non lues"
     assert rows(db, id=theirs)[0].read_at is None
 
     done = browser.post(

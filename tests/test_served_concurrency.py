@@ -28,7 +28,7 @@ from starlette.types import Receive, Scope, Send
 from labelflow.models import User
 from labelflow.settings import Settings
 from labelflow.web import errors
-from labelflow.web.limits import Admission
+from labelflow.web.limits import Edge
 from tests.conftest import token_for
 from tests.factories import complete_groupe_projet, create_project, events
 from tests.serving import LABELFLOW, free_port, running
@@ -124,7 +124,7 @@ def test_a_request_beyond_the_slots_is_told_to_come_back_later() -> None:
             await release.wait()
             await PlainTextResponse("fait")(scope, receive, send)
 
-        gate = Admission(slow, slots=1, wait_seconds=0)
+        gate = Edge(slow, slots=1, wait_seconds=0, max_bytes=1024)
         transport = httpx.ASGITransport(app=gate)
         async with httpx.AsyncClient(transport=transport, base_url="http://labelflow") as http:
             first = asyncio.create_task(http.get("/api/v1/projects"))

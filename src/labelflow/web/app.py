@@ -5,10 +5,15 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine as SAEngine
+from starlette._utils import get_route_path
+from starlette.routing import Match
+from starlette.types import Scope
 
 from labelflow import __version__, cache, consequences, deadlines
 from labelflow.db import make_engine, ping
@@ -27,7 +32,7 @@ from labelflow.web.feeds import api as feeds_api
 from labelflow.web.help import pages as help_pages
 from labelflow.web.jobs import api as jobs_api
 from labelflow.web.jobs import pages as jobs_pages
-from labelflow.web.limits import Admission, BodySizeLimit, request_slots
+from labelflow.web.limits import Edge, request_slots
 from labelflow.web.messages import api as messages_api
 from labelflow.web.messages import pages as messages_pages
 from labelflow.web.migrations import api as migrations_api
@@ -57,6 +62,32 @@ from labelflow.worker import build_runtime
 log = logging.getLogger("labelflow")
 
 
+API_ROOT = "/api/"
+
+
+class _Under(APIRouter):
+    """Routers whose every route lives under `root`: an address elsewhere skips them at once.
+
+    FastAPI tries an app's routes one after the other, 2 µs each: a page tried the 89 routes
+    of the JSON API before its own (0.16 ms in-process: more than the bare app's whole
+    request, served).
+    """
+
+    def __init__(self, root: str) -> None:
+        super().__init__()
+        self.root = root
+
+    def include_router(self, router: APIRouter, **options: Any) -> None:
+        outside = [r.path for r in router.routes if not r.path.startswith(self.root)]  # type: ignore[attr-defined]
+        assert not outside, f"not under {self.root}: {outside}"
+        super().include_router(router, **options)
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if not get_route_path(scope).startswith(self.root):
+            return Match.NONE, {}
+        return super().matches(scope)
+
+
 def create_app(settings: Settings | None = None, *, db: SAEngine | None = None) -> FastAPI:
     """Build the app. Definitions are validated and their machines built here, once."""
     settings = settings or Settings()
@@ -80,7 +111,8 @@ def create_app(settings: Settings | None = None, *, db: SAEngine | None = None) 
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
 
-    # HardenedFastAPI: security headers outside every middleware, 500s included.
+    # HardenedFastAPI: the edge (security headers, limits) outside every middleware, 500s
+    # included.
     app = HardenedFastAPI(
         title="labelflow",
         version=__version__,
@@ -97,24 +129,24 @@ def create_app(settings: Settings | None = None, *, db: SAEngine | None = None) 
     app.state.runtime = runtime
 
     errors.install(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
-    # Outermost of ours: a request waiting for its turn holds no thread and no connection.
-    app.add_middleware(
-        Admission,
+    # Outside every middleware: a request waiting for its turn holds no thread and no connection.
+    app.edge = partial(
+        Edge,
         slots=request_slots(settings, db),
         wait_seconds=settings.saturation_wait_seconds,
+        max_bytes=settings.max_upload_bytes,
+        health_check=lambda: ping(db),
     )
 
     @app.get("/healthz", tags=["service"], summary="État du service")
     async def healthz() -> dict[str, str]:
-        # security.HealthCheck answers while the database does; this route answers when the
-        # check fails (through the error handlers), and documents the address.
+        # limits.Edge answers while the database does; this route answers when the check
+        # fails (through the error handlers), and documents the address.
         ping(db)
         return {"status": "ok"}
 
-    app.health_check = lambda: ping(db)
-
     # One JSON API router and one pages router per concept (see ARCHITECTURE.md).
+    api_routes = _Under(API_ROOT)
     for api in (
         projects_api,
         records_api,
@@ -134,11 +166,12 @@ def create_app(settings: Settings | None = None, *, db: SAEngine | None = None) 
         stats_api,
         migrations_api,
     ):
-        app.include_router(api.router)
+        api_routes.include_router(api.router)
     # Before any sign-in: the invitation and password-reset links.
-    app.include_router(account_api.public_router)
+    api_routes.include_router(account_api.public_router)
     # The open data: anyone's, without signing in.
-    app.include_router(open_data_api.public_router)
+    api_routes.include_router(open_data_api.public_router)
+    app.include_router(api_routes)
     app.include_router(open_data_api.files_router)
     # A calendar application knows only the feed's secret address.
     app.include_router(feeds_api.public_router)

@@ -8,7 +8,7 @@ page module imports another.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from fastapi import Request
@@ -44,7 +44,7 @@ from labelflow.web.projects.present import (
     timeline,
 )
 from labelflow.web.records.present import attestation_public, edit_values, stakeholder_public
-from labelflow.web.routing import draw_part, render_with
+from labelflow.web.routing import draw_part, keep_shell, render_with, shell
 from labelflow.web.users.present import members_section
 from labelflow.workflow import Engine
 
@@ -183,7 +183,9 @@ def show_project(
     template = project_template(actor)
     context: dict[str, Any] = {}
 
-    state = project_view.view_state(session, project=project, actor=actor)
+    # With the shell's counts: one statement for both.
+    state = project_view.view_state(session, project=project, actor=actor, shell=True)
+    keep_shell(request, state.shell)
 
     def draw() -> PageBody:
         context.update(project_page(session, engine, project, actor, state))
@@ -231,13 +233,14 @@ def _mark_read_on_view(
 ) -> None:
     """Opening the thread reads it: in the request's own transaction for a form shown again,
     else in a short one (a page read must not hold SQLite's write lock while it renders)."""
+    counts = shell(request)  # the navigation's count as read before: without this thread's now
     if request.method in READ_METHODS:
         with transaction(request.app.state.db) as own:
             messages.mark_read(own, project=project, actor=actor)
     else:
         messages.mark_read(session, project=project, actor=actor)
-    # The navigation's count was read before: without this thread's now.
-    request.state.unread_messages = max(0, getattr(request.state, "unread_messages", 0) - unread)
+    if counts is not None and counts.messages is not None:
+        keep_shell(request, replace(counts, messages=max(0, counts.messages - unread)))
 
 
 def _notice(body: PageBody, key: str) -> str:

@@ -12,8 +12,11 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from fastapi.templating import Jinja2Templates
+from sqlmodel import Session
 
 from labelflow import accounts, project_view
+from labelflow.db import transaction
+from labelflow.project_view import ShellCounts
 from labelflow.web.deps import IdentityDep, SessionDep, csrf_form, current_identity
 
 API_PREFIX = "/api/v1"
@@ -24,18 +27,38 @@ def api_router(**options: Any) -> APIRouter:
     return APIRouter(prefix=API_PREFIX, dependencies=[Depends(current_identity)], **options)
 
 
-def remember_viewer(request: Request, identity: IdentityDep, session: SessionDep) -> None:
+async def remember_viewer(request: Request, identity: IdentityDep, session: SessionDep) -> None:
     """Keep a plain snapshot of who is signed in for the templates: an error page is rendered
     after the request's database session is rolled back and closed, when the row is unusable.
-    With it, what the shell counts (the bell's unread notifications, the navigation's unread
-    messages: `project_view.shell_counts`, one statement)."""
-    actor = accounts.actor_of(identity.user)
-    request.state.viewer = actor
-    counts = project_view.shell_counts(session, actor=actor)
-    request.state.unread_notifications = counts.notifications
-    request.state.unread_messages = counts.messages
+    With it, the session through which `shell` reads the shell's counts when the page draws
+    it. Async: it runs no query (no thread-pool hop)."""
+    request.state.viewer = accounts.actor_of(identity.user)
+    request.state.shell_session = session
     web_session = identity.web_session
     request.state.csrf_token = web_session.csrf_token if web_session is not None else ""
+
+
+def shell(request: Request) -> ShellCounts | None:
+    """What the page's shell counts for the signed-in user (None: no one is), read once per
+    request unless the page read it with its own statement (`keep_shell`): in the request's
+    transaction while it is open, else (an error page, drawn after the rollback) in a short one
+    of its own."""
+    counts: ShellCounts | None = getattr(request.state, "shell", None)
+    viewer = getattr(request.state, "viewer", None)
+    if counts is None and viewer is not None:
+        session: Session = request.state.shell_session
+        if session.in_transaction():
+            counts = project_view.shell_counts(session, actor=viewer)
+        else:
+            with transaction(request.app.state.db, write=False) as own:
+                counts = project_view.shell_counts(own, actor=viewer)
+        keep_shell(request, counts)
+    return counts
+
+
+def keep_shell(request: Request, counts: ShellCounts | None) -> None:
+    """The shell's counts as the page read them (None: not read, `shell` will)."""
+    request.state.shell = counts
 
 
 # Pages need a signed-in user (else: the login page) and forms their anti-forgery token.

@@ -1,4 +1,5 @@
-"""Hardening headers on every response, and an API documentation page that needs no CDN."""
+"""Hardening headers on every response (applied by `limits.Edge`), and an API documentation
+page that needs no CDN."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from collections.abc import Callable
 
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Scope
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -41,7 +42,7 @@ SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
 STATIC_PREFIX = "/static/"
 
 
-def _is_static(scope: Scope) -> bool:
+def is_static(scope: Scope) -> bool:
     path = str(scope.get("path", ""))
     root_path = str(scope.get("root_path", ""))
     if root_path and path.startswith(root_path):
@@ -49,91 +50,54 @@ def _is_static(scope: Scope) -> bool:
     return path.startswith(STATIC_PREFIX)
 
 
-class SecurityHeaders:
-    """Add the hardening headers to every HTTP response; `no-store` on everything but /static.
-
-    Headers the app set itself are replaced: the policy is decided here, in one place.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        added = list(SECURITY_HEADERS)
-        if not _is_static(scope):
-            # Pages and API answers carry personal data and, soon, depend on who is signed in.
-            added.append((b"cache-control", b"no-store"))
-        replaced = {name for name, _ in added}
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = message.get("headers", [])
-                kept = [(k, v) for k, v in headers if k.lower() not in replaced]
-                final = added
-                if any(
-                    k.lower() == b"content-disposition" and v.lower().startswith(b"attachment")
-                    for k, v in headers
-                ):
-                    final = [
-                        (k, ATTACHMENT_POLICY if k == b"content-security-policy" else v)
-                        for k, v in added
-                    ]
-                message = {**message, "headers": kept + final}
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+# Pages and API answers carry personal data and depend on who is signed in: not stored.
+NO_STORE = (b"cache-control", b"no-store")
+_ATTACHMENT_HEADERS = [
+    (k, ATTACHMENT_POLICY if k == b"content-security-policy" else v) for k, v in SECURITY_HEADERS
+]
+# What the app set itself under these names is replaced: the policy is decided here, in one
+# place. Built once: a response only picks its list.
+_REPLACED = frozenset(name for name, _ in [*SECURITY_HEADERS, NO_STORE])
+_REPLACED_STATIC = frozenset(name for name, _ in SECURITY_HEADERS)
+_ADDED = {
+    # (static, attachment)
+    (False, False): [*SECURITY_HEADERS, NO_STORE],
+    (False, True): [*_ATTACHMENT_HEADERS, NO_STORE],
+    (True, False): SECURITY_HEADERS,
+    (True, True): _ATTACHMENT_HEADERS,
+}
 
 
-HEALTH_PATH = "/healthz"
-HEALTHY = b'{"status":"ok"}'
-
-
-class HealthCheck:
-    """`GET /healthz` answered ahead of the middleware stack and the router when the database
-    answers `check` (a load balancer polls it; served, the whole stack cost 4× the bare app for
-    it). When the check fails, the app's own `/healthz` route answers, through the app's error
-    handlers: what a failure looks like is decided there, in one place."""
-
-    def __init__(self, app: ASGIApp, check: Callable[[], None]) -> None:
-        self.app = app
-        self.check = check
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == HEALTH_PATH and scope["method"] == "GET":
-            try:
-                self.check()
-            except Exception:  # noqa: BLE001 - the route below answers it, with its handlers
-                pass
-            else:
-                headers = [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(HEALTHY)).encode()),
-                ]
-                await send({"type": "http.response.start", "status": 200, "headers": headers})
-                await send({"type": "http.response.body", "body": HEALTHY})
-                return
-        await self.app(scope, receive, send)
+def harden(headers: list[tuple[bytes, bytes]], *, static: bool) -> list[tuple[bytes, bytes]]:
+    """A response's headers with the hardening headers (`no-store` on everything but /static;
+    an attachment gets the sandbox policy)."""
+    replaced = _REPLACED_STATIC if static else _REPLACED
+    kept = []
+    attachment = False
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered in replaced:
+            continue
+        if lowered == b"content-disposition" and value[:10].lower() == b"attachment":
+            attachment = True
+        kept.append((name, value))
+    kept += _ADDED[static, attachment]
+    return kept
 
 
 class HardenedFastAPI(FastAPI):
-    """FastAPI whose whole middleware stack sits inside `SecurityHeaders`.
+    """FastAPI whose whole middleware stack sits inside `edge` (`limits.Edge`: the hardening
+    headers, the fast `/healthz`, the limits), which `create_app` sets.
 
     `add_middleware` cannot place anything outside Starlette's ServerErrorMiddleware, which
     sends the 500 of the catch-all exception handler itself; wrapping the built stack is the
-    only way that answer gets the headers too. `health_check`, when set, is the database
-    check of the fast `/healthz` (`HealthCheck`).
+    only way that answer gets the headers too.
     """
 
-    health_check: Callable[[], None] | None = None
+    edge: Callable[[ASGIApp], ASGIApp]
 
     def build_middleware_stack(self) -> ASGIApp:
-        stack = super().build_middleware_stack()
-        if self.health_check is not None:
-            stack = HealthCheck(stack, self.health_check)
-        return SecurityHeaders(stack)
+        return self.edge(super().build_middleware_stack())
 
 
 SWAGGER_UI = "/static/vendor/swagger-ui"

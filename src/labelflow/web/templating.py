@@ -18,14 +18,17 @@ from labelflow.web.confirm import consequence
 from labelflow.web.confirm import title as confirm_title
 from labelflow.web.documents.present import filesize
 from labelflow.web.notifications.present import bell_label
+from labelflow.web.routing import shell
 from labelflow.workflow import COLLEGE_LABELS
 
 
 def _identity_context(request: Request) -> dict[str, Any]:
     """Who is signed in, what they may use, and the session's anti-forgery token for forms."""
     viewer = getattr(request.state, "viewer", None)
+    counts = shell(request)
     # None: a role without messages, or a page shown before sign-in.
-    unread_messages = getattr(request.state, "unread_messages", None)
+    unread_messages = counts.messages if counts is not None else None
+    unread_notifications = counts.notifications if counts is not None else 0
     return {
         "current_user": viewer,
         "csrf_token": getattr(request.state, "csrf_token", ""),
@@ -34,8 +37,8 @@ def _identity_context(request: Request) -> dict[str, Any]:
         else None,
         "viewer_can": abilities(viewer) if viewer is not None else {},
         "unread_messages": unread_messages,
-        "unread_notifications": getattr(request.state, "unread_notifications", 0),
-        "bell_label": bell_label(getattr(request.state, "unread_notifications", 0)),
+        "unread_notifications": unread_notifications,
+        "bell_label": bell_label(unread_notifications),
     }
 
 

@@ -167,7 +167,7 @@ ROLE_NAVIGATION: dict[str, tuple[tuple[NavEntry, ...], tuple[NavEntry, ...]]] = 
 @functools.lru_cache(maxsize=SHELLS_KEPT)
 def navigation(actor: Actor, *, unread_messages: int | None) -> Navigation:
     """The signed-in user's navigation: their role's entries they may open, the messages'
-    entry carrying the unread count the page already read (`routing.remember_viewer`)."""
+    entry carrying the unread count the page already read (`routing.shell`)."""
     main, group = ROLE_NAVIGATION.get(actor.role, ((HELP,), ()))
 
     def shown(entries: tuple[NavEntry, ...]) -> tuple[NavItem, ...]:
