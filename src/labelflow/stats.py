@@ -417,8 +417,11 @@ def forecast(
     (`projects.load_facts`); None in a final state. `token`: see `_cached`."""
     if open_pass is None or open_pass.state != project.state:
         return None
+    definition = definition_of(engine, project)
+    if not _is_step(definition.state(project.state)):
+        return None  # a closed project: no figures to read (they change with every fact)
     durations = step_durations(session, engine=engine, token=token)
-    project_plan = plan(definition_of(engine, project), project.state, durations)
+    project_plan = plan(definition, project.state, durations)
     if project_plan is None:
         return None
     today = dates.today().toordinal()
