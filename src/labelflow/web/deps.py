@@ -3,10 +3,11 @@ or 404 under the visibility rule (project, document, assignment)."""
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from fastapi import Depends, Path, Query, Request
 from sqlmodel import Session
@@ -19,6 +20,7 @@ from labelflow.errors import CsrfRejected, NotFound, Unauthenticated, UnknownFil
 from labelflow.models import ConsultantAssignment, Document, Project, User, WebSession
 from labelflow.permissions import require, require_messages
 from labelflow.pipeline import ProjectFilters
+from labelflow.project_view import ViewState, visible_view
 from labelflow.projects import visible_project
 from labelflow.settings import Settings
 from labelflow.storage import Storage
@@ -96,6 +98,10 @@ class Identity:
     via: str  # "session" (web pages) or "token" (API)
     web_session: WebSession | None = None
 
+    @functools.cached_property
+    def actor(self) -> Actor:
+        return accounts.actor_of(self.user)
+
 
 def _touch_later(request: Request, session: Session, touch: Callable[[Session], None]) -> None:
     """Record activity: inside a write request's transaction, else in a short one of its own
@@ -133,7 +139,13 @@ def resolve_identity(request: Request, session: Session, settings: Settings) -> 
     return None
 
 
-def current_identity(request: Request, session: SessionDep, settings: SettingsDep) -> Identity:
+def current_identity(
+    request: Request, session: SessionDep, settings: SettingsDep, engine: EngineDep
+) -> Identity:
+    """Who signs the request (401, and the API's anti-forgery check) and, in the same sync
+    call, what its route reads before its handler (`_load_named`): every thread-pool hop costs
+    the served process about 0.2 ms of CPU, so a request's loading is one. The JSON and page
+    routers' dependency (routing.py), shared with the handlers that ask for the identity."""
     identity = resolve_identity(request, session, settings)
     if identity is None:
         raise Unauthenticated("Vous devez vous connecter.")
@@ -148,14 +160,54 @@ def current_identity(request: Request, session: SessionDep, settings: SettingsDe
         # A browser session calling the API must prove it is our page (forms send a field).
         raise CsrfRejected("Jeton anti-falsification absent ou invalide (en-tête X-CSRF-Token).")
     request.state.identity = identity
+    _load_named(request, session, engine, identity)
     return identity
+
+
+def _load_named(request: Request, session: Session, engine: Engine, identity: Identity) -> None:
+    """The project the URL names (404 under the visibility rule) and its view's tokens, when
+    the route asks for them (`ProjectDep`, `JsonViewDep`, `PageViewDep`: accessors of what
+    is loaded here). An id that is not one is left to the route's own validation (422)."""
+    needs = _needs(request.scope.get("route"))
+    if not needs:
+        return
+    raw = request.path_params.get("project_id")
+    if not (isinstance(raw, str) and raw.isascii() and raw.isdigit() and 0 < int(raw) <= MAX_ID):
+        return
+    actor = identity.actor
+    if json_view in needs or page_view in needs:
+        request.state.project, request.state.view = visible_view(
+            session, engine=engine, actor=actor, project_id=int(raw), shell=page_view in needs
+        )
+    else:
+        request.state.project = visible_project(
+            session, engine=engine, actor=actor, project_id=int(raw)
+        )
+
+
+def _needs(route: Any) -> frozenset[Callable[..., Any]]:
+    """The accessors of `_load_named` among the route's dependencies, found once per route."""
+    if route is None:
+        return frozenset()
+    needs: frozenset[Callable[..., Any]] | None = getattr(route, "_labelflow_needs", None)
+    if needs is None:
+        found: set[Callable[..., Any]] = set()
+        pending = list(getattr(getattr(route, "dependant", None), "dependencies", ()))
+        while pending:
+            dependant = pending.pop()
+            if dependant.call in _ACCESSORS:
+                found.add(dependant.call)
+            pending.extend(dependant.dependencies)
+        needs = frozenset(found)
+        route._labelflow_needs = needs
+    return needs
 
 
 IdentityDep = Annotated[Identity, Depends(current_identity)]
 
 
 async def current_actor(identity: IdentityDep) -> Actor:
-    return accounts.actor_of(identity.user)
+    return identity.actor
 
 
 ActorDep = Annotated[Actor, Depends(current_actor)]
@@ -217,14 +269,30 @@ ProjectId = Annotated[int, Path(ge=1, le=MAX_ID, description="Identifiant du pro
 SubId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
-def load_project(
-    project_id: ProjectId, session: SessionDep, engine: EngineDep, actor: ActorDep
-) -> Project:
-    """The one place where a project is loaded for a request: the visibility rule applies."""
-    return visible_project(session, engine=engine, actor=actor, project_id=project_id)
+async def load_project(request: Request, project_id: ProjectId, identity: IdentityDep) -> Project:
+    """The one place where a project is loaded for a request: the visibility rule applies
+    (loaded with the identity, `_load_named`; `project_id` declared for its validation)."""
+    project: Project = request.state.project
+    return project
+
+
+async def json_view(request: Request, identity: IdentityDep) -> ViewState:
+    """The project JSON's tokens (`project_view.view_state`), read with the project. (Not
+    after `ProjectDep`: FastAPI would report a bad id twice. Without a project loaded, the
+    route's validation refuses the request and its handler never sees this.)"""
+    return cast(ViewState, getattr(request.state, "view", None))
+
+
+async def page_view(request: Request, identity: IdentityDep) -> ViewState:
+    """The project page's tokens and its shell's counts, read with the project (as
+    `json_view`)."""
+    return cast(ViewState, getattr(request.state, "view", None))
 
 
 ProjectDep = Annotated[Project, Depends(load_project)]
+JsonViewDep = Annotated[ViewState, Depends(json_view)]
+PageViewDep = Annotated[ViewState, Depends(page_view)]
+_ACCESSORS = frozenset({load_project, json_view, page_view})
 
 
 @dataclass

@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 from fastapi import Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
 from labelflow import assignments, deadlines, messages, pipeline, projects
 from labelflow.errors import NotFound
@@ -24,6 +25,7 @@ from labelflow.web.deps import (
     MAX_ID,
     ActorDep,
     EngineDep,
+    PageViewDep,
     ProjectDep,
     SessionDep,
     SubId,
@@ -39,7 +41,7 @@ from labelflow.web.forms import (
     TransitionForm,
     refusal,
 )
-from labelflow.web.project_page import show_project, submit
+from labelflow.web.project_page import cached_project_page, show_project, submit
 from labelflow.web.projects.history import history_page as history_context
 from labelflow.web.projects.present import (
     criterion_label,
@@ -317,10 +319,15 @@ def create_project(
 
 
 @router.get("/projects/{project_id}")
-def project_page(
-    request: Request, project: ProjectDep, session: SessionDep, engine: EngineDep
+async def project_page(
+    request: Request, project: ProjectDep, view: PageViewDep, session: SessionDep, engine: EngineDep
 ) -> Response:
-    return show_project(request, session, engine, project)
+    # Async, as the project JSON (its project and view read with the identity): the page from
+    # its cached part here, else drawn in the thread pool.
+    page = cached_project_page(request, project, view)
+    if page is None:
+        page = await run_in_threadpool(show_project, request, session, engine, project, state=view)
+    return page
 
 
 @router.get("/projects/{project_id}/history")

@@ -11,13 +11,14 @@ from typing import Any
 
 from sqlmodel import Session
 
-from labelflow import accounts, dates, deadlines, messages, pipeline, project_view, stats
+from labelflow import accounts, dates, deadlines, messages, pipeline, stats
 from labelflow.actors import Actor
 from labelflow.cache import Cache
 from labelflow.criteria import OUTCOME_LABELS, Facts
 from labelflow.french import typeset
 from labelflow.models import Deadline, Event, Project, User
 from labelflow.pipeline import ProjectFilters, ProjectRow
+from labelflow.project_view import ViewState
 from labelflow.projects import evaluate, load_facts
 from labelflow.schemas import (
     ActionEvaluation,
@@ -215,11 +216,13 @@ _project_json = Cache("projet-json", size=1024)
 VIEWER_FIELDS = {"unread_messages", "awaiting_reply_from"}
 
 
-def project_json(session: Session, engine: Engine, project: Project, *, viewer: Actor) -> bytes:
+def project_json(
+    session: Session, engine: Engine, project: Project, *, viewer: Actor, state: ViewState
+) -> bytes:
     """`project_public` as JSON, its shared part cached under the project's tokens
-    (`project_view`); the viewer's unread count and who the thread waits for, read each time."""
+    (`project_view`, `state`); the viewer's unread count and who the thread waits for, read
+    each time (in `state`)."""
     assert project.id is not None
-    state = project_view.view_state(session, project=project, actor=viewer)
 
     def shared() -> bytes:
         public = project_public(
@@ -232,7 +235,17 @@ def project_json(session: Session, engine: Engine, project: Project, *, viewer: 
         )
         return public.model_dump_json(exclude=VIEWER_FIELDS).encode()
 
-    body = _project_json.get(project.id, state.tokens.of_project, shared)
+    return _with_viewer(_project_json.get(project.id, state.tokens.of_project, shared), state)
+
+
+def cached_project_json(project: Project, state: ViewState) -> bytes | None:
+    """`project_json` when its shared part is cached (no statement: the event loop may call
+    it), else None."""
+    body: bytes | None = _project_json.peek(project.id, state.tokens.of_project)
+    return None if body is None else _with_viewer(body, state)
+
+
+def _with_viewer(body: bytes, state: ViewState) -> bytes:
     own = json.dumps({"unread_messages": state.unread, "awaiting_reply_from": state.awaiting})
     return body[:-1] + b"," + own[1:].encode()
 
