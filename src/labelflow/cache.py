@@ -74,6 +74,13 @@ class Cache:
                 self._entries.popitem(last=False)
         return value
 
+    def peek(self, key: Hashable) -> Any:
+        """The value kept under `key` whatever its tokens (None: none is), to read beside the
+        tokens what a hit would need (`pipeline.cached_page`); `get` still decides."""
+        with self._lock:
+            entry = self._entries.get(key)
+        return None if entry is None else entry[1]
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
