@@ -148,19 +148,20 @@ def unread_counts(session: Session, *, project_ids: Sequence[int], actor: Actor)
     if actor.user_id is None or not message_audiences(actor) or not project_ids:
         return {}
     rows = session.exec(
-        _unread_counts_query(tuple(message_audiences(actor))),
+        unread_counts_query(tuple(message_audiences(actor))),
         params={"project_ids": list(project_ids), "user_id": actor.user_id},
     ).all()
     return {int(project_id): int(n) for project_id, n in rows}
 
 
 @functools.lru_cache(maxsize=16)
-def _unread_counts_query(audiences: tuple[str, ...]) -> Any:
+def unread_counts_query(audiences: tuple[str, ...]) -> Any:
     """`unread_counts`' statement for readers of `audiences`, built once (the project list asks
-    it on every page): parameters `project_ids` and `user_id`."""
+    it on every page, `pipeline.page_state` as a part of its own): parameters `project_ids`
+    and `user_id`; columns `project_id` and `unread`."""
     user_id = sa.bindparam("user_id", type_=sa.Integer)
     return (
-        select(col(Message.project_id), func.count())
+        select(col(Message.project_id), func.count().label("unread"))
         .where(
             col(Message.project_id).in_(sa.bindparam("project_ids", expanding=True)),
             _unread_condition(user_id, audiences, Message),

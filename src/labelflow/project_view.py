@@ -90,6 +90,22 @@ def shell_counts(session: Session, *, actor: Actor) -> ShellCounts:
     return _shell(audiences, row)
 
 
+def reader_audiences(actor: Actor) -> tuple[str, ...]:
+    """The messages' audiences `actor` reads (none: a role without messages)."""
+    return _audiences(actor)
+
+
+def shell_columns(role: str, audiences: tuple[str, ...]) -> tuple[Any, ...]:
+    """The shell's counts as two columns (scalar subqueries, parameter `user_id`) for a page's
+    own statement (`pipeline.page_state`), which reads them back with `shell_of`."""
+    return _shell_columns(role, audiences)
+
+
+def shell_of(audiences: tuple[str, ...], values: Any) -> ShellCounts:
+    """The shell's counts from the two values of `shell_columns`."""
+    return _shell(audiences, values)
+
+
 def _shell(audiences: tuple[str, ...], row: Any) -> ShellCounts:
     bell, unread = row
     return ShellCounts(int(bell), int(unread) if audiences else None)

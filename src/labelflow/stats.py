@@ -579,13 +579,17 @@ def _year(column: Any) -> Any:
     return sa.cast(sa.extract("year", column), sa.Integer)
 
 
-def network(session: Session, *, engine: Engine, actor: Actor) -> NetworkFigures:
+def network(
+    session: Session, *, engine: Engine, actor: Actor, token: str | None = None
+) -> NetworkFigures:
     """The figures of the projects `actor` sees (the visibility rule): six grouped queries,
-    cached until a project is created or moves."""
+    cached until a project is created or moves (`token`: the figures' token, already read in
+    this transaction)."""
     return _cached(
         session,
         ("reseau", *scope_key(actor, engine)),
         lambda: _network(session, engine=engine, actor=actor),
+        token,
     )
 
 

@@ -222,7 +222,7 @@ def cached_project_page(request: Request, project: Project, state: ViewState) ->
     (no unread message to mark read): no statement, so the event loop may draw it; else None."""
     actor: Actor = request.state.viewer
     template = project_template(actor)
-    body: PageBody | None = _bodies.peek((project.id, actor, template, False), state.tokens)
+    body: PageBody | None = _bodies.hit((project.id, actor, template, False), state.tokens)
     if body is None or body.unread:
         return None
     keep_shell(request, state.shell)

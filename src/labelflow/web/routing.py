@@ -7,14 +7,16 @@ need a signed-in user too (else the login page) and their forms the anti-forgery
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import Response
+from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlmodel import Session
 
 from labelflow import accounts, project_view
+from labelflow.cache import Cache
 from labelflow.db import transaction
 from labelflow.project_view import ShellCounts
 from labelflow.web.deps import IdentityDep, SessionDep, csrf_form, current_identity
@@ -114,3 +116,33 @@ def render_with(
     response.body = body
     response.headers["content-length"] = str(len(body))
     return response
+
+
+# Pages drawn whole from cached values, as their bytes (see `render_kept`): about 30 KB each.
+_pages = Cache("pages", size=128)
+
+
+def render_kept(
+    request: Request,
+    key: Hashable,
+    tokens: Hashable | None,
+    template: str,
+    context: Callable[[], dict[str, Any]],
+    parts: Callable[[], dict[str, str]] | None = None,
+) -> Response:
+    """`render_with` for a page drawn from cached values only, kept as its bytes until `tokens`
+    (the values') change: under `key` (what the page shows besides its shell: the values' key,
+    the request's inputs) and what the shell shows (the viewer, the anti-forgery token, the
+    shell's counts). A hit answers the bytes: no context built, no template drawn, nothing
+    typeset; check mode draws the page again, compares, and answers the page drawn."""
+    drawn: list[Response] = []
+
+    def draw() -> bytes:
+        response = render_with(request, template, context(), parts() if parts else {})
+        drawn.append(response)
+        return bytes(response.body)
+
+    state = request.state
+    page_key = (key, state.viewer, state.csrf_token, shell(request))
+    body = _pages.get(page_key, tokens, draw)
+    return drawn[0] if drawn else HTMLResponse(body)

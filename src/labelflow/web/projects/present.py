@@ -4,7 +4,7 @@ templates use, the workflow page's sentences, the timeline, and each role's home
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -241,7 +241,7 @@ def project_json(
 def cached_project_json(project: Project, state: ViewState) -> bytes | None:
     """`project_json` when its shared part is cached (no statement: the event loop may call
     it), else None."""
-    body: bytes | None = _project_json.peek(project.id, state.tokens.of_project)
+    body: bytes | None = _project_json.hit(project.id, state.tokens.of_project)
     return None if body is None else _with_viewer(body, state)
 
 
@@ -429,9 +429,11 @@ class DashboardFigures:
     drawings: Drawings = field(default_factory=Drawings, repr=False)
 
 
-def dashboard(session: Session, engine: Engine, actor: Actor) -> dict[str, Any]:
-    """The staff home page: the pipeline, each number linking to its filtered list, and the
-    projects waiting for an answer (`messages`), among the projects `actor` sees."""
+def dashboard(
+    session: Session, engine: Engine, actor: Actor
+) -> tuple[Hashable, pipeline.Page[DashboardFigures]]:
+    """The staff home page's figures: the pipeline, and the projects waiting for an answer
+    (`messages`), among the projects `actor` sees; with their cache key."""
 
     def compute() -> DashboardFigures:
         return DashboardFigures(
@@ -439,8 +441,13 @@ def dashboard(session: Session, engine: Engine, actor: Actor) -> dict[str, Any]:
             **waiting_lists(session, engine, actor),
         )
 
-    # Until a fact or the day changes them (one statement when cached).
-    figures = pipeline.cached(session, ("tableau-page", *stats.scope_key(actor, engine)), compute)
+    # Until a fact or the day changes them (one statement when cached, the shell's counts too).
+    key = ("tableau-page", *stats.scope_key(actor, engine))
+    return key, pipeline.cached_page(session, key, compute, actor=actor)
+
+
+def dashboard_context(figures: DashboardFigures, actor: Actor) -> dict[str, Any]:
+    """The staff home page's context: each number linking to its filtered list."""
     return {
         "figures": figures,
         "pipeline": figures.pipeline,
