@@ -172,10 +172,13 @@ def page_state(
     audiences = project_view.reader_audiences(actor)
     listed = project_ids is not None and bool(audiences)
     parameters: dict[str, Any] = {"user_id": actor.user_id or 0}
+    slots = 0
     if listed:
-        parameters["project_ids"] = list(project_ids or ())
+        ids = list(project_ids or ())
+        slots = messages.listed_slots(len(ids))
+        parameters.update(messages.listed_parameters(ids))
     # Through the connection: a Core statement, without the ORM's execution.
-    query = _page_query(actor.role, audiences, listed)
+    query = _page_query(actor.role, audiences, slots)
     rows = session.connection().execute(query, parameters).all()
     lists, figures, bell, unread_total = rows[0][:4]
     unread = {int(r[4]): int(r[5]) for r in rows if r[4] is not None} if listed else {}
@@ -184,9 +187,10 @@ def page_state(
 
 
 @functools.lru_cache(maxsize=32)
-def _page_query(role: str, audiences: tuple[str, ...], listed: bool) -> Any:
-    """`page_state`'s statement: one row of tokens and shell counts, joined (a list) to the
-    listed projects' unread counts, one row each (the first row's part only when none)."""
+def _page_query(role: str, audiences: tuple[str, ...], slots: int) -> Any:
+    """`page_state`'s statement: one row of tokens and shell counts, joined (a list: `slots`
+    projects listed) to their unread counts, one row each (the first row's part only when
+    none)."""
 
     def token(key: str) -> Any:
         return select(FiguresVersion.token).where(col(FiguresVersion.key) == key)
@@ -196,10 +200,10 @@ def _page_query(role: str, audiences: tuple[str, ...], listed: bool) -> Any:
         token(stats.FIGURES_KEY).scalar_subquery().label("figures"),
         *project_view.shell_columns(role, audiences),
     )
-    if not listed:
+    if not slots:
         return sa.select(*columns)
     page = sa.select(*columns).subquery("page")
-    unread = messages.unread_counts_query(audiences).subquery("unread")
+    unread = messages.unread_counts_query(audiences, slots).subquery("unread")
     return sa.select(page, unread.c.project_id, unread.c.unread).select_from(
         page.outerjoin(unread, sa.true())
     )

@@ -66,9 +66,13 @@ def touch(session: Session, key: str = FIGURES_KEY) -> None:
 
 def tokens(session: Session) -> dict[str, str]:
     """Every key's token of `figures_versions` (a handful of rows): one statement for all the
-    caches a request consults."""
-    rows = session.exec(select(FiguresVersion.key, FiguresVersion.token)).all()
+    caches a request consults (built once, a Core statement through the connection: every
+    cached JSON of the lists and figures reads it)."""
+    rows = session.connection().execute(_TOKENS).all()
     return {key: token for key, token in rows}
+
+
+_TOKENS = sa.select(col(FiguresVersion.key), col(FiguresVersion.token))
 
 
 def on_fact(fact: Fact) -> None:
