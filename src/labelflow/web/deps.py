@@ -165,24 +165,36 @@ def current_identity(
 
 
 def _load_named(request: Request, session: Session, engine: Engine, identity: Identity) -> None:
-    """The project the URL names (404 under the visibility rule) and its view's tokens, when
-    the route asks for them (`ProjectDep`, `JsonViewDep`, `PageViewDep`: accessors of what
-    is loaded here). An id that is not one is left to the route's own validation (422)."""
+    """The objects the URL names (404 under the visibility rule), when the route asks for them
+    through the accessors of what is loaded here (`ProjectDep`, `JsonViewDep`, `PageViewDep`:
+    the project and its view's tokens; `DocumentDep`, `AssignmentDep`).
+    An id that is not one is left to the route's own validation (422)."""
     needs = _needs(request.scope.get("route"))
     if not needs:
         return
-    raw = request.path_params.get("project_id")
-    if not (isinstance(raw, str) and raw.isascii() and raw.isdigit() and 0 < int(raw) <= MAX_ID):
-        return
     actor = identity.actor
-    if json_view in needs or page_view in needs:
-        request.state.project, request.state.view = visible_view(
-            session, engine=engine, actor=actor, project_id=int(raw), shell=page_view in needs
+    state = request.state
+    project_id = _path_id(request, "project_id")
+    if project_id is not None and (json_view in needs or page_view in needs):
+        state.project, state.view = visible_view(
+            session, engine=engine, actor=actor, project_id=project_id, shell=page_view in needs
         )
-    else:
-        request.state.project = visible_project(
-            session, engine=engine, actor=actor, project_id=int(raw)
-        )
+    elif project_id is not None and load_project in needs:
+        state.project = visible_project(session, engine=engine, actor=actor, project_id=project_id)
+    document_id = _path_id(request, "document_id")
+    if document_id is not None and load_document in needs:
+        state.document = _document(session, engine, actor, document_id)
+    assignment_id = _path_id(request, "assignment_id")
+    if assignment_id is not None and load_assignment in needs:
+        state.assignment = _assignment(session, engine, actor, assignment_id)
+
+
+def _path_id(request: Request, name: str) -> int | None:
+    """The URL's id `name` when a row may have it (else the route's validation refuses it)."""
+    raw = request.path_params.get(name)
+    if isinstance(raw, str) and raw.isascii() and raw.isdigit() and 0 < int(raw) <= MAX_ID:
+        return int(raw)
+    return None
 
 
 def _needs(route: Any) -> frozenset[Callable[..., Any]]:
@@ -292,7 +304,6 @@ async def page_view(request: Request, identity: IdentityDep) -> ViewState:
 ProjectDep = Annotated[Project, Depends(load_project)]
 JsonViewDep = Annotated[ViewState, Depends(json_view)]
 PageViewDep = Annotated[ViewState, Depends(page_view)]
-_ACCESSORS = frozenset({load_project, json_view, page_view})
 
 
 @dataclass
@@ -304,9 +315,7 @@ class LoadedDocument:
 DocumentId = Annotated[int, Path(ge=1, le=MAX_ID, description="Identifiant de la pièce")]
 
 
-def load_document(
-    document_id: DocumentId, session: SessionDep, engine: EngineDep, actor: ActorDep
-) -> LoadedDocument:
+def _document(session: Session, engine: Engine, actor: Actor, document_id: int) -> LoadedDocument:
     """A document is visible when its project is and the actor may read it (a superseded
     version, another audience's message attachment: `permissions.readable_documents_clause`)."""
     document = documents.get_document(session, document_id, actor=actor)
@@ -317,6 +326,14 @@ def load_document(
     except NotFound:
         raise NotFound("Cette pièce est introuvable.") from None
     return LoadedDocument(document, project)
+
+
+async def load_document(
+    request: Request, document_id: DocumentId, identity: IdentityDep
+) -> LoadedDocument:
+    """The document the URL names, loaded with the identity (`_load_named`)."""
+    loaded: LoadedDocument = request.state.document
+    return loaded
 
 
 DocumentDep = Annotated[LoadedDocument, Depends(load_document)]
@@ -335,7 +352,8 @@ AssignmentId = Annotated[int, Path(ge=1, le=MAX_ID, description="Identifiant de 
 def load_own_assignment(
     assignment_id: AssignmentId, session: SessionDep, actor: ActorDep
 ) -> ConsultantAssignment:
-    """One of the signed-in consultant's assignments (someone else's does not exist)."""
+    """One of the signed-in consultant's assignments (someone else's does not exist). Its own
+    sync call, not with the identity: its routes refuse other roles first (403, `permit`)."""
     return assignments.get_own_assignment(session, assignment_id=assignment_id, actor=actor)
 
 
@@ -348,13 +366,21 @@ class LoadedAssignment:
     project: Project
 
 
-def load_assignment(
-    assignment_id: AssignmentId, session: SessionDep, engine: EngineDep, actor: ActorDep
+def _assignment(
+    session: Session, engine: Engine, actor: Actor, assignment_id: int
 ) -> LoadedAssignment:
     """An assignment and its project, visible exactly when its project is."""
     assignment = assignments.get_assignment(session, assignment_id)
     project = visible_project(session, engine=engine, actor=actor, project_id=assignment.project_id)
     return LoadedAssignment(assignment, project)
+
+
+async def load_assignment(
+    request: Request, assignment_id: AssignmentId, identity: IdentityDep
+) -> LoadedAssignment:
+    """An assignment and its project, loaded with the identity (`_load_named`)."""
+    loaded: LoadedAssignment = request.state.assignment
+    return loaded
 
 
 AssignmentDep = Annotated[LoadedAssignment, Depends(load_assignment)]
@@ -440,3 +466,7 @@ async def known_filters_only(request: Request) -> None:
 async def known_list_parameters(request: Request) -> None:
     """Route dependency of the list: its filters, its order and its paging, nothing else (422)."""
     _refuse_unknown(request, PROJECT_FILTER_NAMES | LIST_PAGING)
+
+
+# What `_load_named` loads, by the accessor through which a route asks for it.
+_ACCESSORS = frozenset({load_project, json_view, page_view, load_document, load_assignment})
