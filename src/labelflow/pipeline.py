@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import astuple, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Generic, TypeVar
 
@@ -247,7 +247,8 @@ def list_key(
 ) -> tuple[Hashable, ...]:
     """The cache key of one page of the list: whose projects (the visibility rule), the filters
     and the page's order and bounds."""
-    return (*stats.scope_key(actor, engine), astuple(filters), *parameters)
+    # The filters' values in their order (all plain values: `astuple`'s deep copy is 10 µs).
+    return (*stats.scope_key(actor, engine), tuple(vars(filters).values()), *parameters)
 
 
 # --- the list ----------------------------------------------------------------------------------
