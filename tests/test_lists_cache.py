@@ -9,6 +9,7 @@ change it would leave the old number on the page, in every process — what thes
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,6 +28,7 @@ from tests.test_dashboard import (
     created_ago,
     suspend,
 )
+from tests.test_messages import header_count, plain
 
 NORD = "Hauts-de-France"
 OUEST = "Bretagne"
@@ -198,3 +200,45 @@ def test_statements_of_the_list_do_not_grow_and_one_when_cached(client: Any, app
     # Cached: the tokens' one statement (besides finding the caller and the page's own).
     for (missed, hit), (path, _) in zip(few, addresses, strict=True):
         assert hit < missed, path
+
+
+def test_the_pages_kept_whole_follow_the_reads_that_are_no_facts(
+    client: Any, db: Engine, staff_user: Any, client_as: Any
+) -> None:
+    """The dashboard, the list and « État du réseau » are kept whole, per cached value and what
+    the shell shows (`routing.render_kept`): a thread or the notifications read, which change no
+    token, show at once."""
+    project = create_project(client, name="Régie suivie")
+    owned = client.patch(
+        f"/api/v1/projects/{project['id']}", json={"staff_owner_id": staff_user.id}
+    )
+    assert owned.status_code == 200, owned.text
+    colleague = client_as(make_user(db, role="staff", name="Camille Autre"))
+    for body in ("Premier", "Second"):
+        sent = colleague.post(f"/api/v1/projects/{project['id']}/messages", json={"body": body})
+        assert sent.status_code == 201, sent.text
+    fire(colleague, project["id"], "abandonner", comment="Plus de porteur.")  # notifies the owner
+    pages = ("/", "/projects", "/stats/network")
+
+    def shown() -> dict[str, tuple[str, str, bool]]:
+        seen = {}
+        for path in pages:
+            for _ in range(2):  # drawn, then kept
+                html = plain(client.get(path, headers={"Accept": "text/html"}).text)
+                seen[path] = (
+                    header_count(html),
+                    re.search(r'class="bell" href="/notifications" aria-label="([^"]*)"', html)[1],
+                    "2 messages non lus" in html,
+                )
+        return seen
+
+    before = shown()
+    assert {count for count, _, _ in before.values()} == {"Messages 2 non lus"}
+    assert {bell for _, bell, _ in before.values()} == {"Notifications, 1 non lue"}
+    assert before["/projects"][2]
+    assert client.post(f"/api/v1/projects/{project['id']}/messages/read").status_code == 204
+    assert client.post("/api/v1/me/notifications/read-all").status_code in (200, 204)
+    after = shown()
+    assert {count for count, _, _ in after.values()} == {"Messages"}
+    assert {bell for _, bell, _ in after.values()} == {"Notifications, aucune non lue"}
+    assert not after["/projects"][2]

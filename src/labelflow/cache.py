@@ -74,6 +74,26 @@ class Cache:
                 self._entries.popitem(last=False)
         return value
 
+    def hit(self, key: Hashable, tokens: Hashable) -> Any:
+        """The value cached under `key` and `tokens`, or None (and None in check mode, where a
+        hit is computed again: `get`). For an async caller that computes only on a miss, in
+        the thread pool."""
+        if _check or tokens is None:
+            return None
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry[0] != tokens:
+                return None
+            self._entries.move_to_end(key)
+        return entry[1]
+
+    def peek(self, key: Hashable) -> Any:
+        """The value kept under `key` whatever its tokens (None: none is), to read beside the
+        tokens what a hit would need (`pipeline.cached_page`); `get` still decides."""
+        with self._lock:
+            entry = self._entries.get(key)
+        return None if entry is None else entry[1]
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()

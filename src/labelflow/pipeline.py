@@ -3,21 +3,23 @@ each step, overdue or due soon."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
-from dataclasses import astuple, dataclass, field
+import functools
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, func, select
 
-from labelflow import dates, deadlines, stats
+from labelflow import dates, deadlines, messages, project_view, stats
 from labelflow.actors import Actor
 from labelflow.cache import Cache
 from labelflow.errors import Invalid
 from labelflow.events import Fact
-from labelflow.models import Deadline, Project, ProjectMember, StepPass, User
+from labelflow.models import Deadline, FiguresVersion, Project, ProjectMember, StepPass, User
+from labelflow.project_view import ShellCounts
 from labelflow.projects import KIND_LABELS, fold, visibility_clause
 from labelflow.workflow import Engine
 
@@ -145,12 +147,108 @@ def cached(session: Session, key: Hashable, compute: Callable[[], T]) -> T:
     return _lists.get(key, tokens, compute)
 
 
+@dataclass(frozen=True)
+class PageState:
+    """What a page of the lists or of the figures reads besides its cached value, in one
+    statement: the tokens of the lists and of the figures, its shell's counts and (a list) the
+    viewer's unread count of each project listed (those with none left out)."""
+
+    lists: str | None
+    figures: str | None
+    shell: ShellCounts
+    unread: dict[int, int]
+
+    @property
+    def lists_tokens(self) -> tuple[Hashable, ...] | None:
+        """What `cached` keeps the lists under (None: nothing to be invalidated by)."""
+        return None if self.lists is None else (self.lists, self.figures, dates.today())
+
+
+def page_state(
+    session: Session, *, actor: Actor, project_ids: Sequence[int] | None = None
+) -> PageState:
+    """The page's tokens, its shell's counts and the unread counts of `project_ids` (None: not
+    a list): one statement, built once per role."""
+    audiences = project_view.reader_audiences(actor)
+    listed = project_ids is not None and bool(audiences)
+    parameters: dict[str, Any] = {"user_id": actor.user_id or 0}
+    slots = 0
+    if listed:
+        ids = list(project_ids or ())
+        slots = messages.listed_slots(len(ids))
+        parameters.update(messages.listed_parameters(ids))
+    # Through the connection: a Core statement, without the ORM's execution.
+    query = _page_query(actor.role, audiences, slots)
+    rows = session.connection().execute(query, parameters).all()
+    lists, figures, bell, unread_total = rows[0][:4]
+    unread = {int(r[4]): int(r[5]) for r in rows if r[4] is not None} if listed else {}
+    shell = project_view.shell_of(audiences, (bell, unread_total))
+    return PageState(lists, figures, shell, unread)
+
+
+@functools.lru_cache(maxsize=32)
+def _page_query(role: str, audiences: tuple[str, ...], slots: int) -> Any:
+    """`page_state`'s statement: one row of tokens and shell counts, joined (a list: `slots`
+    projects listed) to their unread counts, one row each (the first row's part only when
+    none)."""
+
+    def token(key: str) -> Any:
+        return select(FiguresVersion.token).where(col(FiguresVersion.key) == key)
+
+    columns = (
+        token(LISTS_KEY).scalar_subquery().label("lists"),
+        token(stats.FIGURES_KEY).scalar_subquery().label("figures"),
+        *project_view.shell_columns(role, audiences),
+    )
+    if not slots:
+        return sa.select(*columns)
+    page = sa.select(*columns).subquery("page")
+    unread = messages.unread_counts_query(audiences, slots).subquery("unread")
+    return sa.select(page, unread.c.project_id, unread.c.unread).select_from(
+        page.outerjoin(unread, sa.true())
+    )
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """A page's cached value with what `page_state` read beside it, and the tokens the value
+    is kept under (None: not kept)."""
+
+    value: T
+    shell: ShellCounts
+    unread: dict[int, int]
+    tokens: Hashable | None
+
+
+def cached_page(
+    session: Session,
+    key: Hashable,
+    compute: Callable[[], T],
+    *,
+    actor: Actor,
+    listed: Callable[[T], Sequence[int]] | None = None,
+) -> Page[T]:
+    """`cached` for a page, in one statement when cached: the tokens, the shell's counts and
+    (`listed`: the ids of the projects a value lists) the viewer's unread count of each, read
+    for the value kept under `key`, which a hit answers; a miss reads its own unread counts."""
+    kept = _lists.peek(key)
+    ids = None if listed is None else ([] if kept is None else listed(kept))
+    state = page_state(session, actor=actor, project_ids=ids)
+    tokens = state.lists_tokens
+    value = _lists.get(key, tokens, compute)
+    unread = state.unread
+    if listed is not None and value is not kept:
+        unread = messages.unread_counts(session, project_ids=listed(value), actor=actor)
+    return Page(value, state.shell, unread, tokens)
+
+
 def list_key(
     actor: Actor, engine: Engine, filters: ProjectFilters, *parameters: Hashable
 ) -> tuple[Hashable, ...]:
     """The cache key of one page of the list: whose projects (the visibility rule), the filters
     and the page's order and bounds."""
-    return (*stats.scope_key(actor, engine), astuple(filters), *parameters)
+    # The filters' values in their order (all plain values: `astuple`'s deep copy is 10 µs).
+    return (*stats.scope_key(actor, engine), tuple(vars(filters).values()), *parameters)
 
 
 # --- the list ----------------------------------------------------------------------------------

@@ -34,11 +34,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
-from labelflow import dates, messages, notifications
+from labelflow import dates, messages, notifications, projects
 from labelflow.actors import Actor
+from labelflow.errors import NotFound
 from labelflow.models import Event, FiguresVersion, MessageRead, Project, ProjectFollower
 from labelflow.permissions import message_audiences
 from labelflow.stats import FIGURES_KEY
+from labelflow.workflow import Engine
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,22 @@ def shell_counts(session: Session, *, actor: Actor) -> ShellCounts:
     return _shell(audiences, row)
 
 
+def reader_audiences(actor: Actor) -> tuple[str, ...]:
+    """The messages' audiences `actor` reads (none: a role without messages)."""
+    return _audiences(actor)
+
+
+def shell_columns(role: str, audiences: tuple[str, ...]) -> tuple[Any, ...]:
+    """The shell's counts as two columns (scalar subqueries, parameter `user_id`) for a page's
+    own statement (`pipeline.page_state`), which reads them back with `shell_of`."""
+    return _shell_columns(role, audiences)
+
+
+def shell_of(audiences: tuple[str, ...], values: Any) -> ShellCounts:
+    """The shell's counts from the two values of `shell_columns`."""
+    return _shell(audiences, values)
+
+
 def _shell(audiences: tuple[str, ...], row: Any) -> ShellCounts:
     bell, unread = row
     return ShellCounts(int(bell), int(unread) if audiences else None)
@@ -114,6 +132,40 @@ def view_state(
         _state_query(audiences, actor.role if shell else None),
         {"project_id": project.id, "user_id": actor.user_id or 0},
     ).one()
+    return _view(project, audiences, row, shell)
+
+
+def visible_view(
+    session: Session, *, engine: Engine, actor: Actor, project_id: int, shell: bool = False
+) -> tuple[Project, ViewState]:
+    """`projects.visible_project` (404) and `view_state` in one statement: the project row,
+    under the visibility rule, beside the view's one-row summary (a derived table)."""
+    audiences = _audiences(actor)
+    query = _visible_view_query(
+        projects.visible_query(engine, actor), audiences, actor.role if shell else None
+    )
+    params = {**projects.visible_params(actor, project_id), "user_id": actor.user_id or 0}
+    row = session.execute(query, params).first()
+    if row is None:
+        raise NotFound("Ce projet est introuvable.")
+    project: Project = row[0]
+    return project, _view(project, audiences, row[1:], shell)
+
+
+@functools.lru_cache(maxsize=64)
+def _visible_view_query(visible: Any, audiences: tuple[str, ...], shell_role: str | None) -> Any:
+    """Built once per shape of the visibility rule (its statement, cached by `projects`) and
+    of the view's statement."""
+    summary = _state_query(audiences, shell_role).subquery("vue")
+    return (
+        sa.select(Project, *summary.c)
+        .join(summary, sa.true())
+        .where(visible.whereclause if visible.whereclause is not None else sa.true())
+    )
+
+
+def _view(project: Project, audiences: tuple[str, ...], row: Any, shell: bool) -> ViewState:
+    assert project.id is not None
     counts = _shell(audiences, row[:2]) if shell else None
     head, others, figures, read_up_to, following, unread, porteur, asked, staff = row[-9:]
     return ViewState(

@@ -131,15 +131,22 @@ def at_bureau(engine: Engine, project: Project) -> bool:
 
 def visible_project(session: Session, *, engine: Engine, actor: Actor, project_id: int) -> Project:
     """Load a project for `actor`; one they may not see is reported as not existing."""
-    bureau_states = tuple(engine.bureau_states()) if actor.role == "bureau" else ()
-    query = _visible_query(
-        actor.role, actor.user_id is not None, bool(actor.regions), bureau_states
-    )
-    params = {"project_id": project_id, "user_id": actor.user_id, "regions": actor.regions}
-    project = session.exec(query, params=params).first()
-    if project is None:
+    project = session.exec(visible_query(engine, actor), params=visible_params(actor, project_id))
+    found = project.first()
+    if found is None:
         raise NotFound("Ce projet est introuvable.")
-    return project
+    return found
+
+
+def visible_query(engine: Engine, actor: Actor) -> SelectOfScalar[Project]:
+    """`visible_project`'s statement for `actor` (`visible_params`), which a caller may read
+    more beside (`project_view.visible_view`)."""
+    bureau_states = tuple(engine.bureau_states()) if actor.role == "bureau" else ()
+    return _visible_query(actor.role, actor.user_id is not None, bool(actor.regions), bureau_states)
+
+
+def visible_params(actor: Actor, project_id: int) -> dict[str, Any]:
+    return {"project_id": project_id, "user_id": actor.user_id, "regions": actor.regions}
 
 
 @functools.lru_cache(maxsize=32)

@@ -66,9 +66,13 @@ def touch(session: Session, key: str = FIGURES_KEY) -> None:
 
 def tokens(session: Session) -> dict[str, str]:
     """Every key's token of `figures_versions` (a handful of rows): one statement for all the
-    caches a request consults."""
-    rows = session.exec(select(FiguresVersion.key, FiguresVersion.token)).all()
+    caches a request consults (built once, a Core statement through the connection: every
+    cached JSON of the lists and figures reads it)."""
+    rows = session.connection().execute(_TOKENS).all()
     return {key: token for key, token in rows}
+
+
+_TOKENS = sa.select(col(FiguresVersion.key), col(FiguresVersion.token))
 
 
 def on_fact(fact: Fact) -> None:
@@ -582,13 +586,17 @@ def _year(column: Any) -> Any:
     return sa.cast(sa.extract("year", column), sa.Integer)
 
 
-def network(session: Session, *, engine: Engine, actor: Actor) -> NetworkFigures:
+def network(
+    session: Session, *, engine: Engine, actor: Actor, token: str | None = None
+) -> NetworkFigures:
     """The figures of the projects `actor` sees (the visibility rule): six grouped queries,
-    cached until a project is created or moves."""
+    cached until a project is created or moves (`token`: the figures' token, already read in
+    this transaction)."""
     return _cached(
         session,
         ("reseau", *scope_key(actor, engine)),
         lambda: _network(session, engine=engine, actor=actor),
+        token,
     )
 
 

@@ -3,10 +3,11 @@ or 404 under the visibility rule (project, document, assignment)."""
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from fastapi import Depends, Path, Query, Request
 from sqlmodel import Session
@@ -19,6 +20,7 @@ from labelflow.errors import CsrfRejected, NotFound, Unauthenticated, UnknownFil
 from labelflow.models import ConsultantAssignment, Document, Project, User, WebSession
 from labelflow.permissions import require, require_messages
 from labelflow.pipeline import ProjectFilters
+from labelflow.project_view import ViewState, visible_view
 from labelflow.projects import visible_project
 from labelflow.settings import Settings
 from labelflow.storage import Storage
@@ -96,6 +98,10 @@ class Identity:
     via: str  # "session" (web pages) or "token" (API)
     web_session: WebSession | None = None
 
+    @functools.cached_property
+    def actor(self) -> Actor:
+        return accounts.actor_of(self.user)
+
 
 def _touch_later(request: Request, session: Session, touch: Callable[[Session], None]) -> None:
     """Record activity: inside a write request's transaction, else in a short one of its own
@@ -133,7 +139,13 @@ def resolve_identity(request: Request, session: Session, settings: Settings) -> 
     return None
 
 
-def current_identity(request: Request, session: SessionDep, settings: SettingsDep) -> Identity:
+def current_identity(
+    request: Request, session: SessionDep, settings: SettingsDep, engine: EngineDep
+) -> Identity:
+    """Who signs the request (401, and the API's anti-forgery check) and, in the same sync
+    call, what its route reads before its handler (`_load_named`): every thread-pool hop costs
+    the served process about 0.2 ms of CPU, so a request's loading is one. The JSON and page
+    routers' dependency (routing.py), shared with the handlers that ask for the identity."""
     identity = resolve_identity(request, session, settings)
     if identity is None:
         raise Unauthenticated("Vous devez vous connecter.")
@@ -148,14 +160,66 @@ def current_identity(request: Request, session: SessionDep, settings: SettingsDe
         # A browser session calling the API must prove it is our page (forms send a field).
         raise CsrfRejected("Jeton anti-falsification absent ou invalide (en-tête X-CSRF-Token).")
     request.state.identity = identity
+    _load_named(request, session, engine, identity)
     return identity
+
+
+def _load_named(request: Request, session: Session, engine: Engine, identity: Identity) -> None:
+    """The objects the URL names (404 under the visibility rule), when the route asks for them
+    through the accessors of what is loaded here (`ProjectDep`, `JsonViewDep`, `PageViewDep`:
+    the project and its view's tokens; `DocumentDep`, `AssignmentDep`).
+    An id that is not one is left to the route's own validation (422)."""
+    needs = _needs(request.scope.get("route"))
+    if not needs:
+        return
+    actor = identity.actor
+    state = request.state
+    project_id = _path_id(request, "project_id")
+    if project_id is not None and (json_view in needs or page_view in needs):
+        state.project, state.view = visible_view(
+            session, engine=engine, actor=actor, project_id=project_id, shell=page_view in needs
+        )
+    elif project_id is not None and load_project in needs:
+        state.project = visible_project(session, engine=engine, actor=actor, project_id=project_id)
+    document_id = _path_id(request, "document_id")
+    if document_id is not None and load_document in needs:
+        state.document = _document(session, engine, actor, document_id)
+    assignment_id = _path_id(request, "assignment_id")
+    if assignment_id is not None and load_assignment in needs:
+        state.assignment = _assignment(session, engine, actor, assignment_id)
+
+
+def _path_id(request: Request, name: str) -> int | None:
+    """The URL's id `name` when a row may have it (else the route's validation refuses it)."""
+    raw = request.path_params.get(name)
+    if isinstance(raw, str) and raw.isascii() and raw.isdigit() and 0 < int(raw) <= MAX_ID:
+        return int(raw)
+    return None
+
+
+def _needs(route: Any) -> frozenset[Callable[..., Any]]:
+    """The accessors of `_load_named` among the route's dependencies, found once per route."""
+    if route is None:
+        return frozenset()
+    needs: frozenset[Callable[..., Any]] | None = getattr(route, "_labelflow_needs", None)
+    if needs is None:
+        found: set[Callable[..., Any]] = set()
+        pending = list(getattr(getattr(route, "dependant", None), "dependencies", ()))
+        while pending:
+            dependant = pending.pop()
+            if dependant.call in _ACCESSORS:
+                found.add(dependant.call)
+            pending.extend(dependant.dependencies)
+        needs = frozenset(found)
+        route._labelflow_needs = needs
+    return needs
 
 
 IdentityDep = Annotated[Identity, Depends(current_identity)]
 
 
 async def current_actor(identity: IdentityDep) -> Actor:
-    return accounts.actor_of(identity.user)
+    return identity.actor
 
 
 ActorDep = Annotated[Actor, Depends(current_actor)]
@@ -217,14 +281,29 @@ ProjectId = Annotated[int, Path(ge=1, le=MAX_ID, description="Identifiant du pro
 SubId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
-def load_project(
-    project_id: ProjectId, session: SessionDep, engine: EngineDep, actor: ActorDep
-) -> Project:
-    """The one place where a project is loaded for a request: the visibility rule applies."""
-    return visible_project(session, engine=engine, actor=actor, project_id=project_id)
+async def load_project(request: Request, project_id: ProjectId, identity: IdentityDep) -> Project:
+    """The one place where a project is loaded for a request: the visibility rule applies
+    (loaded with the identity, `_load_named`; `project_id` declared for its validation)."""
+    project: Project = request.state.project
+    return project
+
+
+async def json_view(request: Request, identity: IdentityDep) -> ViewState:
+    """The project JSON's tokens (`project_view.view_state`), read with the project. (Not
+    after `ProjectDep`: FastAPI would report a bad id twice. Without a project loaded, the
+    route's validation refuses the request and its handler never sees this.)"""
+    return cast(ViewState, getattr(request.state, "view", None))
+
+
+async def page_view(request: Request, identity: IdentityDep) -> ViewState:
+    """The project page's tokens and its shell's counts, read with the project (as
+    `json_view`)."""
+    return cast(ViewState, getattr(request.state, "view", None))
 
 
 ProjectDep = Annotated[Project, Depends(load_project)]
+JsonViewDep = Annotated[ViewState, Depends(json_view)]
+PageViewDep = Annotated[ViewState, Depends(page_view)]
 
 
 @dataclass
@@ -236,9 +315,7 @@ class LoadedDocument:
 DocumentId = Annotated[int, Path(ge=1, le=MAX_ID, description="Identifiant de la pièce")]
 
 
-def load_document(
-    document_id: DocumentId, session: SessionDep, engine: EngineDep, actor: ActorDep
-) -> LoadedDocument:
+def _document(session: Session, engine: Engine, actor: Actor, document_id: int) -> LoadedDocument:
     """A document is visible when its project is and the actor may read it (a superseded
     version, another audience's message attachment: `permissions.readable_documents_clause`)."""
     document = documents.get_document(session, document_id, actor=actor)
@@ -249,6 +326,14 @@ def load_document(
     except NotFound:
         raise NotFound("Cette pièce est introuvable.") from None
     return LoadedDocument(document, project)
+
+
+async def load_document(
+    request: Request, document_id: DocumentId, identity: IdentityDep
+) -> LoadedDocument:
+    """The document the URL names, loaded with the identity (`_load_named`)."""
+    loaded: LoadedDocument = request.state.document
+    return loaded
 
 
 DocumentDep = Annotated[LoadedDocument, Depends(load_document)]
@@ -267,7 +352,8 @@ AssignmentId = Annotated[int, Path(ge=1, le=MAX_ID, description="Identifiant de 
 def load_own_assignment(
     assignment_id: AssignmentId, session: SessionDep, actor: ActorDep
 ) -> ConsultantAssignment:
-    """One of the signed-in consultant's assignments (someone else's does not exist)."""
+    """One of the signed-in consultant's assignments (someone else's does not exist). Its own
+    sync call, not with the identity: its routes refuse other roles first (403, `permit`)."""
     return assignments.get_own_assignment(session, assignment_id=assignment_id, actor=actor)
 
 
@@ -280,13 +366,21 @@ class LoadedAssignment:
     project: Project
 
 
-def load_assignment(
-    assignment_id: AssignmentId, session: SessionDep, engine: EngineDep, actor: ActorDep
+def _assignment(
+    session: Session, engine: Engine, actor: Actor, assignment_id: int
 ) -> LoadedAssignment:
     """An assignment and its project, visible exactly when its project is."""
     assignment = assignments.get_assignment(session, assignment_id)
     project = visible_project(session, engine=engine, actor=actor, project_id=assignment.project_id)
     return LoadedAssignment(assignment, project)
+
+
+async def load_assignment(
+    request: Request, assignment_id: AssignmentId, identity: IdentityDep
+) -> LoadedAssignment:
+    """An assignment and its project, loaded with the identity (`_load_named`)."""
+    loaded: LoadedAssignment = request.state.assignment
+    return loaded
 
 
 AssignmentDep = Annotated[LoadedAssignment, Depends(load_assignment)]
@@ -372,3 +466,7 @@ async def known_filters_only(request: Request) -> None:
 async def known_list_parameters(request: Request) -> None:
     """Route dependency of the list: its filters, its order and its paging, nothing else (422)."""
     _refuse_unknown(request, PROJECT_FILTER_NAMES | LIST_PAGING)
+
+
+# What `_load_named` loads, by the accessor through which a route asks for it.
+_ACCESSORS = frozenset({load_project, json_view, page_view, load_document, load_assignment})

@@ -19,7 +19,7 @@ def set_etag(response: Response, version: int) -> None:
     response.headers["ETag"] = f'"{version}"'
 
 
-def if_match(
+async def if_match(
     value: Annotated[
         str | None,
         Header(alias="If-Match", description='Version du projet lue par l\'appelant : 3 ou "3"'),

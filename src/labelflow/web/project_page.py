@@ -175,16 +175,19 @@ def show_project(
     refused_anchor: str = "",
     *,
     at_home: bool = False,
+    state: ViewState | None = None,
 ) -> Response:
     """The project page; `forms`: refused forms shown again, with their reasons (never cached:
-    they are this request's)."""
+    they are this request's); `state`: the view's tokens and shell's counts, when read with
+    the project (`deps.PageViewDep`)."""
     # The signed-in user, as remembered by the pages' router dependency.
     actor: Actor = request.state.viewer
     template = project_template(actor)
     context: dict[str, Any] = {}
 
     # With the shell's counts: one statement for both.
-    state = project_view.view_state(session, project=project, actor=actor, shell=True)
+    if state is None:
+        state = project_view.view_state(session, project=project, actor=actor, shell=True)
     keep_shell(request, state.shell)
 
     def draw() -> PageBody:
@@ -211,8 +214,35 @@ def show_project(
         body = _bodies.get((project.id, actor, template, at_home), state.tokens, draw)
     if body.unread:
         _mark_read_on_view(request, session, project, actor, body.unread)
-    notice = "" if forms else _notice(body, request.query_params.get("fait", ""))
-    nav, _, _ = home_link(actor)
+    return _around(request, project, template, body, context, status_code, at_home, bool(forms))
+
+
+def cached_project_page(request: Request, project: Project, state: ViewState) -> Response | None:
+    """`show_project`'s page when its project part is cached and reading it changes nothing
+    (no unread message to mark read): no statement, so the event loop may draw it; else None."""
+    actor: Actor = request.state.viewer
+    template = project_template(actor)
+    body: PageBody | None = _bodies.hit((project.id, actor, template, False), state.tokens)
+    if body is None or body.unread:
+        return None
+    keep_shell(request, state.shell)
+    return _around(request, project, template, body, {}, 200, False, False)
+
+
+def _around(
+    request: Request,
+    project: Project,
+    template: str,
+    body: PageBody,
+    context: dict[str, Any],
+    status_code: int,
+    at_home: bool,
+    with_forms: bool,
+) -> Response:
+    """The page's shell around its project part: the request's own navigation, counts,
+    anti-forgery token and notice."""
+    notice = "" if with_forms else _notice(body, request.query_params.get("fait", ""))
+    nav, _, _ = home_link(request.state.viewer)
     shell = {
         **context,  # what the page showed when drawn now (the tests read it), else nothing
         "title": project.name,

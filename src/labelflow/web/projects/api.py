@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Query, Response, status
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
 from labelflow import dates, deadlines, events, pipeline, projects, stats
 from labelflow.actors import Actor
@@ -28,6 +29,7 @@ from labelflow.web.deps import (
     MAX_ID,
     ActorDep,
     EngineDep,
+    JsonViewDep,
     ListSortDep,
     ProjectDep,
     ProjectFiltersDep,
@@ -40,6 +42,7 @@ from labelflow.web.deps import (
 )
 from labelflow.web.etag import IfMatchDep, set_etag
 from labelflow.web.projects.present import (
+    cached_project_json,
     deadline_views,
     list_item,
     project_json,
@@ -147,11 +150,16 @@ def get_pipeline(session: SessionDep, engine: EngineDep, actor: ActorDep) -> Res
     summary="Un projet et ses actions",
     response_model=ProjectPublic,
 )
-def get_project(
-    project: ProjectDep, session: SessionDep, engine: EngineDep, actor: ActorDep
+async def get_project(
+    project: ProjectDep, view: JsonViewDep, session: SessionDep, engine: EngineDep, actor: ActorDep
 ) -> Response:
-    # The body as cached (`present.project_json`), not validated and serialised again.
-    response = Response(project_json(session, engine, project, viewer=actor), media_type=JSON)
+    # Async: the project and its view's tokens were read with the identity (one thread-pool
+    # hop); the body as cached (`present.project_json`) is answered from here, not validated
+    # and serialised again; only a miss draws it in the thread pool.
+    body = cached_project_json(project, view) or await run_in_threadpool(
+        project_json, session, engine, project, viewer=actor, state=view
+    )
+    response = Response(body, media_type=JSON)
     set_etag(response, project.version)
     return response
 

@@ -11,8 +11,9 @@ from urllib.parse import urlencode
 from fastapi import Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
-from labelflow import assignments, deadlines, messages, pipeline, projects
+from labelflow import assignments, deadlines, pipeline, projects
 from labelflow.errors import NotFound
 from labelflow.models import Project
 from labelflow.permissions import ASSIGNMENT_DECLARE, PIPELINE_READ, PROJECT_WRITE, allows
@@ -24,6 +25,7 @@ from labelflow.web.deps import (
     MAX_ID,
     ActorDep,
     EngineDep,
+    PageViewDep,
     ProjectDep,
     SessionDep,
     SubId,
@@ -39,11 +41,12 @@ from labelflow.web.forms import (
     TransitionForm,
     refusal,
 )
-from labelflow.web.project_page import show_project, submit
+from labelflow.web.project_page import cached_project_page, show_project, submit
 from labelflow.web.projects.history import history_page as history_context
 from labelflow.web.projects.present import (
     criterion_label,
     dashboard,
+    dashboard_context,
     figure_filter_labels,
     home_projects,
     list_item,
@@ -54,7 +57,7 @@ from labelflow.web.projects.present import (
     state_choices,
     state_label,
 )
-from labelflow.web.routing import PART_MARK, page_router, render, render_with
+from labelflow.web.routing import PART_MARK, keep_shell, page_router, render, render_kept
 from labelflow.web.templating import Drawings
 from labelflow.workflow import Engine, mermaid
 
@@ -69,17 +72,25 @@ def home(request: Request, session: SessionDep, engine: EngineDep, actor: ActorD
     """The home page of the signed-in role: the pipeline for staff, the agenda for the Bureau,
     else their own projects (a porteur's only project at once)."""
     if allows(actor, PIPELINE_READ):
-        context = dashboard(session, engine, actor)
+        key, figures_page = dashboard(session, engine, actor)
+        keep_shell(request, figures_page.shell)
+        figures = figures_page.value
         technical = abilities(actor).get("technical", False)
 
         def draw() -> str:
             template = request.app.state.templates.env.get_template("_dashboard.html")
+            context = dashboard_context(figures, actor)
             return str(template.render(**context, viewer_can={"technical": technical}))
 
-        # The page's content drawn once per cached figures (and rights), the shell per request.
-        drawn = context["figures"].drawings.get(technical, draw)
-        return render_with(
-            request, "dashboard.html", {**context, "content_html": PART_MARK}, {PART_MARK: drawn}
+        # The whole page drawn once per cached figures and shell; its content once per figures
+        # (and rights), whoever's shell is around it.
+        return render_kept(
+            request,
+            key,
+            figures_page.tokens,
+            "dashboard.html",
+            lambda: {**dashboard_context(figures, actor), "content_html": PART_MARK},
+            lambda: {PART_MARK: figures.drawings.get(technical, draw)},
         )
     if actor.role == "bureau":
         return render(request, "bureau_agenda.html", agenda_page(session, engine, actor))
@@ -132,6 +143,9 @@ class ListPage:
     total: int
     owner_choices: list[tuple[str, str]]
     tables: Drawings = field(default_factory=Drawings, repr=False)
+
+    def ids(self) -> list[int]:
+        return [item.id for item in self.items]
 
     def table(self, request: Request, unread: dict[int, int], **context: Any) -> str:
         def draw() -> str:
@@ -206,50 +220,55 @@ def project_list(
         items = [list_item(engine, row) for row in rows]
         return ListPage(items, total, staff_choices(session, actor))
 
-    # The same until a fact, the figures or the day change them (one statement when cached).
+    # The same until a fact, the figures or the day change them; when cached, one statement
+    # with the shell's counts and the viewer's own: which of these threads they have not read.
     key = ("liste-page", actor.is_staff, *pipeline.list_key(actor, engine, filters, sort, offset))
-    listing = pipeline.cached(session, key, listed)
+    page_read = pipeline.cached_page(session, key, listed, actor=actor, listed=ListPage.ids)
+    keep_shell(request, page_read.shell)
+    listing, unread = page_read.value, page_read.unread
     items, total = listing.items, listing.total
-    # The viewer's own: which of these projects' threads they have not read.
-    unread = messages.unread_counts(session, project_ids=[item.id for item in items], actor=actor)
-    params = {
-        k: v
-        for k, v in {
-            "state": state,
-            "kind": kind,
-            "region": region,
-            "overdue": overdue if overdue in OVERDUE_CHOICES else "",
-            "q": q,
-            "due_soon": due_soon if due_soon in OVERDUE_CHOICES else "",
-            "suspended": suspended if suspended in OVERDUE_CHOICES else "",
-            "staff_owner": staff_owner if owner_id is not None else "",
-            "reached": reached,
-            "left": left,
-            **{name: str(value) for name, value in figure_years.items() if value is not None},
-        }.items()
-        if v
-    }
-    # The order is not a filter: kept in the pages' links and the JSON twin, not in `filtered`.
-    order = {"sort": sort} if sort != "recent" else {}
-    # The API's filters (its exports take the same, for every page at once).
-    filter_params: dict[str, Any] = dict(params)
-    if owner_id is not None:
-        filter_params["staff_owner"] = owner_id
-    if search_refused:
-        del filter_params["q"]
-    for flag in ("overdue", "due_soon", "suspended"):
-        if flag in params:
-            filter_params[flag] = "true" if OVERDUE_CHOICES[params[flag]] else "false"
-    api_params: dict[str, Any] = {**filter_params, **order, "limit": PAGE_SIZE, "offset": offset}
     pages = max(1, -(-total // PAGE_SIZE))
 
-    def page_url(number: int) -> str:
-        return "/projects?" + urlencode({**params, **order, "page": number})
+    def context() -> dict[str, Any]:
+        params = {
+            k: v
+            for k, v in {
+                "state": state,
+                "kind": kind,
+                "region": region,
+                "overdue": overdue if overdue in OVERDUE_CHOICES else "",
+                "q": q,
+                "due_soon": due_soon if due_soon in OVERDUE_CHOICES else "",
+                "suspended": suspended if suspended in OVERDUE_CHOICES else "",
+                "staff_owner": staff_owner if owner_id is not None else "",
+                "reached": reached,
+                "left": left,
+                **{name: str(value) for name, value in figure_years.items() if value is not None},
+            }.items()
+            if v
+        }
+        # The order is not a filter: kept in the pages' links and the JSON twin, not in `filtered`.
+        order = {"sort": sort} if sort != "recent" else {}
+        # The API's filters (its exports take the same, for every page at once).
+        filter_params: dict[str, Any] = dict(params)
+        if owner_id is not None:
+            filter_params["staff_owner"] = owner_id
+        if search_refused:
+            del filter_params["q"]
+        for flag in ("overdue", "due_soon", "suspended"):
+            if flag in params:
+                filter_params[flag] = "true" if OVERDUE_CHOICES[params[flag]] else "false"
+        api_params: dict[str, Any] = {
+            **filter_params,
+            **order,
+            "limit": PAGE_SIZE,
+            "offset": offset,
+        }
 
-    return render_with(
-        request,
-        "projects.html",
-        {
+        def page_url(number: int) -> str:
+            return "/projects?" + urlencode({**params, **order, "page": number})
+
+        return {
             "items": items,
             "rows_html": PART_MARK,
             "total": total,
@@ -272,9 +291,9 @@ def project_list(
             "figure_filters": figure_filter_labels(engine, params),
             "sort": sort,
             "sort_urls": {
-                key: "/projects?"
-                + urlencode({**params, **({"sort": key} if key != "recent" else {})})
-                for key in pipeline.SORTS
+                name: "/projects?"
+                + urlencode({**params, **({"sort": name} if name != "recent" else {})})
+                for name in pipeline.SORTS
             },
             "filtered": bool(params),
             "search_error": (
@@ -288,8 +307,16 @@ def project_list(
             "owner_choices": listing.owner_choices,
             "json_url": "/api/v1/projects?" + urlencode(api_params),
             "export_query": urlencode({**filter_params, **order}),
-        },
-        {PART_MARK: listing.table(request, unread, page=page, pages=pages, sort=sort)},
+        }
+
+    # Drawn once per cached list, query and unread counts (and shell): `render_kept`.
+    return render_kept(
+        request,
+        (key, request.scope["query_string"], tuple(sorted(unread.items()))),
+        page_read.tokens,
+        "projects.html",
+        context,
+        lambda: {PART_MARK: listing.table(request, unread, page=page, pages=pages, sort=sort)},
     )
 
 
@@ -317,10 +344,15 @@ def create_project(
 
 
 @router.get("/projects/{project_id}")
-def project_page(
-    request: Request, project: ProjectDep, session: SessionDep, engine: EngineDep
+async def project_page(
+    request: Request, project: ProjectDep, view: PageViewDep, session: SessionDep, engine: EngineDep
 ) -> Response:
-    return show_project(request, session, engine, project)
+    # Async, as the project JSON (its project and view read with the identity): the page from
+    # its cached part here, else drawn in the thread pool.
+    page = cached_project_page(request, project, view)
+    if page is None:
+        page = await run_in_threadpool(show_project, request, session, engine, project, state=view)
+    return page
 
 
 @router.get("/projects/{project_id}/history")

@@ -4,20 +4,21 @@ templates use, the workflow page's sentences, the timeline, and each role's home
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
 from sqlmodel import Session
 
-from labelflow import accounts, dates, deadlines, messages, pipeline, project_view, stats
+from labelflow import accounts, dates, deadlines, messages, pipeline, stats
 from labelflow.actors import Actor
 from labelflow.cache import Cache
 from labelflow.criteria import OUTCOME_LABELS, Facts
 from labelflow.french import typeset
 from labelflow.models import Deadline, Event, Project, User
 from labelflow.pipeline import ProjectFilters, ProjectRow
+from labelflow.project_view import ViewState
 from labelflow.projects import evaluate, load_facts
 from labelflow.schemas import (
     ActionEvaluation,
@@ -215,11 +216,13 @@ _project_json = Cache("projet-json", size=1024)
 VIEWER_FIELDS = {"unread_messages", "awaiting_reply_from"}
 
 
-def project_json(session: Session, engine: Engine, project: Project, *, viewer: Actor) -> bytes:
+def project_json(
+    session: Session, engine: Engine, project: Project, *, viewer: Actor, state: ViewState
+) -> bytes:
     """`project_public` as JSON, its shared part cached under the project's tokens
-    (`project_view`); the viewer's unread count and who the thread waits for, read each time."""
+    (`project_view`, `state`); the viewer's unread count and who the thread waits for, read
+    each time (in `state`)."""
     assert project.id is not None
-    state = project_view.view_state(session, project=project, actor=viewer)
 
     def shared() -> bytes:
         public = project_public(
@@ -232,7 +235,17 @@ def project_json(session: Session, engine: Engine, project: Project, *, viewer: 
         )
         return public.model_dump_json(exclude=VIEWER_FIELDS).encode()
 
-    body = _project_json.get(project.id, state.tokens.of_project, shared)
+    return _with_viewer(_project_json.get(project.id, state.tokens.of_project, shared), state)
+
+
+def cached_project_json(project: Project, state: ViewState) -> bytes | None:
+    """`project_json` when its shared part is cached (no statement: the event loop may call
+    it), else None."""
+    body: bytes | None = _project_json.hit(project.id, state.tokens.of_project)
+    return None if body is None else _with_viewer(body, state)
+
+
+def _with_viewer(body: bytes, state: ViewState) -> bytes:
     own = json.dumps({"unread_messages": state.unread, "awaiting_reply_from": state.awaiting})
     return body[:-1] + b"," + own[1:].encode()
 
@@ -416,9 +429,11 @@ class DashboardFigures:
     drawings: Drawings = field(default_factory=Drawings, repr=False)
 
 
-def dashboard(session: Session, engine: Engine, actor: Actor) -> dict[str, Any]:
-    """The staff home page: the pipeline, each number linking to its filtered list, and the
-    projects waiting for an answer (`messages`), among the projects `actor` sees."""
+def dashboard(
+    session: Session, engine: Engine, actor: Actor
+) -> tuple[Hashable, pipeline.Page[DashboardFigures]]:
+    """The staff home page's figures: the pipeline, and the projects waiting for an answer
+    (`messages`), among the projects `actor` sees; with their cache key."""
 
     def compute() -> DashboardFigures:
         return DashboardFigures(
@@ -426,8 +441,13 @@ def dashboard(session: Session, engine: Engine, actor: Actor) -> dict[str, Any]:
             **waiting_lists(session, engine, actor),
         )
 
-    # Until a fact or the day changes them (one statement when cached).
-    figures = pipeline.cached(session, ("tableau-page", *stats.scope_key(actor, engine)), compute)
+    # Until a fact or the day changes them (one statement when cached, the shell's counts too).
+    key = ("tableau-page", *stats.scope_key(actor, engine))
+    return key, pipeline.cached_page(session, key, compute, actor=actor)
+
+
+def dashboard_context(figures: DashboardFigures, actor: Actor) -> dict[str, Any]:
+    """The staff home page's context: each number linking to its filtered list."""
     return {
         "figures": figures,
         "pipeline": figures.pipeline,

@@ -6,10 +6,10 @@ from __future__ import annotations
 from fastapi import Request
 from fastapi.responses import Response
 
-from labelflow import stats
+from labelflow import dates, pipeline, stats
 from labelflow.permissions import PIPELINE_READ
 from labelflow.web.deps import ActorDep, EngineDep, SessionDep, permit
-from labelflow.web.routing import PART_MARK, page_router, render_with
+from labelflow.web.routing import PART_MARK, keep_shell, page_router, render_kept
 from labelflow.web.stats.present import KIND_NAMES, charts, fragment, rate_views
 
 router = page_router()
@@ -19,7 +19,10 @@ router = page_router()
 def network_page(
     request: Request, session: SessionDep, engine: EngineDep, actor: ActorDep
 ) -> Response:
-    figures = stats.network(session, engine=engine, actor=actor)
+    # The figures' token and the shell's counts in one statement.
+    state = pipeline.page_state(session, actor=actor)
+    keep_shell(request, state.shell)
+    figures = stats.network(session, engine=engine, actor=actor, token=state.figures)
     env = request.app.state.templates.env
 
     def draw() -> str:
@@ -31,10 +34,14 @@ def network_page(
             )
         )
 
-    return render_with(
+    # The page drawn once per cached figures and shell; the charts and their tables once per
+    # cached figures, whoever's shell is around them.
+    return render_kept(
         request,
+        ("reseau-page", *stats.scope_key(actor, engine)),
+        None if state.figures is None else (state.figures, dates.today()),
         "stats_network.html",
-        {
+        lambda: {
             "figures": figures,
             "figures_html": PART_MARK,
             "kind_names": KIND_NAMES,
@@ -42,6 +49,5 @@ def network_page(
             "nav": "stats",
             "json_url": "/api/v1/stats/network",
         },
-        # The charts and their tables: drawn once per cached figures.
-        {PART_MARK: fragment(figures, "page", draw)},
+        lambda: {PART_MARK: fragment(figures, "page", draw)},
     )
