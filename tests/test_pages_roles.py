@@ -249,6 +249,8 @@ def test_porteur_is_refused_actions_and_other_projects(
     assert hidden_project.status_code == 404
     assert "Page introuvable" in text_of(hidden_project)
     assert other["name"] not in text_of(hidden_project)
+    # Drawn for the signed-in porteur: her navigation, as on her own pages.
+    assert nav_labels(hidden_project.text) == nav_labels(browser.get("/").text) != []
     assert (
         browser.post(
             f"/projects/{other['id']}/documents",

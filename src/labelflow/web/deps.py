@@ -160,8 +160,24 @@ def current_identity(
         # A browser session calling the API must prove it is our page (forms send a field).
         raise CsrfRejected("Jeton anti-falsification absent ou invalide (en-tête X-CSRF-Token).")
     request.state.identity = identity
-    _load_named(request, session, engine, identity)
+    try:
+        _load_named(request, session, engine, identity)
+    except Exception:
+        # A page's 404 or 403 is drawn for the signed-in user (their navigation, their bell),
+        # though the page's own dependency (routing.remember_viewer) never ran.
+        keep_viewer(request, identity, session)
+        raise
     return identity
+
+
+def keep_viewer(request: Request, identity: Identity, session: Session) -> None:
+    """Keep a plain snapshot of who is signed in for the templates: an error page is rendered
+    after the request's database session is rolled back and closed, when the row is unusable.
+    With it, the session through which `routing.shell` reads the shell's counts."""
+    request.state.viewer = identity.actor
+    request.state.shell_session = session
+    web_session = identity.web_session
+    request.state.csrf_token = web_session.csrf_token if web_session is not None else ""
 
 
 def _load_named(request: Request, session: Session, engine: Engine, identity: Identity) -> None:

@@ -18,11 +18,11 @@ from starlette._utils import get_route_path
 from starlette.routing import Match
 from starlette.types import Scope
 
-from labelflow import accounts, project_view
+from labelflow import project_view
 from labelflow.cache import Cache
 from labelflow.db import transaction
 from labelflow.project_view import ShellCounts
-from labelflow.web.deps import IdentityDep, SessionDep, csrf_form, current_identity
+from labelflow.web.deps import IdentityDep, SessionDep, csrf_form, current_identity, keep_viewer
 
 API_PREFIX = "/api/v1"
 
@@ -61,14 +61,9 @@ def api_router(**options: Any) -> APIRouter:
 
 
 async def remember_viewer(request: Request, identity: IdentityDep, session: SessionDep) -> None:
-    """Keep a plain snapshot of who is signed in for the templates: an error page is rendered
-    after the request's database session is rolled back and closed, when the row is unusable.
-    With it, the session through which `shell` reads the shell's counts when the page draws
-    it. Async: it runs no query (no thread-pool hop)."""
-    request.state.viewer = accounts.actor_of(identity.user)
-    request.state.shell_session = session
-    web_session = identity.web_session
-    request.state.csrf_token = web_session.csrf_token if web_session is not None else ""
+    """A page's snapshot of its viewer (`deps.keep_viewer`). Async: it runs no query (no
+    thread-pool hop)."""
+    keep_viewer(request, identity, session)
 
 
 def shell(request: Request) -> ShellCounts | None:
