@@ -77,43 +77,30 @@ class ViewState:
     shell: ShellCounts | None = None
 
 
-def _audiences(actor: Actor) -> tuple[str, ...]:
+def reader_audiences(actor: Actor) -> tuple[str, ...]:
+    """The messages' audiences `actor` reads (none: a role without messages)."""
     return tuple(message_audiences(actor)) if actor.user_id is not None else ()
 
 
 def shell_counts(session: Session, *, actor: Actor) -> ShellCounts:
     """The page shell's counts: one statement, built once per role."""
-    audiences = _audiences(actor)
+    audiences = reader_audiences(actor)
     row = session.execute(
-        sa.select(*_shell_columns(actor.role, audiences)), {"user_id": actor.user_id or 0}
+        sa.select(*shell_columns(actor.role, audiences)), {"user_id": actor.user_id or 0}
     ).one()
-    return _shell(audiences, row)
+    return shell_of(audiences, row)
 
 
-def reader_audiences(actor: Actor) -> tuple[str, ...]:
-    """The messages' audiences `actor` reads (none: a role without messages)."""
-    return _audiences(actor)
-
-
-def shell_columns(role: str, audiences: tuple[str, ...]) -> tuple[Any, ...]:
-    """The shell's counts as two columns (scalar subqueries, parameter `user_id`) for a page's
-    own statement (`pipeline.page_state`), which reads them back with `shell_of`."""
-    return _shell_columns(role, audiences)
-
-
-def shell_of(audiences: tuple[str, ...], values: Any) -> ShellCounts:
+def shell_of(audiences: tuple[str, ...], row: Any) -> ShellCounts:
     """The shell's counts from the two values of `shell_columns`."""
-    return _shell(audiences, values)
-
-
-def _shell(audiences: tuple[str, ...], row: Any) -> ShellCounts:
     bell, unread = row
     return ShellCounts(int(bell), int(unread) if audiences else None)
 
 
 @functools.lru_cache(maxsize=16)
-def _shell_columns(role: str, audiences: tuple[str, ...]) -> tuple[Any, ...]:
-    """The shell's counts as scalar subqueries: parameter `user_id`."""
+def shell_columns(role: str, audiences: tuple[str, ...]) -> tuple[Any, ...]:
+    """The shell's counts as two scalar subqueries (parameter `user_id`), for a statement of
+    their own (`shell_counts`) or a page's (`view_state`, `pipeline.page_state`)."""
     user_id = sa.bindparam("user_id", type_=sa.Integer)
     return (
         notifications.unread_count(user_id).label("bell"),
@@ -127,7 +114,7 @@ def view_state(
     """The tokens, the viewer's unread count and who the thread waits for (`shell`: and the
     page shell's counts): one statement."""
     assert project.id is not None
-    audiences = _audiences(actor)
+    audiences = reader_audiences(actor)
     row = session.execute(
         _state_query(audiences, actor.role if shell else None),
         {"project_id": project.id, "user_id": actor.user_id or 0},
@@ -140,7 +127,7 @@ def visible_view(
 ) -> tuple[Project, ViewState]:
     """`projects.visible_project` (404) and `view_state` in one statement: the project row,
     under the visibility rule, beside the view's one-row summary (a derived table)."""
-    audiences = _audiences(actor)
+    audiences = reader_audiences(actor)
     query = _visible_view_query(
         projects.visible_query(engine, actor), audiences, actor.role if shell else None
     )
@@ -166,7 +153,7 @@ def _visible_view_query(visible: Any, audiences: tuple[str, ...], shell_role: st
 
 def _view(project: Project, audiences: tuple[str, ...], row: Any, shell: bool) -> ViewState:
     assert project.id is not None
-    counts = _shell(audiences, row[:2]) if shell else None
+    counts = shell_of(audiences, row[:2]) if shell else None
     head, others, figures, read_up_to, following, unread, porteur, asked, staff = row[-9:]
     return ViewState(
         Tokens(
@@ -200,7 +187,7 @@ def _state_query(audiences: tuple[str, ...], shell_role: str | None) -> Any:
     following = select(func.count(col(ProjectFollower.id))).where(
         col(ProjectFollower.project_id) == project_id, col(ProjectFollower.user_id) == user_id
     )
-    shell = _shell_columns(shell_role, audiences) if shell_role is not None else ()
+    shell = shell_columns(shell_role, audiences) if shell_role is not None else ()
     return messages.thread_query(
         audiences,
         *shell,

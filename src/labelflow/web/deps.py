@@ -160,17 +160,13 @@ def current_identity(
         # A browser session calling the API must prove it is our page (forms send a field).
         raise CsrfRejected("Jeton anti-falsification absent ou invalide (en-tête X-CSRF-Token).")
     request.state.identity = identity
-    try:
-        _load_named(request, session, engine, identity)
-    except Exception:
-        # A page's 404 or 403 is drawn for the signed-in user (their navigation, their bell),
-        # though the page's own dependency (routing.remember_viewer) never ran.
-        keep_viewer(request, identity, session)
-        raise
+    # Before anything that may fail: a page's 404 or 403 is drawn for the signed-in user.
+    _keep_viewer(request, identity, session)
+    _load_named(request, session, engine, identity)
     return identity
 
 
-def keep_viewer(request: Request, identity: Identity, session: Session) -> None:
+def _keep_viewer(request: Request, identity: Identity, session: Session) -> None:
     """Keep a plain snapshot of who is signed in for the templates: an error page is rendered
     after the request's database session is rolled back and closed, when the row is unusable.
     With it, the session through which `routing.shell` reads the shell's counts."""

@@ -22,7 +22,7 @@ from labelflow import project_view
 from labelflow.cache import Cache
 from labelflow.db import transaction
 from labelflow.project_view import ShellCounts
-from labelflow.web.deps import IdentityDep, SessionDep, csrf_form, current_identity, keep_viewer
+from labelflow.web.deps import csrf_form, current_identity
 
 API_PREFIX = "/api/v1"
 
@@ -60,12 +60,6 @@ def api_router(**options: Any) -> APIRouter:
     return ConceptRouter(prefix=API_PREFIX, dependencies=[Depends(current_identity)], **options)
 
 
-async def remember_viewer(request: Request, identity: IdentityDep, session: SessionDep) -> None:
-    """A page's snapshot of its viewer (`deps.keep_viewer`). Async: it runs no query (no
-    thread-pool hop)."""
-    keep_viewer(request, identity, session)
-
-
 def shell(request: Request) -> ShellCounts | None:
     """What the page's shell counts for the signed-in user (None: no one is), read once per
     request unless the page read it with its own statement (`keep_shell`): in the request's
@@ -90,7 +84,7 @@ def keep_shell(request: Request, counts: ShellCounts | None) -> None:
 
 
 # Pages need a signed-in user (else: the login page) and forms their anti-forgery token.
-PAGE_DEPENDENCIES = [Depends(remember_viewer), Depends(csrf_form)]
+PAGE_DEPENDENCIES = [Depends(current_identity), Depends(csrf_form)]
 
 
 def page_router() -> APIRouter:
