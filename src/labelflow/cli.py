@@ -178,6 +178,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     _refuse_unsafe(settings)
 
     import uvicorn  # noqa: PLC0415
+    from uvicorn.supervisors import Multiprocess  # noqa: PLC0415
 
     from labelflow.web.app import create_app  # noqa: PLC0415
 
@@ -201,16 +202,28 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     if settings.demo:
         _print_demo_logins(db)
     processes = settings.processes
+    config = uvicorn.Config(
+        SERVED_APP if processes > 1 else app,
+        factory=processes > 1,
+        workers=processes,
+        **server_options(settings),
+    )
+    server = uvicorn.Server(config)
+    stop = threading.Event()  # SIGTERM or SIGINT received: serve no more, stop the worker
+
     if processes > 1:
         # Each process builds its own app from the same environment (uvicorn spawns them and
         # restarts one that dies); this one supervises them and runs the worker, if any.
         print(f"{processes} processus servent les requêtes, sur la même base.")
 
         def run() -> None:
-            uvicorn.run(SERVED_APP, factory=True, workers=processes, **server_options(settings))
+            supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+            # A signal received before the supervisor took the handlers over is not lost.
+            if stop.is_set():
+                supervisor.should_exit.set()
+            supervisor.run()
 
     else:
-        server = uvicorn.Server(uvicorn.Config(app, **server_options(settings)))
 
         def run() -> None:
             server.run()
@@ -225,18 +238,22 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             settings=settings,
             runtime=app.state.runtime,
             poll_seconds=settings.worker_poll_seconds,
+            stop=stop,
         )
         print("Tâches : un worker tourne dans ce processus (LABELFLOW_WORKER=false pour aucun).")
     sys.stdout.flush()
     if background is None:
         run()
         return 0
-    thread, stop = background
 
     # uvicorn shuts down on SIGTERM/SIGINT, then raises the signal again once its own handlers
-    # are gone: this one turns that into the worker's stop, so the process exits cleanly.
+    # are gone: this one turns that into the worker's stop, so the process exits cleanly. A
+    # signal that arrives before uvicorn installed its handlers lands here too: the server
+    # then stops right after its start-up instead of serving on (a stop just after a start
+    # was once ignored, and the process had to be killed).
     def on_signal(signum: int, _frame: Any) -> None:
         stop.set()
+        server.should_exit = True
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, on_signal)
@@ -245,7 +262,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         stop.set()
         # A job in flight finishes first (at most an SMTP exchange: its timeout, and a margin).
-        thread.join(timeout=settings.smtp_timeout_seconds + 5)
+        background.join(timeout=settings.smtp_timeout_seconds + 5)
     return 0
 
 

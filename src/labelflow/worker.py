@@ -142,10 +142,14 @@ def run(
 
 
 def start_thread(
-    engine: Engine, *, settings: Settings, runtime: Runtime | None, poll_seconds: float = 1.0
-) -> tuple[threading.Thread, threading.Event]:
-    """A worker in a daemon thread of this process (`labelflow serve`), and its stop switch."""
-    stop = threading.Event()
+    engine: Engine,
+    *,
+    settings: Settings,
+    runtime: Runtime | None,
+    stop: threading.Event,
+    poll_seconds: float = 1.0,
+) -> threading.Thread:
+    """A worker in a daemon thread of this process (`labelflow serve`), until `stop` is set."""
     thread = threading.Thread(
         target=run,
         kwargs={
@@ -159,4 +163,4 @@ def start_thread(
         daemon=True,
     )
     thread.start()
-    return thread, stop
+    return thread
