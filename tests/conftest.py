@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, make_url, text
+from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlmodel import SQLModel
 
 from labelflow import accounts, cache, consequences, migrate
 from labelflow.actors import SYSTEM
-from labelflow.db import make_engine, transaction
+from labelflow.db import READ_OPTION, make_engine, transaction
 from labelflow.models import User
 from labelflow.schemas import UserCreate
 from labelflow.settings import PROJECT_ROOT, Settings
@@ -64,10 +64,24 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         admin.dispose()
 
 
+WRITES = ("INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER")
+
+
+def _refuse_writes_of_reads(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+    """A read request (GET) writes nothing through its session: on PostgreSQL it runs in
+    autocommit (`db.read_engine`), where two writes would not be one transaction. Its
+    writes (a session's activity) go through a short transaction of their own."""
+    if conn.get_execution_options().get(READ_OPTION) and statement.lstrip().upper().startswith(
+        WRITES
+    ):
+        raise AssertionError(f"a read request wrote through its session: {statement[:200]}")
+
+
 @pytest.fixture(scope="session")
 def db(database_url: str) -> Iterator[Engine]:
     engine = make_engine(database_url)
     migrate.upgrade(engine)
+    event.listen(engine, "before_cursor_execute", _refuse_writes_of_reads)
     yield engine
     engine.dispose()
 

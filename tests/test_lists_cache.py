@@ -242,3 +242,37 @@ def test_the_pages_kept_whole_follow_the_reads_that_are_no_facts(
     assert {count for count, _, _ in after.values()} == {"Messages"}
     assert {bell for _, bell, _ in after.values()} == {"Notifications, aucune non lue"}
     assert not after["/projects"][2]
+
+
+def test_a_kept_list_page_and_project_json_cost_one_thread_pool_hop(
+    client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each hop to the thread pool costs the served process about 0.2 ms of CPU: a kept list
+    page is answered from the event loop with what the identity's hop read (its tokens, its
+    shell, the viewer's unread counts of the page that query gave last), as the project JSON
+    is. A new query, or a page no longer kept, takes the second hop to be drawn."""
+    import anyio.to_thread
+
+    project = create_project(client, name="Régie comptée")
+    hops: list[str] = []
+    run_sync = anyio.to_thread.run_sync
+
+    async def counted(func: Any, *args: Any, **kwargs: Any) -> Any:
+        hops.append(getattr(func, "__name__", repr(func)))
+        return await run_sync(func, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
+
+    def hops_of(path: str, accept: str = "text/html") -> int:
+        hops.clear()
+        assert client.get(path, headers={"Accept": accept}).status_code == 200
+        return len(hops)
+
+    for path in ("/projects", "/projects?sort=prevision&state=groupe_projet"):
+        assert hops_of(path) == 2, path  # drawn: its handler's hop besides the identity's
+        assert hops_of(path) == 1, hops  # kept
+    create_project(client, name="Une de plus")  # a fact: the kept pages are stale
+    assert hops_of("/projects") == 2
+    assert hops_of("/projects") == 1
+    assert hops_of(f"/api/v1/projects/{project['id']}", "application/json") in (1, 2)
+    assert hops_of(f"/api/v1/projects/{project['id']}", "application/json") == 1

@@ -13,6 +13,7 @@ while another one holds SQLite's write lock or a PostgreSQL row lock waiting for
 from __future__ import annotations
 
 import threading
+import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -20,13 +21,14 @@ from typing import Any
 
 from psycopg import pq as psycopg_pq
 from sqlalchemy import Engine, create_engine, event, make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.pool import QueuePool
 from sqlmodel import Session
 
 from labelflow.settings import DEFAULT_REQUESTS_IN_FLIGHT
 
 WRITE_OPTION = "labelflow_write"
+READ_OPTION = "labelflow_read"
 
 
 def make_engine(
@@ -45,7 +47,9 @@ def make_engine(
         "pool_timeout": pool_timeout,
     }
     if not url.startswith("sqlite"):
-        return create_engine(url, echo=echo, pool_pre_ping=True, **pool)
+        engine = create_engine(url, echo=echo, **pool)
+        _ping_idle_connections(engine)
+        return engine
 
     if make_url(url).database in (None, "", ":memory:"):
         pool = {}  # one private database per connection: SQLAlchemy's own pool for it
@@ -75,6 +79,49 @@ def make_engine(
     return engine
 
 
+# A pooled connection idle for this long is pinged before it is handed out: the database
+# restarted meanwhile, a fresh connection replaces it and no request sees the dead one. One
+# used more recently is not: SQLAlchemy's pre-ping was a round trip per request (55 µs of the
+# served process's CPU) under load, when a connection that has just answered is alive. One
+# that dies within the second fails its request (503) and SQLAlchemy renews the whole pool.
+PING_AFTER_IDLE_SECONDS = 1.0
+_IDLE_SINCE = "labelflow_idle_since"
+
+
+def _ping_idle_connections(engine: Engine) -> None:
+    def idle(_dbapi_conn: Any, record: Any, *_: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    def checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        if time.monotonic() - record.info.get(_IDLE_SINCE, 0.0) < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            _select_one(engine, dbapi_conn)
+        except Exception as exc:
+            # The pool drops this connection and hands out a new one (three tries).
+            raise DisconnectionError("connexion perdue") from exc
+
+    event.listen(engine, "connect", idle)
+    event.listen(engine, "checkin", idle)
+    event.listen(engine, "checkout", checkout)
+
+
+def _select_one(engine: Engine, dbapi: Any) -> None:
+    """`SELECT 1` on a DB-API connection outside any transaction; raises when it fails."""
+    pgconn = getattr(dbapi, "pgconn", None)
+    if pgconn is not None:  # psycopg: libpq's own call, without a cursor (a third of it)
+        result = pgconn.exec_(b"SELECT 1")
+        if result.status != psycopg_pq.ExecStatus.TUPLES_OK:
+            raise engine.dialect.loaded_dbapi.OperationalError(pgconn.get_error_message())
+        return
+    cursor = dbapi.cursor()
+    try:
+        cursor.execute("SELECT 1")
+        cursor.fetchall()
+    finally:
+        cursor.close()
+
+
 def pool_capacity(engine: Engine) -> int | None:
     """How many requests the engine's pool serves at once (None: not a sized pool)."""
     pool = engine.pool
@@ -84,6 +131,27 @@ def pool_capacity(engine: Engine) -> int | None:
 def write_engine(engine: Engine) -> Engine:
     """The same pool, flagged so that SQLite takes the write lock at BEGIN."""
     return engine.execution_options(**{WRITE_OPTION: True})
+
+
+_READ_ENGINES: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+
+
+def read_engine(engine: Engine) -> Engine:
+    """The same pool, for a read request's session (flagged: the tests refuse a write there).
+
+    On PostgreSQL in autocommit: at READ COMMITTED every statement sees what was committed
+    before it started, inside a transaction or not, so a read sees the same and saves the
+    BEGIN and COMMIT round trips (about 45 µs of the served process's CPU per request). On
+    SQLite the deferred transaction stays: its BEGIN is a local call, and it gives the
+    request's statements one snapshot.
+    """
+    found = _READ_ENGINES.get(engine)
+    if found is None:
+        options: dict[str, Any] = {READ_OPTION: True}
+        if engine.dialect.name == "postgresql":
+            options["isolation_level"] = "AUTOCOMMIT"
+        found = _READ_ENGINES[engine] = engine.execution_options(**options)
+    return found
 
 
 @contextmanager
@@ -103,10 +171,10 @@ class _Pinger:
     """The health check's connection: one per engine, outside its pool, in autocommit.
 
     A load balancer polls `/healthz`. Through the pool, PostgreSQL's `SELECT 1` cost four
-    round trips (the checkout's pre-ping, the statement's implicit BEGIN, the statement, the
+    round trips (a ping at checkout, the statement's implicit BEGIN, the statement, the
     reset's ROLLBACK on return) and 240 µs of CPU; here one round trip, 20 µs. A connection
-    that fails is dropped and one new connection is tried at once, as the pool's pre-ping
-    would: the check fails exactly while the database does not answer.
+    that fails is dropped and one new connection is tried at once, as the pool's checkout
+    does: the check fails exactly while the database does not answer.
     """
 
     def __init__(self, engine: Engine) -> None:
@@ -122,20 +190,6 @@ class _Pinger:
         pooled.detach()  # closed by us, never handed back to the pool
         self.engine.dialect.set_isolation_level(dbapi, "AUTOCOMMIT")
         return dbapi
-
-    def _round_trip(self, dbapi: Any) -> None:
-        pgconn = getattr(dbapi, "pgconn", None)
-        if pgconn is not None:  # psycopg: libpq's own call, without a cursor (a third of it)
-            result = pgconn.exec_(b"SELECT 1")
-            if result.status != psycopg_pq.ExecStatus.TUPLES_OK:
-                raise self.engine.dialect.loaded_dbapi.OperationalError(pgconn.get_error_message())
-            return
-        cursor = dbapi.cursor()
-        try:
-            cursor.execute("SELECT 1")
-            cursor.fetchall()
-        finally:
-            cursor.close()
 
     def close(self) -> None:
         with self.lock:
@@ -155,7 +209,7 @@ class _Pinger:
                 try:
                     if self.dbapi is None:
                         self.dbapi = self._connect()
-                    self._round_trip(self.dbapi)
+                    _select_one(self.engine, self.dbapi)
                     return
                 except errors as exc:
                     self._drop()

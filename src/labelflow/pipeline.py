@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any, Generic, TypeVar
 
@@ -157,6 +157,9 @@ class PageState:
     figures: str | None
     shell: ShellCounts
     unread: dict[int, int]
+    # `list_state`: the kept value whose projects' unread counts these are, and its key.
+    listed: Any = None
+    listed_key: Hashable = None
 
     @property
     def lists_tokens(self) -> tuple[Hashable, ...] | None:
@@ -227,19 +230,54 @@ def cached_page(
     *,
     actor: Actor,
     listed: Callable[[T], Sequence[int]] | None = None,
+    state: PageState | None = None,
 ) -> Page[T]:
     """`cached` for a page, in one statement when cached: the tokens, the shell's counts and
     (`listed`: the ids of the projects a value lists) the viewer's unread count of each, read
-    for the value kept under `key`, which a hit answers; a miss reads its own unread counts."""
+    for the value kept under `key`, which a hit answers; a miss reads its own unread counts.
+    `state`: that statement as `list_state` read it already (for another kept value, maybe)."""
     kept = _lists.peek(key)
-    ids = None if listed is None else ([] if kept is None else listed(kept))
-    state = page_state(session, actor=actor, project_ids=ids)
+    if state is None or state.listed is not kept:
+        ids = None if listed is None else ([] if kept is None else listed(kept))
+        state = page_state(session, actor=actor, project_ids=ids)
     tokens = state.lists_tokens
     value = _lists.get(key, tokens, compute)
     unread = state.unread
     if listed is not None and value is not kept:
         unread = messages.unread_counts(session, project_ids=listed(value), actor=actor)
     return Page(value, state.shell, unread, tokens)
+
+
+# The list page's cache key that a viewer's query string gave last: `list_state` reads the
+# unread counts of the page kept under it with the tokens, in the identity's thread-pool hop,
+# and a kept page is answered from the event loop (`kept_page`): one hop instead of two.
+_list_queries = Cache("requêtes des listes", size=1024)
+
+
+def list_state(
+    session: Session, *, actor: Actor, query: bytes, listed: Callable[[Any], Sequence[int]]
+) -> PageState:
+    """`page_state` for the list page that `query` gave this viewer last (if still kept), read
+    before its handler has parsed the query."""
+    key = _list_queries.peek((actor.user_id, actor.role, query))
+    kept = None if key is None else _lists.peek(key)
+    state = page_state(session, actor=actor, project_ids=[] if kept is None else listed(kept))
+    return replace(state, listed=kept, listed_key=key)
+
+
+def kept_page(actor: Actor, query: bytes, key: Hashable, state: PageState) -> Page[Any] | None:
+    """The page kept under `key` when `state` (`list_state`) read its unread counts and its
+    tokens are still those it is kept under; None: `cached_page` in the thread pool. The
+    query's key is remembered for the next `list_state`."""
+    query_key = (actor.user_id, actor.role, query)
+    if state.listed_key != key:
+        _list_queries.get(query_key, key, lambda: key)
+        return None
+    tokens = state.lists_tokens
+    value = _lists.hit(key, tokens)
+    if value is None or value is not state.listed:
+        return None
+    return Page(value, state.shell, state.unread, tokens)
 
 
 def list_key(

@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from labelflow import accounts, assignments, documents, pipeline, runtime
 from labelflow.actors import Actor
-from labelflow.db import transaction, write_engine
+from labelflow.db import read_engine, transaction, write_engine
 from labelflow.errors import CsrfRejected, NotFound, Unauthenticated, UnknownFilter
 from labelflow.models import ConsultantAssignment, Document, Project, User, WebSession
 from labelflow.permissions import require, require_messages
@@ -36,16 +36,18 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     Async, so that opening and closing it costs no thread-pool hop (a sync generator costs two,
     about 0.2 ms of server CPU served): a session connects at its first query, which runs in
     the sync dependency or handler that makes it. A write's commit goes to the thread pool (on
-    SQLite it waits for the disk); a read's commit ends a read transaction, at once.
+    SQLite it waits for the disk); a read's commit ends a read transaction, at once (on
+    PostgreSQL a read runs in autocommit, without one: `db.read_engine`).
     """
     db = request.app.state.db
+    reads = read_engine(db)
     write = request.method not in READ_METHODS
-    with Session(write_engine(db) if write else db, expire_on_commit=False) as session:
+    with Session(write_engine(db) if write else reads, expire_on_commit=False) as session:
         runtime.attach(session, request.app.state.runtime)
-        session.info[READ_BIND] = db
+        session.info[READ_BIND] = reads
         try:
             yield session
-            if write and session.get_bind() is not db:
+            if write and session.get_bind() is not reads:
                 await run_in_threadpool(session.commit)
             else:
                 session.commit()
@@ -139,13 +141,16 @@ def resolve_identity(request: Request, session: Session, settings: Settings) -> 
     return None
 
 
-def current_identity(
-    request: Request, session: SessionDep, settings: SettingsDep, engine: EngineDep
-) -> Identity:
+def current_identity(request: Request, session: SessionDep) -> Identity:
     """Who signs the request (401, and the API's anti-forgery check) and, in the same sync
     call, what its route reads before its handler (`_load_named`): every thread-pool hop costs
     the served process about 0.2 ms of CPU, so a request's loading is one. The JSON and page
-    routers' dependency (routing.py), shared with the handlers that ask for the identity."""
+    routers' dependency (routing.py), shared with the handlers that ask for the identity.
+    (The settings and the workflows taken from the app, not as dependencies: FastAPI walks
+    this one's dependencies again for each that asks for the identity, several per route.)"""
+    state = request.app.state
+    settings: Settings = state.settings
+    engine: Engine = state.workflows
     identity = resolve_identity(request, session, settings)
     if identity is None:
         raise Unauthenticated("Vous devez vous connecter.")
@@ -179,7 +184,8 @@ def _keep_viewer(request: Request, identity: Identity, session: Session) -> None
 def _load_named(request: Request, session: Session, engine: Engine, identity: Identity) -> None:
     """The objects the URL names (404 under the visibility rule), when the route asks for them
     through the accessors of what is loaded here (`ProjectDep`, `JsonViewDep`, `PageViewDep`:
-    the project and its view's tokens; `DocumentDep`, `AssignmentDep`).
+    the project and its view's tokens; `DocumentDep`, `AssignmentDep`; `ListStateDep`: the
+    list page's tokens).
     An id that is not one is left to the route's own validation (422)."""
     needs = _needs(request.scope.get("route"))
     if not needs:
@@ -199,6 +205,10 @@ def _load_named(request: Request, session: Session, engine: Engine, identity: Id
     assignment_id = _path_id(request, "assignment_id")
     if assignment_id is not None and load_assignment in needs:
         state.assignment = _assignment(session, engine, actor, assignment_id)
+    if list_state in needs:
+        state.list_state = pipeline.list_state(
+            session, actor=actor, query=request.scope["query_string"], listed=_listed_ids
+        )
 
 
 def _path_id(request: Request, name: str) -> int | None:
@@ -313,9 +323,21 @@ async def page_view(request: Request, identity: IdentityDep) -> ViewState:
     return cast(ViewState, getattr(request.state, "view", None))
 
 
+async def list_state(request: Request, identity: IdentityDep) -> pipeline.PageState:
+    """The list page's tokens, its shell's counts and the viewer's unread counts of the page
+    its query gave last (`pipeline.list_state`), read with the identity."""
+    return cast(pipeline.PageState, request.state.list_state)
+
+
+def _listed_ids(value: Any) -> list[int]:
+    """The projects a kept list page shows (`projects.pages.ListPage.ids`)."""
+    return cast(list[int], value.ids())
+
+
 ProjectDep = Annotated[Project, Depends(load_project)]
 JsonViewDep = Annotated[ViewState, Depends(json_view)]
 PageViewDep = Annotated[ViewState, Depends(page_view)]
+ListStateDep = Annotated[pipeline.PageState, Depends(list_state)]
 
 
 @dataclass
@@ -481,4 +503,6 @@ async def known_list_parameters(request: Request) -> None:
 
 
 # What `_load_named` loads, by the accessor through which a route asks for it.
-_ACCESSORS = frozenset({load_project, json_view, page_view, load_document, load_assignment})
+_ACCESSORS = frozenset(
+    {load_project, json_view, page_view, load_document, load_assignment, list_state}
+)

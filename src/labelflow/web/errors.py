@@ -229,7 +229,7 @@ def is_saturation(exc: OperationalError) -> bool:
 
 
 # What a database server says while it restarts or is out of reach: the request is refused
-# for now (the pool's pre-ping replaces dead connections once it is back).
+# for now (the pool replaces dead connections once it is back: `db.PING_AFTER_IDLE_SECONDS`).
 UNAVAILABLE_SIGNS = (
     "connection refused",
     "connection failed",

@@ -25,6 +25,7 @@ from labelflow.web.deps import (
     MAX_ID,
     ActorDep,
     EngineDep,
+    ListStateDep,
     PageViewDep,
     ProjectDep,
     SessionDep,
@@ -158,11 +159,12 @@ class ListPage:
 
 
 @router.get("/projects")
-def project_list(
+async def project_list(
     request: Request,
     session: SessionDep,
     engine: EngineDep,
     actor: ActorDep,
+    read: ListStateDep,
     state: Annotated[str, Query(max_length=50)] = "",
     kind: Annotated[str, Query(max_length=20)] = "",
     region: Annotated[str, Query(max_length=100)] = "",
@@ -220,10 +222,21 @@ def project_list(
         items = [list_item(engine, row) for row in rows]
         return ListPage(items, total, staff_choices(session, actor))
 
-    # The same until a fact, the figures or the day change them; when cached, one statement
-    # with the shell's counts and the viewer's own: which of these threads they have not read.
+    # The same until a fact, the figures or the day change them; when cached, answered from
+    # the event loop with what the identity's hop read (the tokens, the shell's counts and the
+    # viewer's own: which of these threads they have not read), else drawn in the thread pool.
     key = ("liste-page", actor.is_staff, *pipeline.list_key(actor, engine, filters, sort, offset))
-    page_read = pipeline.cached_page(session, key, listed, actor=actor, listed=ListPage.ids)
+    query = request.scope["query_string"]
+    kept = pipeline.kept_page(actor, query, key, read)
+    page_read = (
+        kept
+        if kept is not None
+        else await run_in_threadpool(
+            lambda: pipeline.cached_page(
+                session, key, listed, actor=actor, listed=ListPage.ids, state=read
+            )
+        )
+    )
     keep_shell(request, page_read.shell)
     listing, unread = page_read.value, page_read.unread
     items, total = listing.items, listing.total
