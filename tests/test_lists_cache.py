@@ -276,3 +276,35 @@ def test_a_kept_list_page_and_project_json_cost_one_thread_pool_hop(
     assert hops_of("/projects") == 1
     assert hops_of(f"/api/v1/projects/{project['id']}", "application/json") in (1, 2)
     assert hops_of(f"/api/v1/projects/{project['id']}", "application/json") == 1
+
+
+def test_the_project_page_kept_whole_follows_its_shell_and_its_notice(
+    client: Any, db: Engine, staff_user: Any, client_as: Any
+) -> None:
+    """The project page is kept as its bytes per view tokens, viewer, anti-forgery token,
+    shell counts and notice (`render_kept`): the bell read, another notice or a fact show at
+    once; the same request again answers the same bytes."""
+    project = create_project(client, name="Régie gardée")
+    pid = project["id"]
+    owned = client.patch(f"/api/v1/projects/{pid}", json={"staff_owner_id": staff_user.id})
+    assert owned.status_code == 200, owned.text
+    colleague = client_as(make_user(db, role="staff", name="Camille Autre"))
+    suspend(colleague, pid)  # notifies the owner
+
+    def page(query: str = "") -> str:
+        response = client.get(f"/projects/{pid}{query}", headers={"Accept": "text/html"})
+        assert response.status_code == 200, response.text
+        return response.text
+
+    first = page()
+    assert page() == first  # kept
+    assert "Notifications, 1 non lue" in first
+    assert client.post("/api/v1/me/notifications/read-all").status_code in (200, 204)
+    read = page()
+    assert "Notifications, aucune non lue" in read and "Régie gardée" in read
+    noticed = plain(page("?fait=etape"))
+    assert "Le projet est passé à" in noticed
+    assert "Le projet est passé à" not in plain(page())
+    renamed = client.patch(f"/api/v1/projects/{pid}", json={"name": "Régie renommée"})
+    assert renamed.status_code == 200, renamed.text
+    assert "<title>Régie renommée" in page()

@@ -44,7 +44,7 @@ from labelflow.web.projects.present import (
     timeline,
 )
 from labelflow.web.records.present import attestation_public, edit_values, stakeholder_public
-from labelflow.web.routing import draw_part, keep_shell, render_with, shell
+from labelflow.web.routing import draw_part, keep_shell, render_kept, render_with, shell
 from labelflow.web.users.present import members_section
 from labelflow.workflow import Engine
 
@@ -219,14 +219,23 @@ def show_project(
 
 def cached_project_page(request: Request, project: Project, state: ViewState) -> Response | None:
     """`show_project`'s page when its project part is cached and reading it changes nothing
-    (no unread message to mark read): no statement, so the event loop may draw it; else None."""
+    (no unread message to mark read): no statement, so the event loop may answer it, kept
+    whole as its bytes (`render_kept`) until the view's tokens change; else None."""
     actor: Actor = request.state.viewer
     template = project_template(actor)
     body: PageBody | None = _bodies.hit((project.id, actor, template, False), state.tokens)
     if body is None or body.unread:
         return None
     keep_shell(request, state.shell)
-    return _around(request, project, template, body, {}, 200, False, False)
+    notice = _notice(body, request.query_params.get("fait", ""))
+    return render_kept(
+        request,
+        ("projet", project.id, template, notice),
+        state.tokens,
+        template,
+        lambda: _shell_context(request, project, {}, at_home=False),
+        lambda: {BODY_MARK: _part(request, body, notice)},
+    )
 
 
 def _around(
@@ -242,20 +251,32 @@ def _around(
     """The page's shell around its project part: the request's own navigation, counts,
     anti-forgery token and notice."""
     notice = "" if with_forms else _notice(body, request.query_params.get("fait", ""))
+    shell_context = _shell_context(request, project, context, at_home=at_home)
+    return render_with(
+        request, template, shell_context, {BODY_MARK: _part(request, body, notice)}, status_code
+    )
+
+
+def _shell_context(
+    request: Request, project: Project, context: dict[str, Any], *, at_home: bool
+) -> dict[str, Any]:
     nav, _, _ = home_link(request.state.viewer)
-    shell = {
+    return {
         **context,  # what the page showed when drawn now (the tests read it), else nothing
         "title": project.name,
         "body": BODY_MARK,
         "nav": "home" if at_home else nav,
         "json_url": f"/api/v1/projects/{project.id}",
     }
+
+
+def _part(request: Request, body: PageBody, notice: str) -> str:
+    """The project part for this request: its anti-forgery token and its notice put in."""
     csrf = getattr(request.state, "csrf_token", "")
-    part = body.html.replace(CSRF_MARK, csrf).replace(
+    return body.html.replace(CSRF_MARK, csrf).replace(
         draw_part(request, "_notice.html", {"notice": NOTICE_MARK}),
         draw_part(request, "_notice.html", {"notice": notice}),
     )
-    return render_with(request, template, shell, {BODY_MARK: part}, status_code)
 
 
 def _mark_read_on_view(

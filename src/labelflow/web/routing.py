@@ -138,8 +138,9 @@ def render_with(
     return response
 
 
-# Pages drawn whole from cached values, as their bytes (see `render_kept`): about 30 KB each.
-_pages = Cache("pages", size=128)
+# Pages drawn whole from cached values, as their bytes (see `render_kept`): 30 to 60 KB each
+# (the lists, the dashboard, the figures, the project pages last seen).
+_pages = Cache("pages", size=256)
 
 
 def render_kept(
