@@ -254,12 +254,16 @@ def cached_page(
 _list_queries = Cache("requêtes des listes", size=1024)
 
 
+def _query_key(actor: Actor, query: bytes) -> Hashable:
+    return (actor.user_id, actor.role, query)
+
+
 def list_state(
     session: Session, *, actor: Actor, query: bytes, listed: Callable[[Any], Sequence[int]]
 ) -> PageState:
     """`page_state` for the list page that `query` gave this viewer last (if still kept), read
     before its handler has parsed the query."""
-    key = _list_queries.peek((actor.user_id, actor.role, query))
+    key = _list_queries.peek(_query_key(actor, query))
     kept = None if key is None else _lists.peek(key)
     state = page_state(session, actor=actor, project_ids=[] if kept is None else listed(kept))
     return replace(state, listed=kept, listed_key=key)
@@ -269,9 +273,9 @@ def kept_page(actor: Actor, query: bytes, key: Hashable, state: PageState) -> Pa
     """The page kept under `key` when `state` (`list_state`) read its unread counts and its
     tokens are still those it is kept under; None: `cached_page` in the thread pool. The
     query's key is remembered for the next `list_state`."""
-    query_key = (actor.user_id, actor.role, query)
     if state.listed_key != key:
-        _list_queries.get(query_key, key, lambda: key)
+        # Kept under the key itself as its token: a query that gives another key replaces it.
+        _list_queries.get(_query_key(actor, query), key, lambda: key)
         return None
     tokens = state.lists_tokens
     value = _lists.hit(key, tokens)
