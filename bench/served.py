@@ -31,6 +31,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -38,7 +39,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -123,8 +124,15 @@ def running(argv: Sequence[str], env: dict[str, str], log: Path) -> Iterator[tup
     port = int(argv[argv.index("--port") + 1])
     base = f"http://127.0.0.1:{port}"
     with log.open("wb") as out:
+        # Its own process group, so that stopping it stops its workers too: a supervisor killed
+        # alone once left a worker serving (and burning CPU) under the next measurements.
         process = subprocess.Popen(
-            list(argv), env=env, cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT
+            list(argv),
+            env=env,
+            cwd=PROJECT_ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         try:
             deadline = time.monotonic() + 120
@@ -139,12 +147,19 @@ def running(argv: Sequence[str], env: dict[str, str], log: Path) -> Iterator[tup
                 time.sleep(0.2)
             yield base, process.pid
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_group(process)
+
+
+def stop_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the server's group, SIGKILL it after 20 s; no process of it outlives this."""
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    with suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=20)
+    # Workers left behind by a supervisor that stopped (or was killed) first.
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 # --- load ---------------------------------------------------------------------------------------

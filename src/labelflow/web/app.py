@@ -32,6 +32,7 @@ from labelflow.web.feeds import api as feeds_api
 from labelflow.web.help import pages as help_pages
 from labelflow.web.jobs import api as jobs_api
 from labelflow.web.jobs import pages as jobs_pages
+from labelflow.web.kept import KeptReads
 from labelflow.web.limits import Edge, request_slots
 from labelflow.web.messages import api as messages_api
 from labelflow.web.messages import pages as messages_pages
@@ -130,13 +131,15 @@ def create_app(settings: Settings | None = None, *, db: SAEngine | None = None) 
 
     errors.install(app)
     # Outside every middleware: a request waiting for its turn holds no thread and no connection.
-    app.edge = partial(
+    edge = partial(
         Edge,
         slots=request_slots(settings, db),
         wait_seconds=settings.saturation_wait_seconds,
         max_bytes=settings.max_upload_bytes,
         health_check=lambda: ping(db),
     )
+    # Inside the edge (its headers, its limits), before the rest: the kept project reads.
+    app.edge = lambda stack: edge(KeptReads(stack))
 
     @app.get("/healthz", tags=["service"], summary="État du service")
     async def healthz() -> dict[str, str]:

@@ -39,21 +39,49 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     SQLite it waits for the disk); a read's commit ends a read transaction, at once (on
     PostgreSQL a read runs in autocommit, without one: `db.read_engine`).
     """
-    db = request.app.state.db
-    reads = read_engine(db)
     write = request.method not in READ_METHODS
-    with Session(write_engine(db) if write else reads, expire_on_commit=False) as session:
-        runtime.attach(session, request.app.state.runtime)
-        session.info[READ_BIND] = reads
+    miss: KeptMiss | None = getattr(request.state, "kept_miss", None)
+    with miss.session if miss is not None else _request_session(request, write=write) as session:
         try:
             yield session
-            if write and session.get_bind() is not reads:
+            if write and session.get_bind() is not session.info[READ_BIND]:
                 await run_in_threadpool(session.commit)
             else:
                 session.commit()
         except BaseException:
             session.rollback()
             raise
+
+
+def _request_session(request: Request, *, write: bool) -> Session:
+    db = request.app.state.db
+    reads = read_engine(db)
+    session = Session(write_engine(db) if write else reads, expire_on_commit=False)
+    runtime.attach(session, request.app.state.runtime)
+    session.info[READ_BIND] = reads
+    return session
+
+
+def read_session(request: Request) -> Session:
+    """A read request's session as `get_session` makes it, for `kept.KeptReads`."""
+    return _request_session(request, write=False)
+
+
+@dataclass
+class KeptMiss:
+    """What `kept.KeptReads` read before it found the answer not kept: the route goes on with
+    it (this session, in the same read transaction; this identity; the project and its view on
+    the request) instead of reading it all again."""
+
+    session: Session
+    identity: Identity
+
+
+def hand_over(
+    request: Request, session: Session, identity: Identity, project: Project, view: ViewState
+) -> None:
+    request.state.kept_miss = KeptMiss(session, identity)
+    request.state.project, request.state.view = project, view
 
 
 # scope="function": the commit runs before the response, so a failed commit is an error.
@@ -148,6 +176,9 @@ def current_identity(request: Request, session: SessionDep) -> Identity:
     routers' dependency (routing.py), shared with the handlers that ask for the identity.
     (The settings and the workflows taken from the app, not as dependencies: FastAPI walks
     this one's dependencies again for each that asks for the identity, several per route.)"""
+    miss: KeptMiss | None = getattr(request.state, "kept_miss", None)
+    if miss is not None and miss.session is session:
+        return miss.identity  # resolved and kept, the project and its view loaded (kept.py)
     state = request.app.state
     settings: Settings = state.settings
     engine: Engine = state.workflows
@@ -164,17 +195,18 @@ def current_identity(request: Request, session: SessionDep) -> Identity:
     ):
         # A browser session calling the API must prove it is our page (forms send a field).
         raise CsrfRejected("Jeton anti-falsification absent ou invalide (en-tête X-CSRF-Token).")
-    request.state.identity = identity
     # Before anything that may fail: a page's 404 or 403 is drawn for the signed-in user.
-    _keep_viewer(request, identity, session)
+    keep_identity(request, identity, session)
     _load_named(request, session, engine, identity)
     return identity
 
 
-def _keep_viewer(request: Request, identity: Identity, session: Session) -> None:
-    """Keep a plain snapshot of who is signed in for the templates: an error page is rendered
-    after the request's database session is rolled back and closed, when the row is unusable.
-    With it, the session through which `routing.shell` reads the shell's counts."""
+def keep_identity(request: Request, identity: Identity, session: Session) -> None:
+    """The identity on the request, with a plain snapshot of who is signed in for the
+    templates: an error page is rendered after the request's database session is rolled back
+    and closed, when the row is unusable. With it, the session through which `routing.shell`
+    reads the shell's counts."""
+    request.state.identity = identity
     request.state.viewer = identity.actor
     request.state.shell_session = session
     web_session = identity.web_session

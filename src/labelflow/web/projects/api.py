@@ -14,6 +14,7 @@ from labelflow.actors import Actor
 from labelflow.errors import NotFound
 from labelflow.models import Project
 from labelflow.permissions import PIPELINE_READ, PROJECT_WRITE
+from labelflow.project_view import ViewState
 from labelflow.schemas import (
     CommentIn,
     DeadlineMove,
@@ -156,12 +157,24 @@ async def get_project(
     # Async: the project and its view's tokens were read with the identity (one thread-pool
     # hop); the body as cached (`present.project_json`) is answered from here, not validated
     # and serialised again; only a miss draws it in the thread pool.
-    body = cached_project_json(project, view) or await run_in_threadpool(
-        project_json, session, engine, project, viewer=actor, state=view
-    )
+    kept = kept_project_response(project, view)
+    if kept is not None:
+        return kept
+    body = await run_in_threadpool(project_json, session, engine, project, viewer=actor, state=view)
+    return project_response(project, body)
+
+
+def project_response(project: Project, body: bytes) -> Response:
+    """The project JSON's answer: its body and its version (`ETag`)."""
     response = Response(body, media_type=JSON)
     set_etag(response, project.version)
     return response
+
+
+def kept_project_response(project: Project, view: ViewState) -> Response | None:
+    """The answer of `get_project` when its body is kept (`kept.KeptReads`), else None."""
+    body = cached_project_json(project, view)
+    return None if body is None else project_response(project, body)
 
 
 @router.post(

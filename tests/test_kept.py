@@ -1,0 +1,146 @@
+"""The short path of the kept project reads (`web/kept.py`): the project JSON and page it
+answers are the routes' own answers, byte for byte and header for header; whatever it does not
+answer (no identity, a bad token, an invisible or missing project, an odd address, a view not
+kept) the routes answer as they would without it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from labelflow import cache
+from labelflow.web import kept
+from tests.conftest import make_user, token_for
+from tests.factories import create_project
+from tests.test_dashboard import suspend
+from tests.test_pages_roles import PASSWORD, login
+
+
+@pytest.fixture(autouse=True)
+def served_caches() -> Iterator[None]:
+    """As served: a kept answer is answered, not computed again to be compared."""
+    cache.configure(check=False)
+    yield
+    cache.configure(check=True)
+
+
+@pytest.fixture
+def short_answers(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The addresses the short path answered itself."""
+    answered: list[str] = []
+    original = kept._kept
+
+    def spied(request: Any, kind: str, project_id: int) -> Any:
+        response = original(request, kind, project_id)
+        if response is not None:
+            answered.append(request.url.path)
+        return response
+
+    monkeypatch.setattr(kept, "_kept", spied)
+    return answered
+
+
+def answer(client: TestClient, path: str, method: str = "GET") -> tuple[int, dict[str, str], bytes]:
+    response = client.request(method, path, follow_redirects=False)
+    headers = {k: v for k, v in response.headers.items() if k != "date"}
+    return response.status_code, headers, response.content
+
+
+def routes_answer(
+    monkeypatch: pytest.MonkeyPatch, client: TestClient, path: str, method: str = "GET"
+) -> tuple[int, dict[str, str], bytes]:
+    """The answer without the short path: the routes' alone."""
+    with monkeypatch.context() as patch:
+        patch.setattr(kept, "_PATHS", ())
+        return answer(client, path, method)
+
+
+def test_the_short_path_answers_the_routes_kept_answers(
+    client: Any, db: Engine, app: Any, monkeypatch: pytest.MonkeyPatch, short_answers: list[str]
+) -> None:
+    """Staff by token and by session, the porteur of the project by session: the JSON, the
+    page and the page with a notice, answered by the short path once kept, as the routes
+    answer them."""
+    porteur = make_user(db, role="porteur", name="Inès Porteuse", password=PASSWORD)
+    pid = create_project(client, name="Régie gardée")["id"]
+    linked = client.post(f"/api/v1/projects/{pid}/members", json={"user_id": porteur.id})
+    assert linked.status_code in (200, 201), linked.text
+    suspend(client, pid)  # a history to show, and a notice
+    staff = make_user(db, role="staff", name="Paul Suivi", password=PASSWORD)
+    viewers = []
+    for user in (staff, porteur):
+        browser = TestClient(app)
+        browser.__enter__()
+        assert login(browser, user.email).status_code == 303
+        viewers.append(browser)
+    by_token = TestClient(app)
+    by_token.__enter__()
+    by_token.headers["Authorization"] = f"Bearer {token_for(db, staff)}"
+    viewers.append(by_token)
+    paths = (f"/api/v1/projects/{pid}", f"/projects/{pid}", f"/projects/{pid}?fait=suspendre")
+    try:
+        for viewer in viewers:
+            for path in paths:
+                drawn = answer(viewer, path)
+                assert drawn[0] == 200, drawn
+                short_answers.clear()
+                kept_answer = answer(viewer, path)
+                assert short_answers == [path.split("?")[0]], path
+                assert kept_answer == drawn
+                assert kept_answer == routes_answer(monkeypatch, viewer, path)
+    finally:
+        for viewer in viewers:
+            viewer.__exit__(None, None, None)
+
+
+def test_what_the_short_path_does_not_keep_the_routes_answer(
+    client: Any, db: Engine, app: Any, monkeypatch: pytest.MonkeyPatch, short_answers: list[str]
+) -> None:
+    """No identity, a bad token, another porteur's project, a missing one, an id out of
+    range, a trailing slash, a HEAD: the answers are the routes' (401, the login page, 404,
+    422), the same with or without the short path, which answered none of them."""
+    pid = create_project(client, name="Régie d'une autre")["id"]
+    nobody = TestClient(app)  # (the `anonymous` fixture is `client`, its token added)
+    outsider = TestClient(app)
+    outsider.headers["Authorization"] = f"Bearer {token_for(db, make_user(db, role='porteur'))}"
+    forged = TestClient(app)
+    forged.headers["Authorization"] = "Bearer pas-un-jeton"
+    cases: list[tuple[Any, str, str]] = []
+    for base in ("/api/v1/projects/", "/projects/"):
+        cases += [
+            (nobody, base + str(pid), "GET"),
+            (forged, base + str(pid), "GET"),
+            (outsider, base + str(pid), "GET"),
+            (client, base + "999999", "GET"),
+            (client, base + "99999999999", "GET"),
+            (client, base + f"{pid}/", "GET"),
+            (client, base + str(pid), "HEAD"),
+        ]
+    for viewer, path, method in cases:
+        answer(viewer, path, method)  # whatever is kept, kept
+        short_answers.clear()
+        status, headers, body = answer(viewer, path, method)
+        assert short_answers == [], (path, method)
+        assert (status, headers, body) == routes_answer(monkeypatch, viewer, path, method), path
+        assert status in (200, 303, 307, 401, 404, 405, 422), (path, method, status)
+
+
+def test_a_fact_shows_at_once_through_the_short_path(client: Any, short_answers: list[str]) -> None:
+    """The kept JSON is answered until a fact: the next answer is drawn again (by the route,
+    with what the short path read) and shows it, then kept again."""
+    pid = create_project(client, name="Régie suivie")["id"]
+    path = f"/api/v1/projects/{pid}"
+    client.get(path)
+    assert client.get(path).json()["suspended"] is False
+    assert short_answers == [path]
+    suspend(client, pid)
+    short_answers.clear()
+    after = client.get(path)
+    assert after.status_code == 200 and after.json()["suspended"] is True
+    assert short_answers == []  # drawn by the route
+    assert client.get(path).json()["suspended"] is True
+    assert short_answers == [path]
