@@ -41,7 +41,7 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     """
     write = request.method not in READ_METHODS
     miss: KeptMiss | None = getattr(request.state, "kept_miss", None)
-    with miss.session if miss is not None else _request_session(request, write=write) as session:
+    with miss.session if miss is not None else request_session(request, write=write) as session:
         try:
             yield session
             if write and session.get_bind() is not session.info[READ_BIND]:
@@ -53,18 +53,15 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
             raise
 
 
-def _request_session(request: Request, *, write: bool) -> Session:
+def request_session(request: Request, *, write: bool) -> Session:
+    """A request's session: on the write engine for a write (SQLite's lock taken at BEGIN),
+    else on the read engine; the read engine kept for `commit_writes`."""
     db = request.app.state.db
     reads = read_engine(db)
     session = Session(write_engine(db) if write else reads, expire_on_commit=False)
     runtime.attach(session, request.app.state.runtime)
     session.info[READ_BIND] = reads
     return session
-
-
-def read_session(request: Request) -> Session:
-    """A read request's session as `get_session` makes it, for `kept.KeptReads`."""
-    return _request_session(request, write=False)
 
 
 @dataclass

@@ -88,7 +88,7 @@ def _kept(request: Request, kind: str, project_id: int) -> Response | None:
     """The answer the route would give from kept bytes, else None: the route answers (with
     what was read here, `deps.hand_over`, when only the answer was not kept)."""
     state: Any = request.app.state
-    session = deps.read_session(request)
+    session = deps.request_session(request, write=False)
     try:
         identity = deps.resolve_identity(request, session, state.settings)
         if identity is None:
