@@ -144,3 +144,22 @@ def test_a_fact_shows_at_once_through_the_short_path(client: Any, short_answers:
     assert short_answers == []  # drawn by the route
     assert client.get(path).json()["suspended"] is True
     assert short_answers == [path]
+
+
+def test_behind_a_path_prefix_the_short_path_matches_as_the_routes_do(
+    client: Any, db: Engine, app: Any, monkeypatch: pytest.MonkeyPatch, short_answers: list[str]
+) -> None:
+    """Served under a prefix (`labelflow serve` behind a proxy's `/labelflow/`: uvicorn puts the
+    prefix in both `root_path` and `path`), the addresses are matched without it, as Starlette's
+    routing matches them."""
+    pid = create_project(client, name="Régie préfixée")["id"]
+    prefixed = TestClient(app, root_path="/labelflow")
+    prefixed.headers["Authorization"] = client.headers["Authorization"]
+    with prefixed:
+        path = f"/labelflow/api/v1/projects/{pid}"
+        drawn = answer(prefixed, path)
+        assert drawn[0] == 200, drawn
+        short_answers.clear()
+        assert answer(prefixed, path) == drawn
+        assert short_answers == [path]
+        assert answer(prefixed, path) == routes_answer(monkeypatch, prefixed, path)

@@ -25,6 +25,7 @@ from typing import Any
 
 import anyio.to_thread
 from anyio import CapacityLimiter
+from starlette._utils import get_route_path
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -69,7 +70,7 @@ class KeptReads:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET":
             for pattern, kind in _PATHS:
-                match = pattern.fullmatch(scope["path"])
+                match = pattern.fullmatch(get_route_path(scope))  # as the routes match it
                 if match is not None:
                     project_id = int(match.group(1))
                     if project_id <= deps.MAX_ID:
