@@ -163,3 +163,22 @@ def test_behind_a_path_prefix_the_short_path_matches_as_the_routes_do(
         assert answer(prefixed, path) == drawn
         assert short_answers == [path]
         assert answer(prefixed, path) == routes_answer(monkeypatch, prefixed, path)
+
+
+def test_an_error_on_the_short_path_leaves_the_answer_to_the_route(
+    client: Any, monkeypatch: pytest.MonkeyPatch, short_answers: list[str]
+) -> None:
+    """Whatever fails on the short path (here its project statement) is the route's to answer,
+    with its own handlers: the project still comes, no 500."""
+    pid = create_project(client, name="Régie têtue")["id"]
+    path = f"/api/v1/projects/{pid}"
+    kept_answer = client.get(path)
+
+    def broken(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("base injoignable")
+
+    monkeypatch.setattr(kept, "visible_view", broken)
+    short_answers.clear()
+    again = client.get(path)
+    assert short_answers == []
+    assert again.status_code == 200 and again.content == kept_answer.content

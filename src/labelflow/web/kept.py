@@ -74,15 +74,20 @@ class KeptReads:
                 if match is not None:
                     project_id = int(match.group(1))
                     if project_id <= deps.MAX_ID:
-                        request = Request(scope, receive)
-                        response = await anyio.to_thread.run_sync(
-                            _kept, request, kind, project_id, limiter=self._limiter()
-                        )
+                        response = await self._answer(Request(scope, receive), kind, project_id)
                         if response is not None:
                             await response(scope, receive, send)
                             return
                     break
         await self.app(scope, receive, send)
+
+    async def _answer(self, request: Request, kind: str, project_id: int) -> Response | None:
+        try:
+            return await anyio.to_thread.run_sync(
+                _kept, request, kind, project_id, limiter=self._limiter()
+            )
+        except Exception:  # noqa: BLE001 - even closing a session that failed: the route answers
+            return None
 
 
 def _kept(request: Request, kind: str, project_id: int) -> Response | None:
