@@ -6,7 +6,7 @@ it was not the work: FastAPI solving the route's dozen dependencies (a third of 
 routing and its middleware layers. `KeptReads` sits inside `limits.Edge` (the hardening
 headers, the limits), before all of that: for `GET /api/v1/projects/{id}` and
 `GET /projects/{id}` it makes the same calls as the routes (`deps.resolve_identity`,
-`project_view.visible_view`, `present.cached_project_json`, `project_page.cached_project_page`)
+`project_view.visible_view`, `api.kept_project_response`, `project_page.cached_project_page`)
 in one thread-pool hop, and answers when they find the answer kept.
 
 Anything else goes on to the app, untouched: another request, no identity (the 401 or the
