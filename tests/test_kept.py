@@ -10,14 +10,17 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 
-from labelflow import cache
+from labelflow import accounts, cache, dates
+from labelflow.db import transaction
+from labelflow.models import ApiToken, User, WebSession
 from labelflow.web import kept
 from tests.conftest import make_user, token_for
 from tests.factories import create_project
 from tests.test_dashboard import suspend
 from tests.test_pages_roles import PASSWORD, login
+from tests.test_statements import counted
 
 
 @pytest.fixture(autouse=True)
@@ -178,7 +181,98 @@ def test_an_error_on_the_short_path_leaves_the_answer_to_the_route(
         raise RuntimeError("base injoignable")
 
     monkeypatch.setattr(kept, "visible_view", broken)
+    monkeypatch.setattr(kept, "signed_visible_view", broken)
     short_answers.clear()
     again = client.get(path)
     assert short_answers == []
     assert again.status_code == 200 and again.content == kept_answer.content
+
+
+def signed_in(app: Any, db: Engine, user: Any, via: str) -> TestClient:
+    """A client signed in as `user` by an API token or by a browser session."""
+    viewer = TestClient(app)
+    if via == "token":
+        viewer.headers["Authorization"] = f"Bearer {token_for(db, user)}"
+    else:
+        assert login(viewer, user.email).status_code == 303
+    return viewer
+
+
+@pytest.mark.parametrize("via", ["token", "session"])
+def test_a_known_signer_signs_and_reads_in_one_statement(
+    app: Any, client: Any, db: Engine, short_answers: list[str], via: str
+) -> None:
+    """A token or session this process has read valid is checked again in the statement that
+    reads the project and its view (`project_view.signed_visible_view`): a kept JSON or page
+    costs one statement (besides SQLite's BEGIN), not two."""
+    pid = create_project(client, name="Régie signée")["id"]
+    viewer = signed_in(app, db, make_user(db, role="staff", password=PASSWORD), via)
+    for path, accept in ((f"/api/v1/projects/{pid}", "application/json"),
+                         (f"/projects/{pid}", "text/html")):  # fmt: skip
+        for _ in range(2):  # drawn; then (a new token's first use written) read anew
+            assert viewer.get(path, headers={"Accept": accept}).status_code == 200
+        short_answers.clear()
+        with counted(db) as statements:
+            assert viewer.get(path, headers={"Accept": accept}).status_code == 200
+        assert short_answers == [path]
+        sent = [s for s in statements if not s.strip().upper().startswith("BEGIN")]
+        assert len(sent) == 1, sent
+
+
+@pytest.mark.parametrize("via", ["token", "session"])
+def test_a_known_signer_still_counts_every_change_at_once(
+    app: Any, client: Any, db: Engine, short_answers: list[str], via: str
+) -> None:
+    """The process knows the token or the session, its answer is kept; then the token is
+    revoked or the session closed, the account deactivated, given a région or another role,
+    each directly in the database (as another process would): the very next request is
+    refused (401) or the project hidden (404), and the short path answered none of them."""
+    project = create_project(client, name="Régie surveillée")  # Hauts-de-France
+    path = f"/api/v1/projects/{project['id']}"
+    record = (
+        (ApiToken, {"revoked_at": dates.now()})
+        if via == "token"
+        else (WebSession, {"expires_at": dates.now()})
+    )
+    changes: list[tuple[Any, dict[str, Any], int]] = [
+        (*record, 401),
+        (User, {"active": False}, 401),
+        (User, {"regions": ["Bretagne"]}, 404),
+        (User, {"role": "porteur"}, 404),
+    ]
+    for model, values, status in changes:
+        staff = make_user(db, role="staff", password=PASSWORD)
+        viewer = signed_in(app, db, staff, via)
+        assert viewer.get(path).status_code == 200
+        short_answers.clear()
+        assert viewer.get(path).status_code == 200
+        assert short_answers == [path]  # known and kept
+        with transaction(db) as session:
+            key = User.id if model is User else model.user_id
+            session.execute(update(model).where(key == staff.id).values(**values))
+        short_answers.clear()
+        refused = viewer.get(path)
+        assert refused.status_code == status, (values, refused.text)
+        assert short_answers == [], values
+        assert refused.json()["error"]["message"], refused.text  # the routes' French message
+
+
+def test_a_known_token_due_a_touch_goes_the_long_way(
+    client: Any, db: Engine, monkeypatch: pytest.MonkeyPatch, short_answers: list[str]
+) -> None:
+    """A token's "last used" is written every `TOUCH_EVERY`: when it is due, the known token
+    does not sign alone, the long way (`find_token`) writes it."""
+    pid = create_project(client, name="Régie utilisée")["id"]
+    path = f"/api/v1/projects/{pid}"
+    client.get(path)
+    client.get(path)
+
+    def last_used() -> Any:
+        with transaction(db, write=False) as session:
+            return session.get(ApiToken, 1).last_used_at  # the client's token
+
+    before = last_used()
+    monkeypatch.setattr(accounts, "TOUCH_EVERY", accounts.TOUCH_EVERY * 0)
+    short_answers.clear()
+    assert client.get(path).status_code == 200
+    assert last_used() > before

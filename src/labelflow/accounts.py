@@ -20,14 +20,14 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel import Session, SQLModel, col, func, select
 
-from labelflow import dates, jobs, mail
+from labelflow import cache, dates, jobs, mail
 from labelflow.actors import Actor
 from labelflow.errors import (
     AccountExists,
@@ -276,7 +276,7 @@ def set_password(
     problem = password_problem(new_password)
     if problem:
         raise Invalid(problem, field="new_password")
-    # The session's row (the signed-in account is a snapshot: `_find_secret`); no SQL if loaded.
+    # The session's row (the signed-in account is a snapshot: `_read_secret`); no SQL if loaded.
     user = session.get_one(User, user.id)
     user.password_hash = _hasher.hash(new_password)
     user.updated_at = dates.now()
@@ -438,15 +438,21 @@ def find_session(
     session: Session, *, raw_token: str, settings: Settings
 ) -> tuple[User, WebSession] | None:
     """The live session and its active user, or None (unknown, expired, idle, deactivated)."""
-    now = dates.now()
-    found = _find_secret(session, _SESSION_QUERY, WebSession, raw_token)
+    found = _read_secret(session, WebSession, raw_token)
     if found is None:
         return None
-    user, record = found
-    idle_limit = record.last_seen_at + timedelta(minutes=settings.session_idle_minutes)
-    if not user.active or now >= record.expires_at or now >= idle_limit:
+    user, record = found.user, found.record
+    assert isinstance(record, WebSession)
+    if not _session_live(user, record, settings):
         return None
+    _known[WebSession].get(found.digest, found.row, lambda: found)
     return user, record
+
+
+def _session_live(user: User, record: WebSession, settings: Settings) -> bool:
+    now = dates.now()
+    idle_limit = record.last_seen_at + timedelta(minutes=settings.session_idle_minutes)
+    return user.active and now < record.expires_at and now < idle_limit
 
 
 def session_needs_touch(record: WebSession) -> bool:
@@ -512,12 +518,14 @@ def revoke_token(session: Session, *, user_id: int, token_id: int) -> ApiToken:
 
 
 def find_token(session: Session, *, raw_token: str) -> tuple[User, ApiToken] | None:
-    found = _find_secret(session, _TOKEN_QUERY, ApiToken, raw_token)
+    found = _read_secret(session, ApiToken, raw_token)
     if found is None:
         return None
-    user, token = found
+    user, token = found.user, found.record
+    assert isinstance(token, ApiToken)
     if token.revoked_at is not None or not user.active:
         return None
+    _known[ApiToken].get(found.digest, found.row, lambda: found)
     return user, token
 
 
@@ -542,21 +550,69 @@ _SESSION_QUERY = _secret_query(WebSession)
 _TOKEN_QUERY = _secret_query(ApiToken)
 
 
-Record = TypeVar("Record", WebSession, ApiToken)
+_QUERIES: dict[type[SQLModel], Any] = {WebSession: _SESSION_QUERY, ApiToken: _TOKEN_QUERY}
 
 
-def _find_secret(
-    session: Session, query: Any, model: type[Record], raw_token: str
-) -> tuple[User, Record] | None:
-    """The user and the record of `raw_token`, made without the ORM: snapshots, not attached to
-    `session` (a route that changes the account loads it: `change_password`)."""
-    row = session.connection().execute(query, {"digest": digest(raw_token)}).first()
+@dataclass(frozen=True)
+class KnownSecret:
+    """A session or an API token and its user as this process last read them valid
+    (`find_session`, `find_token`): the row (the user's columns, then the record's) and the
+    snapshots made of it (not attached to any session: a route that changes the account loads
+    its row, `change_password`).
+
+    Never trusted alone: a statement that joins `SIGNER_ROWS[type(record)]` reads the row
+    again, and only the very row known signs the request (`still_signs`), so that a sign-out, a
+    revocation, a deactivation, a role or a région changed, by any process, count at once."""
+
+    digest: str
+    row: tuple[Any, ...]
+    user: User
+    record: WebSession | ApiToken
+
+
+def _read_secret(session: Session, model: type[SQLModel], raw_token: str) -> KnownSecret | None:
+    """The row of `raw_token` and its user, made into snapshots without the ORM."""
+    secret_digest = digest(raw_token)
+    row = session.connection().execute(_QUERIES[model], {"digest": secret_digest}).first()
     if row is None:
         return None
     values = row._mapping
     user = User.model_construct(**{c.key: values[c.key] for c in _USERS.c})
     own = sa.inspect(model).local_table.c
-    return user, model.model_construct(**{c.key: values[_OWN + c.key] for c in own})
+    record = model.model_construct(**{c.key: values[_OWN + c.key] for c in own})
+    assert isinstance(record, WebSession | ApiToken)
+    return KnownSecret(secret_digest, tuple(row), user, record)
+
+
+# --- a secret this process has read valid: checked again within the answer's own statement ----
+
+# Keyed by the secret's digest; a row changed is replaced at its next `find_*`.
+_known: dict[type[SQLModel], cache.Cache] = {
+    WebSession: cache.Cache("sessions lues", size=4096),
+    ApiToken: cache.Cache("jetons d'API lus", size=4096),
+}
+
+# Each secret's row as `find_session` and `find_token` read it, as a derived table to join
+# (parameter `digest`).
+SIGNER_ROWS: dict[type[SQLModel], Any] = {
+    model: query.subquery("signataire") for model, query in _QUERIES.items()
+}
+
+
+def known_secret(model: type[WebSession] | type[ApiToken], raw_token: str) -> KnownSecret | None:
+    known: KnownSecret | None = _known[model].peek(digest(raw_token))
+    return known
+
+
+def still_signs(known: KnownSecret, row: Sequence[Any], settings: Settings) -> bool:
+    """The row read now (`SIGNER_ROWS`' columns) is the one known, still valid, and its use
+    needs no touch: else the long way (`find_session`, `find_token`) decides and writes."""
+    if tuple(row) != known.row:
+        return False
+    record = known.record
+    if isinstance(record, ApiToken):
+        return not token_needs_touch(record)
+    return _session_live(known.user, record, settings) and not session_needs_touch(record)
 
 
 def token_needs_touch(token: ApiToken) -> bool:

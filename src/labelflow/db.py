@@ -20,7 +20,7 @@ from contextlib import contextmanager, suppress
 from typing import Any
 
 from psycopg import pq as psycopg_pq
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.pool import QueuePool
 from sqlmodel import Session
@@ -29,6 +29,7 @@ from labelflow.settings import DEFAULT_REQUESTS_IN_FLIGHT
 
 WRITE_OPTION = "labelflow_write"
 READ_OPTION = "labelflow_read"
+SINGLE_OPTION = "labelflow_single_statement"  # no BEGIN: `single_read`
 
 
 def make_engine(
@@ -73,7 +74,10 @@ def make_engine(
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        mode = "IMMEDIATE" if conn.get_execution_options().get(WRITE_OPTION) else "DEFERRED"
+        options = conn.get_execution_options()
+        if options.get(SINGLE_OPTION):
+            return  # one statement: its own snapshot, in SQLite's autocommit
+        mode = "IMMEDIATE" if options.get(WRITE_OPTION) else "DEFERRED"
         conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
@@ -152,6 +156,21 @@ def read_engine(engine: Engine) -> Engine:
             options["isolation_level"] = "AUTOCOMMIT"
         found = _READ_ENGINES[engine] = engine.execution_options(**options)
     return found
+
+
+_SINGLE_ENGINES: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+
+
+def single_read(engine: Engine) -> Connection:
+    """A connection of the read engine for one statement, outside any transaction and any ORM
+    session (on SQLite without BEGIN: a statement is its own snapshot; on PostgreSQL in
+    autocommit, as every read): the short path's one statement (`web/kept.py`)."""
+    found = _SINGLE_ENGINES.get(engine)
+    if found is None:
+        found = _SINGLE_ENGINES[engine] = read_engine(engine).execution_options(
+            **{SINGLE_OPTION: True}
+        )
+    return found.connect()
 
 
 @contextmanager

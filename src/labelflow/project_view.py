@@ -27,14 +27,16 @@ page reads alone (`shell_counts`).
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
+from sqlalchemy import Connection
 from sqlmodel import Session, col, func, select
 
-from labelflow import dates, messages, notifications, projects
+from labelflow import accounts, dates, messages, notifications, projects
 from labelflow.actors import Actor
 from labelflow.errors import NotFound
 from labelflow.models import Event, FiguresVersion, MessageRead, Project, ProjectFollower
@@ -139,6 +141,61 @@ def visible_view(
     return project, _view(project, audiences, row[1:], shell)
 
 
+class ProjectHead(Protocol):
+    """What a kept answer reads of its project (the JSON's ETag, the page's title and links):
+    a `Project`, or the short path's `Head` of these columns alone (`signed_visible_view`)."""
+
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Head:
+    id: int
+    version: int
+    name: str
+
+
+def signed_visible_view(
+    connection: Connection,
+    *,
+    engine: Engine,
+    known: accounts.KnownSecret,
+    project_id: int,
+    shell: bool = False,
+) -> tuple[Head, ViewState, Sequence[Any]] | None:
+    """`visible_view` for the holder of a secret this process knows, its row read again in
+    the same statement (`accounts.SIGNER_ROWS`), last: one statement signs and reads, the
+    caller asks `accounts.still_signs` of that row. Through Core, and of the project its
+    `Head` only (what a kept answer reads; the long way loads the project). None when the
+    project is not visible to whom it was (or the row is gone): the long way answers."""
+    actor = accounts.actor_of(known.user)
+    audiences = reader_audiences(actor)
+    signer = accounts.SIGNER_ROWS[type(known.record)]
+    query = _signed_view_query(
+        projects.visible_query(engine, actor), audiences, actor.role if shell else None, signer
+    )
+    params = {
+        **projects.visible_params(actor, project_id),
+        "user_id": actor.user_id or 0,
+        "digest": known.digest,
+    }
+    row = connection.execute(query, params).first()
+    if row is None:
+        return None
+    width, columns = len(signer.c), len(_HEAD)
+    head = Head(*row[:columns])
+    return head, _view(head, audiences, row[columns:-width], shell), row[-width:]
+
+
+_PROJECTS = sa.inspect(Project).local_table
+_HEAD = (_PROJECTS.c.id, _PROJECTS.c.version, _PROJECTS.c.name)  # `Head`'s fields, in order
+
+
 @functools.lru_cache(maxsize=64)
 def _visible_view_query(visible: Any, audiences: tuple[str, ...], shell_role: str | None) -> Any:
     """Built once per shape of the visibility rule (its statement, cached by `projects`) and
@@ -151,7 +208,20 @@ def _visible_view_query(visible: Any, audiences: tuple[str, ...], shell_role: st
     )
 
 
-def _view(project: Project, audiences: tuple[str, ...], row: Any, shell: bool) -> ViewState:
+@functools.lru_cache(maxsize=64)
+def _signed_view_query(
+    visible: Any, audiences: tuple[str, ...], shell_role: str | None, signer: Any
+) -> Any:
+    """`_visible_view_query` in Core: the project's `Head` first, the signer's row last."""
+    summary = _state_query(audiences, shell_role).subquery("vue")
+    return (
+        sa.select(*_HEAD, *summary.c, *signer.c)
+        .select_from(_PROJECTS.join(summary, sa.true()).join(signer, sa.true()))
+        .where(visible.whereclause if visible.whereclause is not None else sa.true())
+    )
+
+
+def _view(project: ProjectHead, audiences: tuple[str, ...], row: Any, shell: bool) -> ViewState:
     assert project.id is not None
     counts = shell_of(audiences, row[:2]) if shell else None
     head, others, figures, read_up_to, following, unread, porteur, asked, staff = row[-9:]

@@ -17,7 +17,7 @@ from labelflow import accounts, assignments, documents, pipeline, runtime
 from labelflow.actors import Actor
 from labelflow.db import read_engine, transaction, write_engine
 from labelflow.errors import CsrfRejected, NotFound, Unauthenticated, UnknownFilter
-from labelflow.models import ConsultantAssignment, Document, Project, User, WebSession
+from labelflow.models import ApiToken, ConsultantAssignment, Document, Project, User, WebSession
 from labelflow.permissions import require, require_messages
 from labelflow.pipeline import ProjectFilters
 from labelflow.project_view import ViewState, visible_view
@@ -140,6 +140,26 @@ def _touch_later(request: Request, session: Session, touch: Callable[[Session], 
         touch(session)
 
 
+def known_signer(request: Request) -> accounts.KnownSecret | None:
+    """What signs the request (as `resolve_identity` finds it: the bearer token, else the
+    session cookie) if this process has read it valid before, to be checked again in the
+    answer's statement (`project_view.signed_visible_view`); else None."""
+    auth = request.headers.get("authorization")
+    if auth:
+        scheme, _, raw = auth.partition(" ")
+        if scheme.lower() != "bearer" or not raw.strip():
+            return None
+        return accounts.known_secret(ApiToken, raw.strip())
+    raw_cookie = request.cookies.get(SESSION_COOKIE)
+    return accounts.known_secret(WebSession, raw_cookie) if raw_cookie else None
+
+
+def identity_of(known: accounts.KnownSecret) -> Identity:
+    if isinstance(known.record, WebSession):
+        return Identity(known.user, "session", known.record)
+    return Identity(known.user, "token")
+
+
 def resolve_identity(request: Request, session: Session, settings: Settings) -> Identity | None:
     auth = request.headers.get("authorization")
     if auth:
@@ -198,7 +218,7 @@ def current_identity(request: Request, session: SessionDep) -> Identity:
     return identity
 
 
-def keep_identity(request: Request, identity: Identity, session: Session) -> None:
+def keep_identity(request: Request, identity: Identity, session: Session | None) -> None:
     """The identity on the request, with a plain snapshot of who is signed in for the
     templates: an error page is rendered after the request's database session is rolled back
     and closed, when the row is unusable. With it, the session through which `routing.shell`

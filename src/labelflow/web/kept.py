@@ -7,7 +7,9 @@ routing and its middleware layers. `KeptReads` sits inside `limits.Edge` (the ha
 headers, the limits), before all of that: for `GET /api/v1/projects/{id}` and
 `GET /projects/{id}` it makes the same calls as the routes (`deps.resolve_identity`,
 `project_view.visible_view`, `api.kept_project_response`, `project_page.cached_project_page`)
-in one thread-pool hop, and answers when they find the answer kept.
+in one thread-pool hop, and answers when they find the answer kept. A session or API token
+this process has read valid before signs in the project's own statement
+(`project_view.signed_visible_view`, `accounts.still_signs`): one statement, not two.
 
 Anything else goes on to the app, untouched: another request, no identity (the 401 or the
 login page), an invisible project (the 404), an answer not kept (drawn by the route), any error
@@ -19,18 +21,19 @@ both).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import re
-import weakref
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import anyio.to_thread
-from anyio import CapacityLimiter
 from starlette._utils import get_route_path
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from labelflow.project_view import visible_view
+from labelflow import accounts
+from labelflow.db import single_read
+from labelflow.project_view import ProjectHead, ViewState, signed_visible_view, visible_view
 from labelflow.web import deps
 from labelflow.web.project_page import cached_project_page
 from labelflow.web.projects.api import kept_project_response
@@ -46,8 +49,11 @@ _PATHS = (
 # all the time, and sixteen of them (the request slots) fighting the event loop for it cost a
 # served process a third more CPU per kept project JSON and four times its p99 (bench A/B,
 # SQLite, 1 process: 15.6x against 10.7x the bare endpoint, p99 190 ms against 48 ms). Two:
-# one may wait for the database while the other runs.
+# one may wait for the database while the other runs. A plain executor, not anyio's
+# `to_thread` (its limiter, cancel scope and run variables cost the event loop more than
+# the hop itself).
 THREADS = 2
+_POOL = ThreadPoolExecutor(THREADS, thread_name_prefix="labelflow-kept")
 
 
 class KeptReads:
@@ -55,17 +61,6 @@ class KeptReads:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        # One limiter per event loop (each TestClient runs its own), as `limits.Edge`'s gates.
-        self._limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, CapacityLimiter] = (
-            weakref.WeakKeyDictionary()
-        )
-
-    def _limiter(self) -> CapacityLimiter:
-        loop = asyncio.get_running_loop()
-        limiter = self._limiters.get(loop)
-        if limiter is None:
-            limiter = self._limiters[loop] = CapacityLimiter(THREADS)
-        return limiter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET":
@@ -83,8 +78,10 @@ class KeptReads:
 
     async def _answer(self, request: Request, kind: str, project_id: int) -> Response | None:
         try:
-            return await anyio.to_thread.run_sync(
-                _kept, request, kind, project_id, limiter=self._limiter()
+            # The caller's context goes along (as anyio's would): `dates`' frozen clock.
+            context = contextvars.copy_context()
+            return await asyncio.get_running_loop().run_in_executor(
+                _POOL, context.run, _kept, request, kind, project_id
             )
         except Exception:  # noqa: BLE001 - even closing a session that failed: the route answers
             return None
@@ -94,24 +91,40 @@ def _kept(request: Request, kind: str, project_id: int) -> Response | None:
     """The answer the route would give from kept bytes, else None: the route answers (with
     what was read here, `deps.hand_over`, when only the answer was not kept)."""
     state: Any = request.app.state
+    shell = kind == "page"
+    identity: deps.Identity | None = None
+    known = deps.known_signer(request)
+    if known is not None:
+        # A session or token this process has read valid: signed and read in one statement,
+        # outside any ORM session; only the very row known signs.
+        with single_read(state.db) as connection:
+            signed = signed_visible_view(
+                connection, engine=state.workflows, known=known, project_id=project_id, shell=shell
+            )
+        if signed is not None and accounts.still_signs(known, signed[2], state.settings):
+            identity = deps.identity_of(known)
+            deps.keep_identity(request, identity, None)
+            response = _kept_answer(request, kind, signed[0], signed[1])
+            if response is not None:
+                return response
+    # The long way: the request's session, the identity found (unless signed above), the
+    # project and its view through the ORM, handed to the route if the answer is not kept.
     session = deps.request_session(request, write=False)
     try:
-        identity = deps.resolve_identity(request, session, state.settings)
         if identity is None:
-            session.close()
-            return None
-        deps.keep_identity(request, identity, session)
+            identity = deps.resolve_identity(request, session, state.settings)
+            if identity is None:
+                session.close()
+                return None
         project, view = visible_view(
             session,
             engine=state.workflows,
             actor=identity.actor,
             project_id=project_id,
-            shell=kind == "page",
+            shell=shell,
         )
-        if kind == "page":
-            response = cached_project_page(request, project, view)
-        else:
-            response = kept_project_response(project, view)
+        deps.keep_identity(request, identity, session)
+        response = _kept_answer(request, kind, project, view)
         if response is None:
             deps.hand_over(request, session, identity, project, view)
             return None
@@ -121,3 +134,11 @@ def _kept(request: Request, kind: str, project_id: int) -> Response | None:
         return None
     session.close()
     return response
+
+
+def _kept_answer(
+    request: Request, kind: str, project: ProjectHead, view: ViewState
+) -> Response | None:
+    if kind == "page":
+        return cached_project_page(request, project, view)
+    return kept_project_response(project, view)

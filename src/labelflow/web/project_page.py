@@ -21,7 +21,7 @@ from labelflow.cache import Cache
 from labelflow.db import transaction
 from labelflow.models import Project, id_of
 from labelflow.project_page_data import load_page
-from labelflow.project_view import ViewState
+from labelflow.project_view import ProjectHead, ViewState
 from labelflow.projects import definition_of
 from labelflow.report_document import report_card
 from labelflow.web.account.present import abilities, home_link
@@ -217,7 +217,9 @@ def show_project(
     return _around(request, project, template, body, context, status_code, at_home, bool(forms))
 
 
-def cached_project_page(request: Request, project: Project, state: ViewState) -> Response | None:
+def cached_project_page(
+    request: Request, project: ProjectHead, state: ViewState
+) -> Response | None:
     """`show_project`'s page when its project part is cached and reading it changes nothing
     (no unread message to mark read): no statement, so the event loop may answer it, kept
     whole as its bytes (`render_kept`) until the view's tokens change; else None."""
@@ -258,7 +260,7 @@ def _around(
 
 
 def _shell_context(
-    request: Request, project: Project, context: dict[str, Any], *, at_home: bool
+    request: Request, project: ProjectHead, context: dict[str, Any], *, at_home: bool
 ) -> dict[str, Any]:
     nav, _, _ = home_link(request.state.viewer)
     return {

@@ -68,8 +68,8 @@ def shell(request: Request) -> ShellCounts | None:
     counts: ShellCounts | None = getattr(request.state, "shell", None)
     viewer = getattr(request.state, "viewer", None)
     if counts is None and viewer is not None:
-        session: Session = request.state.shell_session
-        if session.in_transaction():
+        session: Session | None = request.state.shell_session  # None: the short path's
+        if session is not None and session.in_transaction():
             counts = project_view.shell_counts(session, actor=viewer)
         else:
             with transaction(request.app.state.db, write=False) as own:

@@ -14,7 +14,7 @@ from labelflow.actors import Actor
 from labelflow.errors import NotFound
 from labelflow.models import Project
 from labelflow.permissions import PIPELINE_READ, PROJECT_WRITE
-from labelflow.project_view import ViewState
+from labelflow.project_view import ProjectHead, ViewState
 from labelflow.schemas import (
     CommentIn,
     DeadlineMove,
@@ -164,14 +164,14 @@ async def get_project(
     return project_response(project, body)
 
 
-def project_response(project: Project, body: bytes) -> Response:
+def project_response(project: ProjectHead, body: bytes) -> Response:
     """The project JSON's answer: its body and its version (`ETag`)."""
     response = Response(body, media_type=JSON)
     set_etag(response, project.version)
     return response
 
 
-def kept_project_response(project: Project, view: ViewState) -> Response | None:
+def kept_project_response(project: ProjectHead, view: ViewState) -> Response | None:
     """The answer of `get_project` when its body is kept (`kept.KeptReads`), else None."""
     body = cached_project_json(project, view)
     return None if body is None else project_response(project, body)

@@ -18,7 +18,7 @@ from labelflow.criteria import OUTCOME_LABELS, Facts
 from labelflow.french import typeset
 from labelflow.models import Deadline, Event, Project, User
 from labelflow.pipeline import ProjectFilters, ProjectRow
-from labelflow.project_view import ViewState
+from labelflow.project_view import ProjectHead, ViewState
 from labelflow.projects import evaluate, load_facts
 from labelflow.schemas import (
     ActionEvaluation,
@@ -238,7 +238,7 @@ def project_json(
     return _with_viewer(_project_json.get(project.id, state.tokens.of_project, shared), state)
 
 
-def cached_project_json(project: Project, state: ViewState) -> bytes | None:
+def cached_project_json(project: ProjectHead, state: ViewState) -> bytes | None:
     """`project_json` when its shared part is cached (no statement: the event loop may call
     it), else None."""
     body: bytes | None = _project_json.hit(project.id, state.tokens.of_project)
