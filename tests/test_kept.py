@@ -276,3 +276,32 @@ def test_a_known_token_due_a_touch_goes_the_long_way(
     short_answers.clear()
     assert client.get(path).status_code == 200
     assert last_used() > before
+
+
+def test_a_session_signed_out_replayed_gets_the_login_page(
+    app: Any, client: Any, db: Engine, short_answers: list[str]
+) -> None:
+    """Signed out through the form, the session's cookie replayed (a stolen or an old tab's)
+    gets the login page for the project page and a 401 for its JSON, at once: its row is gone,
+    the short path knows it no longer signs."""
+    from tests.test_auth import csrf_of
+
+    pid = create_project(client, name="Régie quittée")["id"]
+    browser = signed_in(app, db, make_user(db, role="staff", password=PASSWORD), "session")
+    page, api = f"/projects/{pid}", f"/api/v1/projects/{pid}"
+    for path in (page, page, api, api):
+        assert browser.get(path).status_code == 200
+    assert short_answers == [page, api]
+    cookie = browser.cookies.get("labelflow_session")
+    assert cookie
+    signed_out = browser.post(
+        "/logout", data={"csrf_token": csrf_of(browser)}, follow_redirects=False
+    )
+    assert signed_out.status_code == 303
+    replay = TestClient(app)
+    replay.cookies.set("labelflow_session", cookie)
+    short_answers.clear()
+    refused = replay.get(page, follow_redirects=False)
+    assert refused.status_code == 303 and refused.headers["location"].startswith("/login")
+    assert replay.get(api).status_code == 401
+    assert short_answers == []
