@@ -140,18 +140,28 @@ def _touch_later(request: Request, session: Session, touch: Callable[[Session], 
         touch(session)
 
 
-def known_signer(request: Request) -> accounts.KnownSecret | None:
-    """What signs the request (as `resolve_identity` finds it: the bearer token, else the
-    session cookie) if this process has read it valid before, to be checked again in the
-    answer's statement (`project_view.signed_visible_view`); else None."""
+def _presented(request: Request) -> tuple[type[ApiToken] | type[WebSession], str] | None:
+    """What the request presents to be signed: its bearer token (an Authorization header
+    decides alone), else its session cookie; None: nothing. A malformed header is refused."""
     auth = request.headers.get("authorization")
     if auth:
         scheme, _, raw = auth.partition(" ")
         if scheme.lower() != "bearer" or not raw.strip():
-            return None
-        return accounts.known_secret(ApiToken, raw.strip())
+            raise Unauthenticated("En-tête Authorization invalide : utilisez « Bearer <jeton> ».")
+        return ApiToken, raw.strip()
     raw_cookie = request.cookies.get(SESSION_COOKIE)
-    return accounts.known_secret(WebSession, raw_cookie) if raw_cookie else None
+    return (WebSession, raw_cookie) if raw_cookie else None
+
+
+def known_signer(request: Request) -> accounts.KnownSecret | None:
+    """What signs the request (`_presented`) if this process has read it valid before, to be
+    checked again in the answer's statement (`project_view.signed_visible_view`); else None
+    (`resolve_identity` decides)."""
+    try:
+        presented = _presented(request)
+    except Unauthenticated:
+        return None
+    return None if presented is None else accounts.known_secret(*presented)
 
 
 def identity_of(known: accounts.KnownSecret) -> Identity:
@@ -161,12 +171,12 @@ def identity_of(known: accounts.KnownSecret) -> Identity:
 
 
 def resolve_identity(request: Request, session: Session, settings: Settings) -> Identity | None:
-    auth = request.headers.get("authorization")
-    if auth:
-        scheme, _, raw = auth.partition(" ")
-        if scheme.lower() != "bearer" or not raw.strip():
-            raise Unauthenticated("En-tête Authorization invalide : utilisez « Bearer <jeton> ».")
-        found = accounts.find_token(session, raw_token=raw.strip())
+    presented = _presented(request)
+    if presented is None:
+        return None
+    model, raw = presented
+    if model is ApiToken:
+        found = accounts.find_token(session, raw_token=raw)
         if found is None:
             raise Unauthenticated("Ce jeton d'API est invalide ou a été révoqué.")
         user, token = found
@@ -174,15 +184,13 @@ def resolve_identity(request: Request, session: Session, settings: Settings) -> 
             token_id = token.id or 0
             _touch_later(request, session, lambda s: accounts.touch_token(s, token_id=token_id))
         return Identity(user, "token")
-    raw_cookie = request.cookies.get(SESSION_COOKIE)
-    if raw_cookie:
-        found_session = accounts.find_session(session, raw_token=raw_cookie, settings=settings)
-        if found_session is not None:
-            user, record = found_session
-            if accounts.session_needs_touch(record):
-                sid = record.id or 0
-                _touch_later(request, session, lambda s: accounts.touch_session(s, session_id=sid))
-            return Identity(user, "session", record)
+    found_session = accounts.find_session(session, raw_token=raw, settings=settings)
+    if found_session is not None:
+        user, record = found_session
+        if accounts.session_needs_touch(record):
+            sid = record.id or 0
+            _touch_later(request, session, lambda s: accounts.touch_session(s, session_id=sid))
+        return Identity(user, "session", record)
     return None
 
 
