@@ -133,8 +133,7 @@ def visible_view(
     query = _visible_view_query(
         projects.visible_query(engine, actor), audiences, actor.role if shell else None
     )
-    params = {**projects.visible_params(actor, project_id), "user_id": actor.user_id or 0}
-    row = session.execute(query, params).first()
+    row = session.execute(query, _view_params(actor, project_id)).first()
     if row is None:
         raise NotFound("Ce projet est introuvable.")
     project: Project = row[0]
@@ -179,17 +178,21 @@ def signed_visible_view(
     query = _signed_view_query(
         projects.visible_query(engine, actor), audiences, actor.role if shell else None, signer
     )
-    params = {
-        **projects.visible_params(actor, project_id),
-        "user_id": actor.user_id or 0,
-        "digest": known.digest,
-    }
+    params = {**_view_params(actor, project_id), "digest": known.digest}
     row = connection.execute(query, params).first()
     if row is None:
         return None
     width, columns = len(signer.c), len(_HEAD)
     head = Head(*row[:columns])
     return head, _view(head, audiences, row[columns:-width], shell), row[-width:]
+
+
+def _view_params(actor: Actor, project_id: int) -> dict[str, Any]:
+    return {**projects.visible_params(actor, project_id), "user_id": actor.user_id or 0}
+
+
+def _visible_where(visible: Any) -> Any:
+    return visible.whereclause if visible.whereclause is not None else sa.true()
 
 
 _PROJECTS = sa.inspect(Project).local_table
@@ -201,11 +204,7 @@ def _visible_view_query(visible: Any, audiences: tuple[str, ...], shell_role: st
     """Built once per shape of the visibility rule (its statement, cached by `projects`) and
     of the view's statement."""
     summary = _state_query(audiences, shell_role).subquery("vue")
-    return (
-        sa.select(Project, *summary.c)
-        .join(summary, sa.true())
-        .where(visible.whereclause if visible.whereclause is not None else sa.true())
-    )
+    return sa.select(Project, *summary.c).join(summary, sa.true()).where(_visible_where(visible))
 
 
 @functools.lru_cache(maxsize=64)
@@ -217,7 +216,7 @@ def _signed_view_query(
     return (
         sa.select(*_HEAD, *summary.c, *signer.c)
         .select_from(_PROJECTS.join(summary, sa.true()).join(signer, sa.true()))
-        .where(visible.whereclause if visible.whereclause is not None else sa.true())
+        .where(_visible_where(visible))
     )
 
 
